@@ -1,0 +1,118 @@
+"""What every chapter notebook calls first: parameters -> a ChapterContext.
+
+The context holds the spec, the profile's repeat counts, the seed's random
+generator, the results collector and the output folder; it saves figures and
+finishes by writing ``results.json`` with provenance.
+"""
+from __future__ import annotations
+
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import repo_root
+from .results import ChapterResults
+from .spec import Spec, load_spec
+
+DATA_CHOICES = ("public", "synthetic")
+PROTOCOLS = ("paper", "worc")
+PROFILES = ("full", "quick")
+PROVENANCE_PACKAGES = ("pyradiomics-bhklab", "scikit-learn", "imbalanced-learn", "numpy", "pandas", "scipy",
+                       "statsmodels", "lifelines", "torch", "torchvision", "timm", "SimpleITK", "neuroCombat",
+                       "mrmr-selection", "dcurves")
+
+
+def package_versions(names=PROVENANCE_PACKAGES) -> dict[str, str]:
+    out = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True,
+                              timeout=10).stdout.strip() or None
+    except Exception:
+        return None
+
+
+@dataclass
+class ChapterContext:
+    spec: Spec
+    data: str
+    seed: int
+    profile: str
+    null_labels: bool
+    protocol: str
+    output_dir: Path
+    counts: dict
+    results: ChapterResults
+    extra_params: dict = field(default_factory=dict)
+    t0: float = field(default_factory=time.perf_counter)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """A fresh generator from the seed (same numbers every time it is asked for)."""
+        return np.random.default_rng(self.seed)
+
+    def child_seed(self, *keys: int | str) -> int:
+        """A reproducible integer seed for a named random step."""
+        material = [self.seed] + [abs(hash(k)) % (2**31) if isinstance(k, str) else int(k) for k in keys]
+        return int(np.random.SeedSequence(material).generate_state(1)[0] % (2**31 - 1))
+
+    def labels(self, y: pd.Series) -> pd.Series:
+        """The outcome to learn from: ``y`` itself, or a seeded permutation when ``null_labels``."""
+        if not self.null_labels:
+            return y
+        perm = np.random.default_rng(self.child_seed("null_labels")).permutation(y.to_numpy())
+        return pd.Series(perm, index=y.index, name=y.name)
+
+    def figure(self, fig, name: str):
+        """Save a matplotlib figure under ``output_dir/figures`` (PNG) and return it for display."""
+        path = self.output_dir / "figures" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        return fig
+
+    def finish(self, **provenance: Any) -> Path:
+        """Write ``results.json`` (with runtime, packages, commit) and return its path."""
+        prov = self.results.provenance
+        prov.setdefault("packages", package_versions())
+        prov.setdefault("git_commit", git_commit())
+        prov.setdefault("python", platform.python_version())
+        prov.setdefault("machine", f"{platform.machine()} {platform.system()}")
+        prov.update(provenance)
+        prov["runtime_s"] = round(time.perf_counter() - self.t0, 1)
+        return self.results.write(self.output_dir)
+
+
+def start(chapter_id: str, *, data: str = "public", seed: int = 0, profile: str = "full", null_labels: bool = False,
+          protocol: str = "paper", output_dir: str | Path | None = None, **extra: Any) -> ChapterContext:
+    """Validate the chapter parameters and set up a :class:`ChapterContext`."""
+    if data not in DATA_CHOICES:
+        raise ValueError(f"{chapter_id}: data must be one of {DATA_CHOICES}, got {data!r}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"{chapter_id}: protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if profile not in PROFILES:
+        raise ValueError(f"{chapter_id}: profile must be one of {PROFILES}, got {profile!r}")
+    spec = load_spec(chapter_id)
+    out = Path(output_dir) if output_dir else repo_root() / "runs" / chapter_id
+    out.mkdir(parents=True, exist_ok=True)
+    params = {"data": data, "seed": int(seed), "profile": profile, "null_labels": bool(null_labels),
+              "protocol": protocol, **extra}
+    results = ChapterResults(spec, data=data, parameters=params)
+    np.random.seed(int(seed))  # legacy global RNG, for libraries that still use it
+    return ChapterContext(spec=spec, data=data, seed=int(seed), profile=profile, null_labels=bool(null_labels),
+                          protocol=protocol, output_dir=out, counts=spec.profile(profile), results=results,
+                          extra_params=extra)

@@ -1,0 +1,148 @@
+"""The ``replicate`` command line.
+
+    replicate data list
+    replicate data fetch NAME              (ibsi_sts, busbra, worc_lipo, worc_lipo_images)
+    replicate run ID [-p KEY=VALUE ...] [--out DIR]
+    replicate features DATASET --modality M [--params NAME] [--jobs N] [--scheduler tcp://HOST:PORT] --out FILE.csv
+    replicate audit [ID] [--json]
+    replicate spec validate [ID]
+    replicate book build [--only ID ...] [--force] [--no-html]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_data(args) -> int:
+    from . import data
+
+    if args.action == "list":
+        df = data.list_datasets()
+        print(df.to_string(index=False))
+        return 0
+    if args.name == "worc_lipo_images":
+        from .data.xnat_images import fetch_worc_lipo_images
+
+        fetch_worc_lipo_images(args.dest)
+        return 0
+    root = data.fetch(args.name)
+    print(f"{args.name}: verified in {root}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from .runner import ChapterError, parse_parameters, run_chapter
+
+    params = parse_parameters(args.param)
+    try:
+        res = run_chapter(args.id, params, args.out)
+    except ChapterError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    out = Path(args.out or f"runs/{args.id}")
+    print(f"{args.id}: results in {out / 'results.json'} ({res.get('verdict_counts')})")
+    return 0
+
+
+def _cmd_features(args) -> int:
+    from .data import load_cohort
+    from .features.radiomics import extract_radiomics
+
+    cohort = load_cohort(args.dataset)
+    table = extract_radiomics(cohort.cases(args.modality), args.params, n_jobs=args.jobs, scheduler=args.scheduler)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    table.features.to_csv(args.out)
+    print(f"{len(table.features)} cases x {table.n_features} features -> {args.out}")
+    if len(table.failures):
+        print("failed cases:", file=sys.stderr)
+        print(table.failures.to_string(index=False), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_audit(args) -> int:
+    from . import audit
+
+    ids = [args.id] if args.id else None
+    if args.json:
+        print(json.dumps(audit.audit_json(ids), indent=2, default=str))
+        return 0
+    findings = audit.audit(ids)
+    df = audit.summary_table(findings)
+    print(df.to_string(index=False) if len(df) else "no findings")
+    return 0
+
+
+def _cmd_spec(args) -> int:
+    from .spec import available_specs, load_spec
+
+    for cid in [args.id] if args.id else available_specs():
+        spec = load_spec(cid)
+        print(f"{cid}: valid ({len(spec.reported)} reported numbers, {len(spec.comparisons)} comparisons)")
+    return 0
+
+
+def _cmd_book(args) -> int:
+    from .book import build
+
+    return build(only=args.only, force=args.force, html=not args.no_html)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="replicate", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("data", help="public data sets")
+    dsub = d.add_subparsers(dest="action", required=True)
+    dsub.add_parser("list", help="list the registered data sets")
+    f = dsub.add_parser("fetch", help="download (or copy from REPLICATE_DATA_MIRROR) and verify a data set")
+    f.add_argument("name")
+    f.add_argument("--dest", default=None, help="destination folder (worc_lipo_images only)")
+    d.set_defaults(func=_cmd_data)
+
+    r = sub.add_parser("run", help="execute a chapter notebook with papermill")
+    r.add_argument("id")
+    r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="notebook parameter (repeatable)")
+    r.add_argument("--out", default=None, help="output folder (executed notebook + results.json)")
+    r.set_defaults(func=_cmd_run)
+
+    fe = sub.add_parser("features", help="extract PyRadiomics features of a data set")
+    fe.add_argument("dataset")
+    fe.add_argument("--modality", required=True)
+    fe.add_argument("--params", default="default", help="parameter file name in src/replicate/params or a path")
+    fe.add_argument("--jobs", type=int, default=1)
+    fe.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port) to scale out")
+    fe.add_argument("--out", required=True)
+    fe.set_defaults(func=_cmd_features)
+
+    a = sub.add_parser("audit", help="check the papers' reported numbers for internal consistency")
+    a.add_argument("id", nargs="?")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=_cmd_audit)
+
+    s = sub.add_parser("spec", help="paper specs")
+    ssub = s.add_subparsers(dest="action", required=True)
+    v = ssub.add_parser("validate")
+    v.add_argument("id", nargs="?")
+    s.set_defaults(func=_cmd_spec)
+
+    b = sub.add_parser("book", help="the Jupyter Book")
+    bsub = b.add_subparsers(dest="action", required=True)
+    bb = bsub.add_parser("build", help="execute chapters (cached) and build HTML")
+    bb.add_argument("--only", nargs="*", default=None)
+    bb.add_argument("--force", action="store_true")
+    bb.add_argument("--no-html", action="store_true")
+    b.set_defaults(func=_cmd_book)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Execute a chapter notebook with papermill and read back its ``results.json``.
+
+``run_chapter`` is what ``replicate run ID -p key=value --out DIR`` calls;
+``input_hash`` is what ``make book`` uses to skip a chapter whose inputs
+(notebook, spec, parameter files, library code, parameters) did not change.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import PACKAGE_DIR, notebooks_dir, repo_root
+from .io import sha256_file, stable_hash
+
+KERNEL_NAME = "replicate"
+
+
+class ChapterError(RuntimeError):
+    """A chapter notebook failed; the message names the chapter and the failing cell's error."""
+
+
+def parse_parameters(pairs: list[str] | None) -> dict[str, Any]:
+    """``["seed=1", "null_labels=true", "data=synthetic"]`` -> typed dict (values parsed as YAML scalars)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ValueError(f"parameter {pair!r} is not KEY=VALUE")
+        key, value = pair.split("=", 1)
+        key = key.strip()
+        if not key.isidentifier():
+            raise ValueError(f"parameter name {key!r} is not a valid identifier")
+        out[key] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def notebook_path(chapter_id: str) -> Path:
+    path = notebooks_dir() / f"{chapter_id}.ipynb"
+    if not path.exists():
+        raise FileNotFoundError(f"no notebook for chapter {chapter_id!r} (expected {path})")
+    return path
+
+
+def kernel_name() -> str:
+    """The project's kernel if registered (``make venv`` does), else the current interpreter's ``python3``."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    specs = KernelSpecManager().find_kernel_specs()
+    return KERNEL_NAME if KERNEL_NAME in specs else "python3"
+
+
+def library_hash() -> str:
+    """Hash of the library's code and data files (specs, parameter files, registries)."""
+    h = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".yaml", ".yml", ".csv", ".json"} and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(PACKAGE_DIR)).encode())
+            h.update(sha256_file(path).encode())
+    req = repo_root() / "requirements.txt"
+    if req.exists():
+        h.update(sha256_file(req).encode())
+    return h.hexdigest()
+
+
+def input_hash(chapter_id: str, parameters: dict[str, Any], lib_hash: str | None = None) -> str:
+    """Everything a chapter's output depends on (data are pinned by the registry hashes)."""
+    return stable_hash({
+        "chapter": chapter_id,
+        "notebook": sha256_file(notebook_path(chapter_id)),
+        "library": lib_hash or library_hash(),
+        "parameters": parameters,
+    })
+
+
+def run_chapter(chapter_id: str, parameters: dict[str, Any] | None = None, out_dir: str | Path | None = None,
+                *, progress: bool = True, log_output: bool = False, require_results: bool = True) -> dict:
+    """Execute ``notebooks/<id>.ipynb`` into ``out_dir`` (executed notebook + ``results.json``).
+
+    Returns the parsed ``results.json``. Raises :class:`ChapterError` naming the
+    failing cell's exception when the notebook fails (the partially executed
+    notebook is still written for inspection).
+    """
+    import papermill as pm
+
+    parameters = dict(parameters or {})
+    out = Path(out_dir) if out_dir else repo_root() / "runs" / chapter_id
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.json"
+    if results_path.exists():
+        results_path.unlink()  # never mistake an old run's results for this one's
+    parameters["output_dir"] = str(out)
+    executed = out / f"{chapter_id}.ipynb"
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(notebook_path(chapter_id)), str(executed), parameters=parameters,
+                            kernel_name=kernel_name(), cwd=str(repo_root()), progress_bar=progress,
+                            log_output=log_output, request_save_on_cell_execute=False)
+    except pm.PapermillExecutionError as exc:
+        raise ChapterError(f"chapter {chapter_id!r} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
+                           f"(executed notebook kept at {executed})") from None
+    if not results_path.exists():
+        if not require_results:
+            return {}
+        raise ChapterError(f"chapter {chapter_id!r} ran but wrote no results.json into {out} "
+                           "(its last cell must call ctx.finish())")
+    results = json.loads(results_path.read_text())
+    results.setdefault("provenance", {})["wall_time_s"] = round(time.perf_counter() - t0, 1)
+    return results

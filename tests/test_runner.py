@@ -1,0 +1,86 @@
+"""The papermill runner: parameters, results.json, failures, input hashing."""
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from replicate import runner
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def _toy_notebook(path: Path, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("seed = 0\nnull_labels = False\noutput_dir = None")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+GOOD = f"""
+from replicate.results import ChapterResults
+from replicate.spec import load_spec_file
+res = ChapterResults(load_spec_file({str(FIX / 'spec_toy.yaml')!r}), data="public",
+                     parameters={{"seed": seed, "null_labels": null_labels}})
+res.add_metric("Model", "validation", "AUC", 0.5 + seed / 100, (0.4, 0.6))
+res.write(output_dir)
+"""
+
+
+@pytest.fixture
+def nbdir(tmp_path, monkeypatch):
+    d = tmp_path / "notebooks"
+    d.mkdir()
+    monkeypatch.setenv("REPLICATE_NOTEBOOKS_DIR", str(d))
+    return d
+
+
+def test_parse_parameters_types():
+    assert runner.parse_parameters(["seed=3", "null_labels=true", "data=synthetic", "effect_size=0.5"]) == {
+        "seed": 3, "null_labels": True, "data": "synthetic", "effect_size": 0.5}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        runner.parse_parameters(["seed"])
+    with pytest.raises(ValueError, match="identifier"):
+        runner.parse_parameters(["not-a-name=1"])
+
+
+def test_run_chapter_writes_results(nbdir, tmp_path):
+    _toy_notebook(nbdir / "toy.ipynb", GOOD)
+    out = tmp_path / "out"
+    res = runner.run_chapter("toy", {"seed": 7, "null_labels": True}, out, progress=False)
+    assert res["parameters"] == {"seed": 7, "null_labels": True}
+    assert res["metrics"][0]["value"] == pytest.approx(0.57)
+    assert (out / "toy.ipynb").exists()
+    executed = nbformat.read(out / "toy.ipynb", as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+
+
+def test_failing_chapter_names_the_error(nbdir, tmp_path):
+    _toy_notebook(nbdir / "bad.ipynb", "raise ValueError('case STS_007: empty mask')")
+    with pytest.raises(runner.ChapterError, match="bad.*ValueError: case STS_007: empty mask"):
+        runner.run_chapter("bad", {}, tmp_path / "out", progress=False)
+
+
+def test_chapter_without_results_is_an_error(nbdir, tmp_path):
+    _toy_notebook(nbdir / "quiet.ipynb", "x = 1")
+    with pytest.raises(runner.ChapterError, match="no results.json"):
+        runner.run_chapter("quiet", {}, tmp_path / "out", progress=False)
+    assert runner.run_chapter("quiet", {}, tmp_path / "out2", progress=False, require_results=False) == {}
+
+
+def test_input_hash_tracks_notebook_and_parameters(nbdir):
+    _toy_notebook(nbdir / "toy.ipynb", GOOD)
+    lib = "fixed"
+    h1 = runner.input_hash("toy", {"seed": 0}, lib)
+    assert runner.input_hash("toy", {"seed": 0}, lib) == h1
+    assert runner.input_hash("toy", {"seed": 1}, lib) != h1
+    assert runner.input_hash("toy", {"seed": 0}, "changed") != h1
+    _toy_notebook(nbdir / "toy.ipynb", GOOD + "\n# edited")
+    assert runner.input_hash("toy", {"seed": 0}, lib) != h1
+
+
+def test_missing_notebook():
+    with pytest.raises(FileNotFoundError, match="no notebook for chapter 'nothing'"):
+        runner.notebook_path("nothing")

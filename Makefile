@@ -16,25 +16,33 @@ export PYTHONHASHSEED := 0
 PYTEST_ARGS ?=
 JOBS ?= 2
 
-.PHONY: venv test book book-html chapters clean clean-cache benchmarks browser-test
+.PHONY: venv test book clean clean-cache benchmarks browser-deps
 
 venv: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade "pip>=24" wheel
 	$(PY) -m pip install -r requirements.txt
 	$(PY) -m pip install --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "replicate (.venv)"
 	$(PY) -c "import json,sys; k=json.load(open('$(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json')); assert k['argv'][0].startswith('/'), k; print('kernel', k['argv'][0])"
 	touch $(STAMP)
 
-test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+# Debian's chromium + chromedriver for the headless-browser check of the built book.
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "installing Debian's chromium and chromium-driver"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+test: $(STAMP) browser-deps
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 # Execute every chapter (cached on its inputs), then build the HTML book.
-book: $(STAMP)
+book: $(STAMP) browser-deps
 	$(VENV)/bin/replicate book build
+	$(VENV)/bin/replicate book check
 
 clean:
 	rm -rf book/_build book/chapters book/_generated
@@ -44,8 +52,3 @@ clean-cache:
 
 benchmarks: $(STAMP)
 	$(PY) benchmarks/run_all.py
-
-# Headless-Chromium check of the built book (installs Debian's chromium).
-browser-test: $(STAMP)
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
-	$(PY) -m pytest tests/test_book_browser.py

@@ -8,7 +8,9 @@ from replicate.config import notebooks_dir
 from replicate.runner import run_chapter
 from replicate.spec import CHAPTER_IDS, load_spec
 
-EXISTING = [cid for cid in CHAPTER_IDS if (notebooks_dir() / f"{cid}.ipynb").exists()]
+# One xdist group per chapter: its runs share a worker (and the cached first run).
+EXISTING = [pytest.param(cid, marks=pytest.mark.xdist_group(f"chapter-{cid}"))
+            for cid in CHAPTER_IDS if (notebooks_dir() / f"{cid}.ipynb").exists()]
 QUICK = {"data": "synthetic", "profile": "quick", "seed": 0}
 VERDICTS = {"reproduced", "not reproduced", "not comparable"}
 
@@ -35,12 +37,37 @@ def check_contract(res: dict, cid: str) -> None:
     assert "runtime_s" in prov and "packages" in prov
 
 
+_RUNS: dict = {}
+
+
+def quick_run(cid, tmp_path_factory):
+    if cid not in _RUNS:
+        out = tmp_path_factory.mktemp(f"{cid}_quick")
+        _RUNS[cid] = (run_chapter(cid, dict(QUICK), out, progress=False), out)
+    return _RUNS[cid]
+
+
+def strip_timings(res: dict) -> dict:
+    res = json.loads(json.dumps(res))
+    res.pop("provenance", None)
+    return res
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("cid", EXISTING)
-def test_chapter_runs_quick_on_synthetic(cid, tmp_path):
-    res = run_chapter(cid, dict(QUICK), tmp_path / cid, progress=False)
+def test_chapter_runs_quick_on_synthetic(cid, tmp_path_factory):
+    res, out = quick_run(cid, tmp_path_factory)
     check_contract(res, cid)
-    assert json.loads((tmp_path / cid / "results.json").read_text())["chapter"] == cid
+    assert json.loads((out / "results.json").read_text())["chapter"] == cid
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cid", EXISTING)
+def test_chapter_is_deterministic(cid, tmp_path_factory, tmp_path):
+    """Same parameters, same numbers: two runs give identical results.json apart from provenance/timings."""
+    first, _ = quick_run(cid, tmp_path_factory)
+    second = run_chapter(cid, dict(QUICK), tmp_path / cid, progress=False)
+    assert strip_timings(first) == strip_timings(second)
 
 
 @pytest.mark.slow

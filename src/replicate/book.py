@@ -136,7 +136,7 @@ def summary_markdown(status: dict[str, dict]) -> str:
 
 
 def provenance_markdown(status: dict[str, dict]) -> str:
-    from .data.registry import DATASETS  # citations of the public data
+    from .data.registry import DATASET_INFO  # citations of the public data
 
     lines = ["# Provenance", "", "What each chapter ran on, with which code and parameters, and how long it took.", ""]
     for cid in list(CHAPTER_IDS) + list(EXTRA_PAGES):
@@ -162,7 +162,7 @@ def provenance_markdown(status: dict[str, dict]) -> str:
             lines.append(f"- error: `{st.get('error', '')[:500]}`")
         lines.append("")
     lines += ["## Public data sets", ""]
-    for name, ds in DATASETS.items():
+    for name, ds in DATASET_INFO.items():
         lines.append(f"- **{name}**: {ds.citation} Licence: {ds.licence}")
     return "\n".join(lines) + "\n"
 

@@ -7,6 +7,7 @@
     replicate audit [ID] [--json]
     replicate spec validate [ID]
     replicate book build [--only ID ...] [--force] [--no-html]
+    replicate book check
 """
 from __future__ import annotations
 
@@ -86,8 +87,16 @@ def _cmd_spec(args) -> int:
 
 
 def _cmd_book(args) -> int:
-    from .book import build
+    from .book import book_dir, build
 
+    if args.action == "check":
+        from .book_check import check_book
+
+        problems = check_book(book_dir() / "_build" / "html")
+        for p in problems:
+            print(p, file=sys.stderr)
+        print(f"book check: {len(problems)} problem(s)")
+        return 1 if problems else 0
     return build(only=args.only, force=args.force, html=not args.no_html)
 
 
@@ -135,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--only", nargs="*", default=None)
     bb.add_argument("--force", action="store_true")
     bb.add_argument("--no-html", action="store_true")
+    bsub.add_parser("check", help="open every built page in headless Chromium (loads, images, links)")
     b.set_defaults(func=_cmd_book)
     return p
 

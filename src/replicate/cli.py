@@ -150,8 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .data.fetch import DataUnavailableError, VerificationError
+    from .spec import SpecError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (DataUnavailableError, VerificationError, SpecError, FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"replicate: error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -33,6 +34,16 @@ def _driver():
     return webdriver.Chrome(service=Service(driver), options=opts)
 
 
+def _wait_loaded(driver, timeout: float = 60.0) -> str:
+    """Wait until the page (and its images) finished loading; a loaded machine can be slow."""
+    deadline = time.monotonic() + timeout
+    state = driver.execute_script("return document.readyState")
+    while state != "complete" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        state = driver.execute_script("return document.readyState")
+    return state
+
+
 def pages(html_dir: Path) -> list[Path]:
     return sorted(p for p in html_dir.rglob("*.html")
                   if not {"_static", "_sources", "_images"} & set(p.relative_to(html_dir).parts)
@@ -58,7 +69,7 @@ def check_book(html_dir: str | Path) -> list[str]:
         for page in all_pages:
             rel = page.relative_to(html_dir)
             driver.get(page.as_uri())
-            state = driver.execute_script("return document.readyState")
+            state = _wait_loaded(driver)
             title = driver.title
             if state != "complete" or not driver.find_elements("tag name", "main"):
                 problems.append(f"{rel}: page did not load (readyState={state}, title={title!r})")

@@ -120,7 +120,7 @@ def validate(raw: dict, where: str = "spec") -> None:
 
 def load_spec_file(path: str | Path) -> Spec:
     path = Path(path)
-    raw = yaml.safe_load(path.read_text())
+    raw = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     validate(raw, where=str(path.name))
     return Spec(raw, path)
 

@@ -1,0 +1,1399 @@
+"""Do a paper's reported numbers hang together? Internal-consistency checks of a spec.
+
+Every check uses only the numbers the paper prints (the spec's ``reported``,
+``comparisons`` and ``cohorts``) and the precision it printed them with
+(``decimals``): a value ``v`` printed with ``d`` decimals stands for any
+number in ``v +- 0.5 * 10**-d``. Nothing here runs a model.
+
+Checks (the ``check`` field of a :class:`Finding`):
+
+``feasibility``
+    A proportion (SEN, SPE, ACC, ER, BCA, PPV, NPV, PROP) must be ``k / n`` for an
+    integer ``k`` with the cohort's denominators (SEN over positives, SPE over
+    negatives, ACC/ER over all; PPV/NPV need some confusion matrix) at the
+    printed rounding. Brown & Heathers' GRIM test (2017, Soc Psychol Personal
+    Sci 8:363) applied to proportions.
+``estimate_in_ci``
+    The point estimate lies inside its own confidence interval.
+``ci_method``
+    Which standard binomial interval (Wald, Wilson, Wilson with continuity
+    correction, Clopper-Pearson, Agresti-Coull; :func:`replicate.stats.proportion_ci`)
+    reproduces each printed CI from the implied count; a CI no method explains,
+    or one that matches a *different* count than its estimate, is flagged.
+``confusion_matrix``
+    Integer TP/FN/TN/FP consistent with all of a model's metrics in a cohort at
+    once (SEN, SPE, PPV, NPV, ACC, ER, BCA).
+``class_split``
+    Where the paper gives a cohort's size but not its class counts: the splits
+    into positives/negatives that every reported SEN/SPE/... of that cohort allows.
+``auc_ci_width``
+    An AUC interval's width against the width Hanley & McNeil's (1982,
+    Radiology 143:29) standard error implies for the cohort's positives and
+    negatives: a ratio below ``AUC_WIDTH_RATIO[0]`` (0.5) or above
+    ``AUC_WIDTH_RATIO[1]`` (2) is implausible; limits outside [0, 1] are impossible.
+``comparison``
+    A test between two models (DeLong): the difference (stated, or derived from
+    the two reported AUCs), its SE, CI and P must agree: CI = diff +- z SE,
+    P = 2 (1 - Phi(|diff| / SE)), and "CI excludes 0" iff P < 0.05.
+``ratio_ci_p``
+    An odds/hazard ratio with CI and P: Wald intervals are symmetric on the log
+    scale and give P = 2 (1 - Phi(|log OR| / SE)) with SE from the CI.
+``odds_ratio``
+    An odds ratio whose 2x2 counts the paper prints elsewhere (``denominators``:
+    ``exposed_positive``, ``exposed_negative``, ``n_positive``, ``n_negative``)
+    must equal the cross-product ratio of those counts.
+``cohort_table``
+    Patient-characteristics counts (``metric: PROP``, ``variable: "Name: level [group]"``,
+    ``denominators: {n, k}``): percentages equal k/n, the levels of a variable add
+    up to the group size, groups add up to the cohort, and cohorts declared
+    ``composed_of`` others add up to them (so do their n, n_positive, n_negative);
+    a characteristic's P value (``metric: P``) must be what a chi-square (with or
+    without Yates' correction), Fisher's exact or likelihood-ratio test gives from
+    the printed counts.
+``cross_reference``
+    The same model, cohort and metric stated in two places with different values
+    (and, where one value is another model's, a hint that the two are swapped).
+``spec``
+    The spec itself cannot be audited (does not load, names an unknown cohort).
+
+Without ``decimals`` an entry's precision is read off the value as written, but
+never taken as coarser than 2 decimals for a non-integer value.
+
+Severity: ``error`` = a contradiction beyond the printed rounding (the numbers
+cannot all be right); ``warning`` = implausible or unexplained but possible;
+``info`` = what the audit reconstructed (counts, CI method, confusion matrix).
+
+Cohorts whose estimates are averages over resamples (``estimate: mean`` or
+``bootstrap_mean`` in the cohort, and any cohort named ``cv`` unless it says
+``estimate: proportion``) are exempt from the count-based checks: a mean over
+splits is not ``k / n``.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .spec import Spec, SpecError, available_specs, load_spec, load_spec_file, validate
+from .stats.proportions import PROPORTION_METHODS, proportion_ci
+
+__all__ = [
+    "Finding", "audit_spec", "audit", "audit_json", "summary_table", "hanley_mcneil_se", "feasible_counts",
+    "ci_method_table", "auc_width_table", "comparison_table", "odds_ratio_table", "confusion_table",
+    "AUC_WIDTH_RATIO", "RATIO_ASYMMETRY", "RATIO_SE_TOLERANCE", "SE_RATIO_WARN", "CHECKS", "SEVERITIES",
+]
+
+SEVERITIES = ("error", "warning", "info")
+CHECKS = ("feasibility", "estimate_in_ci", "ci_method", "confusion_matrix", "class_split", "auc_ci_width",
+          "comparison", "ratio_ci_p", "odds_ratio", "cohort_table", "cross_reference", "spec")
+CONFUSION_METRICS = ("SEN", "SPE", "PPV", "NPV", "ACC", "ER", "BCA")
+PROPORTION_METRICS = CONFUSION_METRICS + ("PROP",)
+RATIO_METRICS = ("OR", "HR")
+#: an AUC CI narrower than half, or wider than twice, the Hanley-McNeil width is flagged
+AUC_WIDTH_RATIO = (0.5, 2.0)
+#: an OR/HR CI whose two log-scale arms differ by more than this factor is flagged
+RATIO_ASYMMETRY = 2.0
+#: an OR/HR whose CI-implied log SE is within these factors of the SE its P needs passes (profile CIs)
+RATIO_SE_TOLERANCE = (0.8, 1.25)
+#: a comparison's SE within these factors of the CI-implied SE (beyond rounding) is a warning, else an error
+SE_RATIO_WARN = (0.9, 1.1)
+#: the order in which sources are trusted when a metric is printed in several places
+_SOURCE_RANK = {"table": 0, "results": 1, "abstract": 2, "methods": 3, "figure": 4, "discussion": 5}
+_EPS = 1e-9
+
+
+@dataclass
+class Finding:
+    """One observation about a paper's reported numbers."""
+
+    paper: str
+    where: str
+    check: str
+    severity: str
+    detail: str
+    evidence: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- small helpers
+def _decimals(entry: Mapping, value=None) -> int:
+    """Printed decimals: the entry's ``decimals``, else those of the value as written."""
+    d = entry.get("decimals")
+    if d is not None:
+        return int(d)
+    v = entry.get("value") if value is None else value
+    if v is None:
+        return 3
+    if isinstance(v, int) and not isinstance(v, bool):
+        return 0
+    s = repr(float(v))
+    if "e" in s or "E" in s:
+        return 6
+    return max(2, len(s.split(".")[1].rstrip("0")) if "." in s else 0)
+
+
+def _half(d: int) -> float:
+    return 0.5 * 10.0 ** (-d) + _EPS
+
+
+def _fmt(x, d: int = 3) -> str:
+    if x is None:
+        return "NA"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    return f"{float(x):.{d}f}"
+
+
+def _fmt_p(p: float) -> str:
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def _fmt_ci(ci, d: int = 3) -> str:
+    return f"[{_fmt(ci[0], d)}, {_fmt(ci[1], d)}]" if ci is not None else ""
+
+
+def _where(e: Mapping) -> str:
+    w = e.get("where", {}) or {}
+    head = w.get("table") or w.get("figure") or w.get("section", "?")
+    parts = [head]
+    if w.get("table") and w.get("section") and w["section"].lower() not in ("results",):
+        parts[0] = f"{w['section']}, {head}"
+    if w.get("row"):
+        parts.append(f"row '{w['row']}'")
+    if w.get("column"):
+        parts.append(f"column '{w['column']}'")
+    s = ", ".join(parts)
+    return f"{s} [{e.get('id', '?')}]"
+
+
+def _where_group(entries: Iterable[Mapping]) -> str:
+    """Where a model's metrics are printed: "Table 3, row 'DLRN'" (or the sections)."""
+    places = []
+    for e in sorted(entries, key=_rank):
+        w = e.get("where", {}) or {}
+        if w.get("table"):
+            p = w["table"] + (f", row '{w['row']}'" if w.get("row") else "")
+        else:
+            p = w.get("figure") or w.get("section", "?")
+        places.append(p)
+    return "; ".join(dict.fromkeys(places))
+
+
+def _label(e: Mapping) -> str:
+    var = f" ({e['variable']})" if e.get("variable") else ""
+    return f"{e.get('model', '?')}{var} {e.get('metric', '?')}, {e.get('cohort', '?')}"
+
+
+def _source(e: Mapping) -> str:
+    w = e.get("where", {}) or {}
+    if w.get("table"):
+        return "table"
+    sec = (w.get("section") or "").lower()
+    for key in ("results", "abstract", "methods", "discussion"):
+        if key in sec:
+            return key
+    return "figure" if w.get("figure") else "other"
+
+
+def _rank(e: Mapping) -> int:
+    return _SOURCE_RANK.get(_source(e), 6)
+
+
+def _num(v) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _p_interval(p, decimals: int | None = None) -> tuple[float, float] | None:
+    """A printed P value as the interval of true values it allows ("<0.001" -> (0, 0.001))."""
+    if p is None:
+        return None
+    if isinstance(p, str):
+        s = p.replace(" ", "").replace("P", "").replace("p", "").replace("=", "")
+        s = s.replace("≤", "<").replace("≥", ">")
+        if s.startswith("<"):
+            return (0.0, float(s.lstrip("<")))
+        if s.startswith(">"):
+            return (float(s.lstrip(">")), 1.0)
+        try:
+            p = float(s)
+        except ValueError:
+            return None
+        decimals = len(s.split(".")[1]) if "." in s else 0
+    d = decimals if decimals is not None else _decimals({}, p)
+    h = _half(d)
+    return (max(0.0, float(p) - h), min(1.0, float(p) + h))
+
+
+def _p_two_sided(z: float) -> float:
+    return float(2.0 * stats.norm.sf(abs(z)))
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] <= b[1] + _EPS and b[0] <= a[1] + _EPS
+
+
+def _z(level: float) -> float:
+    return float(stats.norm.ppf(0.5 + level / 2.0))
+
+
+def _parse_variable(var: str) -> tuple[str, str | None, str | None]:
+    """``"Gender: Male [MDM]"`` -> ("Gender", "Male", "MDM")."""
+    m = re.match(r"^\s*(.*?)\s*(?:\[(.*)\])?\s*$", var or "")
+    body, group = m.group(1), m.group(2)
+    if ":" in body:
+        char, level = body.split(":", 1)
+        return char.strip(), level.strip(), group.strip() if group else None
+    return body.strip(), None, group.strip() if group else None
+
+
+def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of an AUC (Hanley & McNeil 1982, Radiology 143:29, eq. 2)."""
+    a = float(auc)
+    q1 = a / (2.0 - a)
+    q2 = 2.0 * a * a / (1.0 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
+    return float(math.sqrt(max(var, 0.0)))
+
+
+# --------------------------------------------------------------------------- the audit context
+class _Ctx:
+    """The spec, its cohorts' denominators and the findings collected so far."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.paper = spec.id
+        self.findings: list[Finding] = []
+        self.cohorts = spec.cohorts
+        self.splits: dict[str, list[int]] = {}  # cohort -> feasible n_positive (class counts not stated)
+
+    def add(self, where: str, check: str, severity: str, detail: str, **evidence) -> None:
+        self.findings.append(Finding(self.paper, where, check, severity, detail, _jsonable(evidence)))
+
+    def counts_apply(self, cohort: str) -> bool:
+        """Are this cohort's proportions k/n of its patients (not means over resamples)?"""
+        c = self.cohorts.get(cohort, {})
+        est = c.get("estimate")
+        if est is None:
+            return cohort != "cv"
+        return est in ("proportion", "k/n", "pooled")
+
+    def auc_width_applies(self, cohort: str) -> bool:
+        """Hanley-McNeil widths fit k/n cohorts and bootstrap CIs, not means over CV splits."""
+        est = self.cohorts.get(cohort, {}).get("estimate")
+        return est != "mean" and not (est is None and cohort == "cv")
+
+    def denominators(self, e: Mapping) -> dict:
+        d = self.spec.denominators(e) if e.get("cohort") in self.cohorts else dict(e.get("denominators", {}))
+        return d
+
+    def related_cohorts(self, cohort: str) -> list[str]:
+        """The cohort itself, the cohorts it is composed of and those composed of it."""
+        out = [cohort]
+        for name, c in self.cohorts.items():
+            comp = c.get("composed_of") or []
+            if name == cohort:
+                out += [x for x in comp if x in self.cohorts]
+            elif cohort in comp:
+                out.append(name)
+        return list(dict.fromkeys(out))
+
+    def all_denominators(self, cohort: str | None = None) -> list[tuple[str, int]]:
+        out = []
+        names = self.related_cohorts(cohort) if cohort else list(self.cohorts)
+        for name in names:
+            c = self.cohorts[name]
+            n, p = c.get("n"), c.get("n_positive")
+            neg = c.get("n_negative", (n - p) if (n is not None and p is not None) else None)
+            for lab, v in (("n", n), ("n_positive", p), ("n_negative", neg)):
+                if v:
+                    out.append((f"{lab} of {name}", int(v)))
+        return out
+
+
+def _jsonable(o):
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return _jsonable(o.tolist())
+    return o
+
+
+# --------------------------------------------------------------------------- confusion grids
+def _grid(metric: str, tp, tn, P: int, N: int):
+    fn = P - tp
+    fp = N - tn
+    n = P + N
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "SEN":
+            return tp / P if P else np.full(np.broadcast(tp, tn).shape, np.nan)
+        if metric == "SPE":
+            return tn / N if N else np.full(np.broadcast(tp, tn).shape, np.nan)
+        if metric == "ACC":
+            return (tp + tn) / n
+        if metric == "ER":
+            return (fn + fp) / n
+        if metric == "PPV":
+            return np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), np.nan)
+        if metric == "NPV":
+            return np.where(tn + fn > 0, tn / np.maximum(tn + fn, 1), np.nan)
+        if metric == "BCA":
+            return (tp / P + tn / N) / 2.0 if P and N else np.full(np.broadcast(tp, tn).shape, np.nan)
+    raise ValueError(metric)
+
+
+def _solve(constraints: Mapping[str, tuple[float, float]], P: int, N: int,
+           fixed: Mapping[str, int] | None = None) -> np.ndarray:
+    """All (TP, TN) with every metric within its (centre, tolerance); shape (m, 2)."""
+    tp = np.arange(P + 1)[:, None]
+    tn = np.arange(N + 1)[None, :]
+    ok = np.ones((P + 1, N + 1), dtype=bool)
+    for metric, (centre, tol) in constraints.items():
+        g = _grid(metric, tp, tn, P, N)
+        ok &= np.abs(g - centre) <= tol
+    for metric, k in (fixed or {}).items():
+        if metric == "SEN":
+            ok &= tp == k
+        elif metric == "SPE":
+            ok &= tn == k
+        elif metric == "ACC":
+            ok &= (tp + tn) == k
+        elif metric == "ER":
+            ok &= (P - tp + N - tn) == k
+        elif metric == "PPV":
+            ok &= tp == k
+        elif metric == "NPV":
+            ok &= tn == k
+    return np.argwhere(ok)
+
+
+def _single_counts(metric: str, value: float, tol: float, P: int | None, N: int | None, n: int | None):
+    """Counts a single proportion implies: list of (k, denominator)."""
+    if metric in ("SEN", "SPE", "ACC", "ER", "PROP"):
+        m = {"SEN": P, "SPE": N}.get(metric, n)
+        if not m:
+            return None
+        ks = np.arange(m + 1)
+        hit = ks[np.abs(ks / m - value) <= tol]
+        return [(int(k), int(m)) for k in hit]
+    if metric in ("PPV", "NPV", "BCA"):
+        if not P or not N:
+            return None
+        sol = _solve({metric: (value, tol)}, P, N)
+        out = set()
+        for tp, tn in sol:
+            if metric == "PPV":
+                out.add((int(tp), int(tp + N - tn)))
+            elif metric == "NPV":
+                out.add((int(tn), int(tn + P - tp)))
+            else:
+                out.add((int(tp), int(tn)))
+        return sorted(out)
+    return None
+
+
+# --------------------------------------------------------------------------- check 1: feasibility
+def _proportion_entries(ctx: _Ctx):
+    for e in ctx.spec.reported:
+        if e.get("metric") in PROPORTION_METRICS and _num(e.get("value")) is not None:
+            yield e
+
+
+def check_feasibility(ctx: _Ctx) -> None:
+    for e in _proportion_entries(ctx):
+        v = float(e["value"])
+        d = _decimals(e)
+        tol = _half(d)
+        metric = e["metric"]
+        if not (-tol <= v <= 1 + tol):
+            ctx.add(_where(e), "feasibility", "error",
+                    f"{_label(e)} = {_fmt(v, d)} is not a proportion (outside 0-1); spec values are fractions.",
+                    value=v)
+            continue
+        if not ctx.counts_apply(e["cohort"]):
+            continue
+        den = ctx.denominators(e)
+        P, N, n = den.get("n_positive"), den.get("n_negative"), den.get("n")
+        k_stated = den.get("k")
+        if metric == "PROP" and n is None:
+            continue
+        if metric in ("SEN", "SPE", "PPV", "NPV", "BCA") and (P is None or N is None):
+            continue  # class counts unknown: the class_split check handles it
+        counts = _single_counts(metric, v, tol, P, N, n)
+        if counts is None:
+            continue
+        if k_stated is not None and metric in ("SEN", "SPE", "ACC", "ER", "PROP"):
+            m = {"SEN": P, "SPE": N}.get(metric, n)
+            exact = k_stated / m
+            if abs(exact - v) > tol:
+                ctx.add(_where(e), "feasibility", "error",
+                        f"{_label(e)}: the paper prints {_fmt(v, d)} next to the count {k_stated}/{m}, "
+                        f"but {k_stated}/{m} = {exact:.{d + 2}f}, which rounds to {_fmt(exact, d)}.",
+                        value=v, k=k_stated, n=m, exact=exact)
+            continue
+        if counts:
+            continue
+        # infeasible at the printed rounding: truncation? another denominator?
+        trunc = _single_counts(metric, v + 0.5 * 10.0 ** (-d), 0.5 * 10.0 ** (-d) - _EPS, P, N, n)
+        m = {"SEN": P, "SPE": N}.get(metric, n)
+        near = ""
+        if metric in ("SEN", "SPE", "ACC", "ER", "PROP") and m:
+            lo_k = math.floor(v * m)
+            near = (f" The nearest counts give {lo_k}/{m} = {_fmt(lo_k / m, d)} and "
+                    f"{lo_k + 1}/{m} = {_fmt((lo_k + 1) / m, d)}.")
+        alt = []
+        if metric in ("SEN", "SPE", "ACC", "ER", "PROP"):
+            pool = ctx.all_denominators(e["cohort"]) if metric in ("ACC", "ER", "PROP") else \
+                [(f"{lab} of {e['cohort']}", v) for lab, v in (("n", n), ("n_positive", P), ("n_negative", N)) if v]
+            for lab, mm in pool:
+                if mm == m:
+                    continue
+                ks = [k for k in range(mm + 1) if abs(k / mm - v) <= tol]
+                if ks:
+                    alt.append(f"{ks[0]}/{mm} ({lab})")
+        alt = list(dict.fromkeys(alt))
+        den_txt = {"SEN": f"{P} positives", "SPE": f"{N} negatives", "ACC": f"{n} patients", "ER": f"{n} patients",
+                   "PROP": f"n = {n}"}.get(metric, f"{P} positives and {N} negatives")
+        if trunc:
+            ctx.add(_where(e), "feasibility", "warning",
+                    f"{_label(e)} = {_fmt(v, d)} cannot be a count over {den_txt} rounded to {d} decimals; "
+                    f"it fits only if the paper truncated instead of rounding (e.g. {trunc[0][0]}/{trunc[0][1]})."
+                    + near, value=v, decimals=d, truncated_counts=trunc[:5])
+        else:
+            extra = f" It does fit {', '.join(alt[:4])}." if alt else ""
+            ctx.add(_where(e), "feasibility", "error",
+                    f"{_label(e)} = {_fmt(v, d)} cannot be obtained as a count over {den_txt} at {d} decimals."
+                    + near + extra,
+                    value=v, decimals=d, denominators=den, fits_other_denominators=alt[:6])
+
+
+# --------------------------------------------------------------------------- check 2: estimate inside CI
+def check_estimate_in_ci(ctx: _Ctx) -> None:
+    for e in ctx.spec.reported:
+        v, ci = _num(e.get("value")), e.get("ci")
+        if v is None or not ci:
+            continue
+        d = _decimals(e)
+        tol = _half(d)
+        lo, hi = float(ci[0]), float(ci[1])
+        if not (lo - tol <= v <= hi + tol):
+            ctx.add(_where(e), "estimate_in_ci", "error",
+                    f"{_label(e)} = {_fmt(v, d)} lies outside its own CI {_fmt_ci(ci, d)}.",
+                    value=v, ci=[lo, hi])
+
+
+# --------------------------------------------------------------------------- check 3: CI method
+def _ci_matches(k: int, m: int, ci, tol: float, level: float) -> list[str]:
+    out = []
+    for method in PROPORTION_METHODS:
+        lo, hi = proportion_ci(k, m, method=method, level=level)
+        if abs(lo - ci[0]) <= tol and abs(hi - ci[1]) <= tol:
+            out.append(method)
+    return out
+
+
+def check_ci_method(ctx: _Ctx) -> None:
+    explained: dict[str, list[str]] = {}
+    for e in _proportion_entries(ctx):
+        ci = e.get("ci")
+        metric = e["metric"]
+        if not ci or metric == "BCA" or not ctx.counts_apply(e["cohort"]):
+            continue
+        den = ctx.denominators(e)
+        P, N, n = den.get("n_positive"), den.get("n_negative"), den.get("n")
+        if metric in ("SEN", "SPE", "PPV", "NPV") and (P is None or N is None):
+            continue
+        v = float(e["value"])
+        d = _decimals(e)
+        tol = _half(d)
+        level = float(e.get("ci_level", 0.95))
+        k_stated = den.get("k")
+        counts = _single_counts(metric, v, tol, P, N, n) or []
+        if k_stated is not None and metric in ("SEN", "SPE", "ACC", "ER", "PROP"):
+            m = {"SEN": P, "SPE": N}.get(metric, n)
+            counts = [(int(k_stated), int(m))]
+        if not counts:
+            continue  # infeasible: already an error of its own
+        matches = {}
+        for k, m in counts:
+            ms = _ci_matches(k, m, ci, tol, level)
+            if ms:
+                matches[f"{k}/{m}"] = ms
+        if matches:
+            explained[e["id"]] = sorted({mm for ms in matches.values() for mm in ms})
+            continue
+        # no method with the implied count: which count/denominator would it be?
+        other = []
+        dens = {m for _, m in counts} | {mm for _, mm in ctx.all_denominators(e["cohort"])}
+        for m in sorted(dens):
+            k_lo = max(0, math.floor((ci[0] - 0.05) * m))
+            k_hi = min(m, math.ceil((ci[1] + 0.05) * m))
+            for k in range(k_lo, k_hi + 1):
+                ms = _ci_matches(k, m, ci, tol, level)
+                if ms:
+                    other.append({"k": k, "n": m, "estimate": round(k / m, d + 2), "methods": ms})
+        k0, m0 = counts[0]
+        ref = {meth: [round(x, d) for x in proportion_ci(k0, m0, method=meth, level=level)]
+               for meth in PROPORTION_METHODS}
+        if other:
+            o = other[0]
+            ctx.add(_where(e), "ci_method", "warning",
+                    f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}: no standard interval reproduces the CI from the "
+                    f"estimate's count {k0}/{m0}, but {', '.join(o['methods'])} does from {o['k']}/{o['n']} "
+                    f"(= {_fmt(o['k'] / o['n'], d)}): the CI belongs to a different count than its estimate.",
+                    implied_counts=[f"{k}/{m}" for k, m in counts[:5]], ci_matches_other_counts=other[:5],
+                    intervals_from_implied_count=ref)
+        else:
+            ctx.add(_where(e), "ci_method", "warning",
+                    f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}: none of {', '.join(PROPORTION_METHODS)} "
+                    f"reproduces this CI from {k0}/{m0} (nor from any other count over the cohort's denominators). "
+                    f"Wilson would give {_fmt_ci(ref['wilson'], d)}, Clopper-Pearson {_fmt_ci(ref['clopper-pearson'], d)}.",
+                    implied_counts=[f"{k}/{m}" for k, m in counts[:5]], intervals_from_implied_count=ref)
+    if explained:
+        tally = Counter(m for ms in explained.values() for m in ms)
+        common = [m for m in PROPORTION_METHODS if all(m in ms for ms in explained.values())]
+        best = tally.most_common(1)[0][0]
+        if common:
+            ctx.add("all proportion CIs", "ci_method", "info",
+                    f"{len(explained)} proportion CI(s) are reproduced from their implied counts; "
+                    f"method(s) that explain all of them: {', '.join(common)}.",
+                    n_explained=len(explained), methods_per_ci=explained, tally=dict(tally))
+        else:
+            ctx.add("all proportion CIs", "ci_method", "warning",
+                    f"{len(explained)} proportion CI(s) are reproduced from their implied counts, but no single "
+                    f"method explains all of them (most often {best}: {tally[best]}/{len(explained)}); "
+                    "the paper mixed interval methods.",
+                    n_explained=len(explained), methods_per_ci=explained, tally=dict(tally))
+
+
+# --------------------------------------------------------------------------- check 4: confusion matrix
+def _model_groups(ctx: _Ctx) -> dict[tuple[str, str], dict[str, dict]]:
+    """(model, cohort) -> metric -> the most authoritative entry (table > results > abstract > ...)."""
+    groups: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
+    for e in sorted(_proportion_entries(ctx), key=_rank):
+        if e["metric"] == "PROP" or e.get("variable"):
+            continue
+        groups[(e["model"], e["cohort"])].setdefault(e["metric"], e)
+    return groups
+
+
+def _constraints(entries: Mapping[str, dict]):
+    cons, fixed = {}, {}
+    for metric, e in entries.items():
+        cons[metric] = (float(e["value"]), _half(_decimals(e)))
+        k = (e.get("denominators") or {}).get("k")
+        if k is not None and metric in ("SEN", "SPE", "ACC", "ER"):
+            fixed[metric] = int(k)
+    return cons, fixed
+
+
+def _describe_matrix(tp, tn, P, N) -> dict:
+    return {"TP": int(tp), "FN": int(P - tp), "TN": int(tn), "FP": int(N - tn)}
+
+
+def check_confusion(ctx: _Ctx) -> None:
+    for (model, cohort), entries in _model_groups(ctx).items():
+        if len(entries) < 2 or not ctx.counts_apply(cohort):
+            continue
+        den = ctx.spec.denominators(next(iter(entries.values())))
+        P, N = den.get("n_positive"), den.get("n_negative")
+        if P is None or N is None:
+            continue
+        cons, fixed = _constraints(entries)
+        where = _where_group(entries.values())
+        ids = [e["id"] for e in entries.values()]
+        printed = {m: round(c[0], 6) for m, c in cons.items()}
+        sol = _solve(cons, P, N, fixed)
+        if len(sol):
+            mats = [_describe_matrix(tp, tn, P, N) for tp, tn in sol[:5]]
+            uniq = "the unique" if len(sol) == 1 else f"{len(sol)} possible; e.g. the"
+            m0 = mats[0]
+            ctx.add(f"{where} [{model}, {cohort}]", "confusion_matrix", "info",
+                    f"{model} ({cohort}, {P} positives / {N} negatives): {', '.join(entries)} are all reproduced by "
+                    f"{uniq} confusion matrix TP={m0['TP']}, FN={m0['FN']}, TN={m0['TN']}, FP={m0['FP']}.",
+                    printed=printed, matrices=mats, n_solutions=len(sol), ids=ids)
+            continue
+        # none: which metric(s) would have to go?
+        drops = {}
+        for metric in cons:
+            c2 = {k: v for k, v in cons.items() if k != metric}
+            f2 = {k: v for k, v in fixed.items() if k != metric}
+            if not c2:
+                continue
+            s2 = _solve(c2, P, N, f2)
+            if len(s2):
+                tp, tn = s2[0]
+                implied = float(_grid(metric, np.array(tp), np.array(tn), P, N))
+                drops[metric] = {"matrix": _describe_matrix(tp, tn, P, N), "n_solutions": int(len(s2)),
+                                 "implied_value": round(implied, 4)}
+        if drops:
+            txt = "; ".join(f"without {m} the rest fit TP={x['matrix']['TP']}, FN={x['matrix']['FN']}, "
+                            f"TN={x['matrix']['TN']}, FP={x['matrix']['FP']} (which gives {m} = "
+                            f"{_fmt(x['implied_value'], _decimals(entries[m]))}, printed {_fmt(cons[m][0], _decimals(entries[m]))})"
+                            for m, x in drops.items())
+        else:
+            txt = "no single metric's removal makes the rest consistent"
+        ctx.add(f"{where} [{model}, {cohort}]", "confusion_matrix", "error",
+                f"{model} ({cohort}, {P} positives / {N} negatives): no integer confusion matrix gives "
+                f"{', '.join(f'{m} {_fmt(cons[m][0], _decimals(entries[m]))}' for m in cons)} at once; {txt}.",
+                printed=printed, consistent_without=drops, ids=ids)
+
+
+def check_class_split(ctx: _Ctx) -> None:
+    """Cohorts with n but no class counts: which splits do the reported proportions allow?"""
+    groups = _model_groups(ctx)
+    for cohort, c in ctx.cohorts.items():
+        if c.get("n_positive") is not None or c.get("n_negative") is not None or not ctx.counts_apply(cohort):
+            continue
+        n = int(c["n"])
+        per_model: dict[str, list[int]] = {}
+        per_metric: dict[str, dict[str, list[int]]] = {}
+        for (model, coh), entries in groups.items():
+            if coh != cohort or not any(m in entries for m in ("SEN", "SPE", "PPV", "NPV", "BCA")):
+                continue
+            cons, fixed = _constraints(entries)
+            per_model[model] = [P for P in range(1, n) if len(_solve(cons, P, n - P, fixed))]
+            per_metric[model] = {
+                m: [P for P in range(1, n) if len(_solve({m: cons[m]}, P, n - P, {k: v for k, v in fixed.items() if k == m}))]
+                for m in cons}
+        if not per_model:
+            continue
+        common = sorted(set.intersection(*(set(v) for v in per_model.values())))
+        ctx.splits[cohort] = common
+        models = ", ".join(per_model)
+        if common:
+            ctx.add(f"cohort '{cohort}'", "class_split", "info",
+                    f"The paper gives n = {n} for '{cohort}' but not its class counts; the proportions reported for "
+                    f"{models} allow {len(common)} split(s): positives in {_ranges(common)}.",
+                    n=n, feasible_n_positive=common, per_model={k: _ranges(v) for k, v in per_model.items()})
+            continue
+        parts = []
+        for model, mets in per_metric.items():
+            txt = "; ".join(f"{m} {_fmt(c2[0], _decimals(groups[(model, cohort)][m]))} allows "
+                            + (f"positives in {_ranges(v)}" if v and len(v) < n - 1 else "any split" if v else "no split")
+                            for m, v in mets.items() for c2 in [(float(groups[(model, cohort)][m]['value']),)])
+            parts.append(f"{model}: {txt}")
+        ctx.add(f"cohort '{cohort}'", "class_split", "error",
+                f"The paper gives n = {n} for '{cohort}' but not its class counts, and no split of {n} patients into "
+                f"positives and negatives reproduces the reported proportions together ({' | '.join(parts)}).",
+                n=n, per_model={k: _ranges(v) for k, v in per_model.items()},
+                per_metric={k: {m: _ranges(v) for m, v in mets.items()} for k, mets in per_metric.items()})
+
+
+def _ranges(xs: Iterable[int]) -> str:
+    xs = sorted(xs)
+    out = []
+    for _, g in itertools.groupby(enumerate(xs), lambda t: t[1] - t[0]):
+        g = [v for _, v in g]
+        out.append(f"{g[0]}" if len(g) == 1 else f"{g[0]}-{g[-1]}")
+    return ", ".join(out)
+
+
+# --------------------------------------------------------------------------- check 5: AUC intervals
+def check_auc_ci(ctx: _Ctx) -> None:
+    lo_r, hi_r = AUC_WIDTH_RATIO
+    for e in ctx.spec.reported:
+        if e.get("metric") != "AUC":
+            continue
+        v, ci = _num(e.get("value")), e.get("ci")
+        d = _decimals(e)
+        if v is not None and not (0 <= v <= 1):
+            ctx.add(_where(e), "auc_ci_width", "error", f"{_label(e)} = {_fmt(v, d)} is outside [0, 1].", value=v)
+        if not ci:
+            continue
+        lo, hi = float(ci[0]), float(ci[1])
+        if lo < -_EPS or hi > 1 + _EPS:
+            ctx.add(_where(e), "auc_ci_width", "error",
+                    f"{_label(e)}: the CI {_fmt_ci(ci, d)} leaves [0, 1]; an AUC cannot (a Wald interval that was "
+                    "not truncated).", ci=[lo, hi])
+        if v is None or not ctx.auc_width_applies(e["cohort"]):
+            continue
+        den = ctx.denominators(e)
+        P, N, n = den.get("n_positive"), den.get("n_negative"), den.get("n")
+        level = float(e.get("ci_level", 0.95))
+        z = _z(level)
+        w = min(hi, 1.0) - max(lo, 0.0)
+
+        def expected(p_, n_):
+            se_ = hanley_mcneil_se(v, p_, n_)
+            return se_, max(0.0, v - z * se_), min(1.0, v + z * se_)
+
+        if P and N:
+            se, exp_lo, exp_hi = expected(P, N)
+            exp_w = exp_hi - exp_lo
+            if exp_w <= 10.0 ** (-d):
+                continue
+            ratio = w / exp_w
+            ev = dict(auc=v, ci=[lo, hi], n_positive=P, n_negative=N, hanley_mcneil_se=round(se, 4),
+                      expected_ci=[round(exp_lo, 4), round(exp_hi, 4)], width=round(w, 4),
+                      expected_width=round(exp_w, 4), ratio=round(ratio, 3), thresholds=list(AUC_WIDTH_RATIO))
+            if ratio < lo_r or ratio > hi_r:
+                kind = "narrow" if ratio < lo_r else "wide"
+                ctx.add(_where(e), "auc_ci_width", "warning",
+                        f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)} is implausibly {kind} for {P} positives and {N} "
+                        f"negatives: width {w:.3f} vs {exp_w:.3f} from the Hanley-McNeil SE ({se:.3f}), ratio "
+                        f"{ratio:.2f} (flagged below {lo_r} or above {hi_r}).", **ev)
+        elif n and n > 1:
+            # class counts unknown: the most favourable split among those the other numbers allow
+            cands = ctx.splits.get(e["cohort"]) or list(range(1, int(n)))
+            widths = [expected(p_, int(n) - p_)[2] - expected(p_, int(n) - p_)[1] for p_ in cands]
+            ratios = [w / x for x in widths if x > 10.0 ** (-d)]
+            if not ratios:
+                continue
+            r_min, r_max = min(ratios), max(ratios)
+            ev = dict(auc=v, ci=[lo, hi], n=int(n), n_positive_candidates=_ranges(cands), width=round(w, 4),
+                      expected_width_range=[round(min(widths), 4), round(max(widths), 4)],
+                      ratio_range=[round(r_min, 3), round(r_max, 3)], thresholds=list(AUC_WIDTH_RATIO))
+            if r_max < lo_r or r_min > hi_r:
+                kind = "narrow" if r_max < lo_r else "wide"
+                ctx.add(_where(e), "auc_ci_width", "warning",
+                        f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)} is implausibly {kind} for {n} patients whatever "
+                        f"their class split ({_ranges(cands)} positives): width {w:.3f} vs {min(widths):.3f}-"
+                        f"{max(widths):.3f} from the Hanley-McNeil SE, ratio {r_min:.2f}-{r_max:.2f}.", **ev)
+
+
+# --------------------------------------------------------------------------- check 6: comparisons
+def _auc_entry(ctx: _Ctx, model: str, cohort: str) -> dict | None:
+    cands = [e for e in ctx.spec.reported if e.get("model") == model and e.get("cohort") == cohort
+             and e.get("metric") == "AUC" and _num(e.get("value")) is not None and not e.get("variable")]
+    return sorted(cands, key=_rank)[0] if cands else None
+
+
+def _cohort_auc_pairs(ctx: _Ctx, cohort: str) -> list[tuple[str, str, float, float]]:
+    aucs = {}
+    for e in sorted(ctx.spec.reported, key=_rank):
+        if e.get("cohort") == cohort and e.get("metric") == "AUC" and _num(e.get("value")) is not None \
+                and not e.get("variable"):
+            aucs.setdefault(e["model"], (float(e["value"]), _half(_decimals(e))))
+    out = []
+    for a, b in itertools.permutations(aucs, 2):
+        out.append((a, b, aucs[a][0] - aucs[b][0], aucs[a][1] + aucs[b][1]))
+    return out
+
+
+def check_comparisons(ctx: _Ctx) -> None:
+    for c in ctx.spec.comparisons:
+        where = _where(c) + f" ({c.get('cohort')})"
+        name = f"{c['model_a']} vs {c['model_b']} ({c['cohort']})"
+        dc = c.get("decimals")
+        tol_c = _half(dc if dc is not None else 3)
+        diff, tol_diff, diff_src = _num(c.get("diff")), tol_c, "stated"
+        if diff is None:
+            a, b = _auc_entry(ctx, c["model_a"], c["cohort"]), _auc_entry(ctx, c["model_b"], c["cohort"])
+            if a is not None and b is not None:
+                diff = float(a["value"]) - float(b["value"])
+                tol_diff = _half(_decimals(a)) + _half(_decimals(b))
+                diff_src = f"from the reported AUCs {_fmt(a['value'], _decimals(a))} - {_fmt(b['value'], _decimals(b))}"
+        se = _num(c.get("se"))
+        ci = c.get("ci")
+        zst = _num(c.get("z"))
+        p_int = _p_interval(c.get("p_value"), None if isinstance(c.get("p_value"), str) else _decimals({}, c.get("p_value")) if c.get("p_value") is not None else None)
+        zc = _z(0.95)
+        ev: dict[str, Any] = dict(diff=diff, diff_source=diff_src, se=se, ci=ci, z=zst, p_value=c.get("p_value"))
+        mid = half = None
+        if ci:
+            lo, hi = float(ci[0]), float(ci[1])
+            mid, half = (lo + hi) / 2, (hi - lo) / 2
+            ev.update(ci_centre=round(mid, 4), se_from_ci=round(half / zc, 4))
+        # (a) the CI's centre is the difference
+        if mid is not None and diff is not None:
+            sign = 1.0
+            if abs(mid + diff) < abs(mid - diff) and abs(diff) > tol_diff:
+                sign = -1.0  # the CI is of model_b - model_a
+            gap = abs(mid - sign * diff)
+            if gap > tol_c + tol_diff:
+                hint = [f"{a} - {b} = {dd:.3f}" for a, b, dd, t in _cohort_auc_pairs(ctx, c["cohort"])
+                        if abs(dd - mid) <= tol_c + t and {a, b} != {c["model_a"], c["model_b"]}]
+                ptxt = ""
+                if se is not None and p_int is not None:
+                    p_mid = _p_two_sided(mid / se)
+                    p_diff = _p_two_sided(diff / se) if se else None
+                    ptxt = (f" With SE {se:g}, P would be {p_diff:.3f} for the AUC difference and {p_mid:.3f} for "
+                            f"the CI's centre; the printed P is {c.get('p_value')}.")
+                htxt = f" The centre matches {'; '.join(hint)} instead." if hint else ""
+                ctx.add(where, "comparison", "error",
+                        f"{name}: the CI {_fmt_ci(ci, 3)} is centred on {mid:.4f}, but the AUC difference is "
+                        f"{diff:.3f} ({diff_src}); a DeLong CI is diff +- 1.96 SE." + htxt + ptxt,
+                        issue="ci_centre", matches_other_pairs=hint, **ev)
+        # (b) SE and CI half-width
+        if se is not None and half is not None:
+            se_int = (se - tol_c, se + tol_c)
+            from_ci = ((half - tol_c) / zc, (half + tol_c) / zc)
+            if not _overlap(se_int, from_ci):
+                closest = se_int[1] / from_ci[0] if se_int[1] < from_ci[0] else se_int[0] / from_ci[1]
+                sev = "warning" if SE_RATIO_WARN[0] <= closest <= SE_RATIO_WARN[1] else "error"
+                ctx.add(where, "comparison", sev,
+                        f"{name}: SE {se:g} does not match the CI {_fmt_ci(ci, 3)}, whose half-width "
+                        f"{half:.4f} implies SE = {half / zc:.4f} (ratio {se / (half / zc):.2f}; "
+                        f"{closest:.2f} at the closest rounding).",
+                        issue="se_vs_ci", closest_ratio=round(closest, 3), **ev)
+        # (c) P and z
+        if p_int is not None:
+            se_use = se if se is not None else (half / zc if half else None)
+            tol_se = tol_c if se is not None else tol_c / zc
+            cands = {}
+            if zst is not None:
+                cands["stated z"] = (abs(zst) - tol_c, abs(zst) + tol_c)
+            if se_use:
+                for lab, centre, t in (("AUC difference", diff, tol_diff), ("CI centre", mid, tol_c)):
+                    if centre is None:
+                        continue
+                    zlo = max(abs(centre) - t, 0.0) / (se_use + tol_se)
+                    zhi = (abs(centre) + t) / max(se_use - tol_se, 1e-12)
+                    cands[lab] = (zlo, zhi)
+            if mid is not None and half:
+                zlo = max(abs(mid) - tol_c, 0.0) / ((half + tol_c) / zc)
+                zhi = (abs(mid) + tol_c) / max((half - tol_c) / zc, 1e-12)
+                cands["CI alone"] = (zlo, zhi)
+            if cands:
+                p_of = {lab: (_p_two_sided(z[1]), _p_two_sided(z[0])) for lab, z in cands.items()}
+                ev["p_implied"] = {k: [round(x, 4) for x in v] for k, v in p_of.items()}
+                if not any(_overlap(pi, p_int) for pi in p_of.values()):
+                    txt = "; ".join(f"{lab}: P in [{v[0]:.4f}, {v[1]:.4f}]" for lab, v in p_of.items())
+                    ctx.add(where, "comparison", "error",
+                            f"{name}: the printed P = {c.get('p_value')} does not follow from z = diff / SE ({txt}).",
+                            issue="p_vs_z", **ev)
+        # (d) significance and the CI
+        if ci and p_int is not None:
+            lo, hi = float(ci[0]), float(ci[1])
+            excl = lo > tol_c or hi < -tol_c
+            incl = lo < -tol_c and hi > tol_c
+            if excl and p_int[0] > 0.05:
+                ctx.add(where, "comparison", "error",
+                        f"{name}: the CI {_fmt_ci(ci, 3)} excludes 0 but P = {c.get('p_value')} is not below 0.05.",
+                        issue="significance", **ev)
+            elif incl and p_int[1] < 0.05:
+                ctx.add(where, "comparison", "error",
+                        f"{name}: the CI {_fmt_ci(ci, 3)} includes 0 but P = {c.get('p_value')} is below 0.05.",
+                        issue="significance", **ev)
+
+
+# --------------------------------------------------------------------------- ratios (OR/HR): CI <-> P, 2x2 counts
+def check_ratios(ctx: _Ctx) -> None:
+    zc = _z(0.95)
+    for e in ctx.spec.reported:
+        if e.get("metric") not in RATIO_METRICS:
+            continue
+        v, ci = _num(e.get("value")), e.get("ci")
+        if v is None or not ci or v <= 0 or ci[0] <= 0:
+            continue
+        d = _decimals(e)
+        tol = _half(d)
+        lo, hi = float(ci[0]), float(ci[1])
+        arm_lo, arm_hi = math.log(v / lo), math.log(hi / v)
+        ev = dict(value=v, ci=[lo, hi], log_arms=[round(arm_lo, 4), round(arm_hi, 4)])
+        if min(arm_lo, arm_hi) > 0 and max(arm_lo, arm_hi) / min(arm_lo, arm_hi) > RATIO_ASYMMETRY:
+            gm = math.sqrt(lo * hi)
+            ctx.add(_where(e), "ratio_ci_p", "warning",
+                    f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}: the CI is lopsided on the log scale (arms "
+                    f"{arm_lo:.2f} and {arm_hi:.2f}, ratio {max(arm_lo, arm_hi) / min(arm_lo, arm_hi):.1f}); a Wald CI "
+                    f"would be centred on the estimate, this one on {gm:.3f}.",
+                    geometric_centre=round(gm, 4), **ev)
+        p_int = _p_interval(e.get("p_value"), None if isinstance(e.get("p_value"), str) else (
+            _decimals({}, e.get("p_value")) if e.get("p_value") is not None else None))
+        if p_int is None or abs(math.log(v)) < tol / v:
+            continue
+        # the log-scale SE the printed P needs (Wald z = log(OR) / SE) against the SE the CI implies
+        se_ci = (math.log(hi) - math.log(lo)) / (2 * zc)
+        z_lo = stats.norm.isf(min(p_int[1], 1.0) / 2) if p_int[1] < 1 else 0.0
+        z_hi = stats.norm.isf(max(p_int[0], 1e-300) / 2)
+        se_need = (abs(math.log(v)) / z_hi, abs(math.log(v)) / z_lo if z_lo > 0 else math.inf)
+        lo_r, hi_r = RATIO_SE_TOLERANCE
+        if se_ci < se_need[0] * lo_r or se_ci > se_need[1] * hi_r:
+            p_ci = _p_two_sided(math.log(v) / se_ci)
+            ctx.add(_where(e), "ratio_ci_p", "warning",
+                    f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}, P = {e.get('p_value')}: the CI implies a log-scale "
+                    f"SE of {se_ci:.3f} and a Wald P of {_fmt_p(p_ci)}; the printed P needs an SE in "
+                    f"[{se_need[0]:.3f}, {se_need[1]:.3f}] (tolerated: x{lo_r}-x{hi_r}, to allow profile-likelihood CIs).",
+                    se_from_ci=round(se_ci, 4), se_for_p=[round(x, 4) for x in se_need], p_from_ci=round(p_ci, 4), **ev)
+
+
+def _or_from_counts(den: Mapping) -> tuple[float, list[float]] | None:
+    try:
+        a = float(den["exposed_positive"])
+        c = float(den["exposed_negative"])
+        P, N = float(den["n_positive"]), float(den["n_negative"])
+    except KeyError:
+        return None
+    b, dd = P - a, N - c
+    if min(a, b, c, dd) <= 0:
+        return None
+    orr = (a * dd) / (b * c)
+    se = math.sqrt(1 / a + 1 / b + 1 / c + 1 / dd)
+    zc = _z(0.95)
+    return orr, [orr * math.exp(-zc * se), orr * math.exp(zc * se)]
+
+
+def check_odds_ratios(ctx: _Ctx) -> None:
+    ors = [e for e in ctx.spec.reported if e.get("metric") == "OR" and _num(e.get("value")) is not None]
+    for e in ors:
+        den = e.get("denominators") or {}
+        res = _or_from_counts({**ctx.denominators(e), **den}) if "exposed_positive" in den else None
+        if res is None:
+            continue
+        orr, wald = res
+        v = float(e["value"])
+        d = _decimals(e)
+        tol = _half(d)
+        ev = dict(value=v, or_from_counts=round(orr, 4), wald_ci_from_counts=[round(x, 4) for x in wald],
+                  counts={k: den[k] for k in ("exposed_positive", "exposed_negative") if k in den})
+        if abs(orr - v) <= tol:
+            ci = e.get("ci")
+            if ci and not (abs(wald[0] - ci[0]) <= tol and abs(wald[1] - ci[1]) <= tol):
+                ctx.add(_where(e), "odds_ratio", "info",
+                        f"{_label(e)} = {_fmt(v, d)} equals the cross-product ratio of the printed counts; its CI "
+                        f"{_fmt_ci(ci, d)} is not the Wald CI {_fmt_ci(wald, d)} (likely profile likelihood).", **ev)
+            continue
+        hint = ""
+        if abs(1 / orr - v) <= tol * 2:
+            hint = " It equals the inverse ratio: the reference level is the other way round."
+        others = [o for o in ors if o is not e and abs(float(o["value"]) - orr) <= tol
+                  and o.get("model") == e.get("model")]
+        if others:
+            hint += f" The counts' OR {orr:.3f} is what the paper prints for '{others[0].get('variable')}' " \
+                    f"({_where(others[0])}): two rows look swapped."
+        ctx.add(_where(e), "odds_ratio", "error",
+                f"{_label(e)} = {_fmt(v, d)}, but the counts the paper prints for this variable give OR = {orr:.3f}."
+                + hint, swapped_with=[o["id"] for o in others], **ev)
+
+
+# --------------------------------------------------------------------------- patient-characteristics tables
+def check_cohort_tables(ctx: _Ctx) -> None:
+    props = [e for e in ctx.spec.reported if e.get("metric") == "PROP" and e.get("variable")]
+    by_key: dict[tuple, list[dict]] = defaultdict(list)   # (cohort, char, group) -> entries
+    cells: dict[tuple, list[dict]] = defaultdict(list)    # (cohort, char, level, group) -> entries
+    for e in props:
+        char, level, group = _parse_variable(e["variable"])
+        by_key[(e["cohort"], char, group)].append(e)
+        cells[(e["cohort"], char, level, group)].append(e)
+
+    def k_of(e):
+        return (e.get("denominators") or {}).get("k")
+
+    def n_of(e):
+        return ctx.denominators(e).get("n")
+
+    # levels add up to the group
+    for (cohort, char, group), es in by_key.items():
+        levels = [e for e in es if _parse_variable(e["variable"])[1] is not None and _source(e) == "table"]
+        if len(levels) < 2 or any(k_of(e) is None for e in levels):
+            continue
+        ns = {n_of(e) for e in levels}
+        gname = f"{cohort}{' / ' + group if group else ''}"
+        if len(ns) > 1:
+            ctx.add(f"{_where(levels[0]).split(' [')[0]} ({char}, {gname})", "cohort_table", "error",
+                    f"'{char}' in {gname}: its levels have different denominators {sorted(ns)}.",
+                    ids=[e["id"] for e in levels])
+            continue
+        n = ns.pop()
+        tot = sum(int(k_of(e)) for e in levels)
+        if tot != n:
+            ctx.add(f"{_where(levels[0]).split(' [')[0]} ({char}, {gname})", "cohort_table", "error",
+                    f"'{char}' in {gname}: the levels' counts "
+                    f"({' + '.join(str(k_of(e)) for e in levels)} = {tot}) do not add up to n = {n}.",
+                    counts={_parse_variable(e['variable'])[1]: k_of(e) for e in levels}, n=n,
+                    ids=[e["id"] for e in levels])
+    # groups add up to the cohort, cohorts add up to composed cohorts
+    def compare(total: list[dict], parts: list[list[dict]], what: str):
+        kt = [k_of(e) for e in total if k_of(e) is not None]
+        if not kt or any(not p for p in parts):
+            return
+        kp = []
+        for p in parts:
+            ks = [k_of(e) for e in p if k_of(e) is not None]
+            if not ks:
+                return
+            kp.append(int(ks[0]))
+        if int(kt[0]) != sum(kp):
+            ctx.add(_where(total[0]), "cohort_table", "error",
+                    f"{what}: {kt[0]} in total but the parts give {' + '.join(map(str, kp))} = {sum(kp)}.",
+                    total=int(kt[0]), parts=kp, ids=[e["id"] for e in total] + [e["id"] for p in parts for e in p])
+
+    groups_of: dict[tuple, set] = defaultdict(set)
+    for (cohort, char, level, group) in cells:
+        if group is not None:
+            groups_of[(cohort, char)].add(group)
+    for (cohort, char, level, group), es in cells.items():
+        if group is None and level is not None and groups_of.get((cohort, char)):
+            gs = sorted(groups_of[(cohort, char)])
+            parts = [cells.get((cohort, char, level, g), []) for g in gs]
+            # only when the groups cover the cohort
+            ng = [n_of(p[0]) for p in parts if p]
+            if len(ng) == len(gs) and sum(ng) == n_of(es[0]):
+                compare(es, parts, f"'{char}: {level}' in {cohort} (groups {', '.join(gs)})")
+    for cohort, c in ctx.cohorts.items():
+        comp = c.get("composed_of")
+        if not comp:
+            continue
+        for (coh, char, level, group), es in cells.items():
+            if coh != cohort:
+                continue
+            parts = [cells.get((p, char, level, group), []) for p in comp]
+            compare(es, parts, f"'{char}{': ' + level if level else ''}' in {cohort} = {' + '.join(comp)}")
+
+
+def _table_tests(table: np.ndarray) -> dict[str, float]:
+    """P values of the usual tests of a levels x groups count table."""
+    out = {}
+    if (table.sum(axis=0) == 0).any() or (table.sum(axis=1) == 0).any():
+        return out
+    out["chi-square"] = float(stats.chi2_contingency(table, correction=False)[1])
+    if table.shape == (2, 2):
+        out["chi-square (Yates)"] = float(stats.chi2_contingency(table, correction=True)[1])
+        out["Fisher exact"] = float(stats.fisher_exact(table)[1])
+    out["likelihood ratio"] = float(stats.chi2_contingency(table, correction=False, lambda_="log-likelihood")[1])
+    return out
+
+
+def check_table_p_values(ctx: _Ctx) -> None:
+    """Patient-characteristics P values against the tests their printed counts allow."""
+    cells: dict[tuple, int] = {}
+    for e in ctx.spec.reported:
+        if e.get("metric") == "PROP" and e.get("variable") and (e.get("denominators") or {}).get("k") is not None:
+            char, level, group = _parse_variable(e["variable"])
+            if level is not None:
+                cells.setdefault((e["cohort"], char, level, group), int(e["denominators"]["k"]))
+    explained, unexplained = {}, 0
+    for e in ctx.spec.reported:
+        if e.get("metric") != "P" or not e.get("variable"):
+            continue
+        p_raw = e.get("p_value", e.get("value"))
+        p_int = _p_interval(p_raw, None if isinstance(p_raw, str) else _decimals({}, p_raw) if p_raw is not None else None)
+        if p_int is None:
+            continue
+        char, cohort = _parse_variable(e["variable"])[0], e["cohort"]
+        levels = sorted({lv for (c, ch, lv, g) in cells if c == cohort and ch == char})
+        groups = sorted({g for (c, ch, lv, g) in cells if c == cohort and ch == char and g is not None})
+        table = None
+        if levels and len(groups) >= 2:
+            if all((cohort, char, lv, g) in cells for lv in levels for g in groups):
+                table = np.array([[cells[(cohort, char, lv, g)] for g in groups] for lv in levels])
+                cols = groups
+        elif ctx.cohorts.get(cohort, {}).get("composed_of"):
+            parts = ctx.cohorts[cohort]["composed_of"]
+            levels = sorted({lv for (c, ch, lv, g) in cells if c in parts and ch == char})
+            rows = []
+            for lv in levels:
+                row = []
+                for p in parts:
+                    if (p, char, lv, None) in cells:
+                        row.append(cells[(p, char, lv, None)])
+                    else:
+                        gs = [k for (c, ch, l2, g), k in cells.items() if c == p and ch == char and l2 == lv and g]
+                        row.append(sum(gs) if gs else None)
+                rows.append(row)
+            if levels and all(x is not None for r in rows for x in r):
+                table = np.array(rows)
+                cols = parts
+        if table is None or table.shape[0] < 2:
+            continue
+        tests = _table_tests(table)
+        if not tests:
+            continue
+        ok = [t for t, p in tests.items() if p_int[0] - _EPS <= p <= p_int[1] + _EPS]
+        ev = dict(table={"levels": levels, "groups": cols, "counts": table.tolist()},
+                  p_printed=p_raw, p_tests={t: round(p, 4) for t, p in tests.items()})
+        if ok:
+            explained[e["id"]] = ok
+        else:
+            unexplained += 1
+            ctx.add(_where(e), "cohort_table", "warning",
+                    f"'{char}' ({' vs '.join(map(str, cols))} in {cohort}): the printed P = {p_raw} is not what the "
+                    f"printed counts give with the usual tests ("
+                    + ", ".join(f"{t} {p:.3f}" for t, p in tests.items()) + ").", issue="p_value", **ev)
+    if explained:
+        tally = Counter(t for ts in explained.values() for t in ts)
+        ctx.add("patient-characteristics P values", "cohort_table", "info",
+                f"{len(explained)} of {len(explained) + unexplained} P values of categorical characteristics are "
+                f"reproduced from the printed counts ({', '.join(f'{t}: {n}' for t, n in tally.most_common())}).",
+                issue="p_value", tests_per_p=explained, tally=dict(tally))
+
+
+def check_cohort_sizes(ctx: _Ctx) -> None:
+    for cohort, c in ctx.cohorts.items():
+        comp = c.get("composed_of")
+        if not comp:
+            continue
+        unknown = [p for p in comp if p not in ctx.cohorts]
+        if unknown:
+            ctx.add(f"cohort '{cohort}'", "spec", "error",
+                    f"cohort '{cohort}' is composed_of {unknown}, which the spec does not define.", unknown=unknown)
+            continue
+        for key in ("n", "n_positive", "n_negative"):
+            if c.get(key) is None or any(ctx.cohorts.get(p, {}).get(key) is None for p in comp):
+                continue
+            s = sum(int(ctx.cohorts[p][key]) for p in comp)
+            if s != int(c[key]):
+                ctx.add(f"cohort '{cohort}'", "cohort_table", "error",
+                        f"cohort '{cohort}' has {key} = {c[key]}, but its parts {comp} add up to {s}.",
+                        key=key, total=int(c[key]), parts={p: ctx.cohorts[p][key] for p in comp})
+
+
+# --------------------------------------------------------------------------- check 7: cross-references
+def check_cross_references(ctx: _Ctx) -> None:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for e in ctx.spec.reported:
+        groups[(e.get("model"), e.get("cohort"), e.get("metric"), e.get("variable"))].append(e)
+    # the value each (model, cohort, metric) has in its most authoritative place
+    primary = {key: sorted(es, key=_rank)[0] for key, es in groups.items()}
+    for key, es in groups.items():
+        if len(es) < 2:
+            continue
+        es = sorted(es, key=_rank)
+        ref = es[0]
+        for e in es[1:]:
+            problems = []
+            va, vb = _num(ref.get("value")), _num(e.get("value"))
+            ta, tb = _half(_decimals(ref)), _half(_decimals(e))
+            if va is not None and vb is not None and abs(va - vb) > ta + tb:
+                problems.append(f"value {_fmt(vb, _decimals(e))} vs {_fmt(va, _decimals(ref))}")
+            ca, cb = ref.get("ci"), e.get("ci")
+            if ca and cb and (abs(ca[0] - cb[0]) > ta + tb or abs(ca[1] - cb[1]) > ta + tb):
+                problems.append(f"CI {_fmt_ci(cb, _decimals(e))} vs {_fmt_ci(ca, _decimals(ref))}")
+            ka, kb = (ref.get("denominators") or {}).get("k"), (e.get("denominators") or {}).get("k")
+            if ka is not None and kb is not None and ka != kb:
+                problems.append(f"count {kb} vs {ka}")
+            if not problems:
+                continue
+            hint = ""
+            if vb is not None:
+                same = [p for k2, p in primary.items() if k2 != key and k2[1:3] == key[1:3]
+                        and _num(p.get("value")) is not None and abs(float(p["value"]) - vb) <= ta + tb
+                        and (not cb or not p.get("ci") or abs(p["ci"][0] - cb[0]) <= ta + tb)]
+                if same:
+                    hint = (f" The value {_fmt(vb, _decimals(e))} is what {_where(same[0]).split(' [')[0]} gives for "
+                            f"{same[0]['model']}{' (' + same[0]['variable'] + ')' if same[0].get('variable') else ''}"
+                            ": the two models look swapped.")
+            ctx.add(f"{_where(e)} vs {_where(ref)}", "cross_reference", "error",
+                    f"{_label(e)} is stated twice with different numbers: {'; '.join(problems)} "
+                    f"({(e.get('where') or {}).get('section', '?')} vs "
+                    f"{_where(ref).split(' [')[0]}).{hint}",
+                    ids=[e["id"], ref["id"]], values=[vb, va], cis=[cb, ca],
+                    swapped_with=[same[0]["id"]] if hint else [])
+
+
+# --------------------------------------------------------------------------- entry points
+_CHECKS = (check_feasibility, check_estimate_in_ci, check_ci_method, check_confusion, check_class_split,
+           check_auc_ci, check_comparisons, check_ratios, check_odds_ratios, check_cohort_tables,
+           check_table_p_values, check_cohort_sizes, check_cross_references)
+
+
+def _as_spec(spec) -> Spec:
+    if isinstance(spec, Spec):
+        return spec
+    if isinstance(spec, (str, Path)):
+        p = Path(spec)
+        return load_spec_file(p) if p.suffix in (".yaml", ".yml") or p.exists() else load_spec(str(spec))
+    if isinstance(spec, Mapping):
+        validate(dict(spec), where=str(spec.get("id", "spec")))
+        return Spec(dict(spec))
+    raise TypeError(f"audit_spec needs a Spec, a mapping, a chapter id or a path; got {type(spec).__name__}")
+
+
+def audit_spec(spec) -> list[Finding]:
+    """Run every check on one spec (a :class:`Spec`, a raw mapping, a chapter id or a YAML path)."""
+    spec = _as_spec(spec)
+    ctx = _Ctx(spec)
+    for check in _CHECKS:
+        check(ctx)
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(ctx.findings, key=lambda f: (order[f.severity], CHECKS.index(f.check), f.where))
+
+
+def audit(ids: Iterable[str] | str | None = None) -> list[Finding]:
+    """Audit the shipped specs (all of them, or those named in ``ids``)."""
+    if ids is None:
+        ids = available_specs()
+    elif isinstance(ids, str):
+        ids = [ids]
+    out: list[Finding] = []
+    for cid in ids:
+        try:
+            spec = load_spec(cid)
+        except SpecError as exc:
+            out.append(Finding(cid, f"specs/{cid}.yaml", "spec", "error", f"spec cannot be audited: {exc}"))
+            continue
+        out.extend(audit_spec(spec))
+    return out
+
+
+def audit_json(ids: Iterable[str] | str | None = None) -> list[dict]:
+    """:func:`audit` as plain dicts (``paper``, ``where``, ``check``, ``severity``, ``detail``, ``evidence``)."""
+    return [f.to_dict() for f in audit(ids)]
+
+
+# --------------------------------------------------------------------------- tables for teaching / the book
+def feasible_counts(value: float, decimals: int, n: int) -> list[int]:
+    """The integers ``k`` with ``k / n`` printed as ``value`` at ``decimals`` decimals (GRIM for proportions)."""
+    tol = _half(decimals)
+    return [k for k in range(int(n) + 1) if abs(k / n - value) <= tol]
+
+
+def ci_method_table(spec) -> pd.DataFrame:
+    """Each proportion CI beside the five standard intervals of its implied count (first count if several)."""
+    spec = _as_spec(spec)
+    ctx = _Ctx(spec)
+    rows = []
+    for e in _proportion_entries(ctx):
+        if not e.get("ci") or e["metric"] in ("BCA",) or not ctx.counts_apply(e["cohort"]):
+            continue
+        den = ctx.denominators(e)
+        P, N, n = den.get("n_positive"), den.get("n_negative"), den.get("n")
+        if e["metric"] in ("SEN", "SPE", "PPV", "NPV") and (P is None or N is None):
+            continue
+        d = _decimals(e)
+        counts = _single_counts(e["metric"], float(e["value"]), _half(d), P, N, n) or []
+        if den.get("k") is not None and e["metric"] in ("SEN", "SPE", "ACC", "ER", "PROP"):
+            counts = [(int(den["k"]), {"SEN": P, "SPE": N}.get(e["metric"], n))]
+        if not counts:
+            continue
+        level = float(e.get("ci_level", 0.95))
+        k, m = next(((k, m) for k, m in counts if _ci_matches(k, m, e["ci"], _half(d), level)), counts[0])
+        row = {"id": e["id"], "model": e["model"], "cohort": e["cohort"], "metric": e["metric"],
+               "value": e["value"], "count": f"{k}/{m}", "printed CI": _fmt_ci(e["ci"], d)}
+        for meth in PROPORTION_METHODS:
+            row[meth] = _fmt_ci(proportion_ci(k, m, method=meth, level=level), d)
+        row["matches"] = ", ".join(_ci_matches(k, m, e["ci"], _half(d), level)) or "none"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def auc_width_table(spec) -> pd.DataFrame:
+    """Every AUC CI with known class counts beside the Hanley-McNeil width (and the ratio the audit judges)."""
+    spec = _as_spec(spec)
+    ctx = _Ctx(spec)
+    rows = []
+    for e in spec.reported:
+        if e.get("metric") != "AUC" or not e.get("ci") or _num(e.get("value")) is None:
+            continue
+        if not ctx.auc_width_applies(e["cohort"]):
+            continue
+        den = ctx.denominators(e)
+        P, N = den.get("n_positive"), den.get("n_negative")
+        if not P or not N:
+            continue
+        v, (lo, hi) = float(e["value"]), e["ci"]
+        z = _z(float(e.get("ci_level", 0.95)))
+        se = hanley_mcneil_se(v, P, N)
+        exp_w = min(1.0, v + z * se) - max(0.0, v - z * se)
+        w = min(hi, 1.0) - max(lo, 0.0)
+        rows.append({"id": e["id"], "model": e["model"], "cohort": e["cohort"], "AUC": v,
+                     "CI": _fmt_ci(e["ci"], _decimals(e)), "positives": P, "negatives": N,
+                     "Hanley-McNeil SE": round(se, 4), "expected width": round(exp_w, 3), "width": round(w, 3),
+                     "ratio": round(w / exp_w, 2) if exp_w > 0 else None})
+    return pd.DataFrame(rows)
+
+
+def comparison_table(spec) -> pd.DataFrame:
+    """Each model comparison: the printed SE, CI and P beside what the other printed numbers imply."""
+    spec = _as_spec(spec)
+    ctx = _Ctx(spec)
+    zc = _z(0.95)
+    rows = []
+    for c in spec.comparisons:
+        a, b = _auc_entry(ctx, c["model_a"], c["cohort"]), _auc_entry(ctx, c["model_b"], c["cohort"])
+        diff = _num(c.get("diff"))
+        if diff is None and a is not None and b is not None:
+            diff = float(a["value"]) - float(b["value"])
+        se, ci = _num(c.get("se")), c.get("ci")
+        if diff is None and se is None and not ci:
+            continue
+        mid = (ci[0] + ci[1]) / 2 if ci else None
+        se_ci = (ci[1] - ci[0]) / 2 / zc if ci else None
+        rows.append({
+            "comparison": f"{c['model_a']} vs {c['model_b']}", "cohort": c["cohort"],
+            "AUC difference": None if diff is None else round(diff, 3),
+            "CI": _fmt_ci(ci, 3) if ci else "", "CI centre": None if mid is None else round(mid, 4),
+            "SE": se, "SE from CI": None if se_ci is None else round(se_ci, 4),
+            "P printed": c.get("p_value"),
+            "P from difference / SE": None if (diff is None or not se) else _fmt_p(_p_two_sided(diff / se)),
+            "P from CI alone": None if not ci or not se_ci else _fmt_p(_p_two_sided(mid / se_ci)),
+        })
+    return pd.DataFrame(rows)
+
+
+def odds_ratio_table(spec) -> pd.DataFrame:
+    """Odds ratios whose 2x2 counts the paper prints: printed OR beside the counts' cross-product ratio."""
+    spec = _as_spec(spec)
+    ctx = _Ctx(spec)
+    rows = []
+    for e in spec.reported:
+        den = e.get("denominators") or {}
+        if e.get("metric") != "OR" or "exposed_positive" not in den or _num(e.get("value")) is None:
+            continue
+        res = _or_from_counts({**ctx.denominators(e), **den})
+        if res is None:
+            continue
+        orr, wald = res
+        d = _decimals(e)
+        rows.append({"variable": e.get("variable"), "model": e["model"], "printed OR": e["value"],
+                     "printed CI": _fmt_ci(e.get("ci"), d) if e.get("ci") else "",
+                     "exposed positives / negatives": f"{den['exposed_positive']} / {den['exposed_negative']}",
+                     "OR from counts": round(orr, d), "Wald CI from counts": _fmt_ci(wald, d),
+                     "agrees": abs(orr - float(e["value"])) <= _half(d)})
+    return pd.DataFrame(rows)
+
+
+def confusion_table(findings: Iterable[Finding]) -> pd.DataFrame:
+    """The confusion matrices the audit reconstructed (or failed to), one row per model and cohort."""
+    rows = []
+    for f in findings:
+        if f.check != "confusion_matrix":
+            continue
+        m = re.search(r"\[([^\[\]]+), ([^\[\]]+)\]$", f.where)
+        model, cohort = (m.group(1), m.group(2)) if m else ("?", "?")
+        mats = f.evidence.get("matrices") or []
+        row = {"paper": f.paper, "model": model, "cohort": cohort,
+               "printed": ", ".join(f"{k} {v:g}" for k, v in (f.evidence.get("printed") or {}).items())}
+        if mats:
+            row.update(mats[0])
+            row["solutions"] = f.evidence.get("n_solutions", len(mats))
+        else:
+            row.update({"TP": None, "FN": None, "TN": None, "FP": None, "solutions": 0})
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=["paper", "model", "cohort", "printed", "TP", "FN", "TN", "FP", "solutions"])
+    for col in ("TP", "FN", "TN", "FP", "solutions"):
+        df[col] = df[col].astype("Int64")
+    return df
+
+
+def summary_table(findings: Iterable[Finding], min_severity: str = "info") -> pd.DataFrame:
+    """Findings as a DataFrame (paper, severity, check, where, detail), errors first.
+
+    ``min_severity="warning"`` keeps errors and warnings only.
+    """
+    keep = SEVERITIES[: SEVERITIES.index(min_severity) + 1]
+    rows = [{"paper": f.paper, "severity": f.severity, "check": f.check, "where": f.where, "detail": f.detail}
+            for f in findings if f.severity in keep]
+    df = pd.DataFrame(rows, columns=["paper", "severity", "check", "where", "detail"])
+    if len(df):
+        df["_s"] = df["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
+        df["_c"] = df["check"].map(lambda c: CHECKS.index(c) if c in CHECKS else len(CHECKS))
+        df = df.sort_values(["paper", "_s", "_c", "where"], kind="stable").drop(columns=["_s", "_c"])
+        df = df.reset_index(drop=True)
+    return df

@@ -250,8 +250,10 @@ def _prepare(df: pd.DataFrame, y, candidates: Sequence[str]) -> tuple[pd.DataFra
         raise ValueError("no candidate variables")
     sub = df.loc[:, candidates]
     if sub.isna().to_numpy().any():
-        bad = sub.columns[sub.isna().any()].tolist()
-        raise ValueError(f"missing values in {bad}; drop or impute them first (complete-case analysis)")
+        bad = {c: sub.index[sub[c].isna()].astype(str).tolist() for c in sub.columns[sub.isna().any()]}
+        where = "; ".join(f"{c} missing for {ids}" for c, ids in bad.items())
+        raise ValueError(f"missing values in {list(bad)} ({where}); drop or impute them first "
+                         "(complete-case analysis)")
     if (isinstance(y, pd.Series) and not y.index.equals(df.index) and y.index.is_unique
             and df.index.isin(y.index).all()):
         yv = y.loc[df.index].to_numpy()      # align a Series by patient id
@@ -260,7 +262,7 @@ def _prepare(df: pd.DataFrame, y, candidates: Sequence[str]) -> tuple[pd.DataFra
     if yv.shape != (len(df),):
         raise ValueError(f"y must have one value per row ({len(df)}), got shape {yv.shape}")
     if pd.isna(yv).any():
-        raise ValueError("missing values in the outcome")
+        raise ValueError(f"missing values in the outcome for {df.index[pd.isna(yv)].astype(str).tolist()}")
     classes = np.unique(yv)
     if len(classes) != 2:
         raise ValueError(f"the outcome must have exactly 2 classes, got {classes.tolist()}")
@@ -478,7 +480,8 @@ class ClinicalLogit(ClassifierMixin, BaseEstimator):
             raise KeyError(f"ClinicalLogit: X lacks the selected variable(s) {missing}")
         sub = X.loc[:, [v.name for v in self._vars]]
         if sub.isna().to_numpy().any():
-            raise ValueError("ClinicalLogit: missing values in the selected variables")
+            ids = sub.index[sub.isna().any(axis=1)].astype(str).tolist()
+            raise ValueError(f"ClinicalLogit: missing values in the selected variables for {ids}")
         d = _design(sub, self._vars, warn_unseen=True)
         return self.intercept_ + d.to_numpy(dtype=float) @ self.coef_.to_numpy()
 

@@ -196,6 +196,9 @@ def random_splits(y, n_splits: int = 100, test_size: float = 0.2, seed: int = 0)
     the data set provides them (``replicate.data.load_worc_splits``).
     """
     yv = _y_array(y)
+    classes, counts = np.unique(yv, return_counts=True)
+    if len(classes) != 2:
+        raise ValueError(f"random_splits: the outcome must have exactly 2 classes, got {classes.tolist()}")
     sss = StratifiedShuffleSplit(n_splits=n_splits, test_size=test_size, random_state=seed)
     return [(np.sort(tr), np.sort(te)) for tr, te in sss.split(np.zeros(len(yv)), yv)]
 

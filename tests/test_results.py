@@ -59,3 +59,25 @@ def test_adding_a_metric_twice_replaces_it():
     res.add_metric("Model", "validation", "AUC", 0.5, (0.4, 0.6))
     res.add_metric("Model", "validation", "AUC", 0.79, (0.7, 0.88))
     assert [m["value"] for m in res.metrics] == [0.79]
+
+
+def test_a_metric_reported_twice_is_judged_against_both(tmp_path):
+    """Papers state some numbers twice (abstract and table, sometimes differently): ours meets each."""
+    import yaml
+    raw = yaml.safe_load((FIX / "spec_toy.yaml").read_text())
+    raw["reported"].append({"id": "auc_val_abstract", "model": "Model", "cohort": "validation", "metric": "AUC",
+                            "value": 0.60, "where": {"section": "Abstract"}})
+    p = tmp_path / "toy.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    res = ChapterResults(load_spec_file(p), data="public", parameters={"seed": 0})
+    res.add_metric("Model", "validation", "AUC", 0.78, (0.66, 0.88))
+    rows = {r["reported_id"]: r for r in res.all_rows() if r["metric"] == "AUC" and r["cohort"] == "validation"}
+    assert rows["auc_val"]["value"] == rows["auc_val_abstract"]["value"] == 0.78
+    assert rows["auc_val"]["verdict"] == "reproduced"
+    assert rows["auc_val_abstract"]["verdict"] == "not reproduced"  # 0.60 outside [0.66, 0.88]
+    # the same number stated a second time adds no row
+    raw["reported"][-1].update(value=0.80, ci=[0.70, 0.90])
+    p.write_text(yaml.safe_dump(raw))
+    res = ChapterResults(load_spec_file(p), data="public", parameters={"seed": 0})
+    res.add_metric("Model", "validation", "AUC", 0.78, (0.66, 0.88))
+    assert sum(r["metric"] == "AUC" and r["cohort"] == "validation" for r in res.all_rows()) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import platform
 import subprocess
 import time
+import zlib
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -68,7 +69,8 @@ class ChapterContext:
 
     def child_seed(self, *keys: int | str) -> int:
         """A reproducible integer seed for a named random step."""
-        material = [self.seed] + [abs(hash(k)) % (2**31) if isinstance(k, str) else int(k) for k in keys]
+        # zlib.crc32, not hash(): str hashes are salted per process (PYTHONHASHSEED).
+        material = [self.seed] + [zlib.crc32(k.encode()) if isinstance(k, str) else int(k) for k in keys]
         return int(np.random.SeedSequence(material).generate_state(1)[0] % (2**31 - 1))
 
     def labels(self, y: pd.Series) -> pd.Series:

@@ -135,7 +135,17 @@ class ChapterResults:
 
     def all_rows(self) -> list[dict]:
         rows = list(self.metrics)
+        computed = {(m["model"], m["cohort"], m["metric"], m.get("variable")): m for m in self.metrics}
         for r in self.unmatched_reported():
+            twin = computed.get((r["model"], r["cohort"], r["metric"], r.get("variable")))
+            if twin is not None:
+                if r.get("value") == twin["reported"] and r.get("ci") in (None, twin["reported_ci"]):
+                    continue  # the same number stated again (abstract and table): one row is enough
+                # The paper states the same metric twice, differently: judge ours against each statement.
+                v, rule_text = verdict(self.spec.verdict_rule, self.data, twin["value"], twin["ci"], r)
+                rows.append({**twin, "reported": r.get("value"), "reported_ci": r.get("ci"),
+                             "reported_id": r["id"], "verdict": v, "rule": rule_text})
+                continue
             row = {"model": r["model"], "cohort": r["cohort"], "metric": r["metric"], "value": None, "ci": None,
                    "reported": r.get("value"), "reported_ci": r.get("ci"), "reported_id": r["id"],
                    "verdict": "not comparable", "rule": "not computed in this run"}

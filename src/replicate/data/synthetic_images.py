@@ -17,8 +17,9 @@ settings, a seeded generator):
   fascia, muscle, bone line) with a hypoechoic lesion (polar-perturbed
   ellipse, smooth or irregular/spiculated margin, sharp or blurred boundary),
   posterior enhancement or shadowing, multiplicative Rayleigh speckle, depth
-  attenuation and log compression; plus a Doppler vascularity map whose
-  vessel count follows the blood-flow grade.
+  attenuation and log compression; plus a Doppler image: the B-mode at half
+  brightness (<= 128) with colour-flow pixels drawn brighter (140-255), the
+  vessel count following the blood-flow grade.
 
 All randomness comes from the generator passed in, drawn in the same order
 whatever the latent values, so equal latents give equal images.
@@ -29,6 +30,7 @@ import math
 import re
 
 import numpy as np
+import scipy.fft as sfft
 from scipy import ndimage as ndi
 
 # ----------------------------------------------------------------------------- tissues and modalities
@@ -122,8 +124,17 @@ def modality_table(name: str, overrides: dict | None = None) -> dict:
 
 
 def smooth_noise(rng: np.random.Generator, shape, sigma_vox, *, dtype=np.float32) -> np.ndarray:
-    """White noise smoothed by a Gaussian (``sigma_vox`` per axis), rescaled to mean 0 and sd 1."""
-    f = ndi.gaussian_filter(rng.standard_normal(shape).astype(dtype), sigma_vox, mode="wrap", truncate=3.0)
+    """White noise smoothed by a periodic Gaussian (``sigma_vox`` per axis, via FFT), mean 0 and sd 1."""
+    shape = tuple(int(n) for n in shape)
+    sig = np.broadcast_to(np.asarray(sigma_vox, dtype=np.float64), (len(shape),))
+    white = rng.standard_normal(shape, dtype=np.float32)
+    spec = sfft.rfftn(white)
+    h = np.ones((), dtype=np.float32)
+    for ax, (n, sg) in enumerate(zip(shape, sig)):
+        f = sfft.rfftfreq(n) if ax == len(shape) - 1 else sfft.fftfreq(n)
+        g = np.exp(-2 * math.pi ** 2 * (f * sg) ** 2).astype(np.float32)
+        h = h[..., None] * g if ax else g
+    f = sfft.irfftn(spec * h, s=shape, axes=tuple(range(len(shape)))).astype(dtype, copy=False)
     f -= f.mean()
     sd = f.std()
     return f / sd if sd > 0 else f
@@ -145,6 +156,21 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     sizes = np.bincount(lab.ravel())
     sizes[0] = 0
     return lab == int(np.argmax(sizes))
+
+
+def clean_mask(mask: np.ndarray) -> np.ndarray:
+    """Clear the border, keep the largest connected component, fill its holes (work on the bounding box)."""
+    mask = mask.copy()
+    for ax in range(mask.ndim):
+        idx = [slice(None)] * mask.ndim
+        idx[ax] = [0, -1]
+        mask[tuple(idx)] = False
+    if not mask.any():
+        return mask
+    box = ndi.find_objects(mask.view(np.uint8))[0]
+    out = np.zeros_like(mask)
+    out[box] = ndi.binary_fill_holes(largest_component(mask[box]))
+    return out
 
 
 # ----------------------------------------------------------------------------- volumes
@@ -212,13 +238,9 @@ def render_volume(lat: dict, *, shape_xyz, spacing_xyz, modalities: list[str], t
     lob = 0.35 * d / 2
     shape_f = (smooth_noise(rng, shp, sig(lob)) + 0.5 * smooth_noise(rng, shp, sig(lob / 2.5))) / 1.118
     irr = float(lat["irregularity"])
-    mask = r < 1 + irr * shape_f
-    mask[[0, -1], :, :] = False
-    mask[:, [0, -1], :] = False
-    mask[:, :, [0, -1]] = False
-    mask = ndi.binary_fill_holes(largest_component(mask))
+    mask = clean_mask(r < 1 + irr * shape_f)
     if mask.sum() < 8:  # degenerate draw: fall back to the plain ellipsoid
-        mask = r < 1
+        mask = clean_mask(r < 1)
     tissue[mask] = T["solid"]
 
     het = smooth_noise(rng, shp, sig(1.6))
@@ -249,43 +271,38 @@ def render_volume(lat: dict, *, shape_xyz, spacing_xyz, modalities: list[str], t
             tissue[mask & core] = T["necrosis"]
 
     # --- modalities: tissue lookup + texture + enhancement + centre (blur, scale, offset, noise)
-    tumour_solid = np.isin(tissue, (T["solid"], T["nodule"], T["septum"]))
-    tumour_fat = tissue == T["tumour_fat"]
-    musc = tissue == T["muscle"]
-    fat = tissue == T["fat"]
+    h = float(lat["heterogeneity"])
+    tex = np.zeros(shp, dtype=np.float32)  # texture in units of each modality's range
+    sel = tissue == T["muscle"]
+    tex[sel] = 0.04 * tex_muscle[sel]
+    sel = (tissue == T["fat"]) | (tissue == T["tumour_fat"])
+    tex[sel] = 0.02 * tex_fat[sel]
+    sel = np.isin(tissue, TUMOUR_TISSUES) & (tissue != T["necrosis"])
+    tex[sel] += h * het[sel]
     enh, wash = float(lat["enhancement"]), float(lat["washout"])
+    noise_fields = {m: rng.standard_normal(shp, dtype=np.float32) for m in modalities}
     images = {}
-    noise_fields = {}
-    for m in modalities:
-        noise_fields[m] = rng.standard_normal(shp).astype(np.float32)
     for m in modalities:
         tb = tables[m]
         rng_unit = float(tb["range"])
         lut = np.array([tb[t] for t in TISSUES], dtype=np.float32)
-        img = lut[tissue]
         if tb["phase"] is not None:
-            gain = CT_PHASE_GAIN[tb["phase"]]
             tumour_gain = enh * ((1 + wash / 2) if tb["phase"] == "arterial" else
                                  (1 - wash) if tb["phase"] == "delayed" else 1.0)
-            lut_g = np.zeros(len(TISSUES), dtype=np.float32)
-            for t, g in gain.items():
-                lut_g[T[t]] = g * (tumour_gain if T[t] in TUMOUR_TISSUES else 1.0)
-            img += lut_g[tissue]
+            for t, g in CT_PHASE_GAIN[tb["phase"]].items():
+                lut[T[t]] += g * (tumour_gain if T[t] in TUMOUR_TISSUES else 1.0)
         elif tb["base"] == "T1C":
             t1 = MODALITY_TABLES["T1"]
             for t in ("solid", "septum", "nodule"):
-                sel = tissue == T[t]
-                img[sel] = t1[t] + (tb[t] - t1[t]) * enh
-        img[musc] += 0.04 * rng_unit * tex_muscle[musc]
-        img[fat | tumour_fat] += 0.02 * rng_unit * tex_fat[fat | tumour_fat]
-        h = float(lat["heterogeneity"])
-        img[tumour_solid] += h * rng_unit * het[tumour_solid]
-        img[tumour_fat] += h * rng_unit * het[tumour_fat]
+                lut[T[t]] = t1[t] + (tb[t] - t1[t]) * enh
+        img = lut[tissue]
+        img += rng_unit * tex
         # scanner: point-spread blur, intensity scale / offset, noise
         blur = _per_mod(centre.get("blur", 0.0), m, 0.0)
         sig_vox = (0.35, math.sqrt(0.5 ** 2 + blur ** 2), math.sqrt(0.5 ** 2 + blur ** 2))
         img = ndi.gaussian_filter(img, sig_vox, mode="nearest", truncate=3.0)
-        img = img * _per_mod(centre.get("scale", 1.0), m, 1.0) + _per_mod(centre.get("offset", 0.0), m, 0.0) * rng_unit
+        img *= _per_mod(centre.get("scale", 1.0), m, 1.0)
+        img += _per_mod(centre.get("offset", 0.0), m, 0.0) * rng_unit
         img += _per_mod(centre.get("noise", 0.03), m, 0.03) * rng_unit * noise_fields[m]
         np.maximum(img, tb["floor"], out=img)
         images[m] = img
@@ -324,11 +341,35 @@ def render_ultrasound(lat: dict, *, shape_xy, spacing_mm: float, modalities: lis
     fov_x, fov_y = nx * s, ny * s
     u = rng.uniform(size=10)
 
-    # --- layers with wavy boundaries (label independent)
+    # --- lesion geometry: polar-perturbed ellipse below the skin
     wave = lambda amp, k0: amp * _periodic_noise(rng, lat_x[0] / fov_x * 2 * math.pi, 1, k0)  # noqa: E731
     skin = 1.0 + 0.3 * u[0] + wave(0.15, 3)
+    d = float(lat["diameter_mm"])
+    a = d / 2  # lateral semi-axis
+    b = min(a / max(float(lat["aspect"]), 0.3), 0.4 * fov_y)  # depth semi-axis
+    off = np.asarray(lat["offset"], dtype=float)
+    cx = float(np.clip(off[0] * 0.12 * fov_x, -(fov_x / 2 - a * 1.3), fov_x / 2 - a * 1.3))
+    cy_lo, cy_hi = float(skin.max()) + b * 1.2 + 0.5, fov_y - b * 1.2 - 6.0
+    cy = cy_lo + (cy_hi - cy_lo) * (0.25 + 0.4 * (off[1] + 1) / 2) if cy_hi > cy_lo else cy_lo
+    ang = (float(lat["angles"][0]) / math.pi - 1) * 0.25  # +-15 degrees
+    dx, dy = lat_x - cx, depth - cy
+    ca, sa = math.cos(ang), math.sin(ang)
+    ux, uy = (ca * dx + sa * dy) / a, (-sa * dx + ca * dy) / b
+    rad = np.sqrt(ux ** 2 + uy ** 2)
+    th = np.arctan2(uy, ux)
+    low = _periodic_noise(rng, th, 2, 7)
+    high = _periodic_noise(rng, th, 12, 24)
+    boundary = 1 + float(lat["irregularity"]) * low + float(lat["spiculation"]) * np.maximum(high, 0)
+    boundary = np.maximum(boundary, 0.35)
+    mask = clean_mask(rad < boundary)
+    if mask.sum() < 8:
+        mask = clean_mask(rad < 1)
+    rows = np.flatnonzero(mask.any(axis=1))
+    lesion_bottom = (rows.max() + 1) * s
+
+    # --- layers with wavy boundaries (label independent); the deep fascia / bone below the lesion
     fat_end = skin + 0.22 * fov_y * (0.7 + 0.6 * u[1]) + wave(0.8, 4)
-    bone = 0.85 * fov_y * (0.92 + 0.1 * u[2]) + wave(1.0, 3)
+    bone = np.maximum(0.85 * fov_y * (0.92 + 0.1 * u[2]) + wave(1.0, 3), lesion_bottom + 7.0 + 3.0 * u[5])
     echo = np.full((ny, nx), 0.55, dtype=np.float64)  # muscle
     striae = 0.12 * np.sin(2 * math.pi * (depth + wave(0.6, 5)[None, :]) / (1.3 + 0.6 * u[3]))
     echo = echo + striae
@@ -345,32 +386,7 @@ def render_ultrasound(lat: dict, *, shape_xy, spacing_mm: float, modalities: lis
     echo[bone_line] = 1.15
     echo[below] = 0.06
 
-    # --- lesion: polar-perturbed ellipse, echo, texture, blurred margin
-    d = float(lat["diameter_mm"])
-    a = d / 2  # lateral semi-axis
-    b = a / max(float(lat["aspect"]), 0.3)  # depth semi-axis
-    b = min(b, 0.42 * fov_y)
-    off = np.asarray(lat["offset"], dtype=float)
-    cx = np.clip(off[0] * 0.12 * fov_x, -(fov_x / 2 - a * 1.3), fov_x / 2 - a * 1.3)
-    cy_lo, cy_hi = skin.max() + b * 1.25 + 0.5, fov_y - b * 1.3 - 4.0
-    cy = cy_lo + (cy_hi - cy_lo) * (0.3 + 0.4 * (off[1] + 1) / 2) if cy_hi > cy_lo else (cy_lo + cy_hi) / 2
-    ang = float(lat["angles"][0]) * 0.25
-    dx, dy = lat_x - cx, depth - cy
-    ca, sa = math.cos(ang), math.sin(ang)
-    ux, uy = (ca * dx + sa * dy) / a, (-sa * dx + ca * dy) / b
-    rad = np.sqrt(ux ** 2 + uy ** 2)
-    th = np.arctan2(uy, ux)
-    low = _periodic_noise(rng, th, 2, 7)
-    high = _periodic_noise(rng, th, 12, 24)
-    spic = np.maximum(high, 0) ** 1.5
-    boundary = 1 + float(lat["irregularity"]) * low + float(lat["spiculation"]) * spic
-    boundary = np.maximum(boundary, 0.35)
-    mask = rad < boundary
-    mask[[0, -1], :] = False
-    mask[:, [0, -1]] = False
-    mask = ndi.binary_fill_holes(largest_component(mask))
-    if mask.sum() < 8:
-        mask = rad < 1
+    # --- lesion echo, texture, blurred margin
     het = smooth_noise(rng, (ny, nx), (0.7 / s, 0.9 / s))
     lesion_echo = float(lat["echo"]) * (1 + float(lat["heterogeneity"]) * het)
     lesion_echo = np.clip(lesion_echo, 0.02, None)
@@ -396,8 +412,8 @@ def render_ultrasound(lat: dict, *, shape_xy, spacing_mm: float, modalities: lis
     speck /= math.sqrt(float(np.mean(speck ** 2)))
     atten = np.exp(-0.012 * depth) * (1 + 0.25 * depth / fov_y)  # imperfect TGC
     amp = echo * speck * atten
-    dr = 48.0
-    bmode = (20 * np.log10(np.maximum(amp, 1e-6) / 1.4) + dr) / dr * 255
+    dr = 45.0
+    bmode = (20 * np.log10(np.maximum(amp, 1e-6) / 5.0) + dr) / dr * 255
     bmode = bmode * float(centre.get("scale", 1.0)) + float(centre.get("offset", 0.0)) * 255
     bmode = bmode + float(centre.get("noise", 0.02)) * 255 * rng.standard_normal((ny, nx))
     images = {"US": np.clip(np.round(bmode), 0, 255).astype(np.uint8)}
@@ -416,17 +432,17 @@ def render_ultrasound(lat: dict, *, shape_xy, spacing_mm: float, modalities: lis
         px_ = cx + starts[k, 0] * a * rr
         py_ = cy + starts[k, 1] * b * rr
         hd = headings[k]
-        steps = 8 + 8 * grade
+        steps = 6 + 6 * grade
         for t in range(min(steps, 40)):
             hd += turns[k, t]
-            px_ += 0.5 * math.cos(hd)
-            py_ += 0.5 * math.sin(hd)
+            px_ += 0.35 * math.cos(hd)
+            py_ += 0.35 * math.sin(hd)
             i, j = int(round(py_ / s)), int(round(px_ / s + (nx - 1) / 2))
             if 0 <= i < ny and 0 <= j < nx:
                 flow[i, j] = max(flow[i, j], speeds[k])
     flow = ndi.grey_dilation(flow, size=(3, 3))
     flow = ndi.gaussian_filter(flow, 0.6)
-    vmap = np.clip(np.round(flow / max(flow.max(), 1e-9) * 255 * (0.6 + 0.4 * grade / 3)), 0, 255) \
-        if flow.max() > 0 else flow
-    images["doppler"] = vmap.astype(np.uint8)
+    # colour pixels (flow, 140-255) over the B-mode at half brightness (<= 128), as a grey-scale image
+    colour = np.where(flow > 0.05, 140 + 115 * flow / max(float(flow.max()), 1e-9), 0.0)
+    images["doppler"] = np.maximum(images["US"] // 2, np.round(colour).astype(np.uint8))
     return {m: images[m] for m in modalities}, mask.astype(np.uint8)

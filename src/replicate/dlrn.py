@@ -1,0 +1,741 @@
+"""Deep learning radiomics nomogram (DLRN): signatures x classifiers x SMOTE, a clinical model, a nomogram.
+
+The design of Liang et al. 2022 (chapter ``sts``, MRI) and Tian et al. 2024
+(chapter ``rls``, CECT), driven by the spec's ``design`` section:
+
+1. **Image features** (:func:`extract_image_features`): PyRadiomics
+   handcrafted features (HCR) and CNN features (DL) of every modality,
+   columns ``<modality>_hcr_<name>`` / ``<modality>_dl_<i>``, plus HCR
+   re-extractions on perturbed masks (the robustness check).
+2. **Signatures** (:func:`selection_pipeline`): for each signature (a set of
+   feature *sources*, e.g. HCR, DL, HCR + DL = "HD-Combined"), fitted on the
+   training rows only: DropConstant (null features) -> ICC filter on the HCR
+   columns (:class:`PartialICCFilter`) -> ComBat across centres (when there
+   are centres) -> z-score -> [relevance pool] -> mRMR (top k) -> LASSO with a
+   CV-chosen penalty.
+3. **Heads**: each classifier (``replicate.models``: lr, dt, rf, svm,
+   adaboost...) without and with SMOTE (inside the training rows) on the
+   signature's selected features. Model names: ``"<signature> <CLF>"`` and
+   ``"<signature> <CLF>-SMOTE"``, e.g. ``"HD-Combined SVM-SMOTE"``.
+4. **Clinical model**: :class:`replicate.clinical.ClinicalLogit`
+   (univariate P < p_enter -> multivariable, P < p_keep kept), after a
+   training-median imputation of missing values.
+5. **DLRN**: a logistic regression of the independent clinical predictors and
+   the chosen signature's score (logit of its probability on the training
+   rows, as the papers fit their nomograms), drawn as a nomogram.
+
+Everything in 2-5 is one scikit-learn-style estimator, :class:`DLRNModel`,
+refitted from scratch on the training rows of every split by the protocols
+:func:`fit_external`, :func:`repeated_cv` and :func:`random_split_aucs`, so
+the selection steps never see a held-out patient.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedShuffleSplit
+from sklearn.pipeline import Pipeline
+
+from .learn import ComBat, DropConstant, Impute, LassoSelector, MRMRSelector, ZScore
+from .learn._base import FrameSelector, as_series
+from .models import display_name, make_classifier
+
+__all__ = [
+    "DLRNConfig", "ImageFeatures", "extract_image_features", "combat_all", "PartialICCFilter",
+    "RelevancePool", "selection_pipeline", "DLRNModel", "LassoHead", "fit_external", "repeated_cv", "CVResult",
+    "random_split_aucs", "summarise_split_aucs", "evaluate", "record_metrics", "signature_table",
+    "SHORT_CLF", "logit", "ajcc_t_stage", "reproducibility_subset", "gap_table",
+]
+
+#: Short classifier labels used in model names (the papers' abbreviations).
+SHORT_CLF = {"lasso": "LASSO", "lr": "LR", "dt": "DT", "rf": "RF", "svm": "SVM", "adaboost": "AdaBoost", "svm_linear": "LinSVM",
+             "lda": "LDA", "qda": "QDA", "gnb": "NB", "gbm": "GBM"}
+TABLE_METRICS = ("AUC", "ACC", "ER", "SEN", "SPE", "PPV", "NPV")
+SOURCES = ("hcr", "deep")
+_EPS = 1e-4
+
+
+def logit(p) -> np.ndarray:
+    """log(p / (1 - p)) with p clipped to [1e-4, 1 - 1e-4] (a probability as a linear score)."""
+    p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class DLRNConfig:
+    """What the spec's ``design`` (and the profile's counts) say the pipeline is."""
+
+    signatures: dict[str, list[str]]
+    classifiers: list[str]
+    smote: list[bool] = field(default_factory=lambda: [False, True])
+    chosen: tuple[str, str, bool] = ("HD-Combined", "svm", True)
+    chosen_name: str = "Radiomics"
+    icc_threshold: float = 0.75
+    icc_kind: str = "ICC(2,1)"
+    mrmr_k: int = 15
+    mrmr_pool: int | None = None
+    lasso_cv: int = 10
+    p_enter: float = 0.10
+    p_keep: float = 0.05
+    dlrn_C: float = 1.0
+    cutoff: float = 0.5
+    score_name: str = "Rad-signature"
+
+    @classmethod
+    def from_spec(cls, spec, counts: dict | None = None) -> "DLRNConfig":
+        d = spec.design if hasattr(spec, "design") else dict(spec.get("design", {}))
+        counts = dict(counts or {})
+        sigs = {name: list(v["sources"]) for name, v in d["signatures"].items()}
+        clfs = [c["key"] if isinstance(c, dict) else str(c) for c in d["classifiers"]]
+        ch = d.get("chosen_signature", {})
+        sel = {s["step"]: s for s in d.get("selection", [])}
+        cut = d.get("cutoff", {}).get("rule", "probability_0.5")
+        cutoff = float(cut.split("_")[-1]) if str(cut).startswith("probability_") else 0.5
+        pool = counts.get("mrmr_pool")
+        return cls(
+            signatures=sigs, classifiers=clfs, smote=[bool(x) for x in d.get("smote", [False, True])],
+            chosen=(ch.get("signature", next(iter(sigs))), ch.get("classifier", clfs[0]), bool(ch.get("smote", False))),
+            chosen_name=ch.get("model_name", "Radiomics"),
+            icc_threshold=float(d.get("robustness", {}).get("icc_threshold", 0.75)),
+            icc_kind=str(d.get("robustness", {}).get("icc_kind", "ICC(2,1)")),
+            mrmr_k=int(counts.get("mrmr_k", sel.get("mrmr", {}).get("k", 15))),
+            mrmr_pool=None if pool in (None, "none", 0) else int(pool),
+            lasso_cv=int(counts.get("lasso_cv_folds", sel.get("lasso", {}).get("cv_folds", 10))),
+            p_enter=float(d.get("clinical", {}).get("univariate_p", 0.10)),
+            p_keep=float(d.get("clinical", {}).get("multivariate_p", 0.05)),
+            cutoff=cutoff,
+            score_name=str(d.get("dlrn", {}).get("score_name", "Rad-signature")),
+        )
+
+    @staticmethod
+    def model_name(signature: str, clf: str, smote: bool) -> str:
+        return f"{signature} {SHORT_CLF.get(clf, display_name(clf))}{'-SMOTE' if smote else ''}"
+
+    def heads(self, which: str = "all") -> list[tuple[str, str, bool]]:
+        """(signature, classifier, smote) of the heads to fit: ``"all"``, or ``"chosen"`` (the chosen
+        classifier/SMOTE on every signature)."""
+        if which == "all":
+            return [(s, c, m) for s in self.signatures for c in self.classifiers for m in self.smote]
+        if which == "chosen":
+            return [(s, self.chosen[1], self.chosen[2]) for s in self.signatures]
+        raise ValueError("heads must be 'all' or 'chosen'")
+
+    @property
+    def chosen_model(self) -> str:
+        return self.model_name(*self.chosen)
+
+
+# ----------------------------------------------------------------------------- image features
+
+
+@dataclass
+class ImageFeatures:
+    """Image features of a cohort: ``features`` (patients x columns), the columns of each source
+    (``sources["hcr"]``, ``sources["deep"]``), the HCR re-extractions on perturbed masks
+    (``perturbed``: list of DataFrames, HCR columns only, possibly a subset of patients), the
+    patients that failed, and what was run (``info``)."""
+
+    features: pd.DataFrame
+    sources: dict[str, list[str]]
+    perturbed: list[pd.DataFrame]
+    failures: pd.DataFrame
+    info: dict
+
+    def columns(self, sources: Sequence[str]) -> list[str]:
+        return [c for s in sources for c in self.sources.get(s, [])]
+
+
+def _radiomics_params(params, image_types) -> dict:
+    from .features.radiomics import load_params
+
+    p = copy.deepcopy(load_params(params))
+    if image_types not in (None, "all"):
+        p["imageType"] = {k: p["imageType"].get(k, {}) or {} for k in image_types}
+    return p
+
+
+def extract_image_features(cohort, modalities: Sequence[str], *, params="default", image_types=None,
+                           deep: dict | None = None, perturb_kinds: Sequence[str] = ("jitter",),
+                           perturb_ids: Sequence[str] | None = None, seed: int = 0, n_jobs: int = 1,
+                           progress: bool = False, torch_threads: int | None = 1) -> ImageFeatures:
+    """HCR (+ DL) features of every modality of ``cohort``, and HCR features on perturbed masks.
+
+    ``params``: PyRadiomics parameter name/path/dict; ``image_types``: keep only these image types
+    (``None``/``"all"``: as in the file; the quick profile uses ``["Original"]``). ``deep``: keyword
+    arguments of :func:`replicate.features.deep.extract_deep` (``backbone``, ``layer``, ``size``,
+    ``crop_margin``, ``slices``) or ``None`` for no deep features. ``perturb_kinds``: mask
+    perturbations (``replicate.features.perturb``) re-extracted for the ICC filter; ``perturb_ids``:
+    the patients to perturb (default all; a "reproducibility subset"). ``torch_threads``: torch
+    intra-op threads while extracting deep features (1 is fastest next to joblib workers on 2 cores).
+    A patient that fails any extraction is dropped from ``features`` and listed in ``failures``.
+    """
+    from .features.perturb import perturbed_cases
+    from .features.radiomics import extract_radiomics
+
+    t0 = time.perf_counter()
+    rparams = _radiomics_params(params, image_types)
+    tables, sources = [], {"hcr": [], "deep": []}
+    pert_tables: dict[str, list[pd.DataFrame]] = {k: [] for k in perturb_kinds}
+    fails: list[tuple[str, str, str]] = []
+    info: dict[str, Any] = {"modalities": list(modalities), "n_hcr": {}, "n_deep": {}, "deep_null": {},
+                            "weights": None, "seconds": {}}
+    for m in modalities:
+        cases = cohort.cases(m)
+        t = time.perf_counter()
+        ft = extract_radiomics(cases, rparams, n_jobs=n_jobs, progress=progress)
+        info["seconds"][f"hcr_{m}"] = round(time.perf_counter() - t, 1)
+        info["radiomics_settings_hash"] = ft.info.get("settings_hash")
+        for cid, reason in ft.failures[["case_id", "reason"]].itertuples(index=False):
+            fails.append((cid, f"radiomics {m}", reason))
+        f = ft.features.add_prefix(f"{m}_hcr_")
+        info["n_hcr"][m] = f.shape[1]
+        sources["hcr"] += list(f.columns)
+        tables.append(f)
+        if perturb_kinds:
+            ids = set(map(str, perturb_ids)) if perturb_ids is not None else None
+            sub = [c for c in cases if ids is None or c.case_id in ids]
+            t = time.perf_counter()
+            pc = perturbed_cases(sub, kinds=perturb_kinds, seed=seed)
+            for k in perturb_kinds:
+                pft = extract_radiomics(pc[k], rparams, n_jobs=n_jobs, progress=progress)
+                pert_tables[k].append(pft.features.add_prefix(f"{m}_hcr_"))
+            info["seconds"][f"hcr_perturbed_{m}"] = round(time.perf_counter() - t, 1)
+        if deep is not None:
+            from .features.deep import extract_deep
+
+            t = time.perf_counter()
+            old = None
+            try:
+                import torch
+
+                if torch_threads:
+                    old = torch.get_num_threads()
+                    torch.set_num_threads(int(torch_threads))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    dft = extract_deep(cases, seed=seed, progress=progress, **deep)
+            finally:
+                if old is not None:
+                    torch.set_num_threads(old)
+            info["seconds"][f"deep_{m}"] = round(time.perf_counter() - t, 1)
+            info["weights"] = dft.info.get("weights")
+            for cid, reason in dft.failures[["case_id", "reason"]].itertuples(index=False):
+                fails.append((cid, f"deep {m}", reason))
+            d = dft.features.add_prefix(f"{m}_dl_")
+            d.columns = [c.replace(f"{deep.get('backbone', 'resnet34')}_", "", 1) for c in d.columns]
+            info["n_deep"][m] = d.shape[1]
+            info["deep_null"][m] = int(((d.max() - d.min()).fillna(0) <= 0).sum())
+            sources["deep"] += list(d.columns)
+            tables.append(d)
+    feats = pd.concat(tables, axis=1, join="inner")
+    bad = {cid for cid, _, _ in fails}
+    feats = feats.loc[[i for i in feats.index if i not in bad]]
+    perturbed = []
+    for k, parts in pert_tables.items():
+        if parts:
+            p = pd.concat(parts, axis=1, join="inner")
+            perturbed.append(p.loc[[i for i in p.index if i in feats.index]])
+    info["n_patients"] = int(len(feats))
+    info["n_perturbed_patients"] = int(len(perturbed[0])) if perturbed else 0
+    info["perturb_kinds"] = list(perturb_kinds)
+    info["seconds"]["total"] = round(time.perf_counter() - t0, 1)
+    failures = pd.DataFrame(fails, columns=["patient_id", "stage", "reason"])
+    return ImageFeatures(feats, {k: v for k, v in sources.items() if v}, perturbed, failures, info)
+
+
+def combat_all(features: pd.DataFrame, batch: pd.Series) -> pd.DataFrame:
+    """ComBat (neuroCombat, parametric empirical Bayes, no covariates) fitted on *all* rows, label-free.
+
+    The transductive use a multi-centre paper makes when its training set is a single centre (the
+    in-fold :class:`replicate.learn.ComBat` cannot harmonise a centre it has not seen): every
+    centre is mapped to the pooled location/scale using all patients' feature distributions, never
+    their labels. Columns constant within any batch are left unchanged.
+    """
+    b = batch.reindex(features.index)
+    if b.isna().any():
+        raise ValueError("combat_all: a patient has no batch")
+    b = b.astype(str)
+    a = features.to_numpy(dtype=float)
+    ok = np.ones(a.shape[1], dtype=bool)
+    for lv in b.unique():
+        rows = (b == lv).to_numpy()
+        if rows.sum() < 2:
+            raise ValueError(f"combat_all: batch {lv!r} has fewer than 2 patients")
+        ok &= np.nanstd(a[rows], axis=0) > 0
+    out = features.astype(float).copy()
+    if ok.any():
+        cols = list(features.columns[ok])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out[cols] = ComBat(batch=b).fit_transform(features[cols].astype(float))
+    return out
+
+
+# ----------------------------------------------------------------------------- selection steps
+
+
+class PartialICCFilter(FrameSelector):
+    """ICC filter on the columns that have re-extractions; other columns pass through.
+
+    Like :class:`replicate.learn.ICCFilter`, but (a) only the columns present in every
+    ``perturbed`` table are tested (e.g. the HCR columns; deep features pass), and (b) the ICC is
+    computed on the training rows that have re-extractions (a reproducibility subset of the
+    training patients, as papers re-segment a subset). With fewer than ``min_rows`` such rows the
+    filter keeps every column (and says so in ``note_``). ``icc_`` holds the ICC of each tested
+    column; ``n_tested_``, ``n_kept_tested_`` and ``n_rows_`` what happened.
+    """
+
+    def __init__(self, perturbed=None, threshold: float = 0.75, kind: str = "ICC(2,1)", min_rows: int = 5):
+        self.perturbed = perturbed
+        self.threshold = threshold
+        self.kind = kind
+        self.min_rows = min_rows
+
+    def fit(self, X, y=None):
+        from .features.icc import icc
+
+        df = self._fit_columns(X).astype(float)
+        tables = [self.perturbed] if isinstance(self.perturbed, pd.DataFrame) else list(self.perturbed or [])
+        tested = [c for c in df.columns if tables and all(c in t.columns for t in tables)]
+        rows = [i for i in df.index if tables and all(i in t.index for t in tables)]
+        keep = np.ones(df.shape[1], dtype=bool)
+        self.icc_ = pd.Series(dtype=float)
+        self.n_rows_ = len(rows)
+        self.note_ = None
+        if tested and len(rows) >= int(self.min_rows):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                vals = icc(df.loc[rows, tested], [t.loc[rows, tested] for t in tables], kind=self.kind)
+            self.icc_ = pd.Series(vals, index=tested, dtype=float)
+            ok = (self.icc_ > float(self.threshold)).fillna(False)
+            pos = {c: j for j, c in enumerate(df.columns)}
+            for c in tested:
+                keep[pos[c]] = bool(ok[c])
+            if not keep.any():  # never hand an empty table on: keep the most reproducible column
+                keep[pos[self.icc_.fillna(-np.inf).idxmax()]] = True
+        elif tested:
+            self.note_ = f"only {len(rows)} training patient(s) have re-extractions: no ICC filtering"
+        self.n_tested_ = len(tested)
+        self.n_kept_tested_ = int(sum(keep[j] for j, c in enumerate(df.columns) if c in set(tested)))
+        self._set_support(keep)
+        return self
+
+
+class RelevancePool(FrameSelector):
+    """Keep the ``k`` columns with the largest ANOVA F statistic on the training rows (``None``: all).
+
+    A speed-up before mRMR, whose first criterion is this same relevance.
+    """
+
+    def __init__(self, k: int | None = None):
+        self.k = k
+
+    def fit(self, X, y):
+        from sklearn.feature_selection import f_classif
+
+        df = self._fit_columns(X).astype(float)
+        if self.k is None or int(self.k) >= df.shape[1]:
+            self._set_support(np.ones(df.shape[1], dtype=bool))
+            return self
+        ys = as_series(y, df.index)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            f, _ = f_classif(df.to_numpy(), ys.to_numpy())
+        f = np.nan_to_num(f, nan=-1.0)
+        order = np.argsort(-f, kind="stable")[: int(self.k)]
+        keep = np.zeros(df.shape[1], dtype=bool)
+        keep[order] = True
+        self._set_support(keep)
+        return self
+
+
+def selection_pipeline(config: DLRNConfig, *, perturbed=None, batch: pd.Series | None = None,
+                       seed: int = 0) -> Pipeline:
+    """DropConstant -> [ICC filter] -> [ComBat] -> z-score -> [relevance pool] -> mRMR -> LASSO (CV penalty)."""
+    steps: list[tuple[str, Any]] = [("drop_constant", DropConstant())]
+    if perturbed is not None and len(perturbed):
+        steps.append(("icc", PartialICCFilter(perturbed, config.icc_threshold, config.icc_kind)))
+    if batch is not None:
+        steps.append(("combat", ComBat(batch=batch)))
+    steps.append(("zscore", ZScore()))
+    if config.mrmr_pool:
+        steps.append(("pool", RelevancePool(config.mrmr_pool)))
+    steps.append(("mrmr", MRMRSelector(k=config.mrmr_k)))
+    steps.append(("lasso", LassoSelector(cv=config.lasso_cv, random_state=seed)))
+    return Pipeline(steps)
+
+
+# ----------------------------------------------------------------------------- the whole model
+
+
+class LassoHead(BaseEstimator):
+    """The signature's own LASSO logistic model as its classifier (classifier key ``"lasso"``).
+
+    Tian et al. 2024 score patients with the LASSO linear predictor itself ("a linear combination of the
+    selected features weighted by their respective LASSO coefficients"): no second classifier is fitted.
+    ``predict_proba`` is the logistic function of that score on the selected (z-scored) features.
+    """
+
+    def __init__(self, lasso=None):
+        self.lasso = lasso
+
+    def fit(self, X=None, y=None):  # the LASSO was fitted by the selection pipeline
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def decision_function(self, Z) -> np.ndarray:
+        coef = self.lasso.coef_[self.lasso.support_]
+        a = Z[list(coef.index)].to_numpy(dtype=float) if isinstance(Z, pd.DataFrame) else np.asarray(Z, dtype=float)
+        return float(self.lasso.intercept_) + a @ coef.to_numpy()
+
+    def predict_proba(self, Z) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(Z)))
+        return np.column_stack([1 - p, p])
+
+
+def _make_head(clf: str, smote: bool, sel: Pipeline, Z, ys, seed: int):
+    """A fitted head on the selected features ``Z``: a ``replicate.models`` classifier, or ``"lasso"``
+    (:class:`LassoHead`, the selection pipeline's own LASSO; no SMOTE)."""
+    if clf == "lasso":
+        if smote:
+            raise ValueError("the 'lasso' head is the selection LASSO itself: SMOTE does not apply")
+        return LassoHead(sel.named_steps["lasso"]).fit()
+    return make_classifier(clf, seed=seed, smote=smote).fit(Z, ys)
+
+
+def _pos_proba(model, X) -> np.ndarray:
+    p = np.asarray(model.predict_proba(X))
+    classes = list(getattr(model, "classes_", [0, 1]))
+    return p[:, classes.index(max(classes))]
+
+
+class DLRNModel(BaseEstimator):
+    """Signatures x heads, the clinical model and the DLRN, fitted together on the training rows.
+
+    Parameters
+    ----------
+    config : DLRNConfig
+    signature_columns : dict signature -> list of feature columns of ``X``
+    clinical_columns : candidate clinical variables (numeric columns of ``X``; NaN imputed with the
+        training median)
+    perturbed : HCR re-extractions for the ICC filter (see :class:`PartialICCFilter`)
+    batch : centre of every patient (Series by patient id) for in-fold ComBat, or None
+    heads : ``"all"`` or ``"chosen"`` (see :meth:`DLRNConfig.heads`)
+    seed : seeds every random step
+
+    After ``fit``: ``selectors_`` (signature -> fitted selection pipeline), ``heads_`` (model name
+    -> fitted classifier), ``clinical_`` (ClinicalLogit), ``dlrn_`` (LogisticRegression on
+    ``dlrn_columns_``), ``info_`` (selected features, ICC counts, clinical selection, ...).
+    :meth:`predict_scores` gives every model's probability for new rows.
+    """
+
+    def __init__(self, config: DLRNConfig, signature_columns: dict, clinical_columns: Sequence[str],
+                 perturbed=None, batch: pd.Series | None = None, heads: str = "all", seed: int = 0):
+        self.config = config
+        self.signature_columns = signature_columns
+        self.clinical_columns = clinical_columns
+        self.perturbed = perturbed
+        self.batch = batch
+        self.heads = heads
+        self.seed = seed
+
+    # -- fitting
+    def fit(self, X: pd.DataFrame, y):
+        from .clinical import ClinicalLogit
+
+        cfg = self.config
+        ys = as_series(y, X.index).astype(int)
+        self.classes_ = np.array([0, 1])
+        self.selectors_, self.heads_, self.info_ = {}, {}, {"signatures": {}}
+        heads = cfg.heads(self.heads)
+        needed = {s for s, _, _ in heads} | {cfg.chosen[0]}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for sig in [s for s in self.signature_columns if s in needed]:
+                cols = list(self.signature_columns[sig])
+                sel = selection_pipeline(cfg, perturbed=self.perturbed, batch=self.batch, seed=self.seed)
+                sel.fit(X[cols], ys)
+                self.selectors_[sig] = sel
+                self.info_["signatures"][sig] = self._selection_info(sel, cols)
+                Z = sel.transform(X[cols])
+                for s, clf, smote in heads:
+                    if s != sig:
+                        continue
+                    name = cfg.model_name(s, clf, smote)
+                    self.heads_[name] = _make_head(clf, smote, sel, Z, ys, self.seed)
+                if cfg.chosen[0] == sig and cfg.chosen_model not in self.heads_:
+                    self.heads_[cfg.chosen_model] = _make_head(cfg.chosen[1], cfg.chosen[2], sel, Z, ys, self.seed)
+            # clinical model
+            clin = list(self.clinical_columns)
+            self.imputer_ = Impute("median").fit(X[clin])
+            C = self.imputer_.transform(X[clin])
+            self.clinical_ = ClinicalLogit(candidates=clin, p_enter=cfg.p_enter, p_keep=cfg.p_keep).fit(C, ys)
+            self.info_["clinical_selected"] = list(self.clinical_.selected_)
+            self.info_["clinical_fallback"] = self.clinical_.fallback_
+            # DLRN: independent clinical predictors + the chosen signature's score
+            D = self._dlrn_design(X, C)
+            self.dlrn_columns_ = list(D.columns)
+            self.dlrn_ = LogisticRegression(C=cfg.dlrn_C, max_iter=5000).fit(D, ys)
+            self.dlrn_train_ = D
+        self.info_["dlrn_coef"] = dict(zip(self.dlrn_columns_, self.dlrn_.coef_.ravel().round(4).tolist()))
+        return self
+
+    @staticmethod
+    def _selection_info(sel: Pipeline, cols: list[str]) -> dict:
+        out = {"n_in": len(cols), "n_after_null": int(sel.named_steps["drop_constant"].n_features_selected_)}
+        icc = sel.named_steps.get("icc")
+        if icc is not None:
+            out.update(icc_tested=int(icc.n_tested_), icc_kept=int(icc.n_kept_tested_), icc_rows=int(icc.n_rows_),
+                       icc_kept_columns=[c for c in icc.selected_features_ if c in icc.icc_.index])
+        out["mrmr"] = list(sel.named_steps["mrmr"].ranking_)
+        lasso = sel.named_steps["lasso"]
+        out["lasso_coef"] = {k: float(v) for k, v in lasso.coef_[lasso.support_].items()}
+        out["lasso_C"] = getattr(lasso, "C_", None)
+        out["lasso_fallback"] = bool(lasso.fallback_)
+        return out
+
+    def feature_counts(self, modalities: Sequence[str]) -> pd.DataFrame:
+        """Features per signature and modality/source after each step (extracted, non-null, ICC, mRMR, LASSO)."""
+        rows = []
+        for sig, sel in self.selectors_.items():
+            cols = list(self.signature_columns[sig])
+            steps = [("extracted", cols), ("non-null", sel.named_steps["drop_constant"].selected_features_)]
+            if "icc" in sel.named_steps:
+                steps.append(("ICC > %.2f" % self.config.icc_threshold, sel.named_steps["icc"].selected_features_))
+            steps.append(("mRMR", sel.named_steps["mrmr"].selected_features_))
+            steps.append(("LASSO", sel.named_steps["lasso"].selected_features_))
+            for m in modalities:
+                for src, tag in (("HCR", "_hcr_"), ("DL", "_dl_")):
+                    if not any(c.startswith(m + tag) for c in cols):
+                        continue
+                    row = {"signature": sig, "modality": m, "source": src}
+                    for name, kept in steps:
+                        row[name] = sum(1 for c in kept if c.startswith(m + tag))
+                    rows.append(row)
+        return pd.DataFrame(rows)
+
+    def _chosen_score(self, X: pd.DataFrame) -> np.ndarray:
+        sig = self.config.chosen[0]
+        Z = self.selectors_[sig].transform(X[list(self.signature_columns[sig])])
+        return logit(_pos_proba(self.heads_[self.config.chosen_model], Z))
+
+    def _dlrn_design(self, X: pd.DataFrame, C: pd.DataFrame) -> pd.DataFrame:
+        D = C.loc[:, list(self.clinical_.selected_)].astype(float).copy()
+        D[self.config.score_name] = self._chosen_score(X)
+        return D
+
+    # -- predicting
+    def rad_score(self, X: pd.DataFrame, signature: str | None = None) -> pd.Series:
+        """The LASSO linear predictor of a signature (the papers' "Rad-score")."""
+        sig = signature or self.config.chosen[0]
+        sel = self.selectors_[sig]
+        Z = sel[:-1].transform(X[list(self.signature_columns[sig])])
+        return sel.named_steps["lasso"].rad_score(Z)
+
+    def predict_scores(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Probability of the positive class for every model (columns) and row of ``X``."""
+        out = {}
+        for sig, sel in self.selectors_.items():
+            Z = sel.transform(X[list(self.signature_columns[sig])])
+            for name, m in self.heads_.items():
+                if name.startswith(sig + " "):
+                    out[name] = _pos_proba(m, Z)
+        out[self.config.chosen_name] = out[self.config.chosen_model]
+        C = self.imputer_.transform(X[list(self.clinical_columns)])
+        out["Clinical"] = self.clinical_.predict_proba(C)[:, 1]
+        D = self._dlrn_design(X, C)
+        out["DLRN"] = self.dlrn_.predict_proba(D[self.dlrn_columns_])[:, 1]
+        return pd.DataFrame(out, index=X.index)
+
+    def nomogram_inputs(self) -> dict:
+        """Arguments of :func:`replicate.plots.nomogram_plot` for the fitted DLRN."""
+        from .clinical import nomogram_inputs
+
+        return nomogram_inputs(self.dlrn_, self.dlrn_train_)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def ajcc_t_stage(diameter_mm) -> pd.Series | np.ndarray:
+    """AJCC 8th-edition T category of extremity/trunk (and retroperitoneal) soft-tissue sarcoma from the
+    greatest tumour dimension: T1 <= 50 mm, T2 <= 100 mm, T3 <= 150 mm, T4 > 150 mm (1-4; NaN stays NaN)."""
+    d = pd.Series(diameter_mm, dtype=float) if not isinstance(diameter_mm, pd.Series) else diameter_mm.astype(float)
+    out = pd.cut(d, [-np.inf, 50, 100, 150, np.inf], labels=[1, 2, 3, 4]).astype(float)
+    return out if isinstance(diameter_mm, pd.Series) else out.to_numpy()
+
+
+def reproducibility_subset(table: pd.DataFrame, n: int | None, seed: int = 0, by: str | None = None) -> list[str] | None:
+    """A seeded, label-free random subset of ``n`` patients (stratified by ``by``, e.g. centre) whose masks
+    are re-segmented (perturbed) for the ICC filter; ``None``: every patient."""
+    if n is None or int(n) >= len(table):
+        return None
+    rng = np.random.default_rng(seed)
+    if by is None:
+        return sorted(rng.choice(table.index.to_numpy(), int(n), replace=False).tolist())
+    out = []
+    frac = int(n) / len(table)
+    for _, g in table.groupby(by, sort=True):
+        k = max(2, int(round(frac * len(g))))
+        out += rng.choice(g.index.to_numpy(), min(k, len(g)), replace=False).tolist()
+    return sorted(out)
+
+
+def gap_table(rows: dict) -> pd.DataFrame:
+    """The proxy gap as a table: ``{aspect: (the paper, this run)}`` -> one row per aspect."""
+    return pd.DataFrame([{"": k, "paper": p, "this run": o} for k, (p, o) in rows.items()]).set_index("")
+
+
+# ----------------------------------------------------------------------------- protocols
+
+
+def fit_external(make_model: Callable[[], DLRNModel], X: pd.DataFrame, y: pd.Series, train_ids, test_ids):
+    """Fit once on the training patients; ``(model, scores_train, scores_test)`` (apparent / external)."""
+    train_ids, test_ids = list(train_ids), list(test_ids)
+    model = make_model().fit(X.loc[train_ids], y.loc[train_ids])
+    return model, model.predict_scores(X.loc[train_ids]), model.predict_scores(X.loc[test_ids])
+
+
+@dataclass
+class CVResult:
+    """Out-of-fold scores of a repeated stratified K-fold CV, every model at once.
+
+    ``per_repeat[model]``: patients x repeats; ``oof(model)``: the mean over repeats;
+    ``auc_per_repeat``: repeats x models; ``fold_info``: each fold model's ``info_``.
+    """
+
+    y: pd.Series
+    per_repeat: dict
+    n_splits: int
+    n_repeats: int
+    seed: int
+    fold_info: list
+    seconds: float
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.per_repeat)
+
+    def oof(self, model: str) -> pd.Series:
+        return self.per_repeat[model].mean(axis=1).rename(model)
+
+    def oof_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({m: self.oof(m) for m in self.per_repeat})
+
+    @property
+    def auc_per_repeat(self) -> pd.DataFrame:
+        yv = self.y.to_numpy()
+        return pd.DataFrame({m: [roc_auc_score(yv, df[r].to_numpy()) for r in df.columns]
+                             for m, df in self.per_repeat.items()})
+
+
+def _fold(make_model, X, y, tr, te):
+    m = make_model().fit(X.iloc[tr], y.iloc[tr])
+    return m.predict_scores(X.iloc[te]), m.info_
+
+
+def _parallel(fn, tasks, n_jobs):
+    if n_jobs in (None, 1) or len(tasks) <= 1:
+        return [fn(*t) for t in tasks]
+    return Parallel(n_jobs=n_jobs)(delayed(fn)(*t) for t in tasks)
+
+
+def repeated_cv(make_model, X: pd.DataFrame, y: pd.Series, n_splits: int = 5, n_repeats: int = 10,
+                seed: int = 0, n_jobs: int | None = 1) -> CVResult:
+    """Repeated stratified K-fold (``RepeatedStratifiedKFold(random_state=seed)``, as
+    :func:`replicate.validation.repeated_cv_predict`); the whole DLRN model is refitted in every fold."""
+    t0 = time.perf_counter()
+    y = as_series(y, X.index).astype(int)
+    splits = list(RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
+                  .split(np.zeros(len(y)), y.to_numpy()))
+    res = _parallel(_fold, [(make_model, X, y, tr, te) for tr, te in splits], n_jobs)
+    per: dict[str, np.ndarray] = {}
+    infos = []
+    for k, ((tr, te), (scores, info)) in enumerate(zip(splits, res)):
+        r = k // n_splits
+        for mname in scores.columns:
+            per.setdefault(mname, np.full((len(y), n_repeats), np.nan))[te, r] = scores[mname].to_numpy()
+        infos.append({"repeat": r, "fold": k % n_splits, "info": info})
+    per_df = {m: pd.DataFrame(a, index=X.index, columns=pd.RangeIndex(n_repeats, name="repeat"))
+              for m, a in per.items()}
+    return CVResult(y, per_df, n_splits, n_repeats, seed, infos, round(time.perf_counter() - t0, 1))
+
+
+def _split_auc(make_model, X, y, tr, te, k):
+    m = make_model().fit(X.iloc[tr], y.iloc[tr])
+    s = m.predict_scores(X.iloc[te])
+    yt = y.iloc[te].to_numpy()
+    return [{"split": k, "model": c, "AUC": float(roc_auc_score(yt, s[c].to_numpy())), "n_train": len(tr),
+             "n_test": len(te)} for c in s.columns]
+
+
+def random_split_aucs(make_model, X: pd.DataFrame, y: pd.Series, n_splits: int = 100, test_size: float = 0.2,
+                      seed: int = 0, n_jobs: int | None = 1) -> pd.DataFrame:
+    """WORC's evaluation: ``n_splits`` stratified random train/test splits (as
+    :func:`replicate.validation.random_splits`); one row per split and model with the test AUC."""
+    y = as_series(y, X.index).astype(int)
+    sss = StratifiedShuffleSplit(n_splits=n_splits, test_size=test_size, random_state=seed)
+    splits = [(np.sort(tr), np.sort(te)) for tr, te in sss.split(np.zeros(len(y)), y.to_numpy())]
+    rows = _parallel(_split_auc, [(make_model, X, y, tr, te, k) for k, (tr, te) in enumerate(splits)], n_jobs)
+    return pd.DataFrame([r for part in rows for r in part])
+
+
+def summarise_split_aucs(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Mean AUC per model over the splits with the corrected resampled t-test CI (Nadeau & Bengio)."""
+    from .stats.resampled_ttest import corrected_resampled_ttest_ci
+
+    rows = []
+    for m, g in df.groupby("model", sort=False):
+        mean, lo, hi = corrected_resampled_ttest_ci(g["AUC"].to_numpy(), float(g["n_train"].mean()),
+                                                    float(g["n_test"].mean()), level)
+        rows.append({"model": m, "mean_AUC": mean, "low": lo, "high": hi, "sd": float(g["AUC"].std(ddof=1)),
+                     "n_splits": int(len(g))})
+    return pd.DataFrame(rows).set_index("model")
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def evaluate(y, score, threshold: float = 0.5) -> dict[str, tuple[float, float, float]]:
+    """AUC (DeLong CI) and ACC, ER, SEN, SPE, PPV, NPV (Wilson CIs) of ``score >= threshold``."""
+    from .stats.metrics import classification_report
+
+    return classification_report(np.asarray(y).astype(int), np.asarray(score, dtype=float), threshold)
+
+
+def record_metrics(results, model: str, cohort: str, report: dict, metrics=TABLE_METRICS, **extra) -> None:
+    """``results.add_metric`` for each metric of an :func:`evaluate` report (NaN -> not computed)."""
+    for k in metrics:
+        v, lo, hi = report[k]
+        ok = np.isfinite(v)
+        ci = (lo, hi) if ok and np.isfinite(lo) and np.isfinite(hi) else None
+        results.add_metric(model, cohort, k, float(v) if ok else None, ci, **extra)
+
+
+def signature_table(y, scores: pd.DataFrame, models: Sequence[str], threshold: float = 0.5,
+                    decimals: int = 3) -> pd.DataFrame:
+    """AUC [95% CI], ACC, SEN, SPE of each model (the papers' Tables S4/S5)."""
+    rows = []
+    for m in models:
+        r = evaluate(y, scores[m], threshold)
+        sig, _, head = m.rpartition(" ")
+        rows.append({"signature": sig, "classifier": head.replace("-SMOTE", ""), "SMOTE": head.endswith("-SMOTE"),
+                     "AUC": round(r["AUC"][0], decimals),
+                     "AUC 95% CI": f"{r['AUC'][1]:.{decimals}f}-{r['AUC'][2]:.{decimals}f}",
+                     "ACC": round(r["ACC"][0], decimals), "SEN": round(r["SEN"][0], decimals),
+                     "SPE": round(r["SPE"][0], decimals)})
+    return pd.DataFrame(rows)

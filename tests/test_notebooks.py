@@ -2,6 +2,7 @@
 notebook), writes a results.json that follows the chapter contract, and passes the leakage canary."""
 import json
 
+import numpy as np
 import pytest
 
 from replicate.config import notebooks_dir
@@ -70,13 +71,25 @@ def test_chapter_is_deterministic(cid, tmp_path_factory, tmp_path):
     assert strip_timings(first) == strip_timings(second)
 
 
+# Two independent permutations (seeds 0 and 1): one permutation of ~100 labels can correlate by chance with
+# a real nuisance (e.g. tumour size, |r| ~ 0.25 about once in a hundred draws); the mean over permutations
+# estimates the null expectation, while a leak lifts every permutation alike.
+CANARY_SEEDS = (0, 1)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("cid", EXISTING)
 def test_leakage_canary_null_labels(cid, tmp_path):
     """Permuted outcome: every leak-free model's mean AUC over random splits must be 0.5 ± 0.1."""
-    res = run_chapter(cid, dict(QUICK, null_labels=True, protocol="worc"), tmp_path / cid, progress=False)
-    aucs = [m for m in res["metrics"] if m["metric"] == "AUC" and m["cohort"] == "cv"
-            and m["value"] is not None and m.get("leak_free", True)]
-    assert aucs, "protocol=worc must report the mean AUC of each leak-free model on cohort 'cv'"
-    bad = {m["model"]: round(m["value"], 3) for m in aucs if abs(m["value"] - 0.5) > 0.1}
+    per_model: dict[str, list[float]] = {}
+    for seed in CANARY_SEEDS:
+        res = run_chapter(cid, dict(QUICK, seed=seed, null_labels=True, protocol="worc"), tmp_path / f"{cid}_{seed}",
+                          progress=False)
+        aucs = [m for m in res["metrics"] if m["metric"] == "AUC" and m["cohort"] == "cv"
+                and m["value"] is not None and m.get("leak_free", True)]
+        assert aucs, "protocol=worc must report the mean AUC of each leak-free model on cohort 'cv'"
+        for m in aucs:
+            per_model.setdefault(m["model"], []).append(m["value"])
+    mean = {k: float(np.mean(v)) for k, v in per_model.items()}
+    bad = {k: (round(mean[k], 3), [round(x, 3) for x in per_model[k]]) for k in mean if abs(mean[k] - 0.5) > 0.1}
     assert not bad, f"null-label AUC outside 0.5 ± 0.1 (leakage?): {bad}"

@@ -181,7 +181,9 @@ def extract_image_features(cohort, modalities: Sequence[str], *, params="default
     perturbations (``replicate.features.perturb``) re-extracted for the ICC filter; ``perturb_ids``:
     the patients to perturb (default all; a "reproducibility subset"). ``torch_threads``: torch
     intra-op threads while extracting deep features (1 is fastest next to joblib workers on 2 cores).
-    A patient that fails any extraction is dropped from ``features`` and listed in ``failures``.
+    A patient that fails any extraction is dropped from ``features`` and listed in ``failures``; a
+    patient whose mask cannot be perturbed (or whose perturbed extraction fails) keeps its features,
+    is left out of the ICC only, and is listed in ``info["perturb_failures"]``.
     """
     from .features.perturb import perturbed_cases
     from .features.radiomics import extract_radiomics
@@ -191,6 +193,7 @@ def extract_image_features(cohort, modalities: Sequence[str], *, params="default
     tables, sources = [], {"hcr": [], "deep": []}
     pert_tables: dict[str, list[pd.DataFrame]] = {k: [] for k in perturb_kinds}
     fails: list[tuple[str, str, str]] = []
+    pert_fails: list[tuple[str, str, str]] = []
     info: dict[str, Any] = {"modalities": list(modalities), "n_hcr": {}, "n_deep": {}, "deep_null": {},
                             "weights": None, "seconds": {}}
     for m in modalities:
@@ -210,8 +213,12 @@ def extract_image_features(cohort, modalities: Sequence[str], *, params="default
             sub = [c for c in cases if ids is None or c.case_id in ids]
             t = time.perf_counter()
             pc = perturbed_cases(sub, kinds=perturb_kinds, seed=seed)
+            for cid, kind, reason in pc.failures[["case_id", "kind", "reason"]].itertuples(index=False):
+                pert_fails.append((str(cid), f"perturb {m} {kind}", str(reason)))
             for k in perturb_kinds:
                 pft = extract_radiomics(pc[k], rparams, n_jobs=n_jobs, progress=progress)
+                for cid, reason in pft.failures[["case_id", "reason"]].itertuples(index=False):
+                    pert_fails.append((str(cid), f"radiomics {m} perturbed {k}", str(reason)))
                 pert_tables[k].append(pft.features.add_prefix(f"{m}_hcr_"))
             info["seconds"][f"hcr_perturbed_{m}"] = round(time.perf_counter() - t, 1)
         if deep is not None:
@@ -252,6 +259,8 @@ def extract_image_features(cohort, modalities: Sequence[str], *, params="default
     info["n_patients"] = int(len(feats))
     info["n_perturbed_patients"] = int(len(perturbed[0])) if perturbed else 0
     info["perturb_kinds"] = list(perturb_kinds)
+    # patients without a usable re-extraction keep their features; they only drop out of the ICC
+    info["perturb_failures"] = [{"patient_id": c, "stage": st, "reason": r} for c, st, r in pert_fails]
     info["seconds"]["total"] = round(time.perf_counter() - t0, 1)
     failures = pd.DataFrame(fails, columns=["patient_id", "stage", "reason"])
     return ImageFeatures(feats, {k: v for k, v in sources.items() if v}, perturbed, failures, info)

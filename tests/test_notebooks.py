@@ -60,6 +60,13 @@ def test_chapter_runs_quick_on_synthetic(cid, tmp_path_factory):
     res, out = quick_run(cid, tmp_path_factory)
     check_contract(res, cid)
     assert json.loads((out / "results.json").read_text())["chapter"] == cid
+    # the page shows its plots: figures are rendered as images, not as "<Figure size ...>" text
+    nb = json.loads((out / f"{cid}.ipynb").read_text())
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs), "the executed notebook shows no figure"
+    as_text = [o for o in outputs if "image/png" not in o.get("data", {})
+               and "".join(o.get("data", {}).get("text/plain", "")).startswith("<Figure size")]
+    assert not as_text, "a figure was displayed as text"
 
 
 @pytest.mark.slow

@@ -314,7 +314,6 @@ else:
     fig = plots.bar_auc_plot(worc.reset_index().rename(columns={"mean_AUC": "auc"}),
                              f"Mean test AUC over {counts['worc_splits']} random splits (corrected 95% CI)")
     ctx.figure(fig, "worc_auc")
-    display(fig)
 """)
 
 md(r"""
@@ -375,7 +374,6 @@ if fitted is not None:
     axc.set_title("DLRS: non-zero LASSO features (red hand-crafted, blue deep) — cf. Fig. 3c")
     plt.close(figc)
     ctx.figure(figc, "lasso_coefficients")
-    display(figc)
     print("clinical model: independent predictors =", info["clinical_selected"],
           ("(" + info["clinical_fallback"] + ")") if info["clinical_fallback"] else "")
     print("DLRN (logistic regression):", info["dlrn_coef"], " intercept", round(float(fitted.dlrn_.intercept_[0]), 3))
@@ -461,7 +459,6 @@ if protocol == "paper":
         plots.roc_plot({m: (ys[coh], scores[coh][m]) for m in MODELS}, f"ROC, {coh}", ax=ax)
     plt.close(fig)
     ctx.figure(fig, "roc")
-    display(fig)
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
     hl = {}
     for ax, coh in zip(axes, ("training", "validation")):
@@ -475,7 +472,6 @@ if protocol == "paper":
                 hl[f"{m} / {coh}"] = {"error": str(exc)}
     plt.close(fig)
     ctx.figure(fig, "calibration")
-    display(fig)
     results.extra["hosmer_lemeshow"] = hl
     print("Hosmer-Lemeshow (10 groups):")
     display(pd.DataFrame(hl).T)
@@ -485,7 +481,6 @@ if protocol == "paper":
         plots.decision_curve_plot(dca, f"Decision curves, {coh}", ax=ax)
     plt.close(fig)
     ctx.figure(fig, "decision_curve")
-    display(fig)
 """)
 
 code(r"""
@@ -494,7 +489,6 @@ if fitted is not None:
     fig = plots.nomogram_plot(nom["coefficients"], nom["intercept"], nom["ranges"],
                               "DLRN nomogram (fitted on the training rows)", prob_label="Risk of MDM")
     ctx.figure(fig, "nomogram")
-    display(fig)
 """)
 
 md(r"""
@@ -530,7 +524,6 @@ if protocol == "paper":
                       ax=ax, at_risk=False)
     plt.close(fig)
     ctx.figure(fig, "kaplan_meier")
-    display(fig)
     display(pd.DataFrame(km).T)
     results.extra["kaplan_meier"] = km
 """)

@@ -268,7 +268,6 @@ else:
     fig = plots.bar_auc_plot(worc.drop(index=cfg.chosen_model).reset_index().rename(columns={"mean_AUC": "auc"}),
                              f"Mean test AUC over {counts['worc_splits']} random splits (corrected 95% CI)")
     ctx.figure(fig, "worc_auc")
-    display(fig)
 """)
 
 md(r"""
@@ -315,7 +314,6 @@ if fitted is not None:
     axc.set_title(f"{hd} signature: non-zero LASSO features (red HCR, blue DL)")
     plt.close(figc)
     ctx.figure(figc, "lasso_coefficients")
-    display(figc)
 """)
 
 md(r"""
@@ -408,7 +406,6 @@ if protocol == "paper":
         plots.roc_plot({m: (ys[coh], scores[coh][m]) for m in main_models}, f"ROC, {coh}", ax=ax)
     plt.close(fig)
     ctx.figure(fig, "roc")
-    display(fig)
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
     hl = {}
     for ax, coh in zip(axes, ("training", "validation")):
@@ -422,14 +419,12 @@ if protocol == "paper":
                 pass
     plt.close(fig)
     ctx.figure(fig, "calibration")
-    display(fig)
     results.extra["hosmer_lemeshow"] = hl
     print("Hosmer-Lemeshow:", hl)
     dca = decision_curve(ys["validation"], {m: scores["validation"][m] for m in main_models},
                          thresholds=np.arange(0.01, 0.81, 0.01))
     fig = plots.decision_curve_plot(dca, "Decision curves, validation")
     ctx.figure(fig, "decision_curve")
-    display(fig)
 """)
 
 code(r"""
@@ -438,7 +433,6 @@ if fitted is not None:
     fig = plots.nomogram_plot(nom["coefficients"], nom["intercept"], nom["ranges"],
                               "DLRN nomogram (fitted on the training rows)", prob_label="Risk of lung metastasis")
     ctx.figure(fig, "nomogram")
-    display(fig)
 """)
 
 md(r"""
@@ -473,7 +467,6 @@ if protocol == "paper" and {"pfs_time", "pfs_event"} <= set(table.columns):
         plots.km_plot(t_m, ev, grp, f"PFS by DLRN risk group, {coh}", xlabel="Months", ax=ax, at_risk=False)
     plt.close(fig)
     ctx.figure(fig, "kaplan_meier")
-    display(fig)
     print(km)
     results.extra["kaplan_meier"] = km
 """)

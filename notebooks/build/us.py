@@ -481,7 +481,7 @@ if protocol == "paper":
         fig.suptitle(f"ROC: {gname} models")
         fig.tight_layout()
         plt.close(fig)
-        display(ctx.figure(fig, f"roc_{gname.replace(' ', '_')}"))
+        ctx.figure(fig, f"roc_{gname.replace(' ', '_')}")
 """)
 
 code(r"""
@@ -495,11 +495,11 @@ if protocol == "paper":
         plots.decision_curve_plot(dca, title=f"Decision curves, {cname}", ax=axes[1, j])
     fig.tight_layout()
     plt.close(fig)
-    display(ctx.figure(fig, "calibration_decision_prefusion"))
+    ctx.figure(fig, "calibration_decision_prefusion")
     bars = pd.DataFrame([{"model": m, "cohort": c, "auc": report[(m, c)]["AUC"][0], "low": report[(m, c)]["AUC"][1],
                           "high": report[(m, c)]["AUC"][2]} for m in MODEL_NAMES for c in ("training", "validation")])
-    display(ctx.figure(plots.bar_auc_plot(bars, title="AUC (95% DeLong CI) of the nine models", group="cohort"),
-                       "auc_bars"))
+    ctx.figure(plots.bar_auc_plot(bars, title="AUC (95% DeLong CI) of the nine models", group="cohort"),
+                       "auc_bars")
 """)
 
 md(r"""
@@ -548,7 +548,7 @@ if protocol == "paper" and data == "public":
         fig = plots.roc_plot({crdl: (y_va, P_va[crdl]),
                               reader: (y_va, table.loc[va, "birads"].astype(float))},
                              title="External cohort: pre-fusion CRDL vs BI-RADS reading")
-        display(ctx.figure(fig, "roc_radiologist"))
+        ctx.figure(fig, "roc_radiologist")
 else:
     print("No radiologist reading in this run (synthetic twin, or protocol='worc').")
 """)

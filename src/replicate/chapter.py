@@ -80,12 +80,19 @@ class ChapterContext:
         perm = np.random.default_rng(self.child_seed("null_labels")).permutation(y.to_numpy())
         return pd.Series(perm, index=y.index, name=y.name)
 
-    def figure(self, fig, name: str):
-        """Save a matplotlib figure under ``output_dir/figures`` (PNG) and return it for display."""
+    def figure(self, fig, name: str) -> None:
+        """Save a matplotlib figure under ``output_dir/figures`` (PNG) and show it on the page."""
         path = self.output_dir / "figures" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110, bbox_inches="tight")
-        return fig
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:  # pragma: no cover
+            return None
+        if get_ipython() is not None:
+            display(fig)  # rendered as PNG (see show_figures_as_png), whatever the matplotlib backend
+        return None
 
     def finish(self, **provenance: Any) -> Path:
         """Write ``results.json`` (with runtime, packages, commit) and return its path."""
@@ -97,6 +104,24 @@ class ChapterContext:
         prov.update(provenance)
         prov["runtime_s"] = round(time.perf_counter() - self.t0, 1)
         return self.results.write(self.output_dir)
+
+
+def show_figures_as_png() -> None:
+    """In a notebook, render displayed matplotlib figures as PNG whatever the backend.
+
+    ``make`` exports ``MPLBACKEND=Agg`` for headless runs; under a non-inline backend IPython
+    shows a figure as its text repr (``<Figure size ...>``), so the book would lose every plot.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency of the notebooks
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+    set_matplotlib_formats("png")
 
 
 def start(chapter_id: str, *, data: str = "public", seed: int = 0, profile: str = "full", null_labels: bool = False,
@@ -115,6 +140,7 @@ def start(chapter_id: str, *, data: str = "public", seed: int = 0, profile: str 
               "protocol": protocol, **extra}
     results = ChapterResults(spec, data=data, parameters=params)
     np.random.seed(int(seed))  # legacy global RNG, for libraries that still use it
+    show_figures_as_png()
     return ChapterContext(spec=spec, data=data, seed=int(seed), profile=profile, null_labels=bool(null_labels),
                           protocol=protocol, output_dir=out, counts=spec.profile(profile), results=results,
                           extra_params=extra)

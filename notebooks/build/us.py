@@ -6,24 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from _nbbuild import code, md, write
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "us.ipynb"
-
-cells = []
-
-
-def md(text: str) -> None:
-    cells.append(new_markdown_cell(text.strip("\n")))
-
-
-def code(text: str, tags: list[str] | None = None) -> None:
-    cell = new_code_cell(text.strip("\n"))
-    if tags:
-        cell.metadata["tags"] = tags
-    cells.append(cell)
 
 
 md(r"""
@@ -636,9 +622,4 @@ pd.Series({k: (v if not isinstance(v, dict) else ", ".join(f"{a}={b}" for a, b i
            for k, v in prov.items()}, name="provenance").to_frame()
 """)
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "replicate", "display_name": "Python (replicate)", "language": "python"},
-    "language_info": {"name": "python"},
-})
-nbformat.write(nb, OUT)
-print(f"wrote {OUT}")
+write(OUT)

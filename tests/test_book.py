@@ -26,7 +26,8 @@ def _fake_run(bookdir: Path, cid: str) -> None:
     out = bookdir / "_executed" / cid
     out.mkdir(parents=True)
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# Chapter {cid}\n\nfake executed chapter")]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# Chapter {cid}\n\nfake executed chapter"),
+                nbformat.v4.new_code_cell("print('a result')")]
     nbformat.write(nb, out / f"{cid}.ipynb")
     res = {"chapter": cid, "paper": "Fake 2020", "data": "public", "parameters": {},
            "cohorts": [{"name": "validation", "n": 10, "n_positive": 4}],
@@ -53,6 +54,8 @@ def test_summary_and_placeholders(bookdir):
     assert "0.750 [0.700, 0.800]" in summary and "0.710 [0.600, 0.800]" in summary
     assert "not built yet" in summary and "execution failed" in summary
     assert (chapters / "sts.ipynb").exists()
+    page = nbformat.read(chapters / "sts.ipynb", as_version=4)
+    assert all("hide-input" in c.metadata.get("tags", []) for c in page.cells if c.cell_type == "code")
     assert "not built yet" in (chapters / "us.md").read_text()
     assert "ValueError: boom" in (chapters / "rls.md").read_text()
     prov = (chapters / "provenance.md").read_text()

@@ -5,13 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from replicate.config import notebooks_dir
-from replicate.runner import run_chapter
+from replicate.runner import has_notebook, run_chapter
 from replicate.spec import CHAPTER_IDS, load_spec
 
 # One xdist group per chapter: its runs share a worker (and the cached first run).
 EXISTING = [pytest.param(cid, marks=pytest.mark.xdist_group(f"chapter-{cid}"))
-            for cid in CHAPTER_IDS if (notebooks_dir() / f"{cid}.ipynb").exists()]
+            for cid in CHAPTER_IDS if has_notebook(cid)]
 QUICK = {"data": "synthetic", "profile": "quick", "seed": 0}
 VERDICTS = {"reproduced", "not reproduced", "not comparable"}
 

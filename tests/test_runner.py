@@ -84,3 +84,61 @@ def test_input_hash_tracks_notebook_and_parameters(nbdir):
 def test_missing_notebook():
     with pytest.raises(FileNotFoundError, match="no notebook for chapter 'nothing'"):
         runner.notebook_path("nothing")
+
+
+TEXT_NOTEBOOK = f"""---
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# A toy chapter
+
+```{{code-cell}}
+:tags: [parameters]
+
+seed = 0
+null_labels = False
+output_dir = None
+```
+
+Some text between the cells.
+
+```{{code-cell}}
+{GOOD.strip()}
+```
+"""
+
+
+def test_text_notebook_is_converted_and_executed(nbdir, tmp_path):
+    """Chapters are MyST Markdown text notebooks: the runner converts them (nothing written beside them)."""
+    (nbdir / "toy.md").write_text(TEXT_NOTEBOOK)
+    assert runner.notebook_path("toy").suffix == ".md"
+    res = runner.run_chapter("toy", {"seed": 3}, tmp_path / "out", progress=False)
+    assert res["metrics"][0]["value"] == pytest.approx(0.53)
+    executed = nbformat.read(tmp_path / "out" / "toy.ipynb", as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    assert [c.id for c in executed.cells if c.cell_type == "markdown"][0].startswith("toy-")
+    assert sorted(p.name for p in nbdir.iterdir()) == ["toy.md"]
+
+
+def test_input_hash_is_the_text(nbdir):
+    (nbdir / "toy.md").write_text(TEXT_NOTEBOOK)
+    h1 = runner.input_hash("toy", {}, "lib")
+    assert runner.input_hash("toy", {}, "lib") == h1
+    (nbdir / "toy.md").write_text(TEXT_NOTEBOOK.replace("Some text", "Edited text"))
+    assert runner.input_hash("toy", {}, "lib") != h1
+
+
+def test_shipped_chapters_are_text_notebooks():
+    from replicate.config import notebooks_dir
+    from replicate.spec import CHAPTER_IDS
+
+    for cid in (*CHAPTER_IDS, "audit"):
+        assert runner.notebook_path(cid).suffix == ".md", cid
+        nb = runner.read_notebook(runner.notebook_path(cid))
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{cid}: exactly one cell tagged 'parameters'"
+    assert not list(notebooks_dir().glob("*.ipynb")), "no committed .ipynb: the text notebook is the source"
+    assert not (notebooks_dir() / "build").exists()

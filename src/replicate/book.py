@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .config import notebooks_dir, repo_root
+from .config import repo_root
 from .io import atomic_write_json, atomic_write_text
-from .runner import ChapterError, input_hash, library_hash, run_chapter
+from .runner import ChapterError, has_notebook, input_hash, library_hash, run_chapter
 from .spec import CHAPTER_IDS, load_spec
 
 EXTRA_PAGES = ("audit",)  # notebooks that are book pages but not paper chapters
@@ -53,8 +53,7 @@ def execute_chapters(only: list[str] | None = None, force: bool = False, log=pri
     for cid in list(CHAPTER_IDS) + list(EXTRA_PAGES):
         if only and cid not in only:
             continue
-        nb = notebooks_dir() / f"{cid}.ipynb"
-        if not nb.exists():
+        if not has_notebook(cid):
             status[cid] = {"state": "missing"}
             continue
         params = dict(params_all.get(cid, {}) or {})
@@ -173,8 +172,22 @@ def placeholder_markdown(cid: str, st: dict) -> str:
         return (f"# {title}\n\n```{{error}}\nThis chapter failed to execute in this build:\n\n"
                 f"{st.get('error', '')}\n```\n\nRun `replicate run {cid}` to reproduce the failure.\n")
     return (f"# {title}\n\n```{{note}}\nThis chapter is not built yet: its notebook "
-            f"`notebooks/{cid}.ipynb` does not exist in this version of the project. Nothing on this page "
+            f"`notebooks/{cid}.md` does not exist in this version of the project. Nothing on this page "
             f"is a result.\n```\n")
+
+
+def fold_code(executed: Path, dest: Path) -> None:
+    """Copy an executed notebook for the reader's page with every code cell folded (``hide-input``:
+    one click shows the code); outputs stay visible."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            tags = list(cell.metadata.get("tags", []))
+            if "hide-input" not in tags and "remove-input" not in tags:
+                cell.metadata["tags"] = tags + ["hide-input"]
+    nbformat.write(nb, dest)
 
 
 def assemble(status: dict[str, dict]) -> Path:
@@ -187,7 +200,7 @@ def assemble(status: dict[str, dict]) -> Path:
         st = status.get(cid, {"state": "missing"})
         executed = book_dir() / "_executed" / cid / f"{cid}.ipynb"
         if st.get("state") == "ok" and executed.exists():
-            shutil.copy2(executed, chapters / f"{cid}.ipynb")
+            fold_code(executed, chapters / f"{cid}.ipynb")
             figs = executed.parent / "figures"
             if figs.exists():
                 shutil.copytree(figs, chapters / "figures" / cid, dirs_exist_ok=True)

@@ -1,6 +1,8 @@
 """Execute a chapter notebook with papermill and read back its ``results.json``.
 
-``run_chapter`` is what ``replicate run ID -p key=value --out DIR`` calls;
+``run_chapter`` is what ``replicate run ID -p key=value --out DIR`` calls. Chapters are MyST
+Markdown text notebooks (``notebooks/<id>.md``, jupytext); the ``.ipynb`` papermill executes is
+made from the text at run time and only the executed copy is written.
 ``input_hash`` is what ``make book`` uses to skip a chapter whose inputs
 (notebook, spec, parameter files, library code, parameters) did not change.
 """
@@ -38,11 +40,36 @@ def parse_parameters(pairs: list[str] | None) -> dict[str, Any]:
     return out
 
 
+NOTEBOOK_SUFFIXES = (".md", ".ipynb")  # a MyST Markdown text notebook (jupytext) first
+
+
 def notebook_path(chapter_id: str) -> Path:
-    path = notebooks_dir() / f"{chapter_id}.ipynb"
-    if not path.exists():
-        raise FileNotFoundError(f"no notebook for chapter {chapter_id!r} (expected {path})")
-    return path
+    """``notebooks/<id>.md`` (the chapters' MyST Markdown text notebooks), else ``notebooks/<id>.ipynb``."""
+    for suffix in NOTEBOOK_SUFFIXES:
+        path = notebooks_dir() / f"{chapter_id}{suffix}"
+        if path.exists():
+            return path
+    raise FileNotFoundError(f"no notebook for chapter {chapter_id!r} "
+                            f"(expected {notebooks_dir() / chapter_id}.md)")
+
+
+def has_notebook(chapter_id: str) -> bool:
+    return any((notebooks_dir() / f"{chapter_id}{s}").exists() for s in NOTEBOOK_SUFFIXES)
+
+
+def read_notebook(path: Path):
+    """The notebook papermill executes: a text notebook is converted by jupytext (nothing is written)."""
+    import nbformat
+
+    if path.suffix == ".md":
+        import jupytext
+
+        nb = jupytext.read(path, fmt="md:myst")
+    else:
+        nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):  # stable ids: the same text gives the same executed notebook
+        cell["id"] = f"{path.stem}-{i:03d}"
+    return nb
 
 
 def kernel_name() -> str:
@@ -78,7 +105,7 @@ def input_hash(chapter_id: str, parameters: dict[str, Any], lib_hash: str | None
 
 def run_chapter(chapter_id: str, parameters: dict[str, Any] | None = None, out_dir: str | Path | None = None,
                 *, progress: bool = True, log_output: bool = False, require_results: bool = True) -> dict:
-    """Execute ``notebooks/<id>.ipynb`` into ``out_dir`` (executed notebook + ``results.json``).
+    """Execute ``notebooks/<id>.md`` into ``out_dir`` (executed ``<id>.ipynb`` + ``results.json``).
 
     Returns the parsed ``results.json``. Raises :class:`ChapterError` naming the
     failing cell's exception when the notebook fails (the partially executed
@@ -97,7 +124,7 @@ def run_chapter(chapter_id: str, parameters: dict[str, Any] | None = None, out_d
     executed = out / f"{chapter_id}.ipynb"
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(str(notebook_path(chapter_id)), str(executed), parameters=parameters,
+        pm.execute_notebook(read_notebook(notebook_path(chapter_id)), str(executed), parameters=parameters,
                             kernel_name=kernel_name(), cwd=str(repo_root()), progress_bar=progress,
                             log_output=log_output, request_save_on_cell_execute=False)
     except pm.PapermillExecutionError as exc:

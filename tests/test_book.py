@@ -33,13 +33,22 @@ def _fake_run(bookdir: Path, cid: str) -> None:
            "cohorts": [{"name": "validation", "n": 10, "n_positive": 4}],
            "metrics": [
                {"model": "M", "cohort": "validation", "metric": "AUC", "value": 0.71, "ci": [0.6, 0.8],
-                "reported": 0.75, "reported_ci": [0.7, 0.8], "verdict": "reproduced", "rule": "r"},
-               {"model": "M", "cohort": "validation", "metric": "SEN", "value": 0.4, "ci": None,
-                "reported": 0.9, "reported_ci": None, "verdict": "not reproduced", "rule": "r"},
+                "reported": 0.75, "reported_ci": [0.7, 0.8], "comparability": "same_data", "difference": -0.04,
+                "difference_ci": [-0.06, -0.02], "resolution": 0.03, "verdict": "inconclusive", "rule": "r"},
+               {"model": "M", "cohort": "validation", "metric": "SEN", "value": 0.4, "ci": [0.2, 0.6],
+                "reported": 0.9, "reported_ci": None, "comparability": "proxy", "difference": -0.5,
+                "difference_ci": [-0.7, -0.3], "resolution": 0.2, "verdict": "lower on proxy", "rule": "r"},
+               {"model": "M", "cohort": "training", "metric": "AUC", "value": 0.9, "ci": [0.8, 1.0],
+                "reported": 0.91, "reported_ci": [0.85, 0.97], "comparability": "same_data", "difference": -0.01,
+                "difference_ci": [-0.02, 0.0], "resolution": 0.01, "verdict": "reproduced", "rule": "r"},
+               {"model": "M", "cohort": "training", "metric": "AUC", "value": 0.9, "ci": [0.8, 1.0],
+                "reported": 0.6, "reported_ci": None, "comparability": "same_data", "restatement_of": "x",
+                "verdict": "not reproduced", "rule": "r"},
                {"model": "N", "cohort": "validation", "metric": "AUC", "value": 0.6, "ci": None,
-                "reported": None, "reported_ci": None, "verdict": "not comparable", "rule": "r"}],
-           "verdict_counts": {"reproduced": 1, "not reproduced": 1, "not comparable": 0},
-           "verdict_rule": {"description": "reported value inside reproduced 95% CI"},
+                "reported": None, "reported_ci": None, "comparability": "none", "verdict": "not comparable",
+                "rule": "r"}],
+           "comparability": {"level": "proxy", "reason": "fake proxy", "shows": "What the fake proxy shows.",
+                             "headline": {"model": "M", "cohort": "validation", "metric": "AUC"}},
            "deviations": ["fake"], "provenance": {"runtime_s": 1.0, "git_commit": "abc"}}
     (out / "results.json").write_text(json.dumps(res))
 
@@ -50,8 +59,13 @@ def test_summary_and_placeholders(bookdir):
               "rls": {"state": "failed", "error": "ValueError: boom"}}
     chapters = book.assemble(status)
     summary = (chapters / "summary.md").read_text()
-    assert "| [sts](sts.ipynb) |" in summary and "| 1 | 1 | 0 |" in summary
+    assert "| [sts](sts.ipynb) |" in summary and "| 1 / 0 / 1 | 1 lower | 0 |" in summary
+    # the headline counts same-data verdicts only (a restatement once, a proxy contrast never)
+    assert "1 reproduced, 0 not reproduced, 1 inconclusive** (from sts)" in summary
+    assert "What the fake proxy shows. Resolution: for M (validation), an AUC difference" in summary
     assert "0.750 [0.700, 0.800]" in summary and "0.710 [0.600, 0.800]" in summary
+    assert "![forest plot of sts](figures/summary/sts_forest.png)" in summary
+    assert (chapters / "figures" / "summary" / "sts_forest.png").stat().st_size > 5000
     assert "not built yet" in summary and "execution failed" in summary
     assert (chapters / "sts.ipynb").exists()
     page = nbformat.read(chapters / "sts.ipynb", as_version=4)

@@ -69,10 +69,13 @@ def test_reported_numbers_are_internally_consistent(spec):
                                                                                   "prospective"))
 
 
-def test_only_cohort1_imaging_and_volume_are_comparable(spec):
-    comparable = {r["id"] for r in spec.reported if "public" in r.get("comparable_on", spec.verdict_rule["comparable_on"])}
+def test_only_cohort1_imaging_and_volume_are_same_data(spec):
+    levels = {r["id"]: spec.comparability_of(r, "public")[0] for r in spec.reported}
     expected = {f"c1_{m}_{k}" for m in ("img", "vol") for k in ("auc", "bca", "sen", "spe")}
-    assert comparable == expected
+    assert {i for i, lv in levels.items() if lv == "same_data"} == expected
+    assert {lv for i, lv in levels.items() if i not in expected} == {"none"}
+    assert {spec.comparability_of(r, "synthetic")[0] for r in spec.reported} == {"twin"}
+    assert all(spec.margin(m) for m in ("AUC", "BCA", "SEN", "SPE"))
     assert spec.find_reported("Imaging model", "cv", "AUC")["value"] == 0.83
     assert spec.find_reported("Imaging model", "cv", "AUC")["ci"] == [0.75, 0.90]
 

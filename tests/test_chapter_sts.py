@@ -30,7 +30,14 @@ def test_spec_loads_with_the_papers_cohorts(spec):
     assert (c["validation"]["n"], c["validation"]["n_positive"]) == (126, 19)
     assert c["all"]["n"] == c["training"]["n"] + c["validation"]["n"]
     assert c["all"]["n_positive"] == c["training"]["n_positive"] + c["validation"]["n_positive"]
-    assert spec.verdict_rule["rule"] == "reported_in_ci"
+    assert spec.comparability("public")["level"] == "proxy"
+    untrained = {"untrained_backbone"}
+    auc = spec.find_reported("DLRN", "validation", "AUC")
+    assert spec.comparability_of(auc, "public", untrained)[0] == "none"      # untrained CNN vs ImageNet
+    assert spec.comparability_of(auc, "public")[0] == "proxy"                # with ImageNet weights: a proxy
+    acc = spec.find_reported("Radiomics", "validation", "ACC")
+    level, reason = spec.comparability_of(acc, "public")
+    assert level == "none" and "prevalence" in reason
 
 
 def test_every_results_table_row_is_in_reported(spec):
@@ -138,8 +145,14 @@ def test_config_from_spec(spec):
 
 def test_verdicts_pair_with_the_paper(spec):
     res = ChapterResults(spec, data="public", parameters={})
+    row = res.add_metric("Radiomics", "validation", "AUC", 0.62, (0.45, 0.79))
+    assert row["reported"] is not None and row["comparability"] == "proxy"
+    assert row["verdict"] in ("consistent on proxy", "lower on proxy") and row["resolution"] > 0.1
     row = res.add_metric("DLRN", "validation", "AUC", 0.78, (0.70, 0.86))
-    assert row["reported"] == 0.833 and row["verdict"] == "reproduced"
+    assert row["reported"] == 0.833 and row["verdict"] == "consistent on proxy"   # with ImageNet weights
+    res.declare("untrained_backbone")
+    dlrn_row = next(r for r in res.all_rows() if r["model"] == "DLRN" and r["metric"] == "AUC")
+    assert dlrn_row["comparability"] == "none" and dlrn_row["verdict"] == "not comparable"
     row = res.add_metric("Clinical", "training", "PPV", None)
     assert row["verdict"] == "not comparable"
     syn = ChapterResults(spec, data="synthetic", parameters={})

@@ -162,7 +162,7 @@ def test_chapter_pipeline_on_a_tiny_twin(tiny_twin, tmp_path, monkeypatch):
             assert 0 <= m["value"] <= 1
 
 
-def test_real_patient_arm_is_judged_against_the_paper():
+def test_real_patient_arm_is_shown_but_not_judged_against_the_paper():
     """The WORC Lipo handcrafted arm pairs with the paper's Radiomics-Multimodality validation row (public data)."""
     try:
         from replicate.data.loaders import load_cohort
@@ -184,6 +184,8 @@ def test_real_patient_arm_is_judged_against_the_paper():
     res = ChapterResults(SPEC, data="public", parameters={})
     ds.record_performance(res, "Radiomics-Multimodality", "validation",
                           ds.performance(ev.y_validation, ev.p_validation, ci_method="wilson-cc"))
-    auc = next(m for m in res.metrics if m["metric"] == "AUC")
-    assert auc["reported"] == 0.594 and auc["verdict"] in ("reproduced", "not reproduced")
-    assert (auc["ci"][0] <= 0.594 <= auc["ci"][1]) == (auc["verdict"] == "reproduced")
+    auc = next(m for m in res.all_rows() if m["metric"] == "AUC")
+    # the T1-only WORC-feature model is not the paper's CT + T1WI + T2FS model: shown, never judged
+    assert auc["reported"] == 0.594 and 0.5 < auc["value"] <= 1.0
+    assert auc["comparability"] == "none" and auc["verdict"] == "not comparable"
+    assert "T1-only" in auc["comparability_reason"]

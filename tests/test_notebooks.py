@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from replicate.results import SAME_DATA_VERDICTS, VERDICTS
 from replicate.runner import has_notebook, run_chapter
 from replicate.spec import CHAPTER_IDS, load_spec
 
@@ -12,7 +13,6 @@ from replicate.spec import CHAPTER_IDS, load_spec
 EXISTING = [pytest.param(cid, marks=pytest.mark.xdist_group(f"chapter-{cid}"))
             for cid in CHAPTER_IDS if has_notebook(cid)]
 QUICK = {"data": "synthetic", "profile": "quick", "seed": 0}
-VERDICTS = {"reproduced", "not reproduced", "not comparable"}
 
 
 def check_contract(res: dict, cid: str) -> None:
@@ -27,9 +27,14 @@ def check_contract(res: dict, cid: str) -> None:
     assert res["metrics"], "no metrics"
     computed = [m for m in res["metrics"] if m["value"] is not None]
     assert computed, "no metric was computed"
+    assert len(res["spec_sha256"]) == 64
     for m in res["metrics"]:
-        assert {"model", "cohort", "metric", "value", "ci", "reported", "verdict", "rule"} <= set(m)
+        assert {"model", "cohort", "metric", "value", "ci", "reported", "verdict", "rule", "comparability"} <= set(m)
         assert m["verdict"] in VERDICTS
+        if m["verdict"] in SAME_DATA_VERDICTS:      # a verdict is a claim: same data only
+            assert m["comparability"] == "same_data", m
+        if m["comparability"] == "proxy" and m["metric"] == "AUC" and m["value"] is not None:
+            assert m.get("difference") is not None and m.get("resolution") is not None, m
         if m["metric"] == "AUC" and m["value"] is not None:
             assert 0.0 <= m["value"] <= 1.0
     assert isinstance(res["deviations"], list) and res["deviations"], "a proxy always deviates: list how"

@@ -119,3 +119,27 @@ def test_ax_argument_draws_into_existing_axes(toy):
 def test_format_p():
     assert plots.format_p(0.0004) == "P < 0.001"
     assert plots.format_p(0.0123) == "P = 0.012"
+
+
+def test_forest_plot_draws_pairs_by_comparability():
+    from replicate.plots import forest_plot
+
+    rows = [
+        {"model": "A", "cohort": "cv", "metric": "AUC", "value": 0.8, "ci": [0.7, 0.9], "reported": 0.83,
+         "reported_ci": [0.75, 0.9], "comparability": "same_data", "verdict": "reproduced"},
+        {"model": "B", "cohort": "validation", "metric": "AUC", "value": 0.6, "ci": [0.5, 0.7], "reported": 0.8,
+         "reported_ci": None, "comparability": "proxy", "verdict": "lower on proxy"},
+        {"model": "C", "cohort": "validation", "metric": "SEN", "value": 0.6, "ci": None, "reported": 0.7,
+         "comparability": "none", "verdict": "not comparable"},                 # not drawn: none, not an AUC
+        {"model": "B", "cohort": "validation", "metric": "AUC", "value": 0.6, "ci": [0.5, 0.7], "reported": 0.5,
+         "comparability": "proxy", "restatement_of": "x", "verdict": "higher on proxy"},   # not drawn twice
+        {"model": "D", "cohort": "validation", "metric": "AUC", "value": None, "reported": 0.7}]
+    fig = forest_plot(rows, title="toy")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["B · validation · AUC", "A · cv · AUC"]
+    words = [t.get_text() for t in ax.texts]
+    assert words == ["reproduced", "lower on proxy"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["reported (paper)", "ours: same data (verdict)", "ours: proxy (contrast only)"]
+    empty = forest_plot([], title="nothing")
+    assert "no pair" in empty.axes[0].texts[0].get_text()

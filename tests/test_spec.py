@@ -21,7 +21,10 @@ def test_toy_spec_loads_and_indexes():
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda r: r.pop("verdict_rule"), "verdict_rule"),
+    (lambda r: r.pop("comparability"), "comparability"),
+    (lambda r: r.pop("margins"), "margins"),
+    (lambda r: r["comparability"]["public"].update(level="reproducible"), "reproducible"),
+    (lambda r: r["reported"][0].update(comparability={"level": "none"}), "without a reason"),
     (lambda r: r["reported"][0].update(cohort="nowhere"), "unknown cohort"),
     (lambda r: r["reported"][1].update(id="auc_val"), "duplicate"),
     (lambda r: r["reported"][0].update(ci=[0.9, 0.7]), "lower bound"),

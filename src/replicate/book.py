@@ -15,12 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
 from .config import repo_root
 from .io import atomic_write_json, atomic_write_text
 from .runner import ChapterError, has_notebook, input_hash, library_hash, run_chapter
+from .results import PROXY_VERDICTS, SAME_DATA_VERDICTS, count_verdicts, results_table, what_it_shows
 from .spec import CHAPTER_IDS, load_spec
 
 EXTRA_PAGES = ("audit",)  # notebooks that are book pages but not paper chapters
@@ -87,51 +87,64 @@ def _results(cid: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _fmt(v, ci) -> str:
-    if v is None:
-        return "—"
-    s = f"{v:.3f}"
-    if ci:
-        s += f" [{ci[0]:.3f}, {ci[1]:.3f}]"
-    return s
-
-
-def summary_markdown(status: dict[str, dict]) -> str:
-    lines = ["# Summary: reported vs reproduced", "",
-             "Every chapter's reported numbers (from the paper's spec) beside the numbers our pipeline "
-             "computed in this build, with the verdict under the rule the spec declares before any run. "
-             "A reported number that a chapter could not compute on its data counts as *not comparable*.", ""]
-    counts_rows = []
-    tables = []
+def summary_markdown(status: dict[str, dict], figures: dict[str, str] | None = None) -> str:
+    """The summary page: a headline that counts only same-data verdicts, then per chapter what its data can
+    show (with its resolution), its forest plot (``figures``: id -> image path) and its table."""
+    figures = figures or {}
+    rows_out, sections = [], []
+    same = dict.fromkeys(SAME_DATA_VERDICTS, 0)
+    same_from = []
     for cid in CHAPTER_IDS:
         st = status.get(cid, {"state": "missing"})
         res = _results(cid) if st.get("state") == "ok" else None
         title = _chapter_title(cid)
         if res is None:
             state = {"missing": "not built yet", "failed": "execution failed"}.get(st.get("state"), st.get("state"))
-            counts_rows.append(f"| [{cid}]({cid}.md) | {title} | — | {state} | | | |")
+            rows_out.append(f"| [{cid}]({cid}.md) | {title} | — | {state} | | | |")
             continue
-        vc = res.get("verdict_counts", {})
-        counts_rows.append(
-            f"| [{cid}]({cid}.ipynb) | {title} | {res['data']} | built | {vc.get('reproduced', 0)} | "
-            f"{vc.get('not reproduced', 0)} | {vc.get('not comparable', 0)} |")
-        rows = [m for m in res["metrics"] if m.get("reported") is not None]
-        if rows:
-            df = pd.DataFrame({
-                "model": [m["model"] for m in rows],
-                "cohort": [m["cohort"] for m in rows],
-                "metric": [(m["metric"] + (" " + m["variable"] if m.get("variable") else "")) for m in rows],
-                "reported": [_fmt(m["reported"], m.get("reported_ci")) for m in rows],
-                "reproduced": [_fmt(m["value"], m.get("ci")) for m in rows],
-                "verdict": [m["verdict"] for m in rows],
-            })
-            rule = res.get("verdict_rule", {}).get("description", "")
-            tables.append(f"## {cid}: {title}\n\nData: **{res['data']}**. Rule (declared in the spec): {rule}. "
-                          f"Evidence: the [chapter page]({cid}.ipynb).\n\n" + df.to_markdown(index=False) + "\n")
-    lines += ["| chapter | paper | data | state | reproduced | not reproduced | not comparable |",
-              "| --- | --- | --- | --- | ---: | ---: | ---: |", *counts_rows, ""]
-    lines += tables
-    return "\n".join(lines) + "\n"
+        vc = count_verdicts(res["metrics"])
+        for v in SAME_DATA_VERDICTS:
+            same[v] += vc[v]
+        if any(vc[v] for v in SAME_DATA_VERDICTS):
+            same_from.append(cid)
+        proxy = ", ".join(f"{vc[v]} {v.replace(' on proxy', '')}" for v in PROXY_VERDICTS if vc[v]) or "—"
+        rows_out.append(f"| [{cid}]({cid}.ipynb) | {title} | {res['data']} | "
+                        + " / ".join(str(vc[v]) for v in SAME_DATA_VERDICTS) + f" | {proxy} | {vc['not comparable']} |")
+        table = results_table([m for m in res["metrics"] if m.get("reported") is not None])
+        fig = f"![forest plot of {cid}]({figures[cid]})\n\n" if cid in figures else ""
+        sections.append(f"## {cid}: {title}\n\nData: **{res['data']}**. {what_it_shows(res)}\n\n{fig}"
+                        f"Evidence: the [chapter page]({cid}.ipynb).\n\n" + table.to_markdown(index=False) + "\n")
+    headline = (f"**Verdicts on the same data as the paper: {same['reproduced']} reproduced, "
+                f"{same['not reproduced']} not reproduced, {same['inconclusive']} inconclusive**"
+                + (f" (from {', '.join(same_from)})." if same_from else "."))
+    lines = ["# Summary: reported vs reproduced", "",
+             headline + " A verdict is given only where we estimate the same quantity on the same patients and "
+             "design as the paper, by an equivalence test with a margin declared before the run. Everywhere else "
+             "the chapters run on proxies (other patients, modality or disease) or on synthetic twins: there a "
+             "pair shows the difference from the paper with its interval and the smallest difference the proxy "
+             "could detect, and a contrast word (*consistent / lower / higher on proxy*) that is never counted "
+             "as a reproduction. A reported number a chapter could not compute, or cannot compare (another "
+             "prevalence, an untrained CNN against an ImageNet one), is *not comparable*.", "",
+             "| chapter | paper | data | same data: reproduced / not reproduced / inconclusive | proxy contrasts "
+             "| not comparable |", "| --- | --- | --- | --- | --- | ---: |", *rows_out, ""]
+    return "\n".join(lines + sections) + "\n"
+
+
+def summary_figures(status: dict[str, dict], chapters: Path) -> dict[str, str]:
+    """Draw each built chapter's forest plot for the summary page; returns id -> path relative to the page."""
+    from .plots import forest_plot
+
+    out = {}
+    for cid in CHAPTER_IDS:
+        res = _results(cid) if status.get(cid, {}).get("state") == "ok" else None
+        if res is None:
+            continue
+        path = chapters / "figures" / "summary" / f"{cid}_forest.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig = forest_plot(res["metrics"], title=f"{cid}: reported vs reproduced ({res['data']} data)")
+        fig.savefig(path, dpi=90, bbox_inches="tight")
+        out[cid] = str(path.relative_to(chapters))
+    return out
 
 
 def provenance_markdown(status: dict[str, dict]) -> str:
@@ -206,7 +219,7 @@ def assemble(status: dict[str, dict]) -> Path:
                 shutil.copytree(figs, chapters / "figures" / cid, dirs_exist_ok=True)
         else:
             atomic_write_text(chapters / f"{cid}.md", placeholder_markdown(cid, st))
-    atomic_write_text(chapters / "summary.md", summary_markdown(status))
+    atomic_write_text(chapters / "summary.md", summary_markdown(status, summary_figures(status, chapters)))
     atomic_write_text(chapters / "provenance.md", provenance_markdown(status))
     return chapters
 

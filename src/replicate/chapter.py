@@ -94,6 +94,25 @@ class ChapterContext:
             display(fig)  # rendered as PNG (see show_figures_as_png), whatever the matplotlib backend
         return None
 
+    def comparison(self) -> pd.DataFrame:
+        """The page's reported-vs-reproduced section: what this data can show (with the headline pair's
+        resolution), the forest plot, and the table of every pair the paper reports (returned)."""
+        from . import plots
+        from .results import what_it_shows
+
+        res = self.results.to_dict()
+        try:
+            from IPython.display import Markdown, display
+
+            counts = {k: v for k, v in res["verdict_counts"].items() if v}
+            display(Markdown(f"**What this comparison can show.** {what_it_shows(res)}\n\n"
+                             f"Pairs by comparability: {res['comparability_counts']}; by verdict: {counts}."))
+        except ImportError:  # pragma: no cover - IPython is a dependency of the notebooks
+            pass
+        self.figure(plots.forest_plot(res["metrics"], title=f"{self.spec.id}: reported vs reproduced "
+                                      f"({self.data} data)"), "forest")
+        return self.results.table(only_reported=True)
+
     def finish(self, **provenance: Any) -> Path:
         """Write ``results.json`` (with runtime, packages, commit) and return its path."""
         prov = self.results.provenance

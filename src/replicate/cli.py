@@ -44,7 +44,8 @@ def _cmd_run(args) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     out = Path(args.out or f"runs/{args.id}")
-    print(f"{args.id}: results in {out / 'results.json'} ({res.get('verdict_counts')})")
+    counts = {k: v for k, v in (res.get("verdict_counts") or {}).items() if v}
+    print(f"{args.id}: results in {out / 'results.json'} (pairs with a reported number: {counts})")
     return 0
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "nomogram_scales",
     "NomogramScales",
     "bar_auc_plot",
+    "forest_plot",
     "format_p",
 ]
 
@@ -408,3 +409,64 @@ def bar_auc_plot(df: pd.DataFrame, title: str | None = None, *, group: str | Non
         ax.set_title(title)
     return _finish(fig, owned)
 
+
+
+COMPARABILITY_STYLE = {  # colour-blind-safe (Okabe-Ito) colours, and a marker per comparability
+    "same_data": ("#0072B2", "o", "same data (verdict)"),
+    "proxy": ("#E69F00", "s", "proxy (contrast only)"),
+    "twin": ("#CC79A7", "^", "synthetic twin"),
+    "none": ("#999999", "x", "not comparable"),
+}
+FOREST_METRICS = ("AUC", "C-index", "BCA", "SEN", "SPE", "ACC", "PPV", "NPV")
+
+
+def forest_plot(rows: Sequence[Mapping], title: str | None = None, *, metrics: Sequence[str] = FOREST_METRICS,
+                all_none: bool = False, ax=None):
+    """Reported vs reproduced, pair by pair: the paper's estimate (open diamond, grey interval) above ours
+    (coloured and shaped by the pair's comparability), one line per model, cohort and metric, the verdict
+    or contrast word at the right. ``rows`` are ``results.json`` metrics (or ``ChapterResults.all_rows()``);
+    only pairs with a number on both sides are drawn, and a number the paper states twice once. Pairs
+    that are not comparable are drawn (grey) for AUC / C-index only, unless ``all_none``."""
+    pairs = [r for r in rows if r.get("metric") in metrics and r.get("reported") is not None
+             and r.get("value") is not None and not r.get("restatement_of")
+             and (all_none or r.get("comparability") != "none" or r["metric"] in ("AUC", "C-index"))]
+    order = {m: i for i, m in enumerate(metrics)}
+    pairs.sort(key=lambda r: (order[r["metric"]], r["cohort"], r["model"]))
+    height = max(2.2, 0.42 * len(pairs) + 1.2)
+    fig, ax, owned = _fig_ax(ax, figsize=(9.0, height))
+    if not pairs:
+        ax.text(0.5, 0.5, "no pair with a number on both sides", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        _finish(fig, owned)
+        return fig
+    labels = []
+    for i, r in enumerate(pairs):
+        y = len(pairs) - 1 - i
+        colour, marker, _ = COMPARABILITY_STYLE.get(r.get("comparability", "none"), COMPARABILITY_STYLE["none"])
+        if r.get("reported_ci"):
+            ax.hlines(y + 0.17, *r["reported_ci"], color="#555555", lw=1.4)
+        ax.plot(r["reported"], y + 0.17, marker="D", mfc="white", mec="#333333", ms=6, ls="none")
+        if r.get("ci"):
+            ax.hlines(y - 0.17, *r["ci"], color=colour, lw=2.0)
+        ax.plot(r["value"], y - 0.17, marker=marker, color=colour, ms=6.5, ls="none")
+        labels.append(f"{r['model']} · {r['cohort']} · {r['metric']}")
+        ax.annotate(r.get("verdict", ""), xy=(1.01, y), xycoords=("axes fraction", "data"), va="center",
+                    fontsize=8, color=colour)
+    ax.set_yticks(range(len(pairs)))
+    ax.set_yticklabels(labels[::-1], fontsize=8)
+    ax.set_ylim(-0.7, len(pairs) - 0.3)
+    lows = [0.4] + [min(r.get("ci") or [r["value"]]) for r in pairs] + [min(r.get("reported_ci") or [r["reported"]])
+                                                                        for r in pairs]
+    ax.set_xlim(max(-0.02, min(lows) - 0.05), 1.02)
+    ax.axvline(0.5, color="#cccccc", lw=0.8, ls=":")
+    ax.set_xlabel("estimate with its 95% interval (paper: open diamond, above; ours: below)")
+    handles = [ax.plot([], [], marker="D", mfc="white", mec="#333333", ls="none", label="reported (paper)")[0]]
+    for key in dict.fromkeys(r.get("comparability", "none") for r in pairs):
+        colour, marker, text = COMPARABILITY_STYLE.get(key, COMPARABILITY_STYLE["none"])
+        handles.append(ax.plot([], [], marker=marker, color=colour, ls="none", label=f"ours: {text}")[0])
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(4, len(handles)),
+              fontsize=8, frameon=False)
+    if title:
+        ax.set_title(title, pad=24)
+    _finish(fig, owned)
+    return fig

@@ -66,8 +66,42 @@ class Spec:
         return self.raw.get("proxy", {})
 
     @property
-    def verdict_rule(self) -> dict:
-        return self.raw["verdict_rule"]
+    def margins(self) -> dict[str, float]:
+        """TOST equivalence margins per metric (same_data pairs), declared before any run."""
+        return dict(self.raw["margins"])
+
+    def margin(self, metric: str) -> float | None:
+        return self.margins.get(metric)
+
+    def comparability(self, data: str) -> dict:
+        """The declaration for one kind of data (``public`` / ``synthetic``)."""
+        return self.raw["comparability"][data]
+
+    def comparability_of(self, entry: dict, data: str, conditions=frozenset()) -> tuple[str, str]:
+        """``(level, reason)`` of a reported number on this kind of data.
+
+        The number's own ``comparability`` (when it covers ``data``) wins; then the first of the kind's
+        rules whose models / cohorts / metrics all match (and whose ``condition``, if any, the run
+        declared); else the kind's level.
+        """
+        own = entry.get("comparability")
+        if own is not None and data in own.get("data", ["public"]):
+            return own["level"], own.get("reason", "")
+        kind = self.comparability(data)
+        for rule in kind.get("rules", []):
+            if rule.get("condition") and rule["condition"] not in conditions:
+                continue
+            if all(entry.get(field) in rule[key] for key, field in
+                   (("models", "model"), ("cohorts", "cohort"), ("metrics", "metric")) if key in rule):
+                return rule["level"], rule["reason"]
+        return kind["level"], kind["reason"]
+
+    @property
+    def sha256(self) -> str | None:
+        """sha256 of the spec file judged by (recorded in results.json)."""
+        from .io import sha256_file
+
+        return sha256_file(self.path) if self.path is not None else None
 
     @property
     def reported(self) -> list[dict]:
@@ -113,6 +147,10 @@ def validate(raw: dict, where: str = "spec") -> None:
         ci = r.get("ci")
         if ci is not None and ci[0] > ci[1]:
             raise SpecError(f"{where}: reported {r['id']!r} has CI lower bound above upper bound")
+    for r in raw.get("reported", []):
+        own = r.get("comparability")
+        if own is not None and own["level"] == "none" and not own.get("reason"):
+            raise SpecError(f"{where}: reported {r['id']!r} is declared not comparable without a reason")
     for name, c in raw["cohorts"].items():
         if "n_positive" in c and "n_negative" in c and c["n_positive"] + c["n_negative"] != c["n"]:
             raise SpecError(f"{where}: cohort {name!r}: n_positive + n_negative != n")

@@ -16,6 +16,17 @@ from .auc import (
     delong_test,
     delong_test_unpaired,
     delong_variance,
+    hanley_mcneil_se,
+)
+from .compare import (
+    POWER_FACTOR,
+    Equivalence,
+    contrast_word,
+    method_se,
+    mover_difference,
+    resolution,
+    se_from_ci,
+    tost,
 )
 from .bootstrap import (
     bootstrap_auc,
@@ -57,7 +68,10 @@ from .survival import c_index, c_index_ci, cox_hazard_ratio, kaplan_meier_groups
 __all__ = [
     # auc
     "auc_score", "auc_ci", "delong_test", "delong_test_unpaired", "DeLongResult",
-    "delong_placements", "delong_covariance", "delong_variance",
+    "delong_placements", "delong_covariance", "delong_variance", "hanley_mcneil_se",
+    # reported vs reproduced
+    "mover_difference", "se_from_ci", "resolution", "tost", "Equivalence", "contrast_word", "method_se",
+    "POWER_FACTOR",
     # bootstrap
     "bootstrap_auc", "bootstrap_auc_ci", "bootstrap_ci", "bootstrap_values", "bootstrap_indices", "percentile_ci",
     # proportions / metrics

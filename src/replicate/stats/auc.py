@@ -46,6 +46,7 @@ __all__ = [
     "DeLongResult",
     "delong_test",
     "delong_test_unpaired",
+    "hanley_mcneil_se",
 ]
 
 
@@ -112,7 +113,10 @@ def auc_score(y, score) -> float:
     return float(auc[0])
 
 
-def _hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
+def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
+    """Hanley & McNeil (1982, Radiology 143:29) standard error of an AUC with n+ positives, n- negatives."""
+    if n_pos < 1 or n_neg < 1:
+        raise ValueError(f"the Hanley-McNeil SE needs both classes; got n+={n_pos}, n-={n_neg}")
     q1 = auc / (2 - auc)
     q2 = 2 * auc**2 / (1 + auc)
     var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (n_pos * n_neg)
@@ -142,7 +146,7 @@ def auc_ci(y, score, level: float = 0.95, method: str = "delong", *, n_boot: int
     if method in ("hanley-mcneil", "hanley"):
         n_pos, n_neg = both_classes(y, "the AUC")
         auc = auc_score(y, score)
-        half = z_crit(level) * _hanley_mcneil_se(auc, n_pos, n_neg)
+        half = z_crit(level) * hanley_mcneil_se(auc, n_pos, n_neg)
         return (float(max(auc - half, 0.0)), auc, float(min(auc + half, 1.0)))
     if method == "bootstrap":
         from .bootstrap import bootstrap_auc, percentile_ci

@@ -33,6 +33,7 @@ __all__ = [
     "NomogramScales",
     "bar_auc_plot",
     "forest_plot",
+    "null_distribution_plot",
     "format_p",
 ]
 
@@ -468,5 +469,37 @@ def forest_plot(rows: Sequence[Mapping], title: str | None = None, *, metrics: S
               fontsize=8, frameon=False)
     if title:
         ax.set_title(title, pad=24)
+    _finish(fig, owned)
+    return fig
+
+
+def null_distribution_plot(dist, title: str | None = None, *, ax=None):
+    """What chance looks like: each headline model's AUC over many permuted-label seeds (a stored
+    :class:`replicate.null.NullDistribution`), with the normal curve DeLong predicts for one permutation of
+    this cohort (mean 0.5, SD = root-mean-square DeLong SE) and the 0.5 line."""
+    from scipy import stats as st
+
+    summary = dist.summary()
+    names = list(dist.models)
+    fig, ax, owned = _fig_ax(ax, figsize=(7.5, 0.55 * len(names) + 1.8))
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(names):
+        a = np.asarray(dist.models[name]["aucs"], dtype=float)
+        y = len(names) - 1 - i
+        ax.scatter(a, y + rng.uniform(-0.18, 0.18, a.size), s=9, alpha=0.5, color="#0072B2", lw=0)
+        s = summary[name]
+        ax.plot([s["mean"]], [y], marker="|", ms=18, mew=2.5, color="#D55E00")
+        if np.isfinite(s["delong_sd"]):
+            xs = np.linspace(0.5 - 3 * s["delong_sd"], 0.5 + 3 * s["delong_sd"], 60)
+            dens = st.norm.pdf(xs, 0.5, s["delong_sd"])
+            ax.plot(xs, y - 0.38 + 0.3 * dens / dens.max(), color="#555555", lw=1)
+    ax.axvline(0.5, color="#999999", ls=":", lw=1)
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels([f"{n} (SD {summary[n]['sd']:.2f}; DeLong {summary[n]['delong_sd']:.2f})"
+                        for n in names][::-1], fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"AUC under permuted labels, {len(dist.seeds)} seeds (dots); mean (bar); "
+                  "DeLong's prediction for one permutation (curve)")
+    ax.set_title(title or f"{dist.chapter}: what chance looks like ({dist.data}, {dist.profile} profile; stored result)")
     _finish(fig, owned)
     return fig

@@ -94,7 +94,7 @@ def test_unchanged_chapter_is_not_re_executed(bookdir, monkeypatch, tmp_path):
         return {}
 
     monkeypatch.setattr(book, "run_chapter", fake_run)
-    monkeypatch.setattr(book, "library_hash", lambda: "lib")
+    monkeypatch.setattr(book, "library_hash", lambda *a: "lib")
     assert book.execute_chapters(log=lambda *_: None)["audit"]["state"] == "ok"
     assert book.execute_chapters(log=lambda *_: None)["audit"]["cached"] is True
     assert calls == ["audit"]

@@ -142,3 +142,27 @@ def test_shipped_chapters_are_text_notebooks():
         assert len(tagged) == 1, f"{cid}: exactly one cell tagged 'parameters'"
     assert not list(notebooks_dir().glob("*.ipynb")), "no committed .ipynb: the text notebook is the source"
     assert not (notebooks_dir() / "build").exists()
+
+
+def test_a_chapter_depends_only_on_the_modules_it_imports():
+    from replicate.runner import chapter_dependencies
+
+    from replicate.config import PACKAGE_DIR
+
+    names = {cid: {str(p.relative_to(PACKAGE_DIR)) for p in chapter_dependencies(cid)} for cid in ("sts", "alt", "us")}
+    assert "dlrn.py" in names["sts"] and "dlrn.py" not in names["alt"]
+    assert "automl.py" in names["alt"] and "automl.py" not in names["sts"]
+    assert "fusion.py" in names["us"] and "automl.py" not in names["us"]
+    for cid, files in names.items():   # shared layers and the chapter's own spec, never another's spec
+        assert {"results.py", "chapter.py", "spec.py", "specs/schema.yaml", f"specs/{cid}.yaml"} <= files
+        assert not ({"specs/sts.yaml", "specs/alt.yaml", "specs/us.yaml"} - {f"specs/{cid}.yaml"}) & files
+
+
+def test_editing_one_pipeline_module_reruns_only_its_chapters(monkeypatch):
+    real = runner._file_digest
+    before = {cid: runner.input_hash(cid, {}) for cid in ("sts", "rls", "alt", "us")}
+    monkeypatch.setattr(runner, "_file_digest", lambda p: real(p) + ("edited" if p.name == "automl.py" else ""))
+    after = {cid: runner.input_hash(cid, {}) for cid in ("sts", "rls", "alt", "us")}
+    assert [cid for cid in before if before[cid] != after[cid]] == ["alt"]
+    monkeypatch.setattr(runner, "_file_digest", lambda p: real(p) + ("edited" if p.name == "results.py" else ""))
+    assert all(runner.input_hash(cid, {}) != before[cid] for cid in before)   # a shared layer re-runs all

@@ -48,7 +48,6 @@ def _chapter_title(cid: str) -> str:
 def execute_chapters(only: list[str] | None = None, force: bool = False, log=print) -> dict[str, dict]:
     """Run every chapter notebook that exists (cached). Returns id -> status dict."""
     params_all = book_parameters()
-    lib = library_hash()
     status: dict[str, dict] = {}
     for cid in list(CHAPTER_IDS) + list(EXTRA_PAGES):
         if only and cid not in only:
@@ -57,7 +56,7 @@ def execute_chapters(only: list[str] | None = None, force: bool = False, log=pri
             status[cid] = {"state": "missing"}
             continue
         params = dict(params_all.get(cid, {}) or {})
-        h = input_hash(cid, params, lib)
+        h = input_hash(cid, params, library_hash(cid))
         out = book_dir() / "_executed" / cid
         stamp = out / "stamp.json"
         executed = out / f"{cid}.ipynb"

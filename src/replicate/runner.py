@@ -18,6 +18,7 @@ import yaml
 
 from .config import PACKAGE_DIR, notebooks_dir, repo_root
 from .io import sha256_file, stable_hash
+from .spec import CHAPTER_IDS
 
 KERNEL_NAME = "replicate"
 
@@ -80,17 +81,93 @@ def kernel_name() -> str:
     return KERNEL_NAME if KERNEL_NAME in specs else "python3"
 
 
-def library_hash() -> str:
-    """Hash of the library's code and data files (specs, parameter files, registries)."""
+def _module_file(name: str) -> Path | None:
+    """The source file of module ``replicate.x.y`` (a package's ``__init__.py``), if it exists."""
+    parts = name.split(".")[1:]
+    base = PACKAGE_DIR.joinpath(*parts)
+    for cand in (base.with_suffix(".py"), base / "__init__.py"):
+        if cand.exists():
+            return cand
+    return None
+
+
+def _imports(source: str, module: str | None = None, is_package: bool = False) -> set[str]:
+    """``replicate`` modules imported anywhere in ``source`` (also inside functions), as dotted names."""
+    import ast
+
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.split(".")[0] == "replicate")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level and module:
+                pkg = module.split(".") if is_package else module.split(".")[:-1]
+                pkg = pkg[: len(pkg) - (node.level - 1)]
+                base = ".".join(pkg + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            if base.split(".")[0] != "replicate":
+                continue
+            out.add(base)
+            out.update(f"{base}.{a.name}" for a in node.names)  # `from replicate import dlrn` names a module
+    return out
+
+
+def chapter_dependencies(chapter_id: str) -> list[Path]:
+    """The library files a chapter's output depends on: every ``replicate`` module its notebook imports,
+    followed through their imports (and their packages' ``__init__``), plus the package's data files
+    (specs, parameter files, registries) except other chapters' specs."""
+    nb = read_notebook(notebook_path(chapter_id))
+    todo = set()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            try:
+                todo |= _imports(cell.source)
+            except SyntaxError:  # IPython magics: the cell is still run; it simply names no module
+                continue
+    todo.add("replicate.chapter")
+    seen_mod, files = set(), set()
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # the module and every package above it
+            mod = ".".join(parts[:i])
+            if mod in seen_mod:
+                continue
+            seen_mod.add(mod)
+            path = _module_file(mod)
+            if path is None:
+                continue
+            files.add(path)
+            todo |= _imports(path.read_text(), mod, path.name == "__init__.py") - seen_mod
+    others = {f"{cid}.yaml" for cid in CHAPTER_IDS if cid != chapter_id}
+    for path in PACKAGE_DIR.rglob("*"):
+        if path.suffix in {".yaml", ".yml", ".csv", ".json"} and "__pycache__" not in path.parts:
+            if not (path.parent.name == "specs" and path.name in others):
+                files.add(path)
+    return sorted(files)
+
+
+def library_hash(chapter_id: str | None = None) -> str:
+    """Hash of the library code a chapter depends on (all of it when ``chapter_id`` is None) and
+    ``requirements.txt``: editing one pipeline module re-runs only the chapters that import it."""
+    if chapter_id is not None and has_notebook(chapter_id):
+        paths = chapter_dependencies(chapter_id)
+    else:
+        paths = sorted(p for p in PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                       and p.suffix in {".py", ".yaml", ".yml", ".csv", ".json"})
     h = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*")):
-        if path.is_file() and path.suffix in {".py", ".yaml", ".yml", ".csv", ".json"} and "__pycache__" not in path.parts:
-            h.update(str(path.relative_to(PACKAGE_DIR)).encode())
-            h.update(sha256_file(path).encode())
+    for path in paths:
+        h.update(str(path.relative_to(PACKAGE_DIR)).encode())
+        h.update(_file_digest(path).encode())
     req = repo_root() / "requirements.txt"
     if req.exists():
         h.update(sha256_file(req).encode())
     return h.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    return sha256_file(path)
 
 
 def input_hash(chapter_id: str, parameters: dict[str, Any], lib_hash: str | None = None) -> str:
@@ -98,7 +175,7 @@ def input_hash(chapter_id: str, parameters: dict[str, Any], lib_hash: str | None
     return stable_hash({
         "chapter": chapter_id,
         "notebook": sha256_file(notebook_path(chapter_id)),
-        "library": lib_hash or library_hash(),
+        "library": lib_hash or library_hash(chapter_id),
         "parameters": parameters,
     })
 

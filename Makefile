@@ -16,7 +16,7 @@ export PYTHONHASHSEED := 0
 PYTEST_ARGS ?=
 JOBS ?= 2
 
-.PHONY: venv test book clean clean-cache benchmarks browser-deps
+.PHONY: venv test test-fast lint book clean clean-cache benchmarks browser-deps
 
 venv: $(STAMP)
 
@@ -52,3 +52,14 @@ clean-cache:
 
 benchmarks: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# Lint: ruff (lint + format check) on the library, tests and benchmarks; the chapter notebooks parsed,
+# their cells sized and their code linted (replicate.lint_notebooks). Offline; also the pre-commit hooks.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(PY) -m replicate.lint_notebooks
+
+# Everything but chapter executions and large extractions (tests marked slow).
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -m "not slow" $(PYTEST_ARGS)

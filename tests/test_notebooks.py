@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from replicate.results import SAME_DATA_VERDICTS, VERDICTS
+from replicate.results import SAME_DATA_VERDICTS, VERDICTS, validate_results
 from replicate.runner import has_notebook, run_chapter
 from replicate.spec import CHAPTER_IDS, load_spec
 
@@ -16,6 +16,7 @@ QUICK = {"data": "synthetic", "profile": "quick", "seed": 0}
 
 
 def check_contract(res: dict, cid: str) -> None:
+    validate_results(res)                            # the versioned results.json schema
     assert res["chapter"] == cid
     assert res["paper"] == load_spec(cid).citation
     assert res["data"] in ("public", "synthetic")

@@ -6,7 +6,7 @@ import pytest
 import numpy as np
 import yaml
 
-from replicate.results import SAME_DATA_VERDICTS, ChapterResults, judge, prevalence_adjusted
+from replicate.results import SAME_DATA_VERDICTS, ChapterResults, judge, prevalence_adjusted, validate_results
 from replicate.spec import Spec, load_spec_file, validate
 from replicate.stats import hanley_mcneil_se
 
@@ -142,7 +142,8 @@ def test_prevalence_adjusted_ppv_npv():
 
 def test_results_pairing_counts_and_json(tmp_path):
     spec = load_spec_file(FIX / "spec_toy.yaml")
-    res = ChapterResults(spec, data="public", parameters={"seed": 0})
+    res = ChapterResults(spec, data="public", parameters={"seed": 0, "profile": "quick", "null_labels": False,
+                                                          "protocol": "paper"})
     res.add_cohort("validation", 50, 20, source="toy")
     row = res.add_metric("Model", "validation", "AUC", 0.78, (0.66, 0.88))
     assert row["reported"] == 0.80 and row["verdict"] == "consistent on proxy" and row["reported_id"] == "auc_val"
@@ -158,7 +159,8 @@ def test_results_pairing_counts_and_json(tmp_path):
     assert not any(counts[v] for v in SAME_DATA_VERDICTS)
     path = res.write(tmp_path)
     out = json.loads(path.read_text())
-    assert out["chapter"] == "toy" and out["data"] == "public"
+    validate_results(out)
+    assert out["chapter"] == "toy" and out["data"] == "public" and out["schema_version"] == "1.0"
     assert out["spec_sha256"] == spec.sha256 and len(out["spec_sha256"]) == 64
     assert out["comparability_counts"] == {"same_data": 0, "proxy": 3, "twin": 0, "none": 0}
     assert {m["reported_id"] for m in out["metrics"] if m["reported_id"]} == {"auc_val", "sen_val", "auc_train"}
@@ -214,3 +216,23 @@ def test_a_metric_reported_twice_is_judged_against_both(tmp_path):
     res = ChapterResults(load_spec_file(p), data="public", parameters={"seed": 0})
     res.add_metric("Model", "validation", "AUC", 0.78, (0.66, 0.88))
     assert sum(r["metric"] == "AUC" and r["cohort"] == "validation" for r in res.all_rows()) == 1
+
+
+def test_the_results_schema_rejects_a_verdict_on_a_proxy():
+    import jsonschema
+
+    res = ChapterResults(load_spec_file(FIX / "spec_toy.yaml"), data="public", parameters={
+        "seed": 0, "profile": "quick", "null_labels": False, "protocol": "paper"})
+    res.add_cohort("validation", 50, 20)
+    res.add_metric("Model", "validation", "AUC", 0.78, (0.66, 0.88))
+    res.add_deviation("toy")
+    out = json.loads(json.dumps(res.to_dict()))
+    validate_results(out)
+    bad = json.loads(json.dumps(out))
+    bad["metrics"][0]["verdict"] = "reproduced"           # a proxy pair cannot be reproduced
+    with pytest.raises(jsonschema.ValidationError):
+        validate_results(bad)
+    bad = json.loads(json.dumps(out))
+    del bad["metrics"][0]["resolution"]                    # a proxy AUC pair shows its resolution
+    with pytest.raises(jsonschema.ValidationError):
+        validate_results(bad)

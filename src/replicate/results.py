@@ -33,6 +33,7 @@ COHORT_NAMES = ("training", "validation", "cv")
 RATIO_METRICS = ("OR", "HR")                      # compared on the log scale
 AUC_METRICS = ("AUC", "C-index")
 BINOMIAL_DENOMINATOR = {"SEN": "n_positive", "SPE": "n_negative", "ACC": "n", "ER": "n"}
+RESULTS_SCHEMA_VERSION = "1.0"                    # src/replicate/schemas/results-<version>.schema.json
 LEVEL = 0.95                                      # proxy differences: 95 % CI
 TOST_LEVEL = 0.90                                 # same_data equivalence: 90 % CI (two one-sided 5 % tests)
 
@@ -325,6 +326,7 @@ class ChapterResults:
         prov.setdefault("runtime_s", round(time.perf_counter() - self._t0, 1))
         rows = self.all_rows()
         return {
+            "schema_version": RESULTS_SCHEMA_VERSION,
             "chapter": self.spec.id,
             "paper": self.spec.citation,
             "data": self.data,
@@ -347,6 +349,19 @@ class ChapterResults:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         return atomic_write_json(out_dir / "results.json", self.to_dict())
+
+
+def validate_results(res: dict) -> None:
+    """Check a ``results.json`` mapping against its versioned JSON Schema (raises ``jsonschema.ValidationError``)."""
+    import json
+
+    import jsonschema
+
+    from .config import PACKAGE_DIR
+
+    version = res.get("schema_version", RESULTS_SCHEMA_VERSION)
+    schema = json.loads((PACKAGE_DIR / "schemas" / f"results-{version}.schema.json").read_text())
+    jsonschema.validate(res, schema)
 
 
 # views shared by the chapter page and the book's summary (they read results.json rows) -----------------

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .config import notebooks_dir
+from .config import notebooks_dir, repo_root
 
 MAX_CELL_LINES = 30
 # A notebook is read top to bottom: imports may follow prose (E402), and a cell's last expression is
@@ -42,9 +42,11 @@ def problems(path: Path, max_cell_lines: int = MAX_CELL_LINES) -> list[str]:
                                       if not c.source.lstrip().startswith(("%", "!"))) + "\n")
         ruff = Path(sys.executable).with_name("ruff")
         res = subprocess.run([str(ruff if ruff.exists() else "ruff"), "check", "--quiet", "--no-fix",
-                              "--ignore", ",".join(RUFF_IGNORE), "--config", "lint.builtins = ['display']",
-                              "--output-format", "concise", str(script)],
+                              "--config", str(repo_root() / "pyproject.toml"), "--config", "builtins = ['display']",
+                              "--extend-ignore", ",".join(RUFF_IGNORE), "--output-format", "concise", str(script)],
                              capture_output=True, text=True)
+        if res.returncode not in (0, 1):
+            return out + [f"{path}: ruff failed: {res.stderr.strip()}"]
         out += [f"{path}: {line.replace(str(script) + ':', 'line ')}" for line in res.stdout.splitlines() if line]
     return out
 

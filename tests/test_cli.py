@@ -13,7 +13,7 @@ def test_help_lists_commands(capsys):
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for cmd in ("data", "run", "features", "audit", "spec", "book"):
+    for cmd in ("data", "run", "features", "audit", "ibsi", "spec", "book"):
         assert cmd in out
 
 

@@ -193,6 +193,24 @@ def test_offline_without_mirror_is_a_clear_error(toy, monkeypatch):
     assert not list((cache / "toy").rglob("*.txt"))
 
 
+def test_mirror_only_file_is_never_downloaded(toy, monkeypatch):
+    """A ``verify = mirror`` row (data the mirror derived) says where to get it instead of downloading its url."""
+    ds, mirror, cache, _ = toy
+    files = ds.files.copy()
+    files.loc[files["path"] == "a.txt", ["verify", "source"]] = ["mirror", "parsed by the mirror"]
+    derived = Dataset(INFO, files)
+    fetch(derived, progress=False, files=["a.txt"])  # from the mirror: copied and verified as usual
+    assert (cache / "toy" / "a.txt").read_text() == "alpha\n"
+    (cache / "toy" / "a.txt").unlink()
+    monkeypatch.delenv("REPLICATE_DATA_MIRROR")
+    calls = []
+    monkeypatch.setattr("pooch.retrieve", lambda url, **kw: calls.append(url))
+    with pytest.raises(DataUnavailableError, match="exists only in a data mirror") as err:
+        fetch(derived, progress=False, files=["a.txt"])
+    assert "parsed by the mirror" in str(err.value) and "REPLICATE_DATA_MIRROR" in str(err.value)
+    assert calls == []
+
+
 def test_offline_error_for_a_registered_dataset(tmp_path, monkeypatch):
     monkeypatch.setenv("REPLICATE_DATA_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("REPLICATE_DATA_MIRROR", raising=False)

@@ -19,7 +19,7 @@ def _tmp_cache(tmp_path, monkeypatch):
 
 
 def test_registered_datasets_and_counts():
-    assert list(DATASET_INFO) == ["ibsi_sts", "busbra", "worc_lipo"]
+    assert list(DATASET_INFO) == ["ibsi_sts", "busbra", "worc_lipo", "ibsi_phantoms"]
     sts = get_dataset("ibsi_sts").files
     assert len(sts) == 205
     images = sts[sts["path"].str.endswith(".nii.gz")]
@@ -46,6 +46,17 @@ def test_registered_datasets_and_counts():
     assert "c11e4f1374898bbfa1d28a2e9456405eb857146a" in get_dataset("worc_lipo").file("Lipo_radiomicFeatures.csv")["url"]
     assert "9be98a217f97649d05aaf97b35c11ba8428ab64a" in get_dataset("worc_lipo").file("crossvalidationsplits_Lipo.csv")["url"]
 
+    ph = get_dataset("ibsi_phantoms")
+    assert sorted(ph.files["path"]) == sorted(f"{d}/{f}" for d in ("digital_phantom", "ct_phantom")
+                                              for f in ("image.nii.gz", "mask.nii.gz", "LICENSE.md")) + [
+        "reference_values.csv"]
+    images = ph.files[ph.files["path"].str.endswith(".nii.gz")]
+    assert images["url"].str.contains("theibsi/data_sets/6da96021bc91faf4c0cb7fd7fa56a4225d2064a8").all()
+    assert images["voxel_sha256"].str.match(HEX64).all()
+    ref = ph.file("reference_values.csv")
+    assert ref["verify"] == "mirror" and "b952e71e9d40569e8a9ff3c740bc389c04dd6c28" in ref["url"]
+    assert "no upstream copy" in ref["source"]
+
 
 @pytest.mark.parametrize("name", list(DATASET_INFO))
 def test_every_row_is_complete(name):
@@ -54,7 +65,7 @@ def test_every_row_is_complete(name):
     assert f["sha256"].str.match(HEX64).all()
     assert f["url"].str.startswith("https://").all()
     assert (f["size"] > 0).all()
-    assert f["verify"].isin(["file", "voxel"]).all()
+    assert f["verify"].isin(["file", "voxel", "mirror"]).all()
     assert not f["path"].duplicated().any()
     info = ds.info
     assert info.citation and info.licence and info.title and info.homepage
@@ -67,12 +78,16 @@ def test_citations_and_licences_from_readmes():
     assert "CC BY 3.0" in DATASET_INFO["ibsi_sts"].licence
     assert "10.5281/zenodo.7730709" in DATASET_INFO["busbra"].citation
     assert "10.1101/2021.08.19.21262238" in DATASET_INFO["worc_lipo"].citation
+    phantoms = DATASET_INFO["ibsi_phantoms"]
+    assert "CC BY 4.0" in phantoms.licence and "CC BY-NC 3.0" in phantoms.licence
+    assert "NON-COMMERCIAL" in phantoms.licence and "NON-COMMERCIAL" in phantoms.description
+    assert "Radiology 2020;295:328" in phantoms.citation and "10.17195/candat.2016.08.1" in phantoms.citation
 
 
 def test_list_datasets_columns():
     df = list_datasets()
     assert list(df.columns) == ["name", "title", "files", "size_mb", "citation", "licence", "cached"]
-    assert df["name"].tolist() == ["ibsi_sts", "busbra", "worc_lipo"]
+    assert df["name"].tolist() == ["ibsi_sts", "busbra", "worc_lipo", "ibsi_phantoms"]
     assert df.set_index("name").loc["busbra", "files"] == 2130
     assert not df["cached"].any()  # the temporary cache is empty
 
@@ -106,6 +121,6 @@ def test_registry_matches_what_make_registry_builds_from_the_mirror(tmp_path):
     from replicate.data.make_registry import build
 
     counts = build(Path(MIRROR), tmp_path)
-    assert counts == {"ibsi_sts": 205, "busbra": 2130, "worc_lipo": 2}
+    assert counts == {"ibsi_sts": 205, "busbra": 2130, "worc_lipo": 2, "ibsi_phantoms": 7}
     for name in counts:
         assert (tmp_path / f"{name}.csv").read_text() == (REGISTRY_DIR / f"{name}.csv").read_text(), name

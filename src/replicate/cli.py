@@ -5,6 +5,7 @@
     replicate run ID [-p KEY=VALUE ...] [--out DIR]
     replicate features DATASET --modality M [--params NAME] [--jobs N] [--scheduler tcp://HOST:PORT] --out FILE.csv
     replicate audit [ID] [--json]
+    replicate ibsi [--config digital|A|B|C|D|E|all] [--json]
     replicate spec validate [ID]
     replicate book build [--only ID ...] [--force] [--no-html]
     replicate book check
@@ -35,17 +36,22 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    from .book import EXTRA_PAGES
     from .runner import ChapterError, parse_parameters, run_chapter
 
     params = parse_parameters(args.param)
+    page = args.id in EXTRA_PAGES  # a book page that is not a paper chapter writes no results.json
     try:
-        res = run_chapter(args.id, params, args.out)
+        res = run_chapter(args.id, params, args.out, require_results=not page)
     except ChapterError as exc:
         print(str(exc), file=sys.stderr)
         return 1
     out = Path(args.out or f"runs/{args.id}")
-    counts = {k: v for k, v in (res.get("verdict_counts") or {}).items() if v}
-    print(f"{args.id}: results in {out / 'results.json'} (pairs with a reported number: {counts})")
+    if page:
+        print(f"{args.id}: executed notebook in {out / (args.id + '.ipynb')}")
+    else:
+        counts = {k: v for k, v in (res.get("verdict_counts") or {}).items() if v}
+        print(f"{args.id}: results in {out / 'results.json'} (pairs with a reported number: {counts})")
     return 0
 
 
@@ -75,6 +81,17 @@ def _cmd_audit(args) -> int:
     findings = audit.audit(ids)
     df = audit.summary_table(findings)
     print(df.to_string(index=False) if len(df) else "no findings")
+    return 0
+
+
+def _cmd_ibsi(args) -> int:
+    from . import ibsi
+
+    report = ibsi.compliance(args.config)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=1, default=str))
+        return 0
+    print(ibsi.format_report(report, width=100))
     return 0
 
 
@@ -132,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("id", nargs="?")
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=_cmd_audit)
+
+    ib = sub.add_parser("ibsi", help="PyRadiomics on the IBSI-1 phantoms against the IBSI reference values")
+    ib.add_argument("--config", default="all", choices=["digital", "A", "B", "C", "D", "E", "all"],
+                    help="IBSI configuration (digital phantom, CT configurations A-E, or all)")
+    ib.add_argument("--json", action="store_true", help="every compared row, the summaries and the settings as JSON")
+    ib.set_defaults(func=_cmd_ibsi)
 
     s = sub.add_parser("spec", help="paper specs")
     ssub = s.add_subparsers(dest="action", required=True)

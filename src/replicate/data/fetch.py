@@ -7,7 +7,9 @@
   ``<mirror>/<name>/<path>`` (a copy, not a link, so nothing done to the cache
   can touch the mirror);
 * otherwise it is **downloaded** from its upstream URL with ``pooch`` (with the
-  registered sha256 as ``known_hash``). ``ibsi_sts`` images are published
+  registered sha256 as ``known_hash``); a ``verify = mirror`` row (data the
+  mirror derived, e.g. ``ibsi_phantoms/reference_values.csv``) has no upstream
+  copy and raises ``DataUnavailableError`` saying so. ``ibsi_sts`` images are published
   upstream uncropped: they are downloaded, cropped to the registered geometry
   (the mirror's crop: mask bounding box + 20 mm), cast to the registered dtype,
   and then verified by their voxel hash.
@@ -191,6 +193,11 @@ def _download(name: str, row, root: Path) -> Check:
     import pooch
     import requests
 
+    if row["verify"] == "mirror":
+        raise DataUnavailableError(
+            f"data set {name!r}: {row['path']} exists only in a data mirror ({row['source'] or 'derived data'}; "
+            f"source {row['url']}). Set REPLICATE_DATA_MIRROR to a mirror laid out <mirror>/{name}/<files> "
+            f"(e.g. ../shared/data).")
     dest = root / row["path"]
     staging = root / STAGING_DIR
     staging.mkdir(parents=True, exist_ok=True)

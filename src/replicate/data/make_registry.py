@@ -12,9 +12,12 @@ of upstream, except the ``ibsi_sts`` NIfTI images, which the mirror cropped and
 re-encoded: for those it also records ``voxel_sha256`` and the cropped
 geometry from the mirror's ``manifest.csv`` and sets ``verify = voxel``).
 
-Mirror-only files (each data set's ``README.md``, ``ibsi_sts/manifest.csv``)
-are not part of the registry: they are descriptions of the mirror, not
-upstream data.
+Mirror-only files (each data set's ``README.md``, ``ibsi_sts/manifest.csv``,
+``ibsi_phantoms/manifest.csv``) are not part of the registry: they are
+descriptions of the mirror, not upstream data. The one exception is
+``ibsi_phantoms/reference_values.csv``: data the mirror derived (parsed from the
+IBSI manual's tables), registered with ``verify = mirror`` because no upstream
+copy of it exists to download.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ BUSBRA_BASE = ("https://raw.githubusercontent.com/solutionbeyondnumbers/Ultra-ne
                "ad75b72f88df3a55fd9d3f5e0ad4f60be51df828/BUSBRA/")
 WORC_FEATURES = ("https://raw.githubusercontent.com/jveenland/TM10007_ML_Project/"
                  "c11e4f1374898bbfa1d28a2e9456405eb857146a/worclipo/Lipo_radiomicFeatures.csv")
+IBSI_DATA_SETS = "https://raw.githubusercontent.com/{repo}/{commit}/{path}"
 WORC_SPLITS = ("https://raw.githubusercontent.com/MStarmans91/WORCDatabase/"
                "9be98a217f97649d05aaf97b35c11ba8428ab64a/crossvalidationsplits/crossvalidationsplits_Lipo.csv")
 
@@ -87,7 +91,37 @@ def worc_lipo_rows(mirror: Path) -> list[dict]:
             _row(root, "crossvalidationsplits_Lipo.csv", WORC_SPLITS)]
 
 
-BUILDERS = {"ibsi_sts": ibsi_sts_rows, "busbra": busbra_rows, "worc_lipo": worc_lipo_rows}
+def ibsi_phantoms_rows(mirror: Path) -> list[dict]:
+    """The IBSI-1 phantoms (byte-for-byte copies of theibsi/data_sets) and the parsed reference values.
+
+    Hashes come from the mirror's ``manifest.csv`` and are checked against the files. The
+    reference-value table has no upstream file (the mirror parsed it from the IBSI manual's
+    ``.rst`` tables): its ``url`` names that source and ``verify = mirror`` makes ``fetch`` say so
+    instead of downloading the ``.rst``.
+    """
+    root = mirror / "ibsi_phantoms"
+    manifest = pd.read_csv(root / "manifest.csv", dtype=str, keep_default_na=False)
+    rows = []
+    for rec in manifest.itertuples(index=False):
+        path = root / rec.file
+        actual = sha256_file(path)
+        if actual != rec.sha256:
+            raise SystemExit(f"{path}: sha256 {actual} differs from manifest.csv {rec.sha256}")
+        derived = rec.file == "reference_values.csv"
+        upstream = rec.upstream_path.split(" ")[0] if derived else rec.upstream_path
+        url = IBSI_DATA_SETS.format(repo=rec.upstream_repo, commit=rec.upstream_commit, path=upstream)
+        row = dict({c: "" for c in COLUMNS}, path=rec.file, url=url, sha256=rec.sha256, size=path.stat().st_size,
+                   verify="mirror" if derived else "file", dtype=rec.dtype, size_xyz=rec.size_xyz,
+                   spacing_mm=rec.spacing_mm, voxel_sha256=rec.voxel_sha256)
+        if derived:
+            row["source"] = ("parsed by the data mirror from the reference-value tables of the url (IBSI manual), "
+                             "with the corrections listed in its README; no upstream copy of the CSV exists")
+        rows.append(row)
+    return rows
+
+
+BUILDERS = {"ibsi_sts": ibsi_sts_rows, "busbra": busbra_rows, "worc_lipo": worc_lipo_rows,
+            "ibsi_phantoms": ibsi_phantoms_rows}
 
 
 def build(mirror: Path, out: Path = REGISTRY_DIR, names=None) -> dict[str, int]:

@@ -13,11 +13,14 @@ file:
     ``ibsi_sts`` NIfTI images, which the mirror cropped and re-encoded)
 ``verify``
     ``file``: the file's sha256 must match; ``voxel``: the file's sha256 *or*
-    the sha256 of its voxel array (``voxel_sha256``) must match
+    the sha256 of its voxel array (``voxel_sha256``) must match; ``mirror``:
+    the sha256 must match and the file can only come from a data mirror (data
+    the mirror derived, with no upstream copy: ``url`` names its source)
 ``voxel_sha256``, ``dtype``, ``size_xyz``, ``spacing_mm``, ``origin_mm``
     (``voxel`` rows) the voxel-array hash (numpy C order, z-y-x as SimpleITK's
     ``GetArrayFromImage`` returns it) and the geometry of the mirror's cropped
-    image, so a copy rebuilt from upstream can be checked
+    image, so a copy rebuilt from upstream can be checked (``ibsi_phantoms``
+    records them for its images too, as information)
 ``source``
     a note where the mirror's own source differs from ``url``
 """
@@ -33,7 +36,7 @@ REGISTRY_DIR = Path(__file__).resolve().parent / "registry"
 
 FILE_COLUMNS = ["path", "url", "sha256", "size", "verify", "voxel_sha256", "dtype", "size_xyz", "spacing_mm",
                 "origin_mm", "source"]
-VERIFY_MODES = ("file", "voxel")
+VERIFY_MODES = ("file", "voxel", "mirror")
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,31 @@ DATASET_INFO: dict[str, DatasetInfo] = {
         homepage="https://xnat.bmia.nl/data/projects/worc",
         doi="10.1101/2021.08.19.21262238",
     ),
+    "ibsi_phantoms": DatasetInfo(
+        name="ibsi_phantoms",
+        title="IBSI-1 digital phantom, CT radiomics phantom PAT1 and consensus reference values",
+        description=(
+            "The Image Biomarker Standardisation Initiative's chapter-1 benchmark: the 5x4x4 digital phantom "
+            "(CC BY 4.0) and the CT of lung-cancer patient PAT1 with its GTV (CC BY-NC 3.0, NON-COMMERCIAL "
+            "USE ONLY) as NIfTI (theibsi/data_sets, commit 6da96021), and 1,803 consensus reference values "
+            "with tolerances for the digital phantom and CT configurations A-E, parsed from the IBSI reference "
+            "manual (theibsi/ibsi-doc, docs/03_Image_features.rst, commit b952e71e)."
+        ),
+        citation=(
+            "Zwanenburg A, Vallières M, Abdalah MA, et al. The Image Biomarker Standardization Initiative: "
+            "standardized quantitative radiomics for high-throughput image-based phenotyping. Radiology "
+            "2020;295:328–338. IBSI reference manual: arXiv:1612.07003. CT phantom: Lambin P, Leijenaar RTH, "
+            "Deist TM, et al. Radiomics: the bridge between medical imaging and personalized medicine. Nat Rev "
+            "Clin Oncol 2017;14:749–762; Lambin P. Radiomics Digital Phantom, CancerData 2016, "
+            "doi:10.17195/candat.2016.08.1."
+        ),
+        licence=(
+            "Digital phantom: CC BY 4.0. CT phantom PAT1: CC BY-NC 3.0 - NON-COMMERCIAL USE ONLY. Reference "
+            "values: no licence file upstream (factual IBSI reference data; cite IBSI)."
+        ),
+        homepage="https://github.com/theibsi/data_sets",
+        doi="10.17195/candat.2016.08.1",
+    ),
 }
 
 
@@ -186,7 +214,7 @@ def _load(name: str) -> Dataset:
 
 
 def get_dataset(name: str) -> Dataset:
-    """The registered data set ``name`` (``ibsi_sts``, ``busbra``, ``worc_lipo``)."""
+    """The registered data set ``name`` (``ibsi_sts``, ``busbra``, ``worc_lipo``, ``ibsi_phantoms``)."""
     if isinstance(name, Dataset):
         return name
     if name not in DATASET_INFO:

@@ -144,3 +144,33 @@ def test_classification_report(data):
     lo, auc, hi = auc_ci(y, score)
     assert r["AUC"] == pytest.approx((auc, lo, hi))
     assert r["SEN"] == pytest.approx(confusion_metrics(y, (score >= t).astype(int))["SEN"])
+
+
+def test_performance_is_the_shared_report_with_extras():
+    import numpy as np
+
+    from replicate.stats import auc_ci, confusion_metrics, performance
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 80)
+    s = y * 0.6 + rng.normal(0, 0.5, 80)
+    rep = performance(y, s, 0.3, extra=("C-index", "AP", "HL"))
+    low, auc, high = auc_ci(y, s)
+    assert rep["AUC"] == pytest.approx((auc, low, high)) and rep["C-index"] == rep["AUC"]
+    assert rep["SEN"] == pytest.approx(confusion_metrics(y, (s >= 0.3).astype(int))["SEN"])
+    assert 0 < rep["AP"][0] <= 1 and len(rep["HL"]) == 3
+    with pytest.raises(ValueError, match="unknown extra"):
+        performance(y, s, 0.3, extra=("Brier",))
+
+
+def test_add_performance_records_each_metric():
+    from pathlib import Path
+
+    from replicate.results import ChapterResults
+    from replicate.spec import load_spec_file
+
+    res = ChapterResults(load_spec_file(Path(__file__).parent / "fixtures" / "spec_toy.yaml"), "public", {})
+    res.add_performance("Model", "validation", {"AUC": (0.8, 0.7, 0.9), "SEN": (float("nan"),) * 3,
+                                                 "PPV": (0.5, float("nan"), float("nan"))})
+    rows = {m["metric"]: m for m in res.metrics}
+    assert rows["AUC"]["ci"] == [0.7, 0.9] and rows["SEN"]["value"] is None and rows["PPV"]["ci"] is None

@@ -243,6 +243,15 @@ class ChapterResults:
             else:
                 self.add_metric(model, cohort, metric, v)
 
+    def add_performance(self, model: str, cohort: str, report: dict, metrics=None, **extra) -> None:
+        """Record a :func:`replicate.stats.metrics.performance` report: each ``(value, low, high)`` metric
+        (NaN -> not computed, a NaN bound -> no CI); ``metrics`` picks and orders them (default: all but HL)."""
+        for k in metrics or [m for m in report if m != "HL"]:
+            v, lo, hi = report[k]
+            ok = v is not None and math.isfinite(v)
+            ci = (lo, hi) if ok and all(b is not None and math.isfinite(b) for b in (lo, hi)) else None
+            self.add_metric(model, cohort, k, float(v) if ok else None, ci, **extra)
+
     def add_comparison(self, model_a: str, model_b: str, cohort: str, **values) -> None:
         self.comparisons.append({"model_a": model_a, "model_b": model_b, "cohort": cohort, **values})
 

@@ -50,6 +50,7 @@ from .metrics import (
     METRICS,
     ConfusionCounts,
     classification_report,
+    performance,
     confusion_counts,
     confusion_metrics,
     threshold_for_sensitivity,
@@ -76,7 +77,7 @@ __all__ = [
     "bootstrap_auc", "bootstrap_auc_ci", "bootstrap_ci", "bootstrap_values", "bootstrap_indices", "percentile_ci",
     # proportions / metrics
     "proportion_ci", "PROPORTION_METHODS",
-    "confusion_counts", "ConfusionCounts", "confusion_metrics", "METRICS", "youden_threshold",
+    "confusion_counts", "ConfusionCounts", "confusion_metrics", "METRICS", "youden_threshold", "performance",
     "threshold_for_sensitivity", "classification_report",
     # resampled t-test
     "corrected_resampled_ttest_ci", "corrected_resampled_ttest", "corrected_se", "ResampledTTestResult",

@@ -23,6 +23,8 @@ A metric whose denominator is 0 is ``(nan, nan, nan)``.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from typing import NamedTuple
 
 import numpy as np
@@ -163,20 +165,49 @@ def threshold_for_sensitivity(y, score, sensitivity: float) -> float:
     return float(thr[ok[0]])
 
 
-def classification_report(y, score, threshold: float, *, level: float = 0.95, ci_method: str = "wilson",
-                          auc_method: str = "delong") -> dict[str, tuple[float, float, float]]:
-    """AUC with CI (DeLong by default) plus :func:`confusion_metrics` at ``score >= threshold``.
+def performance(y, score, threshold: float = 0.5, *, level: float = 0.95, ci_method: str = "wilson",
+                auc_method: str = "delong", extra: Sequence[str] = ()) -> dict[str, tuple[float, float, float]]:
+    """The one performance function of the chapters: AUC with its CI (DeLong by default) and the confusion
+    metrics (:func:`confusion_metrics`, ``ci_method`` intervals) of ``score >= threshold``.
 
-    Returns ``{"AUC": (auc, low, high), "ACC": (...), ..., "F1": (...)}``,
-    every entry ``(value, low, high)``. Choose ``threshold`` on the training
-    data (e.g. :func:`youden_threshold` on training scores) and apply it
-    here to the evaluation cohort.
+    Choose ``threshold`` on training data only (e.g. :func:`youden_threshold` on training-fold scores) and
+    apply it here to the evaluated cohort. ``extra`` adds ``"C-index"`` (for a binary outcome Harrell's C
+    equals the AUC, with its CI), ``"AP"`` (average precision, no CI) and ``"HL"`` (Hosmer-Lemeshow
+    ``(chi2, df, p_value)`` of the scores read as probabilities; NaNs when it cannot be formed). Every
+    entry but HL is ``(value, low, high)``; NaN where undefined.
     """
     from .auc import auc_ci
 
     y = as_binary(y)
     s = as_float(score, n=y.size)
     low, auc, high = auc_ci(y, s, level=level, method=auc_method)
-    out = {"AUC": (float(auc), float(low), float(high))}
+    out = {"AUC": (float(auc), float(min(low, auc)), float(min(max(high, auc), 1.0)))}
     out.update(confusion_metrics(y, (s >= threshold).astype(int), ci_method=ci_method, level=level))
+    unknown = set(extra) - {"C-index", "AP", "HL"}
+    if unknown:
+        raise ValueError(f"unknown extra metric(s) {sorted(unknown)}; use C-index, AP, HL")
+    if "C-index" in extra:
+        out["C-index"] = out["AUC"]
+    if "AP" in extra:
+        from sklearn.metrics import average_precision_score
+
+        out["AP"] = (float(average_precision_score(y, s)), float("nan"), float("nan"))
+    if "HL" in extra:
+        import warnings
+
+        from .calibration import hosmer_lemeshow
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                hl = hosmer_lemeshow(y, np.clip(s, 0.0, 1.0))
+            out["HL"] = (float(hl.chi2), int(hl.df), float(hl.p_value))
+        except ValueError:
+            out["HL"] = (float("nan"), 0, float("nan"))
     return out
+
+
+def classification_report(y, score, threshold: float, *, level: float = 0.95, ci_method: str = "wilson",
+                          auc_method: str = "delong") -> dict[str, tuple[float, float, float]]:
+    """:func:`performance` without extras (kept for existing callers)."""
+    return performance(y, score, threshold, level=level, ci_method=ci_method, auc_method=auc_method)

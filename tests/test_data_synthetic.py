@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -96,7 +95,7 @@ def test_docstring_examples_are_valid_designs():
 
 @pytest.mark.parametrize("change, message", [
     ({"kind": "mri"}, "kind"),
-    ({"colour": 1}, "unknown design keys"),
+    ({"colour": 1}, "unknown key 'colour' in the top level"),
     ({"modalities": ["T1", "FLAIR3"]}, "unknown modality"),
     ({"tumour_style": "breast"}, "tumour_style"),
     ({"cohorts": [{"split": "test", "centre": "A", "n": 10, "n_positive": 2}]}, "split"),
@@ -104,9 +103,9 @@ def test_docstring_examples_are_valid_designs():
     ({"clinical": [{"name": "sex", "type": "categorical", "levels": ["f", "m"], "p": [[0.5, 0.2], [0.5, 0.5]]}]},
      "sum"),
     ({"clinical": [{"name": "age", "type": "weird"}]}, "type"),
-    ({"image": {"septa_mm": [1, 2]}}, "not a parameter"),
+    ({"image": {"septa_mm": [1, 2]}}, "unknown key 'septa_mm' in image"),
     ({"centres": {"Z": {"scale": 1}}}, "not used"),
-    ({"survival": [{"name": "os", "hazard_ratio": 0}]}, "> 0"),
+    ({"survival": [{"name": "os", "hazard_ratio": 0}]}, "survival/0/hazard_ratio"),
     ({"clinical": [{"name": "tumour_diameter_mm", "type": "normal", "mean": 1, "sd": 1}]}, "semantic"),
 ])
 def test_bad_designs_are_refused_with_the_key(change, message):
@@ -114,6 +113,62 @@ def test_bad_designs_are_refused_with_the_key(change, message):
         d = volume_design()
         d.update(change)
         S.normalize_design(d)
+
+
+def test_a_typo_in_a_design_names_the_key_and_a_close_one():
+    d = volume_design()
+    d["centres"]["B"]["noize"] = d["centres"]["B"].pop("noise")
+    with pytest.raises(S.DesignError, match=re.escape(
+            "synthetic design: unknown key 'noize' in centres/B (did you mean 'noise'?)")):
+        S.normalize_design(d)
+    with pytest.raises(S.DesignError, match=re.escape("unknown key 'sdd' in image/necrosis (did you mean 'sd'?)")):
+        S.normalize_design(volume_design(image={"necrosis": {"mean": [0.1, 0.4], "sdd": 0.1}}))
+    with pytest.raises(S.DesignError, match=re.escape("unknown key 'mean' in clinical/0")):
+        S.normalize_design(volume_design(clinical=[{"name": "sex", "type": "categorical", "levels": ["f", "m"],
+                                                    "p": [0.5, 0.5], "mean": 1}]))
+
+
+def test_the_schemas_defaults_are_filled_in():
+    d = S.normalize_design({"kind": "volume", "outcome": "y", "modalities": ["T1"],
+                            "cohorts": [{"split": "training", "n": 20, "n_negative": 12}],
+                            "clinical": [{"name": "age", "mean": 50, "sd": 10}], "survival": [{"name": "os"}]})
+    assert d["tumour_style"] == "sarcoma" and d["image_effect"] == 1.0 and d["id_prefix"] == "SYN"
+    assert d["semantic"] is True and d["intensities"] == {}
+    assert d["cohorts"] == [{"split": "training", "centre": "centre", "n": 20, "n_positive": 8}]
+    assert d["geometry"] == {"shape": [64, 64, 24], "spacing": [1.0, 1.0, 3.0],
+                             "tumour_diameter_mm": {"mean": [30.0, 38.0], "sd": [7.0, 9.0]}}
+    assert d["centres"] == {"centre": {"scale": 1.0, "offset": 0.0, "noise": 0.03, "blur": 0.0,
+                                       "spacing": [1.0, 1.0, 3.0]}}
+    assert d["clinical"] == [{"name": "age", "type": "normal", "mean": [50.0, 50.0], "sd": [10.0, 10.0],
+                              "effect": 1.0, "missing": 0.0}]
+    assert d["survival"] == [{"name": "os", "shape": 1.2, "median_days": 1500.0, "hazard_ratio": 2.0,
+                              "size_hazard_ratio": 1.0, "followup_days": [365.0, 1825.0], "dropout": 0.0,
+                              "effect": 1.0}]
+    assert d["image"]["necrosis"] == {"mean": [0.10, 0.35], "sd": 0.22, "clip": [0.0, 0.8]}
+    u = S.normalize_design(us_design())
+    assert u["centres"]["H1"] == {"scale": 1.0, "offset": 0.0, "noise": 0.02, "blur": 0.0, "speckle": 1.0,
+                                  "spacing": 0.3}
+    assert u["geometry"]["shape"] == [128, 128] and u["image"]["blood_flow_grade"][1] == [0.08, 0.22, 0.35, 0.35]
+
+
+def test_the_schema_names_the_image_parameters_of_each_style():
+    from replicate.spec import _registry
+
+    defs = _registry().contents("schema/synthetic.yaml")["$defs"]
+    for style, params in S.STYLE_PARAMS.items():
+        assert set(defs[f"image_{style}"]["properties"]) - {"blood_flow_grade"} == set(params), style
+
+
+@pytest.mark.parametrize("cid", ["sts", "rls", "alt", "wdlps", "us"])
+def test_a_specs_twin_normalises_the_same_from_the_file_and_from_the_loaded_spec(cid):
+    """Loading a spec fills in the schema's defaults; the twin (and its cache key) must not change."""
+    from replicate.config import specs_dir
+    from replicate.io import stable_hash
+    from replicate.spec import load_spec
+
+    raw = yaml.load((specs_dir() / f"{cid}.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    a, b = S.normalize_design(raw["synthetic"]), S.normalize_design(load_spec(cid).synthetic)
+    assert a == b and stable_hash(a) == stable_hash(b)
 
 
 def test_unknown_modality_with_intensities_like_a_known_one():

@@ -1,13 +1,18 @@
 """Paper specs: one declarative YAML per paper (cohorts, design, reported numbers, verdict rule)."""
 from __future__ import annotations
 
+import copy
+import difflib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
+from jsonschema import Draft202012Validator, ValidationError, validators
+from jsonschema.exceptions import best_match
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 from .config import specs_dir
 
@@ -20,7 +25,76 @@ class SpecError(ValueError):
 
 @lru_cache(maxsize=1)
 def schema() -> dict:
+    """The spec schema (``specs/schema.yaml``; its strict parts are in ``specs/schema/*.yaml``)."""
     return yaml.safe_load((specs_dir() / "schema.yaml").read_text())
+
+
+@lru_cache(maxsize=1)
+def _registry() -> Registry:
+    """``specs/schema/*.yaml`` under the relative URIs ``schema/<name>.yaml`` that ``$ref`` uses."""
+    return Registry().with_resources(
+        (f"schema/{p.name}", DRAFT202012.create_resource(yaml.safe_load(p.read_text())))
+        for p in sorted((specs_dir() / "schema").glob("*.yaml")))
+
+
+def _properties_with_defaults(validator, properties, instance, schema):
+    """The ``properties`` keyword, which first fills in a copy of each absent property's ``default``
+    (jsonschema's "extending with defaults" recipe): validating a spec completes it."""
+    if validator.is_type(instance, "object"):
+        for key, sub in properties.items():
+            if key not in instance and isinstance(sub, dict) and "default" in sub:
+                instance[key] = copy.deepcopy(sub["default"])
+    yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
+
+
+_FillingValidator = validators.extend(Draft202012Validator, {"properties": _properties_with_defaults})
+
+
+@cache
+def _validator(ref: str | None) -> Draft202012Validator:
+    """A default-filling validator of the whole spec (``ref=None``) or of one definition, e.g.
+    ``"schema/synthetic.yaml#/$defs/synthetic"``."""
+    return _FillingValidator(schema() if ref is None else {"$ref": ref}, registry=_registry())
+
+
+def _unknown_keys(error: ValidationError) -> list[str]:
+    """The keys an ``additionalProperties: false`` error is about."""
+    known = error.schema.get("properties", {})
+    return [k for k in error.instance if k not in known]
+
+
+def _describe(error: ValidationError, where: str) -> str:
+    """One line naming the file (``where``), the key and its place; a close known key is suggested."""
+    loc = "/".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties" and error.validator_value is False:
+        known = list(error.schema.get("properties", {}))
+        lines = []
+        for key in _unknown_keys(error):
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.7)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            lines.append(f"{where}: unknown key {key!r} in {loc or 'the top level'}{hint}")
+        return "; ".join(lines)
+    return f"{where}: {error.message} (at {loc or 'top level'})"
+
+
+def _first_error(errors: list[ValidationError]) -> ValidationError | None:
+    """An unknown key first (also inside anyOf branches), else jsonschema's most relevant error."""
+    todo = list(errors)
+    while todo:
+        e = todo.pop(0)
+        if e.validator == "additionalProperties" and e.validator_value is False:
+            return e
+        todo.extend(e.context)
+    return best_match(errors)
+
+
+def check(instance: Any, ref: str | None = None, *, where: str = "spec", error: type[Exception] | None = None) -> None:
+    """Validate ``instance`` against the spec schema (``ref=None``) or one of its definitions, filling in
+    the schema's defaults in place; raise ``error`` (default :class:`SpecError`) naming ``where``, the
+    key and its place (an unknown key with the closest known one)."""
+    errors = list(_validator(ref).iter_errors(instance))
+    if errors:
+        raise (error or SpecError)(_describe(_first_error(errors), where))
 
 
 @dataclass
@@ -131,12 +205,9 @@ class Spec:
 
 
 def validate(raw: dict, where: str = "spec") -> None:
-    """Schema validation plus the checks a schema cannot express."""
-    try:
-        jsonschema.validate(raw, schema())
-    except jsonschema.ValidationError as exc:
-        loc = "/".join(str(p) for p in exc.absolute_path)
-        raise SpecError(f"{where}: {exc.message} (at {loc or 'top level'})") from None
+    """Schema validation (filling in the schema's defaults, in place) plus the checks a schema cannot
+    express."""
+    check(raw, where=where)
     ids = [r["id"] for r in raw.get("reported", [])] + [c["id"] for c in raw.get("comparisons", [])]
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:

@@ -92,7 +92,9 @@ name of the 0/1 label column. ``modalities`` (required). ``cohorts``
 ``sarcoma`` (volume) / ``breast`` (ultrasound). ``centres``, ``geometry``,
 ``image``, ``intensities``, ``clinical``, ``survival``, ``image_effect``,
 ``id_prefix``, ``semantic`` (default true), ``positive_class``, ``name``:
-optional.
+optional. The JSON Schema ``specs/schema/synthetic.yaml`` lists every key
+per kind, its type, range and default; an unknown key is an error (naming the
+closest known one), and :func:`normalize_design` fills in the defaults.
 
 Modalities
 ~~~~~~~~~~
@@ -215,12 +217,9 @@ from scipy.special import ndtr
 
 from ..io import atomic_write_bytes, atomic_write_json, sha256_file, stable_hash
 from .cohort import Cohort
-from .synthetic_images import CT_PHASE_GAIN, US_MODALITIES, modality_table, render_ultrasound, render_volume
+from .synthetic_images import CT_PHASE_GAIN, modality_table, render_ultrasound, render_volume
 
 GENERATOR_VERSION = "1"
-KINDS = ("volume", "ultrasound")
-SPLITS = ("training", "validation")
-STYLES = {"volume": ("sarcoma", "lipomatous"), "ultrasound": ("breast",)}
 MIN_PER_CLASS = 3
 
 #: Per style: image parameter -> ([negative, positive], per-patient sd, (clip low, clip high)).
@@ -251,15 +250,6 @@ STYLE_PARAMS: dict[str, dict[str, tuple]] = {
         "margin_blur_mm": ([0.25, 0.50], 0.22, (0.05, 2.0)),
     },
 }
-DEFAULT_BLOOD_FLOW = [[0.40, 0.35, 0.18, 0.07], [0.08, 0.22, 0.35, 0.35]]
-DEFAULT_GEOMETRY = {
-    "volume": {"shape": [64, 64, 24], "spacing": [1.0, 1.0, 3.0],
-               "tumour_diameter_mm": {"mean": [30, 38], "sd": [7, 9]}},
-    "ultrasound": {"shape": [128, 128], "spacing": 0.3, "tumour_diameter_mm": {"mean": [13, 16], "sd": [4, 5]}},
-}
-CENTRE_KEYS = {"volume": {"scale", "offset", "noise", "blur", "spacing"},
-               "ultrasound": {"scale", "offset", "noise", "blur", "spacing", "speckle"}}
-CLINICAL_TYPES = ("normal", "lognormal", "categorical")
 # the semantic (radiologist-like) columns: column -> (latent, threshold taken at the style's mid value)
 SEMANTIC = {
     "sarcoma": {"necrosis": "necrosis"},
@@ -277,279 +267,162 @@ class DesignError(ValueError):
 
 # ----------------------------------------------------------------------------- design
 
+#: The design's JSON Schema (keys, types, ranges, defaults): ``specs/schema/synthetic.yaml``.
+SCHEMA = "schema/synthetic.yaml#/$defs/"
 
-def _pair(value, what: str) -> list[float]:
-    """``x`` -> ``[x, x]``; ``[neg, pos]`` kept (floats)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return [float(value), float(value)]
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
-        return [float(value[0]), float(value[1])]
-    raise DesignError(f"{what}: expected a number or [negative, positive], got {value!r}")
+
+def _pair(value) -> list[float]:
+    """``x`` -> ``[x, x]``; ``[negative, positive]`` kept (as floats)."""
+    return [float(value)] * 2 if isinstance(value, (int, float)) else [float(v) for v in value]
 
 
 def _probs(value, n_levels: int, what: str) -> list[list[float]]:
     """``[p...]`` or ``[[p_neg...], [p_pos...]]`` -> two probability lists (checked to sum to 1 +- 0.02)."""
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) for v in value):
-        value = [value, value]
-    if not (isinstance(value, (list, tuple)) and len(value) == 2):
-        raise DesignError(f"{what}: expected [p...] or [[p_negative...], [p_positive...]], got {value!r}")
-    out = []
-    for row in value:
-        row = [float(v) for v in row]
-        if len(row) != n_levels or min(row) < 0 or abs(sum(row) - 1) > 0.02:
-            raise DesignError(f"{what}: each probability list needs {n_levels} non-negative values summing to 1, "
-                              f"got {row}")
-        out.append(row)  # renormalised when drawn
-    return out
+    rows = value if isinstance(value[0], list) else [value, value]
+    rows = [[float(v) for v in row] for row in rows]
+    for row in rows:
+        if len(row) != n_levels or abs(sum(row) - 1) > 0.02:
+            raise DesignError(f"{what}: each probability list needs {n_levels} values summing to 1, got {row}")
+    return rows  # renormalised when drawn
+
+
+def _check(instance, definition: str, what: str) -> None:
+    """Validate against the schema's ``definition``, filling in its defaults (in place)."""
+    from ..spec import check
+
+    check(instance, SCHEMA + definition, where=what, error=DesignError)
 
 
 def normalize_design(design: dict) -> dict:
     """Validate ``design`` and return a copy with every default filled in (what is hashed and stored).
 
-    Raises :class:`DesignError` naming the offending key.
+    The schema (:data:`SCHEMA`) checks keys, types and ranges and fills in the defaults; this adds
+    what a schema cannot say (known modalities, probabilities summing to 1, centres used by a cohort
+    entry, distinct column names) and writes numbers as floats. Raises :class:`DesignError` naming the
+    offending key.
     """
     if not isinstance(design, dict):
         raise DesignError(f"a design is a mapping, got {type(design).__name__}")
     d = copy.deepcopy(design)
-    known = {"kind", "outcome", "positive_class", "modalities", "tumour_style", "image_effect", "id_prefix",
-             "cohorts", "centres", "geometry", "image", "intensities", "clinical", "survival", "semantic", "name"}
-    unknown = set(d) - known
-    if unknown:
-        raise DesignError(f"unknown design keys {sorted(unknown)} (known: {sorted(known)})")
-    for key in ("kind", "outcome", "modalities", "cohorts"):
-        if key not in d:
-            raise DesignError(f"design needs {key!r}")
+    _check(d, "synthetic", "synthetic design")
     kind = d["kind"]
-    if kind not in KINDS:
-        raise DesignError(f"kind must be one of {KINDS}, got {kind!r}")
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(d["outcome"])):
-        raise DesignError(f"outcome must be a column name, got {d['outcome']!r}")
-    mods = d["modalities"]
-    if not (isinstance(mods, list) and mods and all(isinstance(m, str) for m in mods)) or len(set(mods)) != len(mods):
-        raise DesignError(f"modalities must be a non-empty list of distinct names, got {mods!r}")
-    intens = d.setdefault("intensities", {})
-    if kind == "ultrasound":
-        bad = [m for m in mods if m not in US_MODALITIES]
-        if bad or "US" not in mods:
-            raise DesignError(f"ultrasound modalities are 'US' and optionally 'doppler', got {mods}")
-        if intens:
-            raise DesignError("intensities apply to volumes only")
-    else:
-        for m in mods:
-            try:
-                modality_table(m, intens.get(m))
-            except ValueError as exc:
-                raise DesignError(str(exc)) from None
-        extra = set(intens) - set(mods)
-        if extra:
-            raise DesignError(f"intensities for modalities not in the design: {sorted(extra)}")
-    style = d.setdefault("tumour_style", STYLES[kind][0])
-    if style not in STYLES[kind]:
-        raise DesignError(f"tumour_style for {kind} must be one of {STYLES[kind]}, got {style!r}")
-    d["image_effect"] = float(d.get("image_effect", 1.0))
-    d["id_prefix"] = str(d.get("id_prefix", "SYN"))
-    d["semantic"] = bool(d.get("semantic", True))
-
-    # cohorts
-    if not isinstance(d["cohorts"], list) or not d["cohorts"]:
-        raise DesignError("cohorts must be a non-empty list of {split, centre, n, n_positive}")
-    cohorts = []
-    for i, c in enumerate(d["cohorts"]):
-        what = f"cohorts[{i}]"
-        if not isinstance(c, dict):
-            raise DesignError(f"{what}: expected a mapping")
-        extra = set(c) - {"split", "centre", "n", "n_positive", "n_negative", "description"}
-        if extra:
-            raise DesignError(f"{what}: unknown keys {sorted(extra)}")
-        if c.get("split") not in SPLITS:
-            raise DesignError(f"{what}: split must be one of {SPLITS}, got {c.get('split')!r}")
-        n = c.get("n")
-        if not isinstance(n, int) or isinstance(n, bool) or n < 2:
-            raise DesignError(f"{what}: n must be an integer >= 2, got {n!r}")
-        if "n_positive" in c:
-            npos = c["n_positive"]
-        elif "n_negative" in c:
-            npos = n - c["n_negative"]
-        else:
-            raise DesignError(f"{what}: needs n_positive (or n_negative)")
-        if not isinstance(npos, int) or not 0 <= npos <= n:
-            raise DesignError(f"{what}: n_positive must be an integer in [0, n], got {npos!r}")
-        out = {"split": c["split"], "centre": str(c.get("centre", "centre")), "n": n, "n_positive": npos}
-        if "description" in c:
-            out["description"] = str(c["description"])
-        cohorts.append(out)
-    d["cohorts"] = cohorts
-
-    # geometry
-    geo = copy.deepcopy(DEFAULT_GEOMETRY[kind])
-    given = d.get("geometry", {}) or {}
-    extra = set(given) - {"shape", "spacing", "tumour_diameter_mm"}
-    if extra:
-        raise DesignError(f"geometry: unknown keys {sorted(extra)}")
-    geo.update({k: v for k, v in given.items() if k != "tumour_diameter_mm"})
-    geo["tumour_diameter_mm"].update(given.get("tumour_diameter_mm", {}) or {})
-    ndim = 3 if kind == "volume" else 2
-    if not (isinstance(geo["shape"], list) and len(geo["shape"]) == ndim and all(isinstance(v, int) and v >= 8
-                                                                                 for v in geo["shape"])):
-        raise DesignError(f"geometry.shape: {ndim} integers >= 8 expected, got {geo['shape']!r}")
-    geo["spacing"] = _spacing(geo["spacing"], kind, "geometry.spacing")
-    tdm = geo["tumour_diameter_mm"]
-    tdm["mean"], tdm["sd"] = _pair(tdm.get("mean"), "geometry.tumour_diameter_mm.mean"), \
-        _pair(tdm.get("sd"), "geometry.tumour_diameter_mm.sd")
-    if min(tdm["mean"]) <= 0 or min(tdm["sd"]) < 0:
-        raise DesignError("geometry.tumour_diameter_mm: mean must be > 0 and sd >= 0")
-    d["geometry"] = geo
-
-    # centres
-    centres = {}
-    names = [c["centre"] for c in cohorts]
-    given = d.get("centres", {}) or {}
-    extra = set(given) - set(names)
-    if extra:
-        raise DesignError(f"centres {sorted(extra)} are not used by any cohort entry")
-    for name in dict.fromkeys(names):
-        c = dict(given.get(name, {}) or {})
-        bad = set(c) - CENTRE_KEYS[kind]
-        if bad:
-            raise DesignError(f"centres.{name}: unknown keys {sorted(bad)} (known: {sorted(CENTRE_KEYS[kind])})")
-        c.setdefault("scale", 1.0)
-        c.setdefault("offset", 0.0)
-        c.setdefault("noise", 0.03 if kind == "volume" else 0.02)
-        c.setdefault("blur", 0.0)
-        if kind == "ultrasound":
-            c.setdefault("speckle", 1.0)
-        c["spacing"] = _spacing(c.get("spacing", geo["spacing"]), kind, f"centres.{name}.spacing")
-        for k, v in c.items():
-            if k == "spacing":
-                continue
-            per_mod = kind == "volume" and isinstance(v, dict)
-            vals = v.values() if per_mod else [v]
-            if per_mod and set(v) - set(mods) - {"default"}:
-                raise DesignError(f"centres.{name}.{k}: modalities {sorted(set(v) - set(mods))} not in the design")
-            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in vals):
-                raise DesignError(f"centres.{name}.{k}: a number" + (" or {modality: number}" if kind == "volume"
-                                                                     else "") + f" expected, got {v!r}")
-            if k in ("noise", "blur", "speckle", "scale") and min(vals) < 0:
-                raise DesignError(f"centres.{name}.{k}: must be >= 0")
-        centres[name] = c
-    d["centres"] = centres
-
-    # image parameters
-    params = {k: {"mean": list(v[0]), "sd": v[1], "clip": list(v[2])} for k, v in STYLE_PARAMS[style].items()}
-    img = d.get("image", {}) or {}
-    if kind == "ultrasound":
-        params_bf = _probs(img.get("blood_flow_grade", DEFAULT_BLOOD_FLOW), 4, "image.blood_flow_grade")
-    elif "blood_flow_grade" in img:
-        raise DesignError("image.blood_flow_grade applies to ultrasound only")
-    for k, v in img.items():
-        if k == "blood_flow_grade":
-            continue
-        if k not in params:
-            raise DesignError(f"image.{k}: not a parameter of style {style!r} (has {sorted(params)})")
-        if isinstance(v, dict):
-            bad = set(v) - {"mean", "sd", "clip"}
-            if bad:
-                raise DesignError(f"image.{k}: unknown keys {sorted(bad)}")
-            if "mean" in v:
-                params[k]["mean"] = _pair(v["mean"], f"image.{k}.mean")
-            if "sd" in v:
-                params[k]["sd"] = float(v["sd"])
-            if "clip" in v:
-                params[k]["clip"] = _pair(v["clip"], f"image.{k}.clip")
-        else:
-            params[k]["mean"] = _pair(v, f"image.{k}")
-    if kind == "ultrasound":
-        params["blood_flow_grade"] = params_bf
-    d["image"] = params
-
-    # clinical covariates
-    clin, seen = [], {d["outcome"], "split", "centre"}
-    for i, c in enumerate(d.get("clinical", []) or []):
-        what = f"clinical[{i}]"
-        if not isinstance(c, dict) or "name" not in c:
-            raise DesignError(f"{what}: needs a name")
-        name = str(c["name"])
-        what = f"clinical.{name}"
-        if name in seen:
-            raise DesignError(f"{what}: column name used twice")
-        seen.add(name)
-        typ = c.get("type", "normal")
-        if typ not in CLINICAL_TYPES:
-            raise DesignError(f"{what}: type must be one of {CLINICAL_TYPES}, got {typ!r}")
-        allowed = {"name", "type", "effect", "missing", "description"} | (
-            {"levels", "p"} if typ == "categorical" else {"mean", "sd", "clip", "decimals"})
-        bad = set(c) - allowed
-        if bad:
-            raise DesignError(f"{what}: unknown keys {sorted(bad)} for type {typ}")
-        out = {"name": name, "type": typ, "effect": float(c.get("effect", 1.0)),
-               "missing": float(c.get("missing", 0.0))}
-        if not 0 <= out["missing"] < 1:
-            raise DesignError(f"{what}: missing must be in [0, 1)")
-        if typ == "categorical":
-            levels = c.get("levels")
-            if not (isinstance(levels, list) and len(levels) >= 2 and len(set(map(str, levels))) == len(levels)):
-                raise DesignError(f"{what}: levels must list >= 2 distinct values")
-            out["levels"] = list(levels)
-            out["p"] = _probs(c.get("p"), len(levels), f"{what}.p")
-        else:
-            out["mean"], out["sd"] = _pair(c.get("mean"), f"{what}.mean"), _pair(c.get("sd"), f"{what}.sd")
-            if min(out["sd"]) < 0 or (typ == "lognormal" and min(out["mean"]) <= 0):
-                raise DesignError(f"{what}: sd must be >= 0 (and mean > 0 for lognormal)")
-            if "clip" in c:
-                out["clip"] = _pair(c["clip"], f"{what}.clip")
-            if "decimals" in c:
-                out["decimals"] = int(c["decimals"])
-        if "description" in c:
-            out["description"] = str(c["description"])
-        clin.append(out)
-    d["clinical"] = clin
-
-    # survival
-    surv = []
-    for i, s in enumerate(d.get("survival", []) or []):
-        if not isinstance(s, dict) or "name" not in s:
-            raise DesignError(f"survival[{i}]: needs a name")
-        name = str(s["name"])
-        what = f"survival.{name}"
-        bad = set(s) - {"name", "shape", "median_days", "hazard_ratio", "size_hazard_ratio", "followup_days",
-                        "dropout", "effect", "description"}
-        if bad:
-            raise DesignError(f"{what}: unknown keys {sorted(bad)}")
-        for col in (f"{name}_time", f"{name}_event"):
-            if col in seen:
-                raise DesignError(f"{what}: column {col} used twice")
-            seen.add(col)
-        fu = s.get("followup_days", [365, 1825])
-        fu = _pair(fu, f"{what}.followup_days")
-        out = {"name": name, "shape": float(s.get("shape", 1.2)), "median_days": float(s.get("median_days", 1500)),
-               "hazard_ratio": float(s.get("hazard_ratio", 2.0)),
-               "size_hazard_ratio": float(s.get("size_hazard_ratio", 1.0)),
-               "followup_days": fu, "dropout": float(s.get("dropout", 0.0)), "effect": float(s.get("effect", 1.0))}
-        if out["shape"] <= 0 or out["median_days"] <= 0 or out["hazard_ratio"] <= 0 or out["size_hazard_ratio"] <= 0:
-            raise DesignError(f"{what}: shape, median_days, hazard_ratio, size_hazard_ratio must be > 0")
-        if not (0 < fu[0] <= fu[1]) or not 0 <= out["dropout"] < 1:
-            raise DesignError(f"{what}: followup_days needs 0 < min <= max, dropout in [0, 1)")
-        if "description" in s:
-            out["description"] = str(s["description"])
-        surv.append(out)
-    d["survival"] = surv
-    if d["semantic"]:
-        sem = ["tumour_diameter_mm", *SEMANTIC[style]] + (["blood_flow_grade"] if kind == "ultrasound" else [])
-        clash = seen & set(sem)
-        if clash:
-            raise DesignError(f"columns {sorted(clash)} clash with the semantic columns (set semantic: false)")
+    if kind == "volume":
+        _check_intensities(d["modalities"], d["intensities"])
+    d["image_effect"] = float(d["image_effect"])
+    d["cohorts"] = [_cohort(c, f"cohorts[{i}]") for i, c in enumerate(d["cohorts"])]
+    geo = d["geometry"]
+    geo["shape"] = [int(v) for v in geo["shape"]]
+    geo["spacing"] = _spacing(geo["spacing"])
+    geo["tumour_diameter_mm"] = {k: _pair(v) for k, v in geo["tumour_diameter_mm"].items()}
+    d["centres"] = _centres(d)
+    d["image"] = _image_params(d["image"], d["tumour_style"], kind)
+    d["clinical"] = [_clinical(c) for c in d["clinical"]]
+    d["survival"] = [_survival(s) for s in d["survival"]]
+    _check_columns(d)
     return d
 
 
-def _spacing(value, kind: str, what: str):
+def _check_intensities(mods: list[str], intens: dict) -> None:
+    """Every volume modality has an intensity table (known, or ``like`` a known one)."""
+    for m in mods:
+        try:
+            modality_table(m, intens.get(m))
+        except ValueError as exc:
+            raise DesignError(str(exc)) from None
+    extra = set(intens) - set(mods)
+    if extra:
+        raise DesignError(f"intensities for modalities not in the design: {sorted(extra)}")
+
+
+def _cohort(c: dict, what: str) -> dict:
+    """``{split, centre, n, n_positive[, description]}`` (``n_positive`` from ``n_negative`` if need be)."""
+    n = int(c["n"])
+    npos = int(c["n_positive"]) if "n_positive" in c else n - int(c["n_negative"])
+    if not 0 <= npos <= n or ("n_negative" in c and npos + c["n_negative"] != n):
+        raise DesignError(f"{what}: n_positive must be in [0, n] and n_positive + n_negative = n, got {c}")
+    out = {"split": c["split"], "centre": c["centre"], "n": n, "n_positive": npos}
+    if "description" in c:
+        out["description"] = c["description"]
+    return out
+
+
+def _spacing(value):
+    """Volume spacing ``[x, y, z]`` or ultrasound mm per pixel, as floats."""
+    return float(value) if isinstance(value, (int, float)) else [float(v) for v in value]
+
+
+def _centres(d: dict) -> dict:
+    """Every centre a cohort entry names (unlisted ones: the schema's defaults), spacing filled in."""
+    kind, mods, given = d["kind"], d["modalities"], d["centres"]
+    names = list(dict.fromkeys(c["centre"] for c in d["cohorts"]))
+    extra = set(given) - set(names)
+    if extra:
+        raise DesignError(f"centres {sorted(extra)} are not used by any cohort entry")
+    centres = {}
+    for name in names:
+        c = given.get(name, {})
+        _check(c, f"centre_{kind}", f"centres.{name}")
+        c["spacing"] = _spacing(c.get("spacing", d["geometry"]["spacing"]))
+        for k, v in c.items():
+            per_modality = v if isinstance(v, dict) else {"default": v}
+            if set(per_modality) - set(mods) - {"default"}:
+                raise DesignError(f"centres.{name}.{k}: modalities {sorted(set(v) - set(mods))} not in the design")
+            if k != "spacing" and not all(math.isfinite(x) for x in per_modality.values()):
+                raise DesignError(f"centres.{name}.{k}: finite numbers expected, got {v!r}")
+        centres[name] = c
+    return centres
+
+
+def _image_params(img: dict, style: str, kind: str) -> dict:
+    """The style's image parameters (:data:`STYLE_PARAMS`) with the design's overrides."""
+    params = {k: {"mean": list(v[0]), "sd": v[1], "clip": list(v[2])} for k, v in STYLE_PARAMS[style].items()}
+    for k, v in img.items():
+        if k == "blood_flow_grade":
+            continue
+        if isinstance(v, dict):
+            params[k].update({key: float(x) if key == "sd" else _pair(x) for key, x in v.items()})
+        else:
+            params[k]["mean"] = _pair(v)
     if kind == "ultrasound":
-        if isinstance(value, (int, float)) and value > 0:
-            return float(value)
-        raise DesignError(f"{what}: one positive number (mm per pixel) expected, got {value!r}")
-    if isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(v, (int, float)) and v > 0
-                                                                    for v in value):
-        return [float(v) for v in value]
-    raise DesignError(f"{what}: [x, y, z] in mm expected, got {value!r}")
+        params["blood_flow_grade"] = _probs(img["blood_flow_grade"], 4, "image.blood_flow_grade")
+    return params
+
+
+def _clinical(c: dict) -> dict:
+    """A clinical covariate with its numbers as floats (``[negative, positive]`` pairs, two p lists)."""
+    out = {**c, "effect": float(c["effect"]), "missing": float(c["missing"])}
+    if c["type"] == "categorical":
+        out["p"] = _probs(c["p"], len(c["levels"]), f"clinical.{c['name']}.p")
+    else:
+        out.update({k: _pair(c[k]) for k in ("mean", "sd", "clip") if k in c})
+        if "decimals" in c:
+            out["decimals"] = int(c["decimals"])
+    return out
+
+
+def _survival(s: dict) -> dict:
+    """A survival item with its numbers as floats."""
+    floats = ("shape", "median_days", "hazard_ratio", "size_hazard_ratio", "dropout", "effect")
+    out = {**s, **{k: float(s[k]) for k in floats}, "followup_days": _pair(s["followup_days"])}
+    lo, hi = out["followup_days"]
+    if lo > hi:
+        raise DesignError(f"survival.{s['name']}.followup_days: [min, max] with min <= max expected, got {[lo, hi]}")
+    return out
+
+
+def _check_columns(d: dict) -> None:
+    """The outcome, split, centre, clinical, survival and semantic columns are distinct."""
+    cols = [d["outcome"], "split", "centre", *(c["name"] for c in d["clinical"]),
+            *(f"{s['name']}_{x}" for s in d["survival"] for x in ("time", "event"))]
+    twice = sorted({c for c in cols if cols.count(c) > 1})
+    if twice:
+        raise DesignError(f"columns {twice} used twice")
+    if d["semantic"]:
+        sem = ["tumour_diameter_mm", *SEMANTIC[d["tumour_style"]]] + (
+            ["blood_flow_grade"] if d["kind"] == "ultrasound" else [])
+        clash = set(cols) & set(sem)
+        if clash:
+            raise DesignError(f"columns {sorted(clash)} clash with the semantic columns (set semantic: false)")
 
 
 # ----------------------------------------------------------------------------- counts
@@ -628,7 +501,7 @@ def draw_labels(cohorts: list[dict], seed: int) -> tuple[np.ndarray, np.ndarray]
 
 def draw_latents(design: dict, y: np.ndarray, seed: int, effect_size: float) -> pd.DataFrame:
     """Every patient's image parameters (one row per patient, label-independent draws mapped by class)."""
-    kind, style = design["kind"], design["tumour_style"]
+    kind = design["kind"]
     e = effect_size * design["image_effect"]
     n = len(y)
     params = design["image"]

@@ -216,6 +216,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from ..io import atomic_write_bytes, atomic_write_json, sha256_file, stable_hash
+from ..spec import check
 from .cohort import Cohort
 from .synthetic_images import CT_PHASE_GAIN, modality_table, render_ultrasound, render_volume
 
@@ -288,8 +289,6 @@ def _probs(value, n_levels: int, what: str) -> list[list[float]]:
 
 def _check(instance, definition: str, what: str) -> None:
     """Validate against the schema's ``definition``, filling in its defaults (in place)."""
-    from ..spec import check
-
     check(instance, SCHEMA + definition, where=what, error=DesignError)
 
 

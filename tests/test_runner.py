@@ -157,6 +157,7 @@ def test_a_chapter_depends_only_on_the_modules_it_imports():
     for cid, files in names.items():   # shared layers and the chapter's own spec, never another's spec
         assert {"results.py", "chapter.py", "spec.py", "specs/schema.yaml", f"specs/{cid}.yaml"} <= files
         assert not ({"specs/sts.yaml", "specs/alt.yaml", "specs/us.yaml"} - {f"specs/{cid}.yaml"}) & files
+        assert not ({"specs/schema/sts.yaml", "specs/schema/alt.yaml"} - {f"specs/schema/{cid}.yaml"}) & files
 
 
 def test_editing_one_pipeline_module_reruns_only_its_chapters(monkeypatch):

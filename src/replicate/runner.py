@@ -143,7 +143,8 @@ def chapter_dependencies(chapter_id: str) -> list[Path]:
     others = {f"{cid}.yaml" for cid in CHAPTER_IDS if cid != chapter_id}
     for path in PACKAGE_DIR.rglob("*"):
         if path.suffix in {".yaml", ".yml", ".csv", ".json"} and "__pycache__" not in path.parts:
-            if not (path.parent.name == "specs" and path.name in others):
+            # another chapter's spec (specs/<id>.yaml) or its schema (specs/schema/<id>.yaml)
+            if not (path.parent.name in ("specs", "schema") and "specs" in path.parts and path.name in others):
                 files.add(path)
     return sorted(files)
 

@@ -120,6 +120,8 @@ class Finding:
     severity: str
     detail: str
     evidence: dict = field(default_factory=dict)
+    #: the spec entries (reported / comparison ids, or ``cohort:<name>``) the finding is about
+    ids: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -287,7 +289,8 @@ class _Ctx:
         self.splits: dict[str, list[int]] = {}  # cohort -> feasible n_positive (class counts not stated)
 
     def add(self, where: str, check: str, severity: str, detail: str, **evidence) -> None:
-        self.findings.append(Finding(self.paper, where, check, severity, detail, _jsonable(evidence)))
+        self.findings.append(Finding(self.paper, where, check, severity, detail, _jsonable(evidence),
+                                     _finding_ids(where, evidence)))
 
     def counts_apply(self, cohort: str) -> bool:
         """Are this cohort's proportions k/n of its patients (not means over resamples)?"""
@@ -328,6 +331,15 @@ class _Ctx:
                 if v:
                     out.append((f"{lab} of {name}", int(v)))
         return out
+
+
+def _finding_ids(where: str, evidence: Mapping) -> list[str]:
+    """The spec entries a finding names: its evidence's ``ids``, else the ``[id]`` tags of ``where``,
+    else the cohort it is about (``cohort:<name>``)."""
+    ids = list(evidence.get("ids") or []) or re.findall(r"\[([A-Za-z0-9_.-]+)\]", where)
+    if not ids:
+        ids = [f"cohort:{c}" for c in re.findall(r"cohort '([^']+)'", where)]
+    return sorted(dict.fromkeys(ids))
 
 
 def _jsonable(o):

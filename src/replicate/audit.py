@@ -82,11 +82,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .spec import Spec, SpecError, available_specs, load_spec, load_spec_file, validate
+from .audit_spec import load_audit_spec
+from .spec import Spec, SpecError, available_specs, load_spec
 from .stats.proportions import PROPORTION_METHODS, proportion_ci
 
 __all__ = [
-    "Finding", "audit_spec", "audit", "audit_json", "summary_table", "hanley_mcneil_se", "feasible_counts",
+    "Finding", "audit_spec", "audit", "audit_json", "summary_table", "format_findings", "hanley_mcneil_se", "feasible_counts",
     "ci_method_table", "auc_width_table", "comparison_table", "odds_ratio_table", "confusion_table",
     "AUC_WIDTH_RATIO", "RATIO_ASYMMETRY", "RATIO_SE_TOLERANCE", "SE_RATIO_WARN", "CHECKS", "SEVERITIES",
 ]
@@ -1216,14 +1217,14 @@ _CHECKS = (check_feasibility, check_estimate_in_ci, check_ci_method, check_confu
 
 
 def _as_spec(spec) -> Spec:
+    """A :class:`Spec` from a Spec, a mapping (chapter or audit spec), a YAML path or a chapter id."""
     if isinstance(spec, Spec):
         return spec
     if isinstance(spec, (str, Path)):
         p = Path(spec)
-        return load_spec_file(p) if p.suffix in (".yaml", ".yml") or p.exists() else load_spec(str(spec))
+        return load_audit_spec(p) if p.suffix in (".yaml", ".yml") or p.exists() else load_spec(str(spec))
     if isinstance(spec, Mapping):
-        validate(dict(spec), where=str(spec.get("id", "spec")))
-        return Spec(dict(spec))
+        return load_audit_spec(spec)
     raise TypeError(f"audit_spec needs a Spec, a mapping, a chapter id or a path; got {type(spec).__name__}")
 
 
@@ -1238,7 +1239,8 @@ def audit_spec(spec) -> list[Finding]:
 
 
 def audit(ids: Iterable[str] | str | None = None) -> list[Finding]:
-    """Audit the shipped specs (all of them, or those named in ``ids``)."""
+    """Audit the shipped specs (all of them, or those named in ``ids``: chapter ids or spec file paths);
+    a spec that cannot be read is one ``spec`` error, not an exception."""
     if ids is None:
         ids = available_specs()
     elif isinstance(ids, str):
@@ -1246,9 +1248,10 @@ def audit(ids: Iterable[str] | str | None = None) -> list[Finding]:
     out: list[Finding] = []
     for cid in ids:
         try:
-            spec = load_spec(cid)
+            spec = _as_spec(cid)
         except SpecError as exc:
-            out.append(Finding(cid, f"specs/{cid}.yaml", "spec", "error", f"spec cannot be audited: {exc}"))
+            where = str(cid) if Path(str(cid)).suffix in (".yaml", ".yml") else f"specs/{cid}.yaml"
+            out.append(Finding(str(cid), where, "spec", "error", f"spec cannot be audited: {exc}"))
             continue
         out.extend(audit_spec(spec))
     return out
@@ -1392,6 +1395,33 @@ def confusion_table(findings: Iterable[Finding]) -> pd.DataFrame:
     for col in ("TP", "FN", "TN", "FP", "solutions"):
         df[col] = df[col].astype("Int64")
     return df
+
+
+def format_findings(findings: Iterable[Finding], width: int = 100, min_severity: str = "info") -> str:
+    """Findings as a plain-text table for a terminal ``width`` columns wide (the detail column wraps):
+    one block per paper, errors first."""
+    import textwrap
+
+    df = summary_table(findings, min_severity=min_severity)
+    if df.empty:
+        return "no findings"
+    w_sev, w_chk = 8, 16
+    w_where = max(18, (width - w_sev - w_chk - 6) // 3)
+    w_det = max(20, width - w_sev - w_chk - w_where - 6)
+    lines = []
+    for paper, sub in df.groupby("paper", sort=False):
+        n = sub["severity"].value_counts()
+        head = f"{paper}: " + ", ".join(f"{n.get(s, 0)} {s}{'s' if n.get(s, 0) != 1 and s != 'info' else ''}"
+                                        for s in SEVERITIES)
+        lines += [head, "-" * min(width, max(len(head), 20))]
+        for r in sub.itertuples():
+            cols = [textwrap.wrap(r.severity, w_sev) or [""], textwrap.wrap(r.check, w_chk) or [""],
+                    textwrap.wrap(r.where, w_where) or [""], textwrap.wrap(r.detail, w_det) or [""]]
+            for i in range(max(map(len, cols))):
+                cells = [c[i] if i < len(c) else "" for c in cols]
+                lines.append(f"{cells[0]:<{w_sev}}  {cells[1]:<{w_chk}}  {cells[2]:<{w_where}}  {cells[3]}".rstrip())
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def summary_table(findings: Iterable[Finding], min_severity: str = "info") -> pd.DataFrame:

@@ -12,6 +12,7 @@ import yaml
 from .config import specs_dir
 
 CHAPTER_IDS = ("wdlps", "rls", "alt", "sts", "us")
+SCHEMA_FILES = ("schema", "audit_schema")  # specs/*.yaml that are schemas, not papers
 
 
 class SpecError(ValueError):
@@ -103,6 +104,11 @@ def validate(raw: dict, where: str = "spec") -> None:
     except jsonschema.ValidationError as exc:
         loc = "/".join(str(p) for p in exc.absolute_path)
         raise SpecError(f"{where}: {exc.message} (at {loc or 'top level'})") from None
+    check_consistency(raw, where)
+
+
+def check_consistency(raw: dict, where: str = "spec") -> None:
+    """What a schema cannot express: unique ids, known cohorts, ordered CIs, class counts adding up."""
     ids = [r["id"] for r in raw.get("reported", [])] + [c["id"] for c in raw.get("comparisons", [])]
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
@@ -113,6 +119,9 @@ def validate(raw: dict, where: str = "spec") -> None:
         ci = r.get("ci")
         if ci is not None and ci[0] > ci[1]:
             raise SpecError(f"{where}: reported {r['id']!r} has CI lower bound above upper bound")
+    for c in raw.get("comparisons", []):
+        if c["cohort"] not in raw["cohorts"]:
+            raise SpecError(f"{where}: comparison {c['id']!r} names unknown cohort {c['cohort']!r}")
     for name, c in raw["cohorts"].items():
         if "n_positive" in c and "n_negative" in c and c["n_positive"] + c["n_negative"] != c["n"]:
             raise SpecError(f"{where}: cohort {name!r}: n_positive + n_negative != n")
@@ -134,7 +143,7 @@ def load_spec(chapter_id: str) -> Spec:
 
 
 def available_specs() -> list[str]:
-    return sorted(p.stem for p in specs_dir().glob("*.yaml") if p.stem != "schema")
+    return sorted(p.stem for p in specs_dir().glob("*.yaml") if p.stem not in SCHEMA_FILES)
 
 
 def dump(obj: Any) -> str:

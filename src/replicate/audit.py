@@ -75,6 +75,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -84,7 +85,7 @@ from scipy import stats
 
 from .audit_spec import ci_method_of, load_audit_spec
 from .spec import Spec, SpecError, available_specs, load_spec
-from .stats.proportions import PROPORTION_METHODS, proportion_ci
+from .stats.proportions import PROPORTION_METHODS, proportion_ci, proportion_ci_table
 
 __all__ = [
     "Finding", "audit_spec", "audit", "audit_json", "summary_table", "format_findings", "hanley_mcneil_se", "feasible_counts",
@@ -98,8 +99,10 @@ CHECKS = ("feasibility", "estimate_in_ci", "ci_method", "confusion_matrix", "cla
 CONFUSION_METRICS = ("SEN", "SPE", "PPV", "NPV", "ACC", "ER", "BCA")
 PROPORTION_METRICS = CONFUSION_METRICS + ("PROP",)
 RATIO_METRICS = ("OR", "HR")
-#: an AUC CI narrower than half, or wider than twice, the Hanley-McNeil width is flagged
+#: an AUC CI narrower than half the narrowest, or wider than twice the widest, plausible width is flagged
 AUC_WIDTH_RATIO = (0.5, 2.0)
+#: binormal SD ratios (positives / negatives) whose DeLong SEs, with Hanley-McNeil's, span the plausible AUC SEs
+BINORMAL_SD_RATIOS = (1 / 3, 1 / 2, 1.0, 2.0, 3.0)
 #: an OR/HR CI whose two log-scale arms differ by more than this factor is flagged
 RATIO_ASYMMETRY = 2.0
 #: an OR/HR whose CI-implied log SE is within these factors of the SE its P needs passes (profile CIs)
@@ -562,25 +565,29 @@ def check_estimate_in_ci(ctx: _Ctx) -> None:
 
 
 # --------------------------------------------------------------------------- check 3: CI method
+@lru_cache(maxsize=4096)
+def _ci_grid(m: int, level: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every standard interval of every count ``k = 0..m`` (computed once per denominator)."""
+    return {meth: proportion_ci_table(m, meth, level) for meth in PROPORTION_METHODS}
+
+
 def _ci_matches(k: int, m: int, ci, tol: float, level: float, methods=PROPORTION_METHODS) -> list[str]:
-    out = []
-    for method in methods:
-        lo, hi = proportion_ci(k, m, method=method, level=level)
-        if abs(lo - ci[0]) <= tol and abs(hi - ci[1]) <= tol:
-            out.append(method)
-    return out
+    grid = _ci_grid(int(m), float(level))
+    return [meth for meth in methods
+            if abs(grid[meth][0][k] - ci[0]) <= tol and abs(grid[meth][1][k] - ci[1]) <= tol]
 
 
 def _counts_for_ci(ci, dens: Iterable[int], tol: float, level: float, methods, d: int) -> list[dict]:
     """Every count ``k/m`` (over the denominators ``dens``) whose interval by one of ``methods`` is ``ci``."""
     out = []
-    for m in sorted(set(dens)):
-        k_lo = max(0, math.floor((ci[0] - 0.05) * m))
-        k_hi = min(m, math.ceil((ci[1] + 0.05) * m))
-        for k in range(k_lo, k_hi + 1):
-            ms = _ci_matches(k, m, ci, tol, level, methods)
-            if ms:
-                out.append({"k": k, "n": m, "estimate": round(k / m, d + 2), "methods": ms})
+    for m in sorted({int(x) for x in dens if x}):
+        grid = _ci_grid(m, float(level))
+        hits: dict[int, list[str]] = defaultdict(list)
+        for meth in methods:
+            lo, hi = grid[meth]
+            for k in np.flatnonzero((np.abs(lo - ci[0]) <= tol) & (np.abs(hi - ci[1]) <= tol)):
+                hits[int(k)].append(meth)
+        out += [{"k": k, "n": m, "estimate": round(k / m, d + 2), "methods": ms} for k, ms in sorted(hits.items())]
     return out
 
 
@@ -882,66 +889,108 @@ def _ranges(xs: Iterable[int]) -> str:
 
 
 # --------------------------------------------------------------------------- check 5: AUC intervals
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(64)
+_GH_W = _GH_W / _GH_W.sum()
+
+
+def binormal_se(auc: float, n_pos: int, n_neg: int, sd_ratio: float = 1.0) -> float:
+    """Large-sample DeLong SE of an AUC for binormal scores (negatives N(0, 1), positives N(mu, sd_ratio))
+    with that AUC: Var = Var(placement of a positive) / n_pos + Var(placement of a negative) / n_neg."""
+    a = min(max(float(auc), 1e-6), 1 - 1e-9)
+    b = float(sd_ratio)
+    mu = stats.norm.ppf(a) * math.sqrt(1 + b * b)
+    v10 = float((stats.norm.cdf(mu + b * _GH_X) ** 2 * _GH_W).sum()) - a * a
+    v01 = float((stats.norm.sf((_GH_X - mu) / b) ** 2 * _GH_W).sum()) - a * a
+    return math.sqrt(max(v10, 0.0) / n_pos + max(v01, 0.0) / n_neg)
+
+
+def auc_se_range(auc: float, n_pos: int, n_neg: int) -> tuple[float, float]:
+    """The SEs an AUC's CI can plausibly rest on: Hanley-McNeil's and the binormal DeLong SEs for SD ratios
+    ``BINORMAL_SD_RATIOS`` (near AUC 1 the binormal SEs are half Hanley-McNeil's or less)."""
+    ses = [hanley_mcneil_se(auc, n_pos, n_neg)] + [binormal_se(auc, n_pos, n_neg, b) for b in BINORMAL_SD_RATIOS]
+    return min(ses), max(ses)
+
+
+def _clipped_width(v: float, se: float, z: float) -> float:
+    return min(1.0, v + z * se) - max(0.0, v - z * se)
+
+
+def _expected_widths(v: float, splits, z: float) -> tuple[float, float]:
+    """The narrowest and widest plausible CI widths over the class splits ``[(P, N), ...]``."""
+    lows, highs = [], []
+    for p_, n_ in splits:
+        se_lo, se_hi = auc_se_range(v, p_, n_)
+        lows.append(_clipped_width(v, se_lo, z))
+        highs.append(_clipped_width(v, se_hi, z))
+    return min(lows), max(highs)
+
+
 def check_auc_ci(ctx: _Ctx) -> None:
-    lo_r, hi_r = AUC_WIDTH_RATIO
     for e in ctx.spec.reported:
         if e.get("metric") != "AUC":
             continue
         v, ci = _num(e.get("value")), e.get("ci")
         d = _decimals(e)
         if v is not None and not (0 <= v <= 1):
-            ctx.add(_where(e), "auc_ci_width", "error", f"{_label(e)} = {_fmt(v, d)} is outside [0, 1].", value=v)
+            ctx.add(_where(e), "auc_ci_width", "error", f"{_label(e)} = {_fmt(v, d)} is outside [0, 1].", value=v,
+                    culprit=[e["id"]])
         if not ci:
             continue
         lo, hi = float(ci[0]), float(ci[1])
         if lo < -_EPS or hi > 1 + _EPS:
             ctx.add(_where(e), "auc_ci_width", "error",
                     f"{_label(e)}: the CI {_fmt_ci(ci, d)} leaves [0, 1]; an AUC cannot (a Wald interval that was "
-                    "not truncated).", ci=[lo, hi])
-        if v is None or not ctx.auc_width_applies(e["cohort"]):
+                    "not truncated).", ci=[lo, hi], culprit=[e["id"]])
+        if v is None or not (0 < v < 1) or not ctx.auc_width_applies(e["cohort"]):
             continue
         den = ctx.denominators(e)
         P, N, n = den.get("n_positive"), den.get("n_negative"), den.get("n")
-        level = float(e.get("ci_level", 0.95))
-        z = _z(level)
-        w = min(hi, 1.0) - max(lo, 0.0)
-
-        def expected(p_, n_):
-            se_ = hanley_mcneil_se(v, p_, n_)
-            return se_, max(0.0, v - z * se_), min(1.0, v + z * se_)
-
         if P and N:
-            se, exp_lo, exp_hi = expected(P, N)
-            exp_w = exp_hi - exp_lo
-            if exp_w <= 10.0 ** (-d):
-                continue
-            ratio = w / exp_w
-            ev = dict(auc=v, ci=[lo, hi], n_positive=P, n_negative=N, hanley_mcneil_se=round(se, 4),
-                      expected_ci=[round(exp_lo, 4), round(exp_hi, 4)], width=round(w, 4),
-                      expected_width=round(exp_w, 4), ratio=round(ratio, 3), thresholds=list(AUC_WIDTH_RATIO))
-            if ratio < lo_r or ratio > hi_r:
-                kind = "narrow" if ratio < lo_r else "wide"
-                ctx.add(_where(e), "auc_ci_width", "warning",
-                        f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)} is implausibly {kind} for {P} positives and {N} "
-                        f"negatives: width {w:.3f} vs {exp_w:.3f} from the Hanley-McNeil SE ({se:.3f}), ratio "
-                        f"{ratio:.2f} (flagged below {lo_r} or above {hi_r}).", **ev)
+            splits, who = [(int(P), int(N))], f"{P} positives and {N} negatives"
         elif n and n > 1:
-            # class counts unknown: the most favourable split among those the other numbers allow
             cands = ctx.splits.get(e["cohort"]) or list(range(1, int(n)))
-            widths = [expected(p_, int(n) - p_)[2] - expected(p_, int(n) - p_)[1] for p_ in cands]
-            ratios = [w / x for x in widths if x > 10.0 ** (-d)]
-            if not ratios:
-                continue
-            r_min, r_max = min(ratios), max(ratios)
-            ev = dict(auc=v, ci=[lo, hi], n=int(n), n_positive_candidates=_ranges(cands), width=round(w, 4),
-                      expected_width_range=[round(min(widths), 4), round(max(widths), 4)],
-                      ratio_range=[round(r_min, 3), round(r_max, 3)], thresholds=list(AUC_WIDTH_RATIO))
-            if r_max < lo_r or r_min > hi_r:
-                kind = "narrow" if r_max < lo_r else "wide"
-                ctx.add(_where(e), "auc_ci_width", "warning",
-                        f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)} is implausibly {kind} for {n} patients whatever "
-                        f"their class split ({_ranges(cands)} positives): width {w:.3f} vs {min(widths):.3f}-"
-                        f"{max(widths):.3f} from the Hanley-McNeil SE, ratio {r_min:.2f}-{r_max:.2f}.", **ev)
+            splits, who = [(p_, int(n) - p_) for p_ in cands], f"{n} patients whatever their class split"
+        else:
+            continue
+        z = _z(float(e.get("ci_level", 0.95)))
+        if ci_method_of(ctx.spec, e["cohort"], "auc") == "hanley-mcneil" and len(splits) == 1:
+            _check_declared_hanley_mcneil(ctx, e, v, lo, hi, d, z, *splits[0])
+            continue
+        _check_auc_width(ctx, e, v, lo, hi, d, z, splits, who)
+
+
+def _check_auc_width(ctx: _Ctx, e, v, lo, hi, d, z, splits, who) -> None:
+    """An AUC CI far narrower or wider than any plausible SE gives (beyond the printed rounding)."""
+    lo_r, hi_r = AUC_WIDTH_RATIO
+    w = min(hi, 1.0) - max(lo, 0.0)
+    tol = 2 * _half(d)
+    w_min, w_max = _expected_widths(v, splits, z)
+    if w_min <= tol:
+        return
+    ev = dict(auc=v, ci=[lo, hi], width=round(w, 4), expected_width_range=[round(w_min, 4), round(w_max, 4)],
+              thresholds=list(AUC_WIDTH_RATIO), splits=len(splits))
+    if w + tol < lo_r * w_min:
+        kind, ref = "narrow", f"{w_min:.3f}, the narrowest width"
+    elif w - tol > hi_r * w_max:
+        kind, ref = "wide", f"{w_max:.3f}, the widest width"
+    else:
+        return
+    ctx.add(_where(e), "auc_ci_width", "warning",
+            f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(e['ci'], d)} is implausibly {kind} for {who}: width {w:.3f} vs "
+            f"{ref} that Hanley-McNeil's or a binormal DeLong SE gives (flagged below x{lo_r} or above x{hi_r} "
+            "of that range).", culprit=[e["id"]], summary=f"its CI is implausibly {kind} (width {w:.3f})", **ev)
+
+
+def _check_declared_hanley_mcneil(ctx: _Ctx, e, v, lo, hi, d, z, P, N) -> None:
+    se = hanley_mcneil_se(v, P, N)
+    exp = (max(0.0, v - z * se), min(1.0, v + z * se))
+    dse = abs(hanley_mcneil_se(v + _half(d), P, N) - se) + _half(d)   # the AUC's own rounding
+    tol = _half(d) + z * dse
+    if abs(exp[0] - lo) > tol or abs(exp[1] - hi) > tol:
+        ctx.add(_where(e), "auc_ci_width", "warning",
+                f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(e['ci'], d)}: the declared Hanley-McNeil interval for {P} "
+                f"positives and {N} negatives is {_fmt_ci(exp, d)}.", culprit=[e["id"]], expected_ci=list(exp),
+                summary="its CI is not the declared Hanley-McNeil interval")
 
 
 # --------------------------------------------------------------------------- check 6: comparisons
@@ -970,9 +1019,11 @@ def check_comparisons(ctx: _Ctx) -> None:
         dc = c.get("decimals")
         tol_c = _half(dc if dc is not None else 3)
         diff, tol_diff, diff_src = _num(c.get("diff")), tol_c, "stated"
+        ids_diff = [c["id"]]   # the entries a finding about the difference rests on
         if diff is None:
             a, b = _auc_entry(ctx, c["model_a"], c["cohort"]), _auc_entry(ctx, c["model_b"], c["cohort"])
             if a is not None and b is not None:
+                ids_diff += [a["id"], b["id"]]
                 diff = float(a["value"]) - float(b["value"])
                 tol_diff = _half(_decimals(a)) + _half(_decimals(b))
                 diff_src = f"from the reported AUCs {_fmt(a['value'], _decimals(a))} - {_fmt(b['value'], _decimals(b))}"
@@ -981,7 +1032,8 @@ def check_comparisons(ctx: _Ctx) -> None:
         zst = _num(c.get("z"))
         p_int = _p_interval(c.get("p_value"), None if isinstance(c.get("p_value"), str) else _decimals({}, c.get("p_value")) if c.get("p_value") is not None else None)
         zc = _z(0.95)
-        ev: dict[str, Any] = dict(diff=diff, diff_source=diff_src, se=se, ci=ci, z=zst, p_value=c.get("p_value"))
+        ev: dict[str, Any] = dict(diff=diff, diff_source=diff_src, se=se, ci=ci, z=zst, p_value=c.get("p_value"),
+                                  comparison=c["id"])
         mid = half = None
         if ci:
             lo, hi = float(ci[0]), float(ci[1])
@@ -1006,7 +1058,7 @@ def check_comparisons(ctx: _Ctx) -> None:
                 ctx.add(where, "comparison", "error",
                         f"{name}: the CI {_fmt_ci(ci, 3)} is centred on {mid:.4f}, but the AUC difference is "
                         f"{diff:.3f} ({diff_src}); a DeLong CI is diff +- 1.96 SE." + htxt + ptxt,
-                        issue="ci_centre", matches_other_pairs=hint,
+                        issue="ci_centre", matches_other_pairs=hint, ids=ids_diff,
                         summary=f"the CI of {name} is centred on {mid:.3f}, not on the AUC difference {diff:.3f}",
                         **ev)
         # (b) SE and CI half-width
@@ -1046,7 +1098,7 @@ def check_comparisons(ctx: _Ctx) -> None:
                     txt = "; ".join(f"{lab}: P in [{v[0]:.4f}, {v[1]:.4f}]" for lab, v in p_of.items())
                     ctx.add(where, "comparison", "error",
                             f"{name}: the printed P = {c.get('p_value')} does not follow from z = diff / SE ({txt}).",
-                            issue="p_vs_z", **ev)
+                            issue="p_vs_z", ids=ids_diff, **ev)
         # (d) significance and the CI
         if ci and p_int is not None:
             lo, hi = float(ci[0]), float(ci[1])
@@ -1401,11 +1453,13 @@ def _p_explained_by_swap(ctx: _Ctx, cells: dict, cohort: str, char: str, p_int) 
 def check_table_p_values(ctx: _Ctx) -> None:
     """Patient-characteristics P values against the tests their printed counts allow."""
     cells: dict[tuple, int] = {}
+    cell_ids: dict[tuple, str] = {}
     for e in ctx.spec.reported:
         if e.get("metric") == "PROP" and e.get("variable") and _k_of(e) is not None:
             char, level, group = _parse_variable(e["variable"])
-            if level is not None:
-                cells.setdefault((e["cohort"], char, level, group), int(_k_of(e)))
+            if level is not None and (e["cohort"], char, level, group) not in cells:
+                cells[(e["cohort"], char, level, group)] = int(_k_of(e))
+                cell_ids[(e["cohort"], char, level, group)] = e["id"]
     explained, unexplained = {}, 0
     for e in ctx.spec.reported:
         if e.get("metric") != "P" or not e.get("variable"):
@@ -1439,7 +1493,9 @@ def check_table_p_values(ctx: _Ctx) -> None:
         ctx.add(_where(e), "cohort_table", "warning",
                 f"'{char}' ({' vs '.join(map(str, cols))} in {cohort}): the printed P = {p_raw} is not what the "
                 f"printed counts give with the usual tests ("
-                + ", ".join(f"{t} {p:.3f}" for t, p in tests.items()) + ").", issue="p_value", **ev)
+                + ", ".join(f"{t} {p:.3f}" for t, p in tests.items()) + ").", issue="p_value",
+                ids=[e["id"]] + [i for (c, ch, lv, g), i in cell_ids.items() if ch == char and c in cols + [cohort]],
+                **ev)
     if explained:
         tally = Counter(t for ts in explained.values() for t in ts)
         ctx.add("patient-characteristics P values", "cohort_table", "info",
@@ -1667,7 +1723,7 @@ def _root_cause_groups(findings: list[Finding]) -> list[list[int]]:
         for j in active:
             f = findings[j]
             if explains and j != i and f.check == "comparison" and f.evidence.get("issue") == "ci_centre" \
-                    and set(f.ids) <= explains:
+                    and f.evidence.get("comparison") in explains:
                 union(i, j)
     out: dict[int, list[int]] = defaultdict(list)
     for i in active:
@@ -1817,28 +1873,29 @@ def ci_method_table(spec) -> pd.DataFrame:
 
 
 def auc_width_table(spec) -> pd.DataFrame:
-    """Every AUC CI with known class counts beside the Hanley-McNeil width (and the ratio the audit judges)."""
+    """Every AUC CI with known class counts beside the plausible widths (Hanley-McNeil's, the binormal
+    DeLong range) the audit judges it against."""
     spec = _as_spec(spec)
     ctx = _Ctx(spec)
     rows = []
     for e in spec.reported:
         if e.get("metric") != "AUC" or not e.get("ci") or _num(e.get("value")) is None:
             continue
-        if not ctx.auc_width_applies(e["cohort"]):
-            continue
         den = ctx.denominators(e)
         P, N = den.get("n_positive"), den.get("n_negative")
-        if not P or not N:
+        v = float(e["value"])
+        if not ctx.auc_width_applies(e["cohort"]) or not P or not N or not 0 < v < 1:
             continue
-        v, (lo, hi) = float(e["value"]), e["ci"]
+        lo, hi = e["ci"]
         z = _z(float(e.get("ci_level", 0.95)))
         se = hanley_mcneil_se(v, P, N)
-        exp_w = min(1.0, v + z * se) - max(0.0, v - z * se)
+        w_min, w_max = _expected_widths(v, [(int(P), int(N))], z)
         w = min(hi, 1.0) - max(lo, 0.0)
         rows.append({"id": e["id"], "model": e["model"], "cohort": e["cohort"], "AUC": v,
                      "CI": _fmt_ci(e["ci"], _decimals(e)), "positives": P, "negatives": N,
-                     "Hanley-McNeil SE": round(se, 4), "expected width": round(exp_w, 3), "width": round(w, 3),
-                     "ratio": round(w / exp_w, 2) if exp_w > 0 else None})
+                     "Hanley-McNeil SE": round(se, 4), "Hanley-McNeil width": round(_clipped_width(v, se, z), 3),
+                     "plausible widths": f"{w_min:.3f}-{w_max:.3f}", "width": round(w, 3),
+                     "ratio to narrowest": round(w / w_min, 2) if w_min > 0 else None})
     return pd.DataFrame(rows)
 
 

@@ -37,6 +37,13 @@ def audit_schema() -> dict:
     return yaml.safe_load((specs_dir() / "audit_schema.yaml").read_text())
 
 
+@lru_cache(maxsize=1)
+def _validator():
+    cls = jsonschema.validators.validator_for(audit_schema())
+    cls.check_schema(audit_schema())
+    return cls(audit_schema())
+
+
 def is_chapter_spec(raw: Mapping) -> bool:
     """A chapter spec declares its verdict rule; an audit spec never does."""
     return "verdict_rule" in raw
@@ -148,11 +155,10 @@ def normalise(raw: Mapping, name: str = "paper") -> dict:
 
 
 def validate_audit(raw: Mapping, where: str = "audit spec") -> None:
-    try:
-        jsonschema.validate(raw, audit_schema())
-    except jsonschema.ValidationError as exc:
-        loc = "/".join(str(p) for p in exc.absolute_path)
-        raise SpecError(f"{where}: {exc.message} (at {loc or 'top level'})") from None
+    err = jsonschema.exceptions.best_match(_validator().iter_errors(raw))
+    if err is not None:
+        loc = "/".join(str(p) for p in err.absolute_path)
+        raise SpecError(f"{where}: {err.message} (at {loc or 'top level'})")
 
 
 def load_audit_spec(source, name: str | None = None) -> Spec:

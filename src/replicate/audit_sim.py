@@ -611,6 +611,24 @@ def _audit(spec: dict):
     return audit_spec(Spec(raw))
 
 
+def hanley_mcneil_only_flags(spec: dict) -> int:
+    """How many AUC CIs of a spec the former width rule flagged: width below 0.5x or above 2x the
+    Hanley-McNeil width (no binormal range, no rounding allowance). Kept to show why it was replaced."""
+    from .audit import _clipped_width, hanley_mcneil_se
+
+    n = 0
+    for e in spec["reported"]:
+        c = spec["cohorts"][e["cohort"]]
+        if e["metric"] != "AUC" or "ci" not in e or "n_positive" not in c:
+            continue
+        v, lo, hi = float(e["value"]), float(e["ci"][0]), float(e["ci"][1])
+        if not 0 < v < 1:
+            continue
+        exp_w = _clipped_width(v, hanley_mcneil_se(v, c["n_positive"], c["n"] - c["n_positive"]), 1.959964)
+        n += exp_w > 0 and not 0.5 <= (min(hi, 1) - max(lo, 0)) / exp_w <= 2.0
+    return n
+
+
 def _key(f) -> tuple:
     return (f.check, f.severity, f.evidence.get("issue"), tuple(f.ids))
 
@@ -634,10 +652,12 @@ def calibrate(n_papers: int, seed: int = 0, n_planted: int | None = None,
         for declared in (False, True):
             spec = sim.declared() if declared else sim.spec
             found = _audit(spec)
-            for check in CHECKS:
+            for check in CHECKS + ("auc_ci_width (Hanley-McNeil only, former rule)",):
+                hm = check.startswith("auc_ci_width (")
                 clean_rows.append({"paper": i, "declared": declared, "check": check,
-                                   "errors": sum(f.check == check and f.severity == "error" for f in found),
-                                   "warnings": sum(f.check == check and f.severity == "warning" for f in found),
+                                   "errors": 0 if hm else sum(f.check == check and f.severity == "error" for f in found),
+                                   "warnings": hanley_mcneil_only_flags(spec) if hm else
+                                   sum(f.check == check and f.severity == "warning" for f in found),
                                    "auc_method": sim.methods["auc"], "proportion_method": sim.methods["proportion"]})
             if declared or i >= n_planted:
                 continue

@@ -509,7 +509,6 @@ def _check_stated_count(ctx: _Ctx, e: Mapping, v: float, d: int, k: int, m: int)
 def _report_infeasible(ctx: _Ctx, e: Mapping, v: float, d: int, den: Mapping) -> None:
     """A proportion no count gives at the printed rounding: truncated? a slip? another denominator?"""
     metric = e["metric"]
-    tol = _half(d)
     P, N, n = den.get("n_positive"), den.get("n_negative"), den.get("n")
     trunc = _single_counts(metric, v + 0.5 * 10.0 ** (-d), 0.5 * 10.0 ** (-d) - _EPS, P, N, n)
     m = _own_denominator(metric, P, N, n)
@@ -842,7 +841,8 @@ def check_class_split(ctx: _Ctx) -> None:
     """Cohorts with n but no class counts: which splits do the reported proportions allow?"""
     groups = _model_groups(ctx)
     for cohort, c in ctx.cohorts.items():
-        if c.get("n_positive") is not None or c.get("n_negative") is not None or not ctx.counts_apply(cohort):
+        if c.get("n_positive") is not None or c.get("n_negative") is not None or not ctx.counts_apply(cohort) \
+                or not c.get("n"):
             continue
         n = int(c["n"])
         per_model: dict[str, list[int]] = {}
@@ -869,7 +869,7 @@ def check_class_split(ctx: _Ctx) -> None:
         parts = []
         for model, mets in per_metric.items():
             txt = "; ".join(f"{m} {_fmt(c2[0], _decimals(groups[(model, cohort)][m]))} allows "
-                            + (f"positives in {_ranges(v)}" if v and len(v) < n - 1 else "any split" if v else "no split")
+                            + (f"positives in {_ranges(v, 8)}" if v and len(v) < n - 1 else "any split" if v else "no split")
                             for m, v in mets.items() for c2 in [(float(groups[(model, cohort)][m]['value']),)])
             parts.append(f"{model}: {txt}")
         ctx.add(f"cohort '{cohort}'", "class_split", "error",
@@ -879,12 +879,15 @@ def check_class_split(ctx: _Ctx) -> None:
                 per_metric={k: {m: _ranges(v) for m, v in mets.items()} for k, mets in per_metric.items()})
 
 
-def _ranges(xs: Iterable[int]) -> str:
+def _ranges(xs: Iterable[int], most: int | None = None) -> str:
+    """``[1, 2, 3, 7]`` -> "1-3, 7" (the first ``most`` runs, then "...")."""
     xs = sorted(xs)
     out = []
     for _, g in itertools.groupby(enumerate(xs), lambda t: t[1] - t[0]):
         g = [v for _, v in g]
         out.append(f"{g[0]}" if len(g) == 1 else f"{g[0]}-{g[-1]}")
+    if most is not None and len(out) > most:
+        out = out[:most] + ["..."]
     return ", ".join(out)
 
 
@@ -1569,6 +1572,10 @@ def check_cross_references(ctx: _Ctx) -> None:
             if problems:
                 conflicts.append(dict(key=key, e=e, ref=ref, problems=problems,
                                       partner=_swap_partner(ctx, primary, key, e)))
+    failing = {f.evidence["culprit"][0] for f in ctx.findings if f.severity == "error"
+               and len(f.evidence.get("culprit") or []) == 1}
+    for c in conflicts:   # the more authoritative statement is the one that fails its own checks
+        c["ref_fails"] = c["ref"]["id"] in failing and c["e"]["id"] not in failing
     done: set[int] = set()
     for i, c in enumerate(conflicts):
         if i in done or c["partner"] is None:
@@ -1606,12 +1613,16 @@ def _report_conflict(ctx: _Ctx, c: dict) -> None:
         hint = (f" The value {_fmt(vb, _decimals(e))} is what {_where(same).split(' [')[0]} gives for "
                 f"{same['model']}{' (' + same['variable'] + ')' if same.get('variable') else ''}"
                 ": the two look swapped.")
+    if c.get("ref_fails"):
+        hint += f" Of the two, {_where(ref).split(' [')[0]}'s fails its own checks."
     ctx.add(f"{_where(e)} vs {_where(ref)}", "cross_reference", "error",
             f"{_label(e)} is stated twice with different numbers: {'; '.join(c['problems'])} "
             f"({(e.get('where') or {}).get('section', '?')} vs {_where(ref).split(' [')[0]}).{hint}",
             ids=[e["id"], ref["id"]], values=[vb, _num(ref.get("value"))], cis=[e.get("ci"), ref.get("ci")],
-            swapped_with=[same["id"]] if same is not None else [], culprit=[e["id"]],
-            summary=f"{_label(e)} is {_fmt(vb, _decimals(e))} in {_place(e)}")
+            swapped_with=[same["id"]] if same is not None else [],
+            culprit=[ref["id"] if c.get("ref_fails") else e["id"]],
+            summary=(f"{_place(e)} prints {_fmt(vb, _decimals(e))}" if c.get("ref_fails") else
+                     f"{_label(e)} is {_fmt(vb, _decimals(e))} in {_place(e)}"))
 
 
 def _agrees(e: Mapping, value: float, d: int) -> bool:

@@ -86,6 +86,17 @@ def _audit_findings(target: str | None, draft: str | None):
     if target is None:
         return audit.audit()
     path = Path(target)
+    if path.suffix.lower() in (".txt", ".text", ".md") or (path.is_file() and path.suffix.lower() not in (".yaml", ".yml")):
+        from .audit_text import audit_text, write_draft
+
+        if not path.is_file():
+            raise FileNotFoundError(f"no such text file: {path}")
+        findings, spec = audit_text(path)
+        if draft:
+            write_draft(spec, draft)
+            print(f"draft spec ({len(spec.get('reported', []))} numbers, {len(spec.get('comparisons', []))} "
+                  f"comparisons, {len(spec.get('table1', []))} Table-1 cells) written to {draft}", file=sys.stderr)
+        return findings
     if draft:
         raise ValueError("--draft needs a paper's text (PAPER.txt)")
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():

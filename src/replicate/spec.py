@@ -90,7 +90,7 @@ class Spec:
     def denominators(self, entry: dict) -> dict:
         """The entry's own denominators, else those of its cohort."""
         d = dict(self.cohorts.get(entry["cohort"], {}))
-        d = {k: d[k] for k in ("n", "n_positive", "n_negative") if k in d}
+        d = {k: d[k] for k in ("n", "n_positive", "n_negative") if d.get(k) is not None}
         if "n" in d and "n_positive" in d and "n_negative" not in d:
             d["n_negative"] = d["n"] - d["n_positive"]
         d.update(entry.get("denominators", {}))

@@ -6,8 +6,9 @@ Audits ``--papers`` internally consistent simulated papers twice (CI methods und
 and reports, per check, the share of papers with at least one error (the goal: < 1 %) and with at least
 one warning. Then plants each error type of ``replicate.audit_sim.PLANTS`` into ``--planted`` of them,
 one at a time, and reports the share in which a new finding names the changed entry (as an error, and as
-an error or a warning). Writes ``benchmarks/audit_calibration.json`` (read by the book page
-"Audit a paper in ten minutes") and prints the tables as Markdown.
+an error or a warning). Writes ``src/replicate/data/audit_calibration.json`` (the stored result the book page
+"Audit a paper in ten minutes" shows, read by ``replicate.audit_sim.stored_calibration``) and prints the
+tables as Markdown.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def main() -> int:
     ap.add_argument("--papers", type=int, default=1000)
     ap.add_argument("--planted", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(HERE / "audit_calibration.json"))
+    ap.add_argument("--out", default=str(HERE.parent / "src" / "replicate" / "data" / "audit_calibration.json"))
     a = ap.parse_args()
     t0 = time.perf_counter()
     res = calibrate(a.papers, seed=a.seed, n_planted=a.planted)

@@ -15,7 +15,7 @@ from replicate.audit_text import RULES, extract, extract_file, to_spec
 from replicate.cli import main
 from replicate.spec import CHAPTER_IDS
 
-FIX = Path(__file__).parent / "fixtures"
+EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "replicate" / "examples" / "paper_example.txt"
 PAPERS = Path(__file__).resolve().parents[2] / "shared" / "papers"
 if not PAPERS.is_dir():
     PAPERS = Path("/work/shared/papers")
@@ -23,7 +23,7 @@ if not PAPERS.is_dir():
 
 def test_unseen_text_from_any_folder_finds_the_planted_error(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["audit", str(FIX / "paper_unseen.txt"), "--json", "--draft", "draft.yaml"]) == 0
+    assert main(["audit", str(EXAMPLE), "--json", "--draft", "draft.yaml"]) == 0
     rows = json.loads(capsys.readouterr().out)
     errors = [r for r in rows if r["severity"] == "error"]
     # the table's specificity 76.0% is no count of 40 negatives; the other numbers say 77.5% (31/40)
@@ -37,7 +37,7 @@ def test_unseen_text_from_any_folder_finds_the_planted_error(tmp_path, monkeypat
 
 
 def test_every_number_keeps_its_quote():
-    text = (FIX / "paper_unseen.txt").read_text()
+    text = EXAMPLE.read_text()
     ex = extract(text)
     kinds = {it.kind for it in ex.items}
     assert {"reported", "comparison", "table1"} <= kinds
@@ -93,3 +93,13 @@ def test_tian_from_its_text_finds_its_known_errors():
     assert {"feasibility", "confusion_matrix", "comparison", "cross_reference"} <= checks
     assert any("0.875" in f.detail and "42/48" in f.detail for f in errors)      # the clinical SPE is SEN
     yaml.safe_dump(spec)
+
+
+@pytest.mark.slow
+def test_quickstart_page_runs(tmp_path):
+    """The book page "Audit a paper in ten minutes" executes: the example's error and the check guide show."""
+    from replicate.runner import run_chapter
+
+    run_chapter("audit_quickstart", {}, tmp_path, progress=False, require_results=False)
+    text = (tmp_path / "audit_quickstart.ipynb").read_text()
+    assert "0.760" in text and "confusion_matrix" in text and "Hanley-McNeil" in text

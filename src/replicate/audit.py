@@ -91,6 +91,7 @@ __all__ = [
     "Finding", "audit_spec", "audit", "audit_json", "summary_table", "format_findings", "hanley_mcneil_se", "feasible_counts",
     "ci_method_table", "auc_width_table", "comparison_table", "odds_ratio_table", "confusion_table",
     "AUC_WIDTH_RATIO", "RATIO_ASYMMETRY", "RATIO_SE_TOLERANCE", "SE_RATIO_WARN", "CHECKS", "SEVERITIES",
+    "CHECK_GUIDE", "check_guide", "binormal_se", "auc_se_range", "merge_root_causes",
 ]
 
 SEVERITIES = ("error", "warning", "info")
@@ -109,6 +110,56 @@ RATIO_ASYMMETRY = 2.0
 RATIO_SE_TOLERANCE = (0.8, 1.25)
 #: a comparison's SE within these factors of the CI-implied SE (beyond rounding) is a warning, else an error
 SE_RATIO_WARN = (0.9, 1.1)
+#: how to read each check: (what it asks, what a finding usually means, what to do)
+CHECK_GUIDE = {
+    "feasibility": ("Is each printed proportion a count over its denominator (SEN over positives, SPE over "
+                    "negatives, ACC over all), at the printed rounding?",
+                    "a typo, a value of another metric or cohort (the detail lists denominators it does fit), or a "
+                    "mean over resamples printed as if it were one count; one unit off in the last digit: a slip "
+                    "(warning)",
+                    "check the number against the paper's table; a cohort whose numbers are means over resamples "
+                    "gets `estimate: mean`"),
+    "estimate_in_ci": ("Does the estimate lie inside its own CI?", "one of the three numbers is a typo",
+                       "the ci_method and confusion_matrix findings merged with it say which"),
+    "ci_method": ("Which standard interval (Wald, Wilson, Wilson-cc, Clopper-Pearson, Agresti-Coull) gives the "
+                  "printed CI from the estimate's count?",
+                  "a CI that is exactly another count's belongs to another number; none at all: a bootstrap or "
+                  "another method (warning)",
+                  "declare the paper's method (`ci_method: bootstrap` or `wilson`, ...) to check every CI against it"),
+    "confusion_matrix": ("Is there one integer TP/FN/TN/FP that gives all of a model's printed SEN, SPE, PPV, NPV, "
+                         "ACC at once?",
+                         "no: at least one is wrong; 'without X the rest fit' names the odd one out, and two models' "
+                         "odd ones out that are each other's printed values are a swap",
+                         "info findings give the reconstructed matrix: the paper's own numbers, recovered"),
+    "class_split": ("With n but no class counts: which splits into positives and negatives do the printed "
+                    "proportions allow?", "none: the proportions contradict each other or come from other cohorts",
+                    "give the class counts (n_positive) if the paper prints them anywhere"),
+    "auc_ci_width": ("Is an AUC CI as wide as its cohort allows (between the narrowest and widest width "
+                     "Hanley-McNeil's and binormal DeLong SEs give)?",
+                     "far narrower: an SE taken for a CI half-width, a CI over another cohort, a typo; a limit "
+                     "outside [0, 1]: an untruncated Wald interval (error)",
+                     "a warning, not an error: bootstrap and DeLong CIs vary; declare `ci_method: {auc: ...}`"),
+    "comparison": ("Do a DeLong comparison's difference, SE, CI and P agree (CI = diff +- 1.96 SE, P from diff / SE, "
+                   "CI excludes 0 iff P < 0.05)?",
+                   "a CI centred on another pair's difference (the detail names it), an SE or P of another row",
+                   "the AUCs the difference is taken from are named in the finding's ids"),
+    "ratio_ci_p": ("Is an odds / hazard ratio's CI symmetric on the log scale and its P what the CI implies?",
+                   "lopsided CI or P off by more than profile-likelihood CIs explain (warning)", "check the row"),
+    "odds_ratio": ("Does an odds ratio equal the cross-product of the 2x2 counts the paper prints?",
+                   "rows swapped (one finding names both) or the reference level inverted", "check Table 1 vs Table 2"),
+    "cohort_table": ("Do Table-1 counts add up (levels to the group, groups and cohorts to the total) and do the "
+                     "P values follow from them (chi-square, Yates, Fisher, likelihood ratio)?",
+                     "a typo in one count (the detail says which level and what it should be), two cells swapped, "
+                     "or a P value from other counts (warning)", "the merged detail says what the numbers agree on"),
+    "cross_reference": ("Is the same model, cohort and metric printed with the same number everywhere (abstract, "
+                        "text, tables, discussion)?",
+                        "a typo in one place, or two models' values swapped; when as many places support each "
+                        "version, the finding says one is wrong, not which",
+                        "read both quotes"),
+    "spec": ("Can the spec be read?", "a missing cohort, a malformed number, or an automatic extraction to check",
+             "fix the file; for a text, write the draft and correct it"),
+}
+
 #: the order in which sources are trusted when a metric is printed in several places
 _SOURCE_RANK = {"table": 0, "results": 1, "abstract": 2, "methods": 3, "figure": 4, "discussion": 5}
 _EPS = 1e-9
@@ -2020,6 +2071,12 @@ def format_findings(findings: Iterable[Finding], width: int = 100, min_severity:
                 lines.append(f"{cells[0]:<{w_sev}}  {cells[1]:<{w_chk}}  {cells[2]:<{w_where}}  {cells[3]}".rstrip())
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def check_guide() -> pd.DataFrame:
+    """How to read each check (:data:`CHECK_GUIDE`) as a table."""
+    return pd.DataFrame([{"check": c, "asks": a, "a finding usually means": m, "what to do": w}
+                         for c, (a, m, w) in CHECK_GUIDE.items()])
 
 
 def summary_table(findings: Iterable[Finding], min_severity: str = "info") -> pd.DataFrame:

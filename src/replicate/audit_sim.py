@@ -32,7 +32,8 @@ from scipy import stats
 from .stats import auc_ci, bootstrap_auc, delong_test, percentile_ci, proportion_ci
 from .stats.proportions import PROPORTION_METHODS
 
-__all__ = ["SimPaper", "simulate_paper", "plant", "PLANTS", "calibrate", "AUC_METHODS", "P_METHODS"]
+__all__ = ["SimPaper", "simulate_paper", "plant", "PLANTS", "calibrate", "summarise", "stored_calibration",
+           "AUC_METHODS", "P_METHODS"]
 
 AUC_METHODS = ("delong", "bootstrap", "hanley-mcneil")
 P_METHODS = PROPORTION_METHODS + ("bootstrap",)
@@ -695,3 +696,19 @@ def summarise(res: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
                             .dropna().value_counts().head(3).items()))
     det = det.reindex([k for k in PLANTS if k in det.index])
     return {"false_positives": fp, "detection": det}
+
+
+def stored_calibration(path=None) -> dict | None:
+    """The stored result of ``benchmarks/bench_audit_calibration.py`` (``replicate/data/audit_calibration.json``):
+    metadata plus the ``false_positives`` and ``detection`` tables as DataFrames; None if it was never run."""
+    import json
+    from pathlib import Path
+
+    p = Path(path) if path else Path(__file__).resolve().parent / "data" / "audit_calibration.json"
+    if not p.exists():
+        return None
+    raw = json.loads(p.read_text())
+    out = {k: v for k, v in raw.items() if k not in ("false_positives", "detection")}
+    out["false_positives"] = pd.DataFrame(raw["false_positives"]).set_index("check")
+    out["detection"] = pd.DataFrame(raw["detection"]).set_index("kind")
+    return out

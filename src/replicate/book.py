@@ -23,7 +23,7 @@ from .io import atomic_write_json, atomic_write_text
 from .runner import ChapterError, has_notebook, input_hash, library_hash, run_chapter
 from .spec import CHAPTER_IDS, load_spec
 
-EXTRA_PAGES = ("audit",)  # notebooks that are book pages but not paper chapters
+EXTRA_PAGES = ("audit", "audit_quickstart")  # notebooks that are book pages but not paper chapters
 
 
 def book_dir() -> Path:

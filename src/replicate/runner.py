@@ -84,7 +84,7 @@ def library_hash() -> str:
     """Hash of the library's code and data files (specs, parameter files, registries)."""
     h = hashlib.sha256()
     for path in sorted(PACKAGE_DIR.rglob("*")):
-        if path.is_file() and path.suffix in {".py", ".yaml", ".yml", ".csv", ".json"} and "__pycache__" not in path.parts:
+        if path.is_file() and path.suffix in {".py", ".yaml", ".yml", ".csv", ".json", ".txt"} and "__pycache__" not in path.parts:
             h.update(str(path.relative_to(PACKAGE_DIR)).encode())
             h.update(sha256_file(path).encode())
     req = repo_root() / "requirements.txt"

@@ -59,6 +59,8 @@ def test_text_without_numbers_is_a_clear_warning(tmp_path, capsys):
     (row,) = json.loads(capsys.readouterr().out)
     assert row["severity"] == "warning" and "no diagnostic-accuracy statement" in row["detail"]
     assert main(["audit", str(tmp_path / "missing.txt")]) == 2
+    assert main(["audit", str(tmp_path / "paper.pdf")]) == 2
+    assert "pdftotext" in capsys.readouterr().err
 
 
 def test_rules_are_tagged_and_left_out_for_their_own_paper():

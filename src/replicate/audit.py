@@ -27,10 +27,12 @@ Checks (the ``check`` field of a :class:`Finding`):
     Where the paper gives a cohort's size but not its class counts: the splits
     into positives/negatives that every reported SEN/SPE/... of that cohort allows.
 ``auc_ci_width``
-    An AUC interval's width against the width Hanley & McNeil's (1982,
-    Radiology 143:29) standard error implies for the cohort's positives and
-    negatives: a ratio below ``AUC_WIDTH_RATIO[0]`` (0.5) or above
-    ``AUC_WIDTH_RATIO[1]`` (2) is implausible; limits outside [0, 1] are impossible.
+    An AUC interval's width against the widths plausible for the cohort's positives and
+    negatives: those of Hanley & McNeil's (1982, Radiology 143:29) standard error and of the
+    large-sample DeLong SE of binormal scores with SD ratios ``BINORMAL_SD_RATIOS`` (near AUC 1
+    Hanley-McNeil overstates the SE). Narrower than ``AUC_WIDTH_RATIO[0]`` (0.5) x the narrowest
+    or wider than ``AUC_WIDTH_RATIO[1]`` (2) x the widest, beyond the printed rounding, is
+    implausible; limits outside [0, 1] are impossible. A declared Hanley-McNeil interval must be one.
 ``comparison``
     A test between two models (DeLong): the difference (stated, or derived from
     the two reported AUCs), its SE, CI and P must agree: CI = diff +- z SE,
@@ -60,8 +62,20 @@ Without ``decimals`` an entry's precision is read off the value as written, but
 never taken as coarser than 2 decimals for a non-integer value.
 
 Severity: ``error`` = a contradiction beyond the printed rounding (the numbers
-cannot all be right); ``warning`` = implausible or unexplained but possible;
-``info`` = what the audit reconstructed (counts, CI method, confusion matrix).
+cannot all be right); ``warning`` = implausible or unexplained but possible (a slip
+of one unit in the last digit is a warning, not an error); ``info`` = what the audit
+reconstructed (counts, CI method, confusion matrix).
+
+One root cause, one finding: every finding names the spec entries it is about
+(``Finding.ids``) and, where it can tell, the one it suspects (``evidence['culprit']``);
+findings that suspect the same entry, or that a finding naming a swap or a balanced
+conflict explains, are merged into one (:func:`merge_root_causes`) whose detail lists the
+others ("Same root cause: ...") and what they agree the number should be; the merged
+findings stay in ``evidence['merged']``. A spec (or cohort) may declare how its CIs were
+computed (``ci_method``: a proportion method, ``bootstrap``, or ``{proportion: ..., auc:
+...}``); then only that method is checked, and bootstrap CIs are not expected to follow a
+formula. The thresholds are calibrated on simulated consistent papers
+(:mod:`replicate.audit_sim`, ``benchmarks/bench_audit_calibration.py``).
 
 Cohorts whose estimates are averages over resamples (``estimate: mean`` or
 ``bootstrap_mean`` in the cohort, and any cohort named ``cv`` unless it says

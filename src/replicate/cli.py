@@ -86,6 +86,9 @@ def _audit_findings(target: str | None, draft: str | None):
     if target is None:
         return audit.audit()
     path = Path(target)
+    if path.suffix.lower() == ".pdf":
+        raise ValueError(f"{path}: give the paper's plain text (e.g. `pdftotext -layout {path.name} paper.txt`), "
+                         "not the PDF")
     if path.suffix.lower() in (".txt", ".text", ".md") or (path.is_file() and path.suffix.lower() not in (".yaml", ".yml")):
         from .audit_text import audit_text, write_draft
 

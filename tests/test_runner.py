@@ -132,10 +132,11 @@ def test_input_hash_is_the_text(nbdir):
 
 
 def test_shipped_chapters_are_text_notebooks():
+    from replicate.book import EXTRA_PAGES
     from replicate.config import notebooks_dir
     from replicate.spec import CHAPTER_IDS
 
-    for cid in (*CHAPTER_IDS, "audit"):
+    for cid in (*CHAPTER_IDS, *EXTRA_PAGES):
         assert runner.notebook_path(cid).suffix == ".md", cid
         nb = runner.read_notebook(runner.notebook_path(cid))
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]

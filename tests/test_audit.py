@@ -145,3 +145,24 @@ def test_audit_notebook_runs(tmp_path):
     rows = json.loads((tmp_path / "audit.json").read_text())
     assert rows and {r["paper"] for r in rows} == {"rls"}
     assert (tmp_path / "audit.ipynb").exists()
+
+
+def _one_ci(ci, **decl):
+    spec = {"cohorts": {"v": {"n": 50, "n_positive": 20, **decl.get("cohort", {})}},
+            "reported": [{"id": "sen", "cohort": "v", "metric": "SEN", "value": "0.750", "ci": ci}]}
+    if "spec" in decl:
+        spec["ci_method"] = decl["spec"]
+    return [f for f in audit_spec(spec) if f.check == "ci_method"]
+
+
+def test_declared_ci_method_is_the_one_checked():
+    from replicate.stats import proportion_ci
+
+    boot = ["0.550", "0.950"]                     # a bootstrap interval of 15/20: no closed form gives it
+    assert [f.severity for f in _one_ci(boot)] == ["warning"]
+    assert not [f for f in _one_ci(boot, spec="bootstrap") if f.severity != "info"]
+    assert not [f for f in _one_ci(boot, cohort={"ci_method": {"proportion": "bootstrap"}}) if f.severity != "info"]
+    cp = [f"{x:.3f}" for x in proportion_ci(15, 20, "clopper-pearson")]
+    assert not [f for f in _one_ci(cp) if f.severity != "info"]          # undeclared: any standard method
+    (w,) = [f for f in _one_ci(cp, spec="wilson") if f.severity == "warning"]
+    assert "declared method wilson" in w.detail and "clopper-pearson" in w.detail

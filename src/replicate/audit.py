@@ -27,10 +27,12 @@ Checks (the ``check`` field of a :class:`Finding`):
     Where the paper gives a cohort's size but not its class counts: the splits
     into positives/negatives that every reported SEN/SPE/... of that cohort allows.
 ``auc_ci_width``
-    An AUC interval's width against the width Hanley & McNeil's (1982,
-    Radiology 143:29) standard error implies for the cohort's positives and
-    negatives: a ratio below ``AUC_WIDTH_RATIO[0]`` (0.5) or above
-    ``AUC_WIDTH_RATIO[1]`` (2) is implausible; limits outside [0, 1] are impossible.
+    An AUC interval's width against the widths plausible for the cohort's positives and
+    negatives: those of Hanley & McNeil's (1982, Radiology 143:29) standard error and of the
+    large-sample DeLong SE of binormal scores with SD ratios ``BINORMAL_SD_RATIOS`` (near AUC 1
+    Hanley-McNeil overstates the SE). Narrower than ``AUC_WIDTH_RATIO[0]`` (0.5) x the narrowest
+    or wider than ``AUC_WIDTH_RATIO[1]`` (2) x the widest, beyond the printed rounding, is
+    implausible; limits outside [0, 1] are impossible. A declared Hanley-McNeil interval must be one.
 ``comparison``
     A test between two models (DeLong): the difference (stated, or derived from
     the two reported AUCs), its SE, CI and P must agree: CI = diff +- z SE,
@@ -60,8 +62,20 @@ Without ``decimals`` an entry's precision is read off the value as written, but
 never taken as coarser than 2 decimals for a non-integer value.
 
 Severity: ``error`` = a contradiction beyond the printed rounding (the numbers
-cannot all be right); ``warning`` = implausible or unexplained but possible;
-``info`` = what the audit reconstructed (counts, CI method, confusion matrix).
+cannot all be right); ``warning`` = implausible or unexplained but possible (a slip
+of one unit in the last digit is a warning, not an error); ``info`` = what the audit
+reconstructed (counts, CI method, confusion matrix).
+
+One root cause, one finding: every finding names the spec entries it is about
+(``Finding.ids``) and, where it can tell, the one it suspects (``evidence['culprit']``);
+findings that suspect the same entry, or that a finding naming a swap or a balanced
+conflict explains, are merged into one (:func:`merge_root_causes`) whose detail lists the
+others ("Same root cause: ...") and what they agree the number should be; the merged
+findings stay in ``evidence['merged']``. A spec (or cohort) may declare how its CIs were
+computed (``ci_method``: a proportion method, ``bootstrap``, or ``{proportion: ..., auc:
+...}``); then only that method is checked, and bootstrap CIs are not expected to follow a
+formula. The thresholds are calibrated on simulated consistent papers
+(:mod:`replicate.audit_sim`, ``benchmarks/bench_audit_calibration.py``).
 
 Cohorts whose estimates are averages over resamples (``estimate: mean`` or
 ``bootstrap_mean`` in the cohort, and any cohort named ``cv`` unless it says
@@ -75,6 +89,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -82,13 +97,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .spec import Spec, SpecError, available_specs, load_spec, load_spec_file, validate
-from .stats.proportions import PROPORTION_METHODS, proportion_ci
+from .audit_spec import ci_method_of, load_audit_spec
+from .spec import Spec, SpecError, available_specs, load_spec
+from .stats.proportions import PROPORTION_METHODS, proportion_ci, proportion_ci_table
 
 __all__ = [
-    "Finding", "audit_spec", "audit", "audit_json", "summary_table", "hanley_mcneil_se", "feasible_counts",
+    "Finding", "audit_spec", "audit", "audit_json", "summary_table", "format_findings", "hanley_mcneil_se", "feasible_counts",
     "ci_method_table", "auc_width_table", "comparison_table", "odds_ratio_table", "confusion_table",
     "AUC_WIDTH_RATIO", "RATIO_ASYMMETRY", "RATIO_SE_TOLERANCE", "SE_RATIO_WARN", "CHECKS", "SEVERITIES",
+    "CHECK_GUIDE", "check_guide", "binormal_se", "auc_se_range", "merge_root_causes",
 ]
 
 SEVERITIES = ("error", "warning", "info")
@@ -97,14 +114,66 @@ CHECKS = ("feasibility", "estimate_in_ci", "ci_method", "confusion_matrix", "cla
 CONFUSION_METRICS = ("SEN", "SPE", "PPV", "NPV", "ACC", "ER", "BCA")
 PROPORTION_METRICS = CONFUSION_METRICS + ("PROP",)
 RATIO_METRICS = ("OR", "HR")
-#: an AUC CI narrower than half, or wider than twice, the Hanley-McNeil width is flagged
+#: an AUC CI narrower than half the narrowest, or wider than twice the widest, plausible width is flagged
 AUC_WIDTH_RATIO = (0.5, 2.0)
+#: binormal SD ratios (positives / negatives) whose DeLong SEs, with Hanley-McNeil's, span the plausible AUC SEs
+BINORMAL_SD_RATIOS = (1 / 3, 1 / 2, 1.0, 2.0, 3.0)
 #: an OR/HR CI whose two log-scale arms differ by more than this factor is flagged
 RATIO_ASYMMETRY = 2.0
 #: an OR/HR whose CI-implied log SE is within these factors of the SE its P needs passes (profile CIs)
 RATIO_SE_TOLERANCE = (0.8, 1.25)
 #: a comparison's SE within these factors of the CI-implied SE (beyond rounding) is a warning, else an error
 SE_RATIO_WARN = (0.9, 1.1)
+#: how to read each check: (what it asks, what a finding usually means, what to do)
+CHECK_GUIDE = {
+    "feasibility": ("Is each printed proportion a count over its denominator (SEN over positives, SPE over "
+                    "negatives, ACC over all), at the printed rounding?",
+                    "a typo, a value of another metric or cohort (the detail lists denominators it does fit), or a "
+                    "mean over resamples printed as if it were one count; one unit off in the last digit: a slip "
+                    "(warning)",
+                    "check the number against the paper's table; a cohort whose numbers are means over resamples "
+                    "gets `estimate: mean`"),
+    "estimate_in_ci": ("Does the estimate lie inside its own CI?", "one of the three numbers is a typo",
+                       "the ci_method and confusion_matrix findings merged with it say which"),
+    "ci_method": ("Which standard interval (Wald, Wilson, Wilson-cc, Clopper-Pearson, Agresti-Coull) gives the "
+                  "printed CI from the estimate's count?",
+                  "a CI that is exactly another count's belongs to another number; none at all: a bootstrap or "
+                  "another method (warning)",
+                  "declare the paper's method (`ci_method: bootstrap` or `wilson`, ...) to check every CI against it"),
+    "confusion_matrix": ("Is there one integer TP/FN/TN/FP that gives all of a model's printed SEN, SPE, PPV, NPV, "
+                         "ACC at once?",
+                         "no: at least one is wrong; 'without X the rest fit' names the odd one out, and two models' "
+                         "odd ones out that are each other's printed values are a swap",
+                         "info findings give the reconstructed matrix: the paper's own numbers, recovered"),
+    "class_split": ("With n but no class counts: which splits into positives and negatives do the printed "
+                    "proportions allow?", "none: the proportions contradict each other or come from other cohorts",
+                    "give the class counts (n_positive) if the paper prints them anywhere"),
+    "auc_ci_width": ("Is an AUC CI as wide as its cohort allows (between the narrowest and widest width "
+                     "Hanley-McNeil's and binormal DeLong SEs give)?",
+                     "far narrower: an SE taken for a CI half-width, a CI over another cohort, a typo; a limit "
+                     "outside [0, 1]: an untruncated Wald interval (error)",
+                     "a warning, not an error: bootstrap and DeLong CIs vary; declare `ci_method: {auc: ...}`"),
+    "comparison": ("Do a DeLong comparison's difference, SE, CI and P agree (CI = diff +- 1.96 SE, P from diff / SE, "
+                   "CI excludes 0 iff P < 0.05)?",
+                   "a CI centred on another pair's difference (the detail names it), an SE or P of another row",
+                   "the AUCs the difference is taken from are named in the finding's ids"),
+    "ratio_ci_p": ("Is an odds / hazard ratio's CI symmetric on the log scale and its P what the CI implies?",
+                   "lopsided CI or P off by more than profile-likelihood CIs explain (warning)", "check the row"),
+    "odds_ratio": ("Does an odds ratio equal the cross-product of the 2x2 counts the paper prints?",
+                   "rows swapped (one finding names both) or the reference level inverted", "check Table 1 vs Table 2"),
+    "cohort_table": ("Do Table-1 counts add up (levels to the group, groups and cohorts to the total) and do the "
+                     "P values follow from them (chi-square, Yates, Fisher, likelihood ratio)?",
+                     "a typo in one count (the detail says which level and what it should be), two cells swapped, "
+                     "or a P value from other counts (warning)", "the merged detail says what the numbers agree on"),
+    "cross_reference": ("Is the same model, cohort and metric printed with the same number everywhere (abstract, "
+                        "text, tables, discussion)?",
+                        "a typo in one place, or two models' values swapped; when as many places support each "
+                        "version, the finding says one is wrong, not which",
+                        "read both quotes"),
+    "spec": ("Can the spec be read?", "a missing cohort, a malformed number, or an automatic extraction to check",
+             "fix the file; for a text, write the draft and correct it"),
+}
+
 #: the order in which sources are trusted when a metric is printed in several places
 _SOURCE_RANK = {"table": 0, "results": 1, "abstract": 2, "methods": 3, "figure": 4, "discussion": 5}
 _EPS = 1e-9
@@ -120,6 +189,8 @@ class Finding:
     severity: str
     detail: str
     evidence: dict = field(default_factory=dict)
+    #: the spec entries (reported / comparison ids, or ``cohort:<name>``) the finding is about
+    ids: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -285,9 +356,11 @@ class _Ctx:
         self.findings: list[Finding] = []
         self.cohorts = spec.cohorts
         self.splits: dict[str, list[int]] = {}  # cohort -> feasible n_positive (class counts not stated)
+        self.swaps: list[dict] = []             # swapped Table-1 counts found (cells, the finding)
 
     def add(self, where: str, check: str, severity: str, detail: str, **evidence) -> None:
-        self.findings.append(Finding(self.paper, where, check, severity, detail, _jsonable(evidence)))
+        self.findings.append(Finding(self.paper, where, check, severity, detail, _jsonable(evidence),
+                                     _finding_ids(where, evidence)))
 
     def counts_apply(self, cohort: str) -> bool:
         """Are this cohort's proportions k/n of its patients (not means over resamples)?"""
@@ -296,6 +369,11 @@ class _Ctx:
         if est is None:
             return cohort != "cv"
         return est in ("proportion", "k/n", "pooled")
+
+    def counts_apply_to(self, e: Mapping) -> bool:
+        """Is this entry a count over patients? Characteristics of patients (``PROP`` with a variable)
+        always are; model metrics are unless their cohort's estimates are means over resamples."""
+        return (e.get("metric") == "PROP" and bool(e.get("variable"))) or self.counts_apply(e["cohort"])
 
     def auc_width_applies(self, cohort: str) -> bool:
         """Hanley-McNeil widths fit k/n cohorts and bootstrap CIs, not means over CV splits."""
@@ -328,6 +406,15 @@ class _Ctx:
                 if v:
                     out.append((f"{lab} of {name}", int(v)))
         return out
+
+
+def _finding_ids(where: str, evidence: Mapping) -> list[str]:
+    """The spec entries a finding names: its evidence's ``ids``, else the ``[id]`` tags of ``where``,
+    else the cohort it is about (``cohort:<name>``)."""
+    ids = list(evidence.get("ids") or []) or re.findall(r"\[([A-Za-z0-9_.-]+)\]", where)
+    if not ids:
+        ids = [f"cohort:{c}" for c in re.findall(r"cohort '([^']+)'", where)]
+    return sorted(dict.fromkeys(ids))
 
 
 def _jsonable(o):
@@ -424,6 +511,15 @@ def _proportion_entries(ctx: _Ctx):
             yield e
 
 
+def _slip(printed: float, exact: float, d: int) -> bool:
+    """Is ``printed`` one unit of its last digit away from the correctly rounded ``exact``?"""
+    return abs(exact - printed) <= 1.5 * 10.0 ** (-d) + _EPS
+
+
+def _own_denominator(metric: str, P, N, n):
+    return {"SEN": P, "SPE": N}.get(metric, n) if metric in ("SEN", "SPE", "ACC", "ER", "PROP") else None
+
+
 def check_feasibility(ctx: _Ctx) -> None:
     for e in _proportion_entries(ctx):
         v = float(e["value"])
@@ -433,9 +529,9 @@ def check_feasibility(ctx: _Ctx) -> None:
         if not (-tol <= v <= 1 + tol):
             ctx.add(_where(e), "feasibility", "error",
                     f"{_label(e)} = {_fmt(v, d)} is not a proportion (outside 0-1); spec values are fractions.",
-                    value=v)
+                    value=v, culprit=[e["id"]])
             continue
-        if not ctx.counts_apply(e["cohort"]):
+        if not ctx.counts_apply_to(e):
             continue
         den = ctx.denominators(e)
         P, N, n = den.get("n_positive"), den.get("n_negative"), den.get("n")
@@ -447,49 +543,73 @@ def check_feasibility(ctx: _Ctx) -> None:
         counts = _single_counts(metric, v, tol, P, N, n)
         if counts is None:
             continue
-        if k_stated is not None and metric in ("SEN", "SPE", "ACC", "ER", "PROP"):
-            m = {"SEN": P, "SPE": N}.get(metric, n)
-            exact = k_stated / m
-            if abs(exact - v) > tol:
-                ctx.add(_where(e), "feasibility", "error",
-                        f"{_label(e)}: the paper prints {_fmt(v, d)} next to the count {k_stated}/{m}, "
-                        f"but {k_stated}/{m} = {exact:.{d + 2}f}, which rounds to {_fmt(exact, d)}.",
-                        value=v, k=k_stated, n=m, exact=exact)
+        m = _own_denominator(metric, P, N, n)
+        if k_stated is not None and m:
+            _check_stated_count(ctx, e, v, d, int(k_stated), int(m))
             continue
         if counts:
             continue
-        # infeasible at the printed rounding: truncation? another denominator?
-        trunc = _single_counts(metric, v + 0.5 * 10.0 ** (-d), 0.5 * 10.0 ** (-d) - _EPS, P, N, n)
-        m = {"SEN": P, "SPE": N}.get(metric, n)
-        near = ""
-        if metric in ("SEN", "SPE", "ACC", "ER", "PROP") and m:
-            lo_k = math.floor(v * m)
-            near = (f" The nearest counts give {lo_k}/{m} = {_fmt(lo_k / m, d)} and "
-                    f"{lo_k + 1}/{m} = {_fmt((lo_k + 1) / m, d)}.")
-        alt = []
-        if metric in ("SEN", "SPE", "ACC", "ER", "PROP"):
-            pool = ctx.all_denominators(e["cohort"]) if metric in ("ACC", "ER", "PROP") else \
-                [(f"{lab} of {e['cohort']}", v) for lab, v in (("n", n), ("n_positive", P), ("n_negative", N)) if v]
-            for lab, mm in pool:
-                if mm == m:
-                    continue
-                ks = [k for k in range(mm + 1) if abs(k / mm - v) <= tol]
-                if ks:
-                    alt.append(f"{ks[0]}/{mm} ({lab})")
-        alt = list(dict.fromkeys(alt))
-        den_txt = {"SEN": f"{P} positives", "SPE": f"{N} negatives", "ACC": f"{n} patients", "ER": f"{n} patients",
-                   "PROP": f"n = {n}"}.get(metric, f"{P} positives and {N} negatives")
-        if trunc:
-            ctx.add(_where(e), "feasibility", "warning",
-                    f"{_label(e)} = {_fmt(v, d)} cannot be a count over {den_txt} rounded to {d} decimals; "
-                    f"it fits only if the paper truncated instead of rounding (e.g. {trunc[0][0]}/{trunc[0][1]})."
-                    + near, value=v, decimals=d, truncated_counts=trunc[:5])
-        else:
-            extra = f" It does fit {', '.join(alt[:4])}." if alt else ""
-            ctx.add(_where(e), "feasibility", "error",
-                    f"{_label(e)} = {_fmt(v, d)} cannot be obtained as a count over {den_txt} at {d} decimals."
-                    + near + extra,
-                    value=v, decimals=d, denominators=den, fits_other_denominators=alt[:6])
+        _report_infeasible(ctx, e, v, d, den)
+
+
+def _check_stated_count(ctx: _Ctx, e: Mapping, v: float, d: int, k: int, m: int) -> None:
+    """A proportion printed next to its count: ``k / m`` must round to it."""
+    exact = k / m
+    if abs(exact - v) <= _half(d):
+        return
+    slip = _slip(v, exact, d)
+    ks = feasible_counts(v, d, m)
+    txt = (f"{_label(e)}: the paper prints {_fmt(v, d)} next to the count {k}/{m}, but {k}/{m} = "
+           f"{exact:.{d + 2}f}, which rounds to {_fmt(exact, d)}")
+    if slip:
+        txt += ": a slip in the last digit."
+    else:
+        txt += "." + (f" The printed {_fmt(v, d)} is {ks[0]}/{m}." if len(ks) == 1 else "")
+    ctx.add(_where(e), "feasibility", "warning" if slip else "error", txt,
+            value=v, k=k, n=m, exact=exact, slip=slip, culprit=[e["id"]],
+            implied={"k": ks[0]} if len(ks) == 1 and not slip else {},
+            summary=f"the printed {_fmt(v, d)} is not {k}/{m} = {_fmt(exact, d)}")
+
+
+def _report_infeasible(ctx: _Ctx, e: Mapping, v: float, d: int, den: Mapping) -> None:
+    """A proportion no count gives at the printed rounding: truncated? a slip? another denominator?"""
+    metric = e["metric"]
+    P, N, n = den.get("n_positive"), den.get("n_negative"), den.get("n")
+    trunc = _single_counts(metric, v + 0.5 * 10.0 ** (-d), 0.5 * 10.0 ** (-d) - _EPS, P, N, n)
+    m = _own_denominator(metric, P, N, n)
+    near, slip = "", False
+    if m:
+        lo_k = math.floor(v * m)
+        near = (f" The nearest counts give {lo_k}/{m} = {_fmt(lo_k / m, d)} and "
+                f"{lo_k + 1}/{m} = {_fmt((lo_k + 1) / m, d)}.")
+        slip = any(_slip(v, k / m, d) for k in (lo_k, lo_k + 1) if 0 <= k <= m)
+    alt = []
+    if m:
+        pool = ctx.all_denominators(e["cohort"]) if metric in ("ACC", "ER", "PROP") else \
+            [(f"{lab} of {e['cohort']}", x) for lab, x in (("n", n), ("n_positive", P), ("n_negative", N)) if x]
+        for lab, mm in pool:
+            ks = [] if mm == m else feasible_counts(v, d, mm)
+            if ks:
+                alt.append(f"{ks[0]}/{mm} ({lab})")
+    alt = list(dict.fromkeys(alt))
+    den_txt = {"SEN": f"{P} positives", "SPE": f"{N} negatives", "ACC": f"{n} patients", "ER": f"{n} patients",
+               "PROP": f"n = {n}"}.get(metric, f"{P} positives and {N} negatives")
+    common = dict(value=v, decimals=d, culprit=[e["id"]],
+                  summary=f"{_fmt(v, d)} is no count over {den_txt}")
+    if trunc:
+        ctx.add(_where(e), "feasibility", "warning",
+                f"{_label(e)} = {_fmt(v, d)} cannot be a count over {den_txt} rounded to {d} decimals; "
+                f"it fits only if the paper truncated instead of rounding (e.g. {trunc[0][0]}/{trunc[0][1]})."
+                + near, truncated_counts=trunc[:5], slip=True, **common)
+    elif slip:
+        ctx.add(_where(e), "feasibility", "warning",
+                f"{_label(e)} = {_fmt(v, d)} cannot be a count over {den_txt} at {d} decimals, but it is one unit "
+                f"of its last digit from one: a rounding slip." + near, slip=True, **common)
+    else:
+        extra = f" It does fit {', '.join(alt[:4])}." if alt else ""
+        ctx.add(_where(e), "feasibility", "error",
+                f"{_label(e)} = {_fmt(v, d)} cannot be obtained as a count over {den_txt} at {d} decimals."
+                + near + extra, denominators=dict(den), fits_other_denominators=alt[:6], **common)
 
 
 # --------------------------------------------------------------------------- check 2: estimate inside CI
@@ -504,91 +624,150 @@ def check_estimate_in_ci(ctx: _Ctx) -> None:
         if not (lo - tol <= v <= hi + tol):
             ctx.add(_where(e), "estimate_in_ci", "error",
                     f"{_label(e)} = {_fmt(v, d)} lies outside its own CI {_fmt_ci(ci, d)}.",
-                    value=v, ci=[lo, hi])
+                    value=v, ci=[lo, hi], culprit=[e["id"]],
+                    summary=f"{_fmt(v, d)} lies outside its own CI {_fmt_ci(ci, d)}")
 
 
 # --------------------------------------------------------------------------- check 3: CI method
-def _ci_matches(k: int, m: int, ci, tol: float, level: float) -> list[str]:
+@lru_cache(maxsize=4096)
+def _ci_grid(m: int, level: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every standard interval of every count ``k = 0..m`` (computed once per denominator)."""
+    return {meth: proportion_ci_table(m, meth, level) for meth in PROPORTION_METHODS}
+
+
+def _ci_matches(k: int, m: int, ci, tol: float, level: float, methods=PROPORTION_METHODS) -> list[str]:
+    grid = _ci_grid(int(m), float(level))
+    return [meth for meth in methods
+            if abs(grid[meth][0][k] - ci[0]) <= tol and abs(grid[meth][1][k] - ci[1]) <= tol]
+
+
+def _counts_for_ci(ci, dens: Iterable[int], tol: float, level: float, methods, d: int) -> list[dict]:
+    """Every count ``k/m`` (over the denominators ``dens``) whose interval by one of ``methods`` is ``ci``."""
     out = []
-    for method in PROPORTION_METHODS:
-        lo, hi = proportion_ci(k, m, method=method, level=level)
-        if abs(lo - ci[0]) <= tol and abs(hi - ci[1]) <= tol:
-            out.append(method)
+    for m in sorted({int(x) for x in dens if x}):
+        grid = _ci_grid(m, float(level))
+        hits: dict[int, list[str]] = defaultdict(list)
+        for meth in methods:
+            lo, hi = grid[meth]
+            for k in np.flatnonzero((np.abs(lo - ci[0]) <= tol) & (np.abs(hi - ci[1]) <= tol)):
+                hits[int(k)].append(meth)
+        out += [{"k": k, "n": m, "estimate": round(k / m, d + 2), "methods": ms} for k, ms in sorted(hits.items())]
     return out
 
 
 def check_ci_method(ctx: _Ctx) -> None:
     explained: dict[str, list[str]] = {}
+    declared_any: set[str] = set()
+    bootstrap = []
     for e in _proportion_entries(ctx):
         ci = e.get("ci")
         metric = e["metric"]
-        if not ci or metric == "BCA" or not ctx.counts_apply(e["cohort"]):
+        if not ci or metric == "BCA" or not ctx.counts_apply_to(e):
             continue
         den = ctx.denominators(e)
         P, N, n = den.get("n_positive"), den.get("n_negative"), den.get("n")
         if metric in ("SEN", "SPE", "PPV", "NPV") and (P is None or N is None):
             continue
+        declared = ci_method_of(ctx.spec, e["cohort"], "proportion")
+        if declared == "bootstrap":
+            bootstrap.append(e["id"])
+            continue
+        methods = (declared,) if declared else PROPORTION_METHODS
+        if declared:
+            declared_any.add(declared)
         v = float(e["value"])
         d = _decimals(e)
         tol = _half(d)
         level = float(e.get("ci_level", 0.95))
-        k_stated = den.get("k")
+        m_own = _own_denominator(metric, P, N, n)
         counts = _single_counts(metric, v, tol, P, N, n) or []
-        if k_stated is not None and metric in ("SEN", "SPE", "ACC", "ER", "PROP"):
-            m = {"SEN": P, "SPE": N}.get(metric, n)
-            counts = [(int(k_stated), int(m))]
+        if den.get("k") is not None and m_own:
+            counts = [(int(den["k"]), int(m_own))]
         if not counts:
-            continue  # infeasible: already an error of its own
-        matches = {}
-        for k, m in counts:
-            ms = _ci_matches(k, m, ci, tol, level)
-            if ms:
-                matches[f"{k}/{m}"] = ms
+            if m_own:
+                _ci_of_infeasible(ctx, e, ci, m_own, tol, level, methods, d)
+            continue
+        matches = {f"{k}/{m}": ms for k, m in counts if (ms := _ci_matches(k, m, ci, tol, level, methods))}
         if matches:
             explained[e["id"]] = sorted({mm for ms in matches.values() for mm in ms})
             continue
-        # no method with the implied count: which count/denominator would it be?
-        other = []
-        dens = {m for _, m in counts} | {mm for _, mm in ctx.all_denominators(e["cohort"])}
-        for m in sorted(dens):
-            k_lo = max(0, math.floor((ci[0] - 0.05) * m))
-            k_hi = min(m, math.ceil((ci[1] + 0.05) * m))
-            for k in range(k_lo, k_hi + 1):
-                ms = _ci_matches(k, m, ci, tol, level)
-                if ms:
-                    other.append({"k": k, "n": m, "estimate": round(k / m, d + 2), "methods": ms})
-        k0, m0 = counts[0]
-        ref = {meth: [round(x, d) for x in proportion_ci(k0, m0, method=meth, level=level)]
-               for meth in PROPORTION_METHODS}
-        if other:
-            o = other[0]
-            ctx.add(_where(e), "ci_method", "warning",
-                    f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}: no standard interval reproduces the CI from the "
-                    f"estimate's count {k0}/{m0}, but {', '.join(o['methods'])} does from {o['k']}/{o['n']} "
-                    f"(= {_fmt(o['k'] / o['n'], d)}): the CI belongs to a different count than its estimate.",
-                    implied_counts=[f"{k}/{m}" for k, m in counts[:5]], ci_matches_other_counts=other[:5],
-                    intervals_from_implied_count=ref)
-        else:
-            ctx.add(_where(e), "ci_method", "warning",
-                    f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}: none of {', '.join(PROPORTION_METHODS)} "
-                    f"reproduces this CI from {k0}/{m0} (nor from any other count over the cohort's denominators). "
-                    f"Wilson would give {_fmt_ci(ref['wilson'], d)}, Clopper-Pearson {_fmt_ci(ref['clopper-pearson'], d)}.",
-                    implied_counts=[f"{k}/{m}" for k, m in counts[:5]], intervals_from_implied_count=ref)
-    if explained:
-        tally = Counter(m for ms in explained.values() for m in ms)
-        common = [m for m in PROPORTION_METHODS if all(m in ms for ms in explained.values())]
-        best = tally.most_common(1)[0][0]
-        if common:
-            ctx.add("all proportion CIs", "ci_method", "info",
-                    f"{len(explained)} proportion CI(s) are reproduced from their implied counts; "
-                    f"method(s) that explain all of them: {', '.join(common)}.",
-                    n_explained=len(explained), methods_per_ci=explained, tally=dict(tally))
-        else:
-            ctx.add("all proportion CIs", "ci_method", "warning",
-                    f"{len(explained)} proportion CI(s) are reproduced from their implied counts, but no single "
-                    f"method explains all of them (most often {best}: {tally[best]}/{len(explained)}); "
-                    "the paper mixed interval methods.",
-                    n_explained=len(explained), methods_per_ci=explained, tally=dict(tally))
+        _unexplained_ci(ctx, e, ci, counts, tol, level, methods, d, declared)
+    _ci_method_summary(ctx, explained, declared_any, bootstrap)
+
+
+def _ci_of_infeasible(ctx: _Ctx, e: Mapping, ci, m: int, tol: float, level: float, methods, d: int) -> None:
+    """An estimate that is no count can still have a CI that is one: say which count it belongs to."""
+    own = _counts_for_ci(ci, [m], tol, level, methods, d)
+    if not own:
+        return
+    o = own[0]
+    ctx.add(_where(e), "ci_method", "warning",
+            f"{_label(e)} = {_fmt(float(e['value']), d)} is no count over {m}, but its CI {_fmt_ci(ci, d)} is exactly "
+            f"{', '.join(o['methods'])} of {o['k']}/{m} = {_fmt(o['k'] / m, d)}: the CI belongs to {o['k']}/{m}.",
+            ci_matches_counts=own[:5], culprit=[e["id"]], implied={"k": o["k"], "value": o["k"] / m},
+            summary=f"its CI {_fmt_ci(ci, d)} is exactly {o['methods'][0]} of {o['k']}/{m} = {_fmt(o['k'] / m, d)}")
+
+
+def _unexplained_ci(ctx: _Ctx, e: Mapping, ci, counts, tol, level, methods, d, declared) -> None:
+    v = float(e["value"])
+    den = ctx.denominators(e)
+    m_own = _own_denominator(e["metric"], den.get("n_positive"), den.get("n_negative"), den.get("n"))
+    dens = {m for _, m in counts} | {mm for _, mm in ctx.all_denominators(e["cohort"])}
+    other = _counts_for_ci(ci, dens, tol, level, methods, d)
+    k0, m0 = counts[0]
+    ref = {meth: [round(x, d) for x in proportion_ci(k0, m0, method=meth, level=level)]
+           for meth in PROPORTION_METHODS}
+    by = f"the declared method ({declared})" if declared else "no standard interval"
+    if other:
+        o = other[0]
+        own = o["n"] == m_own
+        ctx.add(_where(e), "ci_method", "warning",
+                f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}: {by} reproduces the CI from the estimate's count "
+                f"{k0}/{m0}{' (it gives ' + _fmt_ci(ref[declared], d) + ')' if declared else ''}, but "
+                f"{', '.join(o['methods'])} does from {o['k']}/{o['n']} (= {_fmt(o['k'] / o['n'], d)}): the CI "
+                "belongs to a different count than its estimate.",
+                implied_counts=[f"{k}/{m}" for k, m in counts[:5]], ci_matches_other_counts=other[:5],
+                intervals_from_implied_count=ref, culprit=[e["id"]],
+                implied={"k": o["k"], "value": o["k"] / o["n"]} if own else {},
+                summary=f"its CI {_fmt_ci(ci, d)} is {o['methods'][0]} of {o['k']}/{o['n']}, not of {k0}/{m0}")
+        return
+    others = [meth for meth in PROPORTION_METHODS if meth not in methods and _ci_matches(k0, m0, ci, tol, level, (meth,))]
+    txt = (f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}: "
+           + (f"the declared method {declared} gives {_fmt_ci(ref[declared], d)} from {k0}/{m0}"
+              + (f"; {', '.join(others)} gives the printed CI." if others else "; no standard method gives it.")
+              if declared else
+              f"none of {', '.join(PROPORTION_METHODS)} reproduces this CI from {k0}/{m0} (nor from any other "
+              f"count over the cohort's denominators). Wilson would give {_fmt_ci(ref['wilson'], d)}, "
+              f"Clopper-Pearson {_fmt_ci(ref['clopper-pearson'], d)}."))
+    ctx.add(_where(e), "ci_method", "warning", txt, implied_counts=[f"{k}/{m}" for k, m in counts[:5]],
+            intervals_from_implied_count=ref, other_methods=others, culprit=[e["id"]],
+            summary=f"no {'declared' if declared else 'standard'} method gives its CI {_fmt_ci(ci, d)}")
+
+
+def _ci_method_summary(ctx: _Ctx, explained: dict, declared: set, bootstrap: list) -> None:
+    if bootstrap:
+        ctx.add("all proportion CIs", "ci_method", "info",
+                f"{len(bootstrap)} proportion CI(s) are declared bootstrap intervals: not reproducible from counts, "
+                "only checked for containing their estimate.", ids=bootstrap[:50])
+    if not explained:
+        return
+    tally = Counter(m for ms in explained.values() for m in ms)
+    common = [m for m in PROPORTION_METHODS if all(m in ms for ms in explained.values())]
+    best = tally.most_common(1)[0][0]
+    ev = dict(n_explained=len(explained), methods_per_ci=explained, tally=dict(tally))
+    if declared:
+        ctx.add("all proportion CIs", "ci_method", "info",
+                f"{len(explained)} proportion CI(s) are reproduced from their implied counts by the declared "
+                f"method ({', '.join(sorted(declared))}).", **ev)
+    elif common:
+        ctx.add("all proportion CIs", "ci_method", "info",
+                f"{len(explained)} proportion CI(s) are reproduced from their implied counts; "
+                f"method(s) that explain all of them: {', '.join(common)}.", **ev)
+    else:
+        ctx.add("all proportion CIs", "ci_method", "warning",
+                f"{len(explained)} proportion CI(s) are reproduced from their implied counts, but no single "
+                f"method explains all of them (most often {best}: {tally[best]}/{len(explained)}); "
+                "the paper mixed interval methods.", **ev)
 
 
 # --------------------------------------------------------------------------- check 4: confusion matrix
@@ -617,6 +796,7 @@ def _describe_matrix(tp, tn, P, N) -> dict:
 
 
 def check_confusion(ctx: _Ctx) -> None:
+    unique: list[dict] = []   # inconsistent groups that one metric's removal repairs
     for (model, cohort), entries in _model_groups(ctx).items():
         if len(entries) < 2 or not ctx.counts_apply(cohort):
             continue
@@ -625,7 +805,7 @@ def check_confusion(ctx: _Ctx) -> None:
         if P is None or N is None:
             continue
         cons, fixed = _constraints(entries)
-        where = _where_group(entries.values())
+        where = f"{_where_group(entries.values())} [{model}, {cohort}]"
         ids = [e["id"] for e in entries.values()]
         printed = {m: round(c[0], 6) for m, c in cons.items()}
         sol = _solve(cons, P, N, fixed)
@@ -633,42 +813,101 @@ def check_confusion(ctx: _Ctx) -> None:
             mats = [_describe_matrix(tp, tn, P, N) for tp, tn in sol[:5]]
             uniq = "the unique" if len(sol) == 1 else f"{len(sol)} possible; e.g. the"
             m0 = mats[0]
-            ctx.add(f"{where} [{model}, {cohort}]", "confusion_matrix", "info",
+            ctx.add(where, "confusion_matrix", "info",
                     f"{model} ({cohort}, {P} positives / {N} negatives): {', '.join(entries)} are all reproduced by "
                     f"{uniq} confusion matrix TP={m0['TP']}, FN={m0['FN']}, TN={m0['TN']}, FP={m0['FP']}.",
                     printed=printed, matrices=mats, n_solutions=len(sol), ids=ids)
             continue
-        # none: which metric(s) would have to go?
-        drops = {}
-        for metric in cons:
-            c2 = {k: v for k, v in cons.items() if k != metric}
-            f2 = {k: v for k, v in fixed.items() if k != metric}
-            if not c2:
-                continue
-            s2 = _solve(c2, P, N, f2)
-            if len(s2):
-                tp, tn = s2[0]
-                implied = float(_grid(metric, np.array(tp), np.array(tn), P, N))
-                drops[metric] = {"matrix": _describe_matrix(tp, tn, P, N), "n_solutions": int(len(s2)),
-                                 "implied_value": round(implied, 4)}
-        if drops:
-            txt = "; ".join(f"without {m} the rest fit TP={x['matrix']['TP']}, FN={x['matrix']['FN']}, "
-                            f"TN={x['matrix']['TN']}, FP={x['matrix']['FP']} (which gives {m} = "
-                            f"{_fmt(x['implied_value'], _decimals(entries[m]))}, printed {_fmt(cons[m][0], _decimals(entries[m]))})"
-                            for m, x in drops.items())
+        drops = _drop_one(cons, fixed, P, N)
+        head = (f"{model} ({cohort}, {P} positives / {N} negatives): no integer confusion matrix gives "
+                f"{', '.join(f'{m} {_fmt(cons[m][0], _decimals(entries[m]))}' for m in cons)} at once")
+        slip = any(_slip(cons[m][0], x["implied_value"], _decimals(entries[m])) for m, x in drops.items())
+        rec = dict(model=model, cohort=cohort, where=where, head=head, entries=entries, drops=drops,
+                   slip=slip, ev=dict(printed=printed, consistent_without=drops, ids=ids))
+        if len(drops) == 1:
+            unique.append(rec)
         else:
-            txt = "no single metric's removal makes the rest consistent"
-        ctx.add(f"{where} [{model}, {cohort}]", "confusion_matrix", "error",
-                f"{model} ({cohort}, {P} positives / {N} negatives): no integer confusion matrix gives "
-                f"{', '.join(f'{m} {_fmt(cons[m][0], _decimals(entries[m]))}' for m in cons)} at once; {txt}.",
-                printed=printed, consistent_without=drops, ids=ids)
+            _report_confusion(ctx, rec)
+    for rec in _swapped_metrics(ctx, unique):
+        _report_confusion(ctx, rec)
+
+
+def _drop_one(cons, fixed, P, N) -> dict:
+    """For each metric: the matrix the other metrics allow without it, and the value it would then have."""
+    drops = {}
+    for metric in cons:
+        c2 = {k: v for k, v in cons.items() if k != metric}
+        f2 = {k: v for k, v in fixed.items() if k != metric}
+        if not c2:
+            continue
+        s2 = _solve(c2, P, N, f2)
+        if len(s2):
+            tp, tn = s2[0]
+            implied = float(_grid(metric, np.array(tp), np.array(tn), P, N))
+            drops[metric] = {"matrix": _describe_matrix(tp, tn, P, N), "n_solutions": int(len(s2)),
+                             "implied_value": round(implied, 4)}
+    return drops
+
+
+def _report_confusion(ctx: _Ctx, rec: dict) -> None:
+    entries, drops = rec["entries"], rec["drops"]
+    if drops:
+        txt = "; ".join(f"without {m} the rest fit TP={x['matrix']['TP']}, FN={x['matrix']['FN']}, "
+                        f"TN={x['matrix']['TN']}, FP={x['matrix']['FP']} (which gives {m} = "
+                        f"{_fmt(x['implied_value'], _decimals(entries[m]))}, printed "
+                        f"{_fmt(float(entries[m]['value']), _decimals(entries[m]))})"
+                        for m, x in drops.items())
+    else:
+        txt = "no single metric's removal makes the rest consistent"
+    extra = {}
+    if len(drops) == 1:
+        (m, x), = drops.items()
+        e = entries[m]
+        extra = dict(culprit=[e["id"]], implied={"value": x["implied_value"]},
+                     summary=f"the model's other printed metrics force {m} = {_fmt(x['implied_value'], _decimals(e))}")
+    else:
+        extra = dict(suspects=rec["ev"]["ids"])
+    detail = rec["head"] + "; " + txt + "." + (" Every drop is within one unit of the last digit: a rounding slip."
+                                                if rec["slip"] and len(drops) == 1 else "")
+    if rec.get("swap"):
+        detail = rec["swap"]
+    ctx.add(rec["where"], "confusion_matrix", "warning" if rec["slip"] and len(drops) == 1 else "error", detail,
+            **rec["ev"], **extra)
+
+
+def _swapped_metrics(ctx: _Ctx, recs: list[dict]) -> list[dict]:
+    """Two models of one cohort whose inconsistent metric is each the other's printed value: one swap."""
+    out, used = [], set()
+    for i, a in enumerate(recs):
+        for j in range(i + 1, len(recs)):
+            b = recs[j]
+            if i in used or j in used or a["cohort"] != b["cohort"] or set(a["drops"]) != set(b["drops"]):
+                continue
+            (m,) = a["drops"]
+            ea, eb = a["entries"][m], b["entries"][m]
+            tol = _half(_decimals(ea)) + _half(_decimals(eb))
+            if abs(a["drops"][m]["implied_value"] - float(eb["value"])) <= tol and \
+                    abs(b["drops"][m]["implied_value"] - float(ea["value"])) <= tol:
+                used |= {i, j}
+                d = _decimals(ea)
+                ids = a["ev"]["ids"] + b["ev"]["ids"]
+                out.append(dict(a, where=f"{a['where']}; {b['where']}", slip=False, drops={},
+                                ev=dict(printed={a["model"]: a["ev"]["printed"], b["model"]: b["ev"]["printed"]},
+                                        consistent_without={a["model"]: a["drops"], b["model"]: b["drops"]},
+                                        ids=ids, swapped=[ea["id"], eb["id"]]),
+                                swap=(f"{m} of {a['model']} and {b['model']} ({a['cohort']}) look swapped: the other "
+                                      f"metrics of {a['model']} force {m} = {_fmt(a['drops'][m]['implied_value'], d)}, "
+                                      f"which is printed for {b['model']}, and those of {b['model']} force "
+                                      f"{_fmt(b['drops'][m]['implied_value'], d)}, printed for {a['model']}.")))
+    return out + [r for k, r in enumerate(recs) if k not in used]
 
 
 def check_class_split(ctx: _Ctx) -> None:
     """Cohorts with n but no class counts: which splits do the reported proportions allow?"""
     groups = _model_groups(ctx)
     for cohort, c in ctx.cohorts.items():
-        if c.get("n_positive") is not None or c.get("n_negative") is not None or not ctx.counts_apply(cohort):
+        if c.get("n_positive") is not None or c.get("n_negative") is not None or not ctx.counts_apply(cohort) \
+                or not c.get("n"):
             continue
         n = int(c["n"])
         per_model: dict[str, list[int]] = {}
@@ -695,7 +934,7 @@ def check_class_split(ctx: _Ctx) -> None:
         parts = []
         for model, mets in per_metric.items():
             txt = "; ".join(f"{m} {_fmt(c2[0], _decimals(groups[(model, cohort)][m]))} allows "
-                            + (f"positives in {_ranges(v)}" if v and len(v) < n - 1 else "any split" if v else "no split")
+                            + (f"positives in {_ranges(v, 8)}" if v and len(v) < n - 1 else "any split" if v else "no split")
                             for m, v in mets.items() for c2 in [(float(groups[(model, cohort)][m]['value']),)])
             parts.append(f"{model}: {txt}")
         ctx.add(f"cohort '{cohort}'", "class_split", "error",
@@ -705,76 +944,121 @@ def check_class_split(ctx: _Ctx) -> None:
                 per_metric={k: {m: _ranges(v) for m, v in mets.items()} for k, mets in per_metric.items()})
 
 
-def _ranges(xs: Iterable[int]) -> str:
+def _ranges(xs: Iterable[int], most: int | None = None) -> str:
+    """``[1, 2, 3, 7]`` -> "1-3, 7" (the first ``most`` runs, then "...")."""
     xs = sorted(xs)
     out = []
     for _, g in itertools.groupby(enumerate(xs), lambda t: t[1] - t[0]):
         g = [v for _, v in g]
         out.append(f"{g[0]}" if len(g) == 1 else f"{g[0]}-{g[-1]}")
+    if most is not None and len(out) > most:
+        out = out[:most] + ["..."]
     return ", ".join(out)
 
 
 # --------------------------------------------------------------------------- check 5: AUC intervals
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(64)
+_GH_W = _GH_W / _GH_W.sum()
+
+
+def binormal_se(auc: float, n_pos: int, n_neg: int, sd_ratio: float = 1.0) -> float:
+    """Large-sample DeLong SE of an AUC for binormal scores (negatives N(0, 1), positives N(mu, sd_ratio))
+    with that AUC: Var = Var(placement of a positive) / n_pos + Var(placement of a negative) / n_neg."""
+    a = min(max(float(auc), 1e-6), 1 - 1e-9)
+    b = float(sd_ratio)
+    mu = stats.norm.ppf(a) * math.sqrt(1 + b * b)
+    v10 = float((stats.norm.cdf(mu + b * _GH_X) ** 2 * _GH_W).sum()) - a * a
+    v01 = float((stats.norm.sf((_GH_X - mu) / b) ** 2 * _GH_W).sum()) - a * a
+    return math.sqrt(max(v10, 0.0) / n_pos + max(v01, 0.0) / n_neg)
+
+
+def auc_se_range(auc: float, n_pos: int, n_neg: int) -> tuple[float, float]:
+    """The SEs an AUC's CI can plausibly rest on: Hanley-McNeil's and the binormal DeLong SEs for SD ratios
+    ``BINORMAL_SD_RATIOS`` (near AUC 1 the binormal SEs are half Hanley-McNeil's or less)."""
+    ses = [hanley_mcneil_se(auc, n_pos, n_neg)] + [binormal_se(auc, n_pos, n_neg, b) for b in BINORMAL_SD_RATIOS]
+    return min(ses), max(ses)
+
+
+def _clipped_width(v: float, se: float, z: float) -> float:
+    return min(1.0, v + z * se) - max(0.0, v - z * se)
+
+
+def _expected_widths(v: float, splits, z: float) -> tuple[float, float]:
+    """The narrowest and widest plausible CI widths over the class splits ``[(P, N), ...]``."""
+    lows, highs = [], []
+    for p_, n_ in splits:
+        se_lo, se_hi = auc_se_range(v, p_, n_)
+        lows.append(_clipped_width(v, se_lo, z))
+        highs.append(_clipped_width(v, se_hi, z))
+    return min(lows), max(highs)
+
+
 def check_auc_ci(ctx: _Ctx) -> None:
-    lo_r, hi_r = AUC_WIDTH_RATIO
     for e in ctx.spec.reported:
         if e.get("metric") != "AUC":
             continue
         v, ci = _num(e.get("value")), e.get("ci")
         d = _decimals(e)
         if v is not None and not (0 <= v <= 1):
-            ctx.add(_where(e), "auc_ci_width", "error", f"{_label(e)} = {_fmt(v, d)} is outside [0, 1].", value=v)
+            ctx.add(_where(e), "auc_ci_width", "error", f"{_label(e)} = {_fmt(v, d)} is outside [0, 1].", value=v,
+                    culprit=[e["id"]])
         if not ci:
             continue
         lo, hi = float(ci[0]), float(ci[1])
         if lo < -_EPS or hi > 1 + _EPS:
             ctx.add(_where(e), "auc_ci_width", "error",
                     f"{_label(e)}: the CI {_fmt_ci(ci, d)} leaves [0, 1]; an AUC cannot (a Wald interval that was "
-                    "not truncated).", ci=[lo, hi])
-        if v is None or not ctx.auc_width_applies(e["cohort"]):
+                    "not truncated).", ci=[lo, hi], culprit=[e["id"]])
+        if v is None or not (0 < v < 1) or not ctx.auc_width_applies(e["cohort"]):
             continue
         den = ctx.denominators(e)
         P, N, n = den.get("n_positive"), den.get("n_negative"), den.get("n")
-        level = float(e.get("ci_level", 0.95))
-        z = _z(level)
-        w = min(hi, 1.0) - max(lo, 0.0)
-
-        def expected(p_, n_):
-            se_ = hanley_mcneil_se(v, p_, n_)
-            return se_, max(0.0, v - z * se_), min(1.0, v + z * se_)
-
         if P and N:
-            se, exp_lo, exp_hi = expected(P, N)
-            exp_w = exp_hi - exp_lo
-            if exp_w <= 10.0 ** (-d):
-                continue
-            ratio = w / exp_w
-            ev = dict(auc=v, ci=[lo, hi], n_positive=P, n_negative=N, hanley_mcneil_se=round(se, 4),
-                      expected_ci=[round(exp_lo, 4), round(exp_hi, 4)], width=round(w, 4),
-                      expected_width=round(exp_w, 4), ratio=round(ratio, 3), thresholds=list(AUC_WIDTH_RATIO))
-            if ratio < lo_r or ratio > hi_r:
-                kind = "narrow" if ratio < lo_r else "wide"
-                ctx.add(_where(e), "auc_ci_width", "warning",
-                        f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)} is implausibly {kind} for {P} positives and {N} "
-                        f"negatives: width {w:.3f} vs {exp_w:.3f} from the Hanley-McNeil SE ({se:.3f}), ratio "
-                        f"{ratio:.2f} (flagged below {lo_r} or above {hi_r}).", **ev)
+            splits, who = [(int(P), int(N))], f"{P} positives and {N} negatives"
         elif n and n > 1:
-            # class counts unknown: the most favourable split among those the other numbers allow
             cands = ctx.splits.get(e["cohort"]) or list(range(1, int(n)))
-            widths = [expected(p_, int(n) - p_)[2] - expected(p_, int(n) - p_)[1] for p_ in cands]
-            ratios = [w / x for x in widths if x > 10.0 ** (-d)]
-            if not ratios:
-                continue
-            r_min, r_max = min(ratios), max(ratios)
-            ev = dict(auc=v, ci=[lo, hi], n=int(n), n_positive_candidates=_ranges(cands), width=round(w, 4),
-                      expected_width_range=[round(min(widths), 4), round(max(widths), 4)],
-                      ratio_range=[round(r_min, 3), round(r_max, 3)], thresholds=list(AUC_WIDTH_RATIO))
-            if r_max < lo_r or r_min > hi_r:
-                kind = "narrow" if r_max < lo_r else "wide"
-                ctx.add(_where(e), "auc_ci_width", "warning",
-                        f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)} is implausibly {kind} for {n} patients whatever "
-                        f"their class split ({_ranges(cands)} positives): width {w:.3f} vs {min(widths):.3f}-"
-                        f"{max(widths):.3f} from the Hanley-McNeil SE, ratio {r_min:.2f}-{r_max:.2f}.", **ev)
+            splits, who = [(p_, int(n) - p_) for p_ in cands], f"{n} patients whatever their class split"
+        else:
+            continue
+        z = _z(float(e.get("ci_level", 0.95)))
+        if ci_method_of(ctx.spec, e["cohort"], "auc") == "hanley-mcneil" and len(splits) == 1:
+            _check_declared_hanley_mcneil(ctx, e, v, lo, hi, d, z, *splits[0])
+            continue
+        _check_auc_width(ctx, e, v, lo, hi, d, z, splits, who)
+
+
+def _check_auc_width(ctx: _Ctx, e, v, lo, hi, d, z, splits, who) -> None:
+    """An AUC CI far narrower or wider than any plausible SE gives (beyond the printed rounding)."""
+    lo_r, hi_r = AUC_WIDTH_RATIO
+    w = min(hi, 1.0) - max(lo, 0.0)
+    tol = 2 * _half(d)
+    w_min, w_max = _expected_widths(v, splits, z)
+    if w_min <= tol:
+        return
+    ev = dict(auc=v, ci=[lo, hi], width=round(w, 4), expected_width_range=[round(w_min, 4), round(w_max, 4)],
+              thresholds=list(AUC_WIDTH_RATIO), splits=len(splits))
+    if w + tol < lo_r * w_min:
+        kind, ref = "narrow", f"{w_min:.3f}, the narrowest width"
+    elif w - tol > hi_r * w_max:
+        kind, ref = "wide", f"{w_max:.3f}, the widest width"
+    else:
+        return
+    ctx.add(_where(e), "auc_ci_width", "warning",
+            f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(e['ci'], d)} is implausibly {kind} for {who}: width {w:.3f} vs "
+            f"{ref} that Hanley-McNeil's or a binormal DeLong SE gives (flagged below x{lo_r} or above x{hi_r} "
+            "of that range).", culprit=[e["id"]], summary=f"its CI is implausibly {kind} (width {w:.3f})", **ev)
+
+
+def _check_declared_hanley_mcneil(ctx: _Ctx, e, v, lo, hi, d, z, P, N) -> None:
+    se = hanley_mcneil_se(v, P, N)
+    exp = (max(0.0, v - z * se), min(1.0, v + z * se))
+    dse = abs(hanley_mcneil_se(v + _half(d), P, N) - se) + _half(d)   # the AUC's own rounding
+    tol = _half(d) + z * dse
+    if abs(exp[0] - lo) > tol or abs(exp[1] - hi) > tol:
+        ctx.add(_where(e), "auc_ci_width", "warning",
+                f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(e['ci'], d)}: the declared Hanley-McNeil interval for {P} "
+                f"positives and {N} negatives is {_fmt_ci(exp, d)}.", culprit=[e["id"]], expected_ci=list(exp),
+                summary="its CI is not the declared Hanley-McNeil interval")
 
 
 # --------------------------------------------------------------------------- check 6: comparisons
@@ -803,9 +1087,11 @@ def check_comparisons(ctx: _Ctx) -> None:
         dc = c.get("decimals")
         tol_c = _half(dc if dc is not None else 3)
         diff, tol_diff, diff_src = _num(c.get("diff")), tol_c, "stated"
+        ids_diff = [c["id"]]   # the entries a finding about the difference rests on
         if diff is None:
             a, b = _auc_entry(ctx, c["model_a"], c["cohort"]), _auc_entry(ctx, c["model_b"], c["cohort"])
             if a is not None and b is not None:
+                ids_diff += [a["id"], b["id"]]
                 diff = float(a["value"]) - float(b["value"])
                 tol_diff = _half(_decimals(a)) + _half(_decimals(b))
                 diff_src = f"from the reported AUCs {_fmt(a['value'], _decimals(a))} - {_fmt(b['value'], _decimals(b))}"
@@ -814,7 +1100,8 @@ def check_comparisons(ctx: _Ctx) -> None:
         zst = _num(c.get("z"))
         p_int = _p_interval(c.get("p_value"), None if isinstance(c.get("p_value"), str) else _decimals({}, c.get("p_value")) if c.get("p_value") is not None else None)
         zc = _z(0.95)
-        ev: dict[str, Any] = dict(diff=diff, diff_source=diff_src, se=se, ci=ci, z=zst, p_value=c.get("p_value"))
+        ev: dict[str, Any] = dict(diff=diff, diff_source=diff_src, se=se, ci=ci, z=zst, p_value=c.get("p_value"),
+                                  comparison=c["id"])
         mid = half = None
         if ci:
             lo, hi = float(ci[0]), float(ci[1])
@@ -839,7 +1126,9 @@ def check_comparisons(ctx: _Ctx) -> None:
                 ctx.add(where, "comparison", "error",
                         f"{name}: the CI {_fmt_ci(ci, 3)} is centred on {mid:.4f}, but the AUC difference is "
                         f"{diff:.3f} ({diff_src}); a DeLong CI is diff +- 1.96 SE." + htxt + ptxt,
-                        issue="ci_centre", matches_other_pairs=hint, **ev)
+                        issue="ci_centre", matches_other_pairs=hint, ids=ids_diff,
+                        summary=f"the CI of {name} is centred on {mid:.3f}, not on the AUC difference {diff:.3f}",
+                        **ev)
         # (b) SE and CI half-width
         if se is not None and half is not None:
             se_int = (se - tol_c, se + tol_c)
@@ -877,7 +1166,7 @@ def check_comparisons(ctx: _Ctx) -> None:
                     txt = "; ".join(f"{lab}: P in [{v[0]:.4f}, {v[1]:.4f}]" for lab, v in p_of.items())
                     ctx.add(where, "comparison", "error",
                             f"{name}: the printed P = {c.get('p_value')} does not follow from z = diff / SE ({txt}).",
-                            issue="p_vs_z", **ev)
+                            issue="p_vs_z", ids=ids_diff, **ev)
         # (d) significance and the CI
         if ci and p_int is not None:
             lo, hi = float(ci[0]), float(ci[1])
@@ -951,6 +1240,7 @@ def _or_from_counts(den: Mapping) -> tuple[float, list[float]] | None:
 
 def check_odds_ratios(ctx: _Ctx) -> None:
     ors = [e for e in ctx.spec.reported if e.get("metric") == "OR" and _num(e.get("value")) is not None]
+    wrong = []   # (entry, OR from counts, evidence)
     for e in ors:
         den = e.get("denominators") or {}
         res = _or_from_counts({**ctx.denominators(e), **den}) if "exposed_positive" in den else None
@@ -969,21 +1259,58 @@ def check_odds_ratios(ctx: _Ctx) -> None:
                         f"{_label(e)} = {_fmt(v, d)} equals the cross-product ratio of the printed counts; its CI "
                         f"{_fmt_ci(ci, d)} is not the Wald CI {_fmt_ci(wald, d)} (likely profile likelihood).", **ev)
             continue
-        hint = ""
-        if abs(1 / orr - v) <= tol * 2:
-            hint = " It equals the inverse ratio: the reference level is the other way round."
-        others = [o for o in ors if o is not e and abs(float(o["value"]) - orr) <= tol
-                  and o.get("model") == e.get("model")]
-        if others:
-            hint += f" The counts' OR {orr:.3f} is what the paper prints for '{others[0].get('variable')}' " \
-                    f"({_where(others[0])}): two rows look swapped."
+        wrong.append((e, orr, ev))
+    done = set()
+    for i, (e, orr, ev) in enumerate(wrong):
+        if i in done:
+            continue
+        tol = _half(_decimals(e))
+        mate = next((j for j, (o, orr2, _) in enumerate(wrong) if j != i and j not in done
+                     and o.get("model") == e.get("model") and abs(float(o["value"]) - orr) <= tol
+                     and abs(float(e["value"]) - orr2) <= _half(_decimals(o))), None)
+        if mate is not None:
+            done |= {i, mate}
+            o, orr2, _ = wrong[mate]
+            ctx.add(_where(e), "odds_ratio", "error",
+                    f"{e.get('model')}: the ORs of '{e.get('variable')}' ({_fmt(float(e['value']), _decimals(e))}) and "
+                    f"'{o.get('variable')}' ({_fmt(float(o['value']), _decimals(o))}) look swapped: the counts the "
+                    f"paper prints give {orr:.3f} for '{e.get('variable')}' and {orr2:.3f} for '{o.get('variable')}'.",
+                    ids=[e["id"], o["id"]], swapped=[e["id"], o["id"]], culprit=[e["id"], o["id"]], **ev)
+            continue
+        v, d = float(e["value"]), _decimals(e)
+        hint = " It equals the inverse ratio: the reference level is the other way round." \
+            if abs(1 / orr - v) <= _half(d) * 2 else ""
         ctx.add(_where(e), "odds_ratio", "error",
                 f"{_label(e)} = {_fmt(v, d)}, but the counts the paper prints for this variable give OR = {orr:.3f}."
-                + hint, swapped_with=[o["id"] for o in others], **ev)
+                + hint, culprit=[e["id"]], summary=f"the counts give OR = {orr:.3f}", **ev)
 
 
 # --------------------------------------------------------------------------- patient-characteristics tables
+def _k_of(e: Mapping):
+    return (e.get("denominators") or {}).get("k")
+
+
+def _fits_own(ctx: _Ctx, e: Mapping, k=None) -> bool | None:
+    """Does the entry's printed percentage equal its count (or ``k``) over its denominator? None: cannot tell."""
+    k = _k_of(e) if k is None else k
+    n, v = ctx.denominators(e).get("n"), _num(e.get("value"))
+    if k is None or not n or v is None:
+        return None
+    return abs(int(k) / int(n) - v) <= _half(_decimals(e))
+
+
+def _copied_from(ctx: _Ctx, e: Mapping) -> dict | None:
+    """Another cell of the same table printed with the same count and percentage (a copy-paste slip?)."""
+    w = (e.get("where") or {}).get("table")
+    for o in ctx.spec.reported:
+        if o is not e and o.get("metric") == "PROP" and (o.get("where") or {}).get("table") == w \
+                and _k_of(o) == _k_of(e) and _num(o.get("value")) == _num(e.get("value")):
+            return o
+    return None
+
+
 def check_cohort_tables(ctx: _Ctx) -> None:
+    """Patient-characteristics counts: levels add up to their group, groups and cohorts to their totals."""
     props = [e for e in ctx.spec.reported if e.get("metric") == "PROP" and e.get("variable")]
     by_key: dict[tuple, list[dict]] = defaultdict(list)   # (cohort, char, group) -> entries
     cells: dict[tuple, list[dict]] = defaultdict(list)    # (cohort, char, level, group) -> entries
@@ -991,49 +1318,11 @@ def check_cohort_tables(ctx: _Ctx) -> None:
         char, level, group = _parse_variable(e["variable"])
         by_key[(e["cohort"], char, group)].append(e)
         cells[(e["cohort"], char, level, group)].append(e)
-
-    def k_of(e):
-        return (e.get("denominators") or {}).get("k")
-
-    def n_of(e):
-        return ctx.denominators(e).get("n")
-
-    # levels add up to the group
     for (cohort, char, group), es in by_key.items():
         levels = [e for e in es if _parse_variable(e["variable"])[1] is not None and _source(e) == "table"]
-        if len(levels) < 2 or any(k_of(e) is None for e in levels):
-            continue
-        ns = {n_of(e) for e in levels}
-        gname = f"{cohort}{' / ' + group if group else ''}"
-        if len(ns) > 1:
-            ctx.add(f"{_where(levels[0]).split(' [')[0]} ({char}, {gname})", "cohort_table", "error",
-                    f"'{char}' in {gname}: its levels have different denominators {sorted(ns)}.",
-                    ids=[e["id"] for e in levels])
-            continue
-        n = ns.pop()
-        tot = sum(int(k_of(e)) for e in levels)
-        if tot != n:
-            ctx.add(f"{_where(levels[0]).split(' [')[0]} ({char}, {gname})", "cohort_table", "error",
-                    f"'{char}' in {gname}: the levels' counts "
-                    f"({' + '.join(str(k_of(e)) for e in levels)} = {tot}) do not add up to n = {n}.",
-                    counts={_parse_variable(e['variable'])[1]: k_of(e) for e in levels}, n=n,
-                    ids=[e["id"] for e in levels])
-    # groups add up to the cohort, cohorts add up to composed cohorts
-    def compare(total: list[dict], parts: list[list[dict]], what: str):
-        kt = [k_of(e) for e in total if k_of(e) is not None]
-        if not kt or any(not p for p in parts):
-            return
-        kp = []
-        for p in parts:
-            ks = [k_of(e) for e in p if k_of(e) is not None]
-            if not ks:
-                return
-            kp.append(int(ks[0]))
-        if int(kt[0]) != sum(kp):
-            ctx.add(_where(total[0]), "cohort_table", "error",
-                    f"{what}: {kt[0]} in total but the parts give {' + '.join(map(str, kp))} = {sum(kp)}.",
-                    total=int(kt[0]), parts=kp, ids=[e["id"] for e in total] + [e["id"] for p in parts for e in p])
-
+        if len(levels) >= 2 and all(_k_of(e) is not None for e in levels):
+            _check_levels(ctx, cohort, char, group, levels)
+    mismatches = []
     groups_of: dict[tuple, set] = defaultdict(set)
     for (cohort, char, level, group) in cells:
         if group is not None:
@@ -1042,19 +1331,134 @@ def check_cohort_tables(ctx: _Ctx) -> None:
         if group is None and level is not None and groups_of.get((cohort, char)):
             gs = sorted(groups_of[(cohort, char)])
             parts = [cells.get((cohort, char, level, g), []) for g in gs]
-            # only when the groups cover the cohort
-            ng = [n_of(p[0]) for p in parts if p]
-            if len(ng) == len(gs) and sum(ng) == n_of(es[0]):
-                compare(es, parts, f"'{char}: {level}' in {cohort} (groups {', '.join(gs)})")
+            ng = [ctx.denominators(p[0]).get("n") for p in parts if p]
+            if len(ng) == len(gs) and sum(ng) == ctx.denominators(es[0]).get("n"):  # the groups cover the cohort
+                mismatches += _sum_mismatch(es, parts, (cohort, char, None, tuple(gs), "groups"), level,
+                                            [(cohort, char, level, g) for g in gs])
     for cohort, c in ctx.cohorts.items():
-        comp = c.get("composed_of")
-        if not comp:
-            continue
         for (coh, char, level, group), es in cells.items():
-            if coh != cohort:
-                continue
-            parts = [cells.get((p, char, level, group), []) for p in comp]
-            compare(es, parts, f"'{char}{': ' + level if level else ''}' in {cohort} = {' + '.join(comp)}")
+            if coh == cohort and c.get("composed_of"):
+                comp = c["composed_of"]
+                parts = [cells.get((p, char, level, group), []) for p in comp]
+                mismatches += _sum_mismatch(es, parts, (cohort, char, group, tuple(comp), "cohorts"), level,
+                                            [(p, char, level, group) for p in comp])
+    _report_sum_mismatches(ctx, mismatches)
+
+
+def _check_levels(ctx: _Ctx, cohort: str, char: str, group, levels: list[dict]) -> None:
+    ns = {ctx.denominators(e).get("n") for e in levels}
+    gname = f"{cohort}{' / ' + group if group else ''}"
+    where = f"{_where(levels[0]).split(' [')[0]} ({char}, {gname})"
+    ids = [e["id"] for e in levels]
+    if len(ns) > 1:
+        ctx.add(where, "cohort_table", "error", f"'{char}' in {gname}: its levels have different denominators "
+                f"{sorted(ns)}.", ids=ids, suspects=ids)
+        return
+    n = ns.pop()
+    tot = sum(int(_k_of(e)) for e in levels)
+    if tot == n:
+        return
+    detail = (f"'{char}' in {gname}: the levels' counts ({' + '.join(str(_k_of(e)) for e in levels)} = {tot}) "
+              f"do not add up to n = {n}.")
+    bad = [e for e in levels if _fits_own(ctx, e) is False]
+    ev: dict[str, Any] = dict(counts={_parse_variable(e['variable'])[1]: _k_of(e) for e in levels}, n=n, ids=ids)
+    if len(bad) == 1:  # the one level whose count is not its own percentage
+        e = bad[0]
+        k_fix = n - (tot - int(_k_of(e)))
+        level = _parse_variable(e["variable"])[1]
+        detail += f" Only '{level}' ({_k_of(e)}) disagrees with its printed percentage; {n} - the others = {k_fix}."
+        src = _copied_from(ctx, e)
+        if src:
+            detail += f" {_k_of(e)} ({_fmt(float(e['value']) * 100, max(_decimals(e) - 2, 0))}%) is also what {_where(src)} prints."
+        ev.update(culprit=[e["id"]], implied={"k": k_fix}, copied_from=src["id"] if src else None,
+                  summary=f"the levels of '{char}' in {gname} add up to {tot}, not {n} ({n} - the others = {k_fix})")
+    else:
+        ev.update(suspects=ids)
+    ctx.add(where, "cohort_table", "error", detail, **ev)
+
+
+def _sum_mismatch(total: list[dict], parts: list[list[dict]], key: tuple, level, part_cells: list) -> list[dict]:
+    """The total and parts of one level when the parts do not add up to the total (else nothing)."""
+    te = next((e for e in total if _k_of(e) is not None), None)
+    pe = [next((e for e in p if _k_of(e) is not None), None) for p in parts]
+    if te is None or any(e is None for e in pe):
+        return []
+    kp = [int(_k_of(e)) for e in pe]
+    if int(_k_of(te)) == sum(kp):
+        return []
+    return [dict(key=key, level=level, total=te, parts=pe, kt=int(_k_of(te)), kp=kp, part_cells=part_cells)]
+
+
+def _report_sum_mismatches(ctx: _Ctx, mismatches: list[dict]) -> None:
+    by_key: dict[tuple, list[dict]] = defaultdict(list)
+    for m in mismatches:
+        by_key[m["key"]].append(m)
+    for key, ms in by_key.items():
+        swap = _find_swap(ms) if len(ms) == 2 else None
+        if swap:
+            _report_swap(ctx, key, ms, swap)
+            continue
+        for m in ms:
+            _report_one_sum(ctx, key, m)
+
+
+def _what(key: tuple, level) -> str:
+    cohort, char, group, parts, kind = key
+    lv = f": {level}" if level else ""
+    g = f" [{group}]" if group else ""
+    return (f"'{char}{lv}' in {cohort} (groups {', '.join(parts)})" if kind == "groups"
+            else f"'{char}{lv}'{g} in {cohort} = {' + '.join(parts)}")
+
+
+def _report_one_sum(ctx: _Ctx, key: tuple, m: dict) -> None:
+    te, kt, kp = m["total"], m["kt"], m["kp"]
+    ids = [te["id"]] + [e["id"] for e in m["parts"]]
+    detail = f"{_what(key, m['level'])}: {kt} in total but the parts give {' + '.join(map(str, kp))} = {sum(kp)}."
+    ev: dict[str, Any] = dict(total=kt, parts=kp, ids=ids)
+    if _fits_own(ctx, te) is False and _fits_own(ctx, te, sum(kp)):
+        detail += f" The total's printed percentage fits {sum(kp)}, not {kt}."
+        ev.update(culprit=[te["id"]], implied={"k": sum(kp)},
+                  summary=f"the parts add up to {sum(kp)}, and {sum(kp)} is the printed percentage's count")
+    else:
+        ev.update(suspects=ids, implied_for={te["id"]: sum(kp), **{
+            e["id"]: kt - (sum(kp) - k) for e, k in zip(m["parts"], kp)}})
+    ctx.add(_where(te), "cohort_table", "error", detail, **ev)
+
+
+def _find_swap(ms: list[dict]):
+    """Two levels whose totals, or whose counts in one part, swapped back make every sum right."""
+    a, b = ms
+    if a["kt"] == sum(b["kp"]) and b["kt"] == sum(a["kp"]):
+        return ("total", None)
+    for j in range(len(a["kp"])):
+        sa = sum(a["kp"]) - a["kp"][j] + b["kp"][j]
+        sb = sum(b["kp"]) - b["kp"][j] + a["kp"][j]
+        if sa == a["kt"] and sb == b["kt"]:
+            return ("part", j)
+    return None
+
+
+def _report_swap(ctx: _Ctx, key: tuple, ms: list[dict], swap) -> None:
+    a, b = ms
+    cohort, char = key[0], key[1]
+    kind, j = swap
+    if kind == "total":
+        ea, eb = a["total"], b["total"]
+        cells = None
+    else:
+        ea, eb = a["parts"][j], b["parts"][j]
+        cells = (a["part_cells"][j], b["part_cells"][j])
+    ids = sorted({m["total"]["id"] for m in ms} | {e["id"] for m in ms for e in m["parts"]})
+    w = ea.get("where") or {}
+    cell = f"{w['table']}, column '{w['column']}'" if w.get("table") and w.get("column") else f"the {_place(ea)}"
+    detail = (f"'{char}' in {cohort}: '{a['level']}' ({a['kt']} in total, parts {' + '.join(map(str, a['kp']))}) and "
+              f"'{b['level']}' ({b['kt']}, parts {' + '.join(map(str, b['kp']))}) do not add up, but with the "
+              f"'{a['level']}' and '{b['level']}' counts in {cell} ({_k_of(ea)} and {_k_of(eb)}) swapped they do: "
+              "the two counts look swapped.")
+    ctx.add(_where(ea), "cohort_table", "error", detail, ids=ids, swapped=[ea["id"], eb["id"]],
+            culprit=[ea["id"], eb["id"]])
+    if cells:
+        ctx.swaps.append({"cells": cells, "finding": ctx.findings[-1]})
 
 
 def _table_tests(table: np.ndarray) -> dict[str, float]:
@@ -1070,14 +1474,60 @@ def _table_tests(table: np.ndarray) -> dict[str, float]:
     return out
 
 
+def _p_table(ctx: _Ctx, cells: Mapping[tuple, int], cohort: str, char: str):
+    """The levels x groups (or levels x parts) count table a characteristic's P value is about, else None."""
+    levels = sorted({lv for (c, ch, lv, g) in cells if c == cohort and ch == char})
+    groups = sorted({g for (c, ch, lv, g) in cells if c == cohort and ch == char and g is not None})
+    if levels and len(groups) >= 2:
+        if all((cohort, char, lv, g) in cells for lv in levels for g in groups):
+            return np.array([[cells[(cohort, char, lv, g)] for g in groups] for lv in levels]), levels, groups
+        return None
+    parts = ctx.cohorts.get(cohort, {}).get("composed_of")
+    if not parts:
+        return None
+    levels = sorted({lv for (c, ch, lv, g) in cells if c in parts and ch == char})
+    rows = []
+    for lv in levels:
+        row = []
+        for p in parts:
+            if (p, char, lv, None) in cells:
+                row.append(cells[(p, char, lv, None)])
+            else:
+                gs = [k for (c, ch, l2, g), k in cells.items() if c == p and ch == char and l2 == lv and g]
+                row.append(sum(gs) if gs else None)
+        rows.append(row)
+    if levels and all(x is not None for r in rows for x in r):
+        return np.array(rows), levels, list(parts)
+    return None
+
+
+def _p_explained_by_swap(ctx: _Ctx, cells: dict, cohort: str, char: str, p_int) -> tuple[dict, str, float] | None:
+    """A swap found in the counts (``ctx.swaps``) that, undone, gives the printed P value."""
+    for sw in ctx.swaps:
+        a, b = sw["cells"]
+        if a[1] != char or a not in cells or b not in cells:
+            continue
+        fixed = dict(cells)
+        fixed[a], fixed[b] = cells[b], cells[a]
+        res = _p_table(ctx, fixed, cohort, char)
+        if res is None or res[0].shape[0] < 2:
+            continue
+        for test, p in _table_tests(res[0]).items():
+            if p_int[0] - _EPS <= p <= p_int[1] + _EPS:
+                return sw, test, p
+    return None
+
+
 def check_table_p_values(ctx: _Ctx) -> None:
     """Patient-characteristics P values against the tests their printed counts allow."""
     cells: dict[tuple, int] = {}
+    cell_ids: dict[tuple, str] = {}
     for e in ctx.spec.reported:
-        if e.get("metric") == "PROP" and e.get("variable") and (e.get("denominators") or {}).get("k") is not None:
+        if e.get("metric") == "PROP" and e.get("variable") and _k_of(e) is not None:
             char, level, group = _parse_variable(e["variable"])
-            if level is not None:
-                cells.setdefault((e["cohort"], char, level, group), int(e["denominators"]["k"]))
+            if level is not None and (e["cohort"], char, level, group) not in cells:
+                cells[(e["cohort"], char, level, group)] = int(_k_of(e))
+                cell_ids[(e["cohort"], char, level, group)] = e["id"]
     explained, unexplained = {}, 0
     for e in ctx.spec.reported:
         if e.get("metric") != "P" or not e.get("variable"):
@@ -1087,31 +1537,10 @@ def check_table_p_values(ctx: _Ctx) -> None:
         if p_int is None:
             continue
         char, cohort = _parse_variable(e["variable"])[0], e["cohort"]
-        levels = sorted({lv for (c, ch, lv, g) in cells if c == cohort and ch == char})
-        groups = sorted({g for (c, ch, lv, g) in cells if c == cohort and ch == char and g is not None})
-        table = None
-        if levels and len(groups) >= 2:
-            if all((cohort, char, lv, g) in cells for lv in levels for g in groups):
-                table = np.array([[cells[(cohort, char, lv, g)] for g in groups] for lv in levels])
-                cols = groups
-        elif ctx.cohorts.get(cohort, {}).get("composed_of"):
-            parts = ctx.cohorts[cohort]["composed_of"]
-            levels = sorted({lv for (c, ch, lv, g) in cells if c in parts and ch == char})
-            rows = []
-            for lv in levels:
-                row = []
-                for p in parts:
-                    if (p, char, lv, None) in cells:
-                        row.append(cells[(p, char, lv, None)])
-                    else:
-                        gs = [k for (c, ch, l2, g), k in cells.items() if c == p and ch == char and l2 == lv and g]
-                        row.append(sum(gs) if gs else None)
-                rows.append(row)
-            if levels and all(x is not None for r in rows for x in r):
-                table = np.array(rows)
-                cols = parts
-        if table is None or table.shape[0] < 2:
+        res = _p_table(ctx, cells, cohort, char)
+        if res is None or res[0].shape[0] < 2:
             continue
+        table, levels, cols = res
         tests = _table_tests(table)
         if not tests:
             continue
@@ -1120,12 +1549,21 @@ def check_table_p_values(ctx: _Ctx) -> None:
                   p_printed=p_raw, p_tests={t: round(p, 4) for t, p in tests.items()})
         if ok:
             explained[e["id"]] = ok
-        else:
-            unexplained += 1
-            ctx.add(_where(e), "cohort_table", "warning",
-                    f"'{char}' ({' vs '.join(map(str, cols))} in {cohort}): the printed P = {p_raw} is not what the "
-                    f"printed counts give with the usual tests ("
-                    + ", ".join(f"{t} {p:.3f}" for t, p in tests.items()) + ").", issue="p_value", **ev)
+            continue
+        unexplained += 1
+        swap = _p_explained_by_swap(ctx, cells, cohort, char, p_int)
+        if swap:   # the same root cause as the swapped counts: say so there
+            sw, test, p = swap
+            f = sw["finding"]
+            f.detail += f" With them swapped back, the {test} P of '{char}' is {p:.3f}, as printed ({p_raw})."
+            f.ids = sorted(set(f.ids) | {e["id"]})
+            continue
+        ctx.add(_where(e), "cohort_table", "warning",
+                f"'{char}' ({' vs '.join(map(str, cols))} in {cohort}): the printed P = {p_raw} is not what the "
+                f"printed counts give with the usual tests ("
+                + ", ".join(f"{t} {p:.3f}" for t, p in tests.items()) + ").", issue="p_value",
+                ids=[e["id"]] + [i for (c, ch, lv, g), i in cell_ids.items() if ch == char and c in cols + [cohort]],
+                **ev)
     if explained:
         tally = Counter(t for ts in explained.values() for t in ts)
         ctx.add("patient-characteristics P values", "cohort_table", "info",
@@ -1155,46 +1593,271 @@ def check_cohort_sizes(ctx: _Ctx) -> None:
 
 
 # --------------------------------------------------------------------------- check 7: cross-references
+def _place(e: Mapping) -> str:
+    """Where a statement is, at the granularity of an independent place (a table, a section)."""
+    w = e.get("where") or {}
+    return w.get("table") or w.get("figure") or w.get("section", "?")
+
+
+def _swap_partner(ctx: _Ctx, primary: Mapping, key: tuple, e: Mapping) -> dict | None:
+    """The entry whose (primary) value ``e`` carries: another model, or another level of the same
+    characteristic, in the same cohort and metric."""
+    vb, cb = _num(e.get("value")), e.get("ci")
+    if vb is None:
+        return None
+    tb = _half(_decimals(e))
+    char_e = _parse_variable(key[3])[::2] if key[3] else None
+    for k2, p in primary.items():
+        if k2 == key or k2[1:3] != key[1:3] or _num(p.get("value")) is None:
+            continue
+        if (k2[3] is None) != (key[3] is None) or (char_e and _parse_variable(k2[3])[::2] != char_e):
+            continue  # a different variable: never a swap partner
+        tol = tb + _half(_decimals(p))
+        if abs(float(p["value"]) - vb) <= tol and (not cb or not p.get("ci") or abs(p["ci"][0] - cb[0]) <= tol):
+            return p
+    return None
+
+
+def _key(e: Mapping) -> tuple:
+    return (e.get("model"), e.get("cohort"), e.get("metric"), e.get("variable"))
+
+
 def check_cross_references(ctx: _Ctx) -> None:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for e in ctx.spec.reported:
-        groups[(e.get("model"), e.get("cohort"), e.get("metric"), e.get("variable"))].append(e)
+        groups[_key(e)].append(e)
     # the value each (model, cohort, metric) has in its most authoritative place
     primary = {key: sorted(es, key=_rank)[0] for key, es in groups.items()}
+    conflicts = []
     for key, es in groups.items():
-        if len(es) < 2:
-            continue
         es = sorted(es, key=_rank)
         ref = es[0]
         for e in es[1:]:
-            problems = []
-            va, vb = _num(ref.get("value")), _num(e.get("value"))
-            ta, tb = _half(_decimals(ref)), _half(_decimals(e))
-            if va is not None and vb is not None and abs(va - vb) > ta + tb:
-                problems.append(f"value {_fmt(vb, _decimals(e))} vs {_fmt(va, _decimals(ref))}")
-            ca, cb = ref.get("ci"), e.get("ci")
-            if ca and cb and (abs(ca[0] - cb[0]) > ta + tb or abs(ca[1] - cb[1]) > ta + tb):
-                problems.append(f"CI {_fmt_ci(cb, _decimals(e))} vs {_fmt_ci(ca, _decimals(ref))}")
-            ka, kb = (ref.get("denominators") or {}).get("k"), (e.get("denominators") or {}).get("k")
-            if ka is not None and kb is not None and ka != kb:
-                problems.append(f"count {kb} vs {ka}")
-            if not problems:
-                continue
-            hint = ""
-            if vb is not None:
-                same = [p for k2, p in primary.items() if k2 != key and k2[1:3] == key[1:3]
-                        and _num(p.get("value")) is not None and abs(float(p["value"]) - vb) <= ta + tb
-                        and (not cb or not p.get("ci") or abs(p["ci"][0] - cb[0]) <= ta + tb)]
-                if same:
-                    hint = (f" The value {_fmt(vb, _decimals(e))} is what {_where(same[0]).split(' [')[0]} gives for "
-                            f"{same[0]['model']}{' (' + same[0]['variable'] + ')' if same[0].get('variable') else ''}"
-                            ": the two models look swapped.")
-            ctx.add(f"{_where(e)} vs {_where(ref)}", "cross_reference", "error",
-                    f"{_label(e)} is stated twice with different numbers: {'; '.join(problems)} "
-                    f"({(e.get('where') or {}).get('section', '?')} vs "
-                    f"{_where(ref).split(' [')[0]}).{hint}",
-                    ids=[e["id"], ref["id"]], values=[vb, va], cis=[cb, ca],
-                    swapped_with=[same[0]["id"]] if hint else [])
+            problems = _disagreements(e, ref)
+            if problems:
+                conflicts.append(dict(key=key, e=e, ref=ref, problems=problems,
+                                      partner=_swap_partner(ctx, primary, key, e)))
+    failing = {f.evidence["culprit"][0] for f in ctx.findings if f.severity == "error"
+               and len(f.evidence.get("culprit") or []) == 1}
+    for c in conflicts:   # the more authoritative statement is the one that fails its own checks
+        c["ref_fails"] = c["ref"]["id"] in failing and c["e"]["id"] not in failing
+    done: set[int] = set()
+    for i, c in enumerate(conflicts):
+        if i in done or c["partner"] is None:
+            continue
+        j = next((j for j, c2 in enumerate(conflicts) if j != i and j not in done and c2["partner"] is not None
+                  and c2["key"] == _key(c["partner"]) and _key(c2["partner"]) == c["key"]), None)
+        if j is not None:
+            done |= {i, j}
+            _report_value_swap(ctx, groups, c, conflicts[j])
+    for i, c in enumerate(conflicts):
+        if i not in done:
+            _report_conflict(ctx, c)
+
+
+def _disagreements(e: Mapping, ref: Mapping) -> list[str]:
+    problems = []
+    va, vb = _num(ref.get("value")), _num(e.get("value"))
+    ta, tb = _half(_decimals(ref)), _half(_decimals(e))
+    if va is not None and vb is not None and abs(va - vb) > ta + tb:
+        problems.append(f"value {_fmt(vb, _decimals(e))} vs {_fmt(va, _decimals(ref))}")
+    ca, cb = ref.get("ci"), e.get("ci")
+    if ca and cb and (abs(ca[0] - cb[0]) > ta + tb or abs(ca[1] - cb[1]) > ta + tb):
+        problems.append(f"CI {_fmt_ci(cb, _decimals(e))} vs {_fmt_ci(ca, _decimals(ref))}")
+    ka, kb = _k_of(ref), _k_of(e)
+    if ka is not None and kb is not None and ka != kb:
+        problems.append(f"count {kb} vs {ka}")
+    return problems
+
+
+def _report_conflict(ctx: _Ctx, c: dict) -> None:
+    e, ref, same = c["e"], c["ref"], c["partner"]
+    vb = _num(e.get("value"))
+    hint = ""
+    if same is not None:
+        hint = (f" The value {_fmt(vb, _decimals(e))} is what {_where(same).split(' [')[0]} gives for "
+                f"{same['model']}{' (' + same['variable'] + ')' if same.get('variable') else ''}"
+                ": the two look swapped.")
+    if c.get("ref_fails"):
+        hint += f" Of the two, {_where(ref).split(' [')[0]}'s fails its own checks."
+    ctx.add(f"{_where(e)} vs {_where(ref)}", "cross_reference", "error",
+            f"{_label(e)} is stated twice with different numbers: {'; '.join(c['problems'])} "
+            f"({(e.get('where') or {}).get('section', '?')} vs {_where(ref).split(' [')[0]}).{hint}",
+            ids=[e["id"], ref["id"]], values=[vb, _num(ref.get("value"))], cis=[e.get("ci"), ref.get("ci")],
+            swapped_with=[same["id"]] if same is not None else [],
+            culprit=[ref["id"] if c.get("ref_fails") else e["id"]],
+            summary=(f"{_place(e)} prints {_fmt(vb, _decimals(e))}" if c.get("ref_fails") else
+                     f"{_label(e)} is {_fmt(vb, _decimals(e))} in {_place(e)}"))
+
+
+def _agrees(e: Mapping, value: float, d: int) -> bool:
+    v = _num(e.get("value"))
+    return v is not None and abs(v - value) <= _half(_decimals(e)) + _half(d)
+
+
+def _report_value_swap(ctx: _Ctx, groups: Mapping, c1: dict, c2: dict) -> None:
+    """Two statements' values exchanged between two models (or levels): which version has more support?"""
+    x, y = c1["key"], c2["key"]
+    a, b = float(c1["ref"]["value"]), float(c2["ref"]["value"])
+    da, db = _decimals(c1["ref"]), _decimals(c2["ref"])
+    as_ref = [e for e in groups[x] if _agrees(e, a, da)] + [e for e in groups[y] if _agrees(e, b, db)]
+    swapped = [e for e in groups[x] if _agrees(e, b, db)] + [e for e in groups[y] if _agrees(e, a, da)]
+    places_ref = list(dict.fromkeys(_place(e) for e in as_ref))
+    places_sw = list(dict.fromkeys(_place(e) for e in swapped))
+    fit_ref, fit_sw = _comparisons_fitting(ctx, x, y, a, b) if x[2] == "AUC" else ([], [])
+    for cmp, places in ((fit_ref, places_ref), (fit_sw, places_sw)):
+        places += list(dict.fromkeys(f"the comparisons of {_place(c)}" for c in cmp))
+    name = lambda k: k[0] + (f" ({k[3]})" if k[3] else "")  # noqa: E731
+    v_ref = f"{name(x)} {_fmt(a, da)}, {name(y)} {_fmt(b, db)}"
+    v_sw = f"{name(x)} {_fmt(b, db)}, {name(y)} {_fmt(a, da)}"
+    cmp_txt = (f" ({', '.join(c['model_a'] + ' vs ' + c['model_b'] for c in fit_sw)}: their CIs are centred on the "
+               "differences of the swapped values)") if fit_sw else ""
+    detail = (f"{x[2]} of {name(x)} and {name(y)} ({x[1]}) is printed both ways round: "
+              f"{' and '.join(places_ref)} give {v_ref}; {' and '.join(places_sw)}{cmp_txt} give {v_sw}. ")
+    if len(places_ref) == len(places_sw):
+        detail += (f"The evidence is balanced ({len(places_ref)} place(s) each): one of the two versions is wrong, "
+                   "and the printed numbers cannot tell which.")
+        verdict = "balanced"
+    else:
+        more, fewer = (v_ref, v_sw) if len(places_ref) > len(places_sw) else (v_sw, v_ref)
+        detail += f"More places support {more} than {fewer}: the latter is the likelier error."
+        verdict = "reference" if len(places_ref) > len(places_sw) else "swapped"
+    ids = [e["id"] for e in as_ref + swapped] + [c["id"] for c in fit_ref + fit_sw]
+    ctx.add(f"{_where(c1['e'])} vs {_where(c1['ref'])}", "cross_reference", "error", detail,
+            ids=ids, versions={"as_in_" + _place(c1["ref"]): places_ref, "swapped": places_sw}, verdict=verdict,
+            explains=[c["id"] for c in fit_sw], culprit=[c1["e"]["id"], c2["e"]["id"]])
+
+
+def _comparisons_fitting(ctx: _Ctx, x: tuple, y: tuple, a: float, b: float) -> tuple[list, list]:
+    """The cohort's model comparisons whose CI centre (or stated difference) fits the two AUCs as printed
+    in the reference place (x = a, y = b), and those that fit them swapped, but not both."""
+    cohort = x[1]
+    aucs = {}
+    for e in sorted(ctx.spec.reported, key=_rank):
+        if e.get("cohort") == cohort and e.get("metric") == "AUC" and not e.get("variable") \
+                and _num(e.get("value")) is not None:
+            aucs.setdefault(e["model"], (float(e["value"]), _half(_decimals(e))))
+    fit_ref, fit_sw = [], []
+    for c in ctx.spec.comparisons:
+        if c.get("cohort") != cohort or not ({c["model_a"], c["model_b"]} & {x[0], y[0]}):
+            continue
+        centre = _num(c.get("diff"))
+        if centre is None and c.get("ci"):
+            centre = (c["ci"][0] + c["ci"][1]) / 2
+        if centre is None or c["model_a"] not in aucs or c["model_b"] not in aucs:
+            continue
+        tol = _half(c.get("decimals") if c.get("decimals") is not None else 3) + \
+            aucs[c["model_a"]][1] + aucs[c["model_b"]][1]
+        fits = []
+        for version in ({x[0]: a, y[0]: b}, {x[0]: b, y[0]: a}):
+            va = version.get(c["model_a"], aucs[c["model_a"]][0])
+            vb = version.get(c["model_b"], aucs[c["model_b"]][0])
+            fits.append(abs((va - vb) - centre) <= tol or abs((vb - va) - centre) <= tol)
+        if fits[0] and not fits[1]:
+            fit_ref.append(c)
+        elif fits[1] and not fits[0]:
+            fit_sw.append(c)
+    return fit_ref, fit_sw
+
+
+# --------------------------------------------------------------------------- one root cause, one finding
+#: which finding of a merged group speaks for it (the rest become its "same root cause" clauses)
+_PRIMARY_ORDER = ("cross_reference", "cohort_table", "feasibility", "estimate_in_ci", "confusion_matrix",
+                  "ci_method", "comparison", "class_split", "auc_ci_width", "ratio_ci_p", "odds_ratio", "spec")
+
+
+def _root_cause_groups(findings: list[Finding]) -> list[list[int]]:
+    """Indices of errors/warnings that share a root cause: the same single suspected entry (``culprit``),
+    an entry among the suspects of a finding that could not name one (``suspects``), or comparisons a
+    finding explains (``explains``)."""
+    parent = list(range(len(findings)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i, j):
+        parent[find(i)] = find(j)
+
+    active = [i for i, f in enumerate(findings) if f.severity != "info"]
+    single: dict[str, int] = {}
+    for i in active:
+        culprit = findings[i].evidence.get("culprit") or []
+        if len(culprit) == 1:
+            if culprit[0] in single:
+                union(i, single[culprit[0]])
+            else:
+                single[culprit[0]] = i
+    for i in active:
+        ev = findings[i].evidence
+        for s in ev.get("suspects") or []:
+            if s in single:
+                union(i, single[s])
+        explains = set(ev.get("explains") or [])
+        for j in active:
+            f = findings[j]
+            if explains and j != i and f.check == "comparison" and f.evidence.get("issue") == "ci_centre" \
+                    and f.evidence.get("comparison") in explains:
+                union(i, j)
+    out: dict[int, list[int]] = defaultdict(list)
+    for i in active:
+        out[find(i)].append(i)
+    return [g for g in out.values() if len(g) > 1]
+
+
+def _consensus(members: list[Finding]) -> str:
+    """What the merged findings agree the suspected number should be."""
+    culprits = {c for f in members for c in (f.evidence.get("culprit") or [])}
+    implied = [f.evidence.get("implied") or {} for f in members]
+    implied += [{"k": f.evidence["implied_for"][c]} for f in members for c in culprits
+                if c in (f.evidence.get("implied_for") or {})]
+    ks = {i["k"] for i in implied if "k" in i}
+    vals = [i["value"] for i in implied if "value" in i]
+    if len(implied) < 2 or len(ks) > 1 or (vals and max(vals) - min(vals) > 1e-3):
+        return ""
+    if vals and ks:
+        n = next((round(i["k"] / i["value"]) for i in implied if "k" in i and i.get("value")), None)
+        return f" They agree on {vals[0]:.4g}" + (f" ({ks.pop()}/{n})" if n else "") + ": the printed number is the odd one out."
+    if vals:
+        return f" They agree on {vals[0]:.4g}: the printed number is the odd one out."
+    if ks:
+        return f" They agree on a count of {ks.pop()}: the printed count is the odd one out."
+    return ""
+
+
+def _merge(findings: list[Finding], members: list[int]) -> Finding:
+    group = [findings[i] for i in members]
+    culprits = {c for f in group for c in (f.evidence.get("culprit") or []) if len(f.evidence.get("culprit")) == 1}
+    umbrellas = [f for f in group if f.evidence.get("suspects") and not f.evidence.get("culprit")]
+    explaining = [f for f in group if f.evidence.get("explains") or f.evidence.get("swapped")]
+    if explaining:
+        primary = explaining[0]
+    elif umbrellas and len(culprits) > 1:
+        primary = umbrellas[0]
+    else:
+        ranked = [f for f in group if f not in umbrellas] or group
+        primary = min(ranked, key=lambda f: (_PRIMARY_ORDER.index(f.check) if f.check in _PRIMARY_ORDER else 99,
+                                             SEVERITIES.index(f.severity)))
+    others = [f for f in group if f is not primary]
+    clauses = [f.evidence.get("summary") or f.detail.rstrip(".") for f in others]
+    detail = primary.detail.rstrip() + " Same root cause: " + "; ".join(dict.fromkeys(clauses)) + "."
+    detail += _consensus(group)
+    severity = min((f.severity for f in group), key=SEVERITIES.index)
+    ev = dict(primary.evidence, merged=[{k: v for k, v in f.to_dict().items() if k != "paper"} for f in others])
+    ids = sorted({i for f in group for i in f.ids})
+    return Finding(primary.paper, primary.where, primary.check, severity, detail, ev, ids)
+
+
+def merge_root_causes(findings: list[Finding]) -> list[Finding]:
+    """One root cause, one finding: errors and warnings that point at the same wrong number are merged
+    into one (its ``evidence['merged']`` keeps the others)."""
+    groups = _root_cause_groups(findings)
+    drop = {i for g in groups for i in g}
+    out = [f for i, f in enumerate(findings) if i not in drop]
+    out += [_merge(findings, g) for g in groups]
+    return out
 
 
 # --------------------------------------------------------------------------- entry points
@@ -1204,14 +1867,14 @@ _CHECKS = (check_feasibility, check_estimate_in_ci, check_ci_method, check_confu
 
 
 def _as_spec(spec) -> Spec:
+    """A :class:`Spec` from a Spec, a mapping (chapter or audit spec), a YAML path or a chapter id."""
     if isinstance(spec, Spec):
         return spec
     if isinstance(spec, (str, Path)):
         p = Path(spec)
-        return load_spec_file(p) if p.suffix in (".yaml", ".yml") or p.exists() else load_spec(str(spec))
+        return load_audit_spec(p) if p.suffix in (".yaml", ".yml") or p.exists() else load_spec(str(spec))
     if isinstance(spec, Mapping):
-        validate(dict(spec), where=str(spec.get("id", "spec")))
-        return Spec(dict(spec))
+        return load_audit_spec(spec)
     raise TypeError(f"audit_spec needs a Spec, a mapping, a chapter id or a path; got {type(spec).__name__}")
 
 
@@ -1222,11 +1885,12 @@ def audit_spec(spec) -> list[Finding]:
     for check in _CHECKS:
         check(ctx)
     order = {s: i for i, s in enumerate(SEVERITIES)}
-    return sorted(ctx.findings, key=lambda f: (order[f.severity], CHECKS.index(f.check), f.where))
+    return sorted(merge_root_causes(ctx.findings), key=lambda f: (order[f.severity], CHECKS.index(f.check), f.where))
 
 
 def audit(ids: Iterable[str] | str | None = None) -> list[Finding]:
-    """Audit the shipped specs (all of them, or those named in ``ids``)."""
+    """Audit the shipped specs (all of them, or those named in ``ids``: chapter ids or spec file paths);
+    a spec that cannot be read is one ``spec`` error, not an exception."""
     if ids is None:
         ids = available_specs()
     elif isinstance(ids, str):
@@ -1234,9 +1898,10 @@ def audit(ids: Iterable[str] | str | None = None) -> list[Finding]:
     out: list[Finding] = []
     for cid in ids:
         try:
-            spec = load_spec(cid)
+            spec = _as_spec(cid)
         except SpecError as exc:
-            out.append(Finding(cid, f"specs/{cid}.yaml", "spec", "error", f"spec cannot be audited: {exc}"))
+            where = str(cid) if Path(str(cid)).suffix in (".yaml", ".yml") else f"specs/{cid}.yaml"
+            out.append(Finding(str(cid), where, "spec", "error", f"spec cannot be audited: {exc}"))
             continue
         out.extend(audit_spec(spec))
     return out
@@ -1284,28 +1949,29 @@ def ci_method_table(spec) -> pd.DataFrame:
 
 
 def auc_width_table(spec) -> pd.DataFrame:
-    """Every AUC CI with known class counts beside the Hanley-McNeil width (and the ratio the audit judges)."""
+    """Every AUC CI with known class counts beside the plausible widths (Hanley-McNeil's, the binormal
+    DeLong range) the audit judges it against."""
     spec = _as_spec(spec)
     ctx = _Ctx(spec)
     rows = []
     for e in spec.reported:
         if e.get("metric") != "AUC" or not e.get("ci") or _num(e.get("value")) is None:
             continue
-        if not ctx.auc_width_applies(e["cohort"]):
-            continue
         den = ctx.denominators(e)
         P, N = den.get("n_positive"), den.get("n_negative")
-        if not P or not N:
+        v = float(e["value"])
+        if not ctx.auc_width_applies(e["cohort"]) or not P or not N or not 0 < v < 1:
             continue
-        v, (lo, hi) = float(e["value"]), e["ci"]
+        lo, hi = e["ci"]
         z = _z(float(e.get("ci_level", 0.95)))
         se = hanley_mcneil_se(v, P, N)
-        exp_w = min(1.0, v + z * se) - max(0.0, v - z * se)
+        w_min, w_max = _expected_widths(v, [(int(P), int(N))], z)
         w = min(hi, 1.0) - max(lo, 0.0)
         rows.append({"id": e["id"], "model": e["model"], "cohort": e["cohort"], "AUC": v,
                      "CI": _fmt_ci(e["ci"], _decimals(e)), "positives": P, "negatives": N,
-                     "Hanley-McNeil SE": round(se, 4), "expected width": round(exp_w, 3), "width": round(w, 3),
-                     "ratio": round(w / exp_w, 2) if exp_w > 0 else None})
+                     "Hanley-McNeil SE": round(se, 4), "Hanley-McNeil width": round(_clipped_width(v, se, z), 3),
+                     "plausible widths": f"{w_min:.3f}-{w_max:.3f}", "width": round(w, 3),
+                     "ratio to narrowest": round(w / w_min, 2) if w_min > 0 else None})
     return pd.DataFrame(rows)
 
 
@@ -1359,27 +2025,72 @@ def odds_ratio_table(spec) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _confusion_rows(paper: str, where: str, ev: Mapping) -> list[dict]:
+    printed = ev.get("printed") or {}
+    if printed and all(isinstance(v, Mapping) for v in printed.values()):   # two models' metrics swapped
+        m = re.findall(r"\[([^\[\]]+), ([^\[\]]+)\]", where)
+        return [{"paper": paper, "model": model, "cohort": cohort,
+                 "printed": ", ".join(f"{k} {v:g}" for k, v in printed.get(model, {}).items()),
+                 "TP": None, "FN": None, "TN": None, "FP": None, "solutions": 0} for model, cohort in m]
+    m = re.search(r"\[([^\[\]]+), ([^\[\]]+)\]$", where)
+    row = {"paper": paper, "model": m.group(1) if m else "?", "cohort": m.group(2) if m else "?",
+           "printed": ", ".join(f"{k} {v:g}" for k, v in printed.items())}
+    mats = ev.get("matrices") or []
+    if mats:
+        row.update(mats[0])
+        row["solutions"] = ev.get("n_solutions", len(mats))
+    else:
+        row.update({"TP": None, "FN": None, "TN": None, "FP": None, "solutions": 0})
+    return [row]
+
+
 def confusion_table(findings: Iterable[Finding]) -> pd.DataFrame:
-    """The confusion matrices the audit reconstructed (or failed to), one row per model and cohort."""
+    """The confusion matrices the audit reconstructed (or failed to), one row per model and cohort
+    (including those merged into another finding of the same root cause)."""
     rows = []
     for f in findings:
-        if f.check != "confusion_matrix":
-            continue
-        m = re.search(r"\[([^\[\]]+), ([^\[\]]+)\]$", f.where)
-        model, cohort = (m.group(1), m.group(2)) if m else ("?", "?")
-        mats = f.evidence.get("matrices") or []
-        row = {"paper": f.paper, "model": model, "cohort": cohort,
-               "printed": ", ".join(f"{k} {v:g}" for k, v in (f.evidence.get("printed") or {}).items())}
-        if mats:
-            row.update(mats[0])
-            row["solutions"] = f.evidence.get("n_solutions", len(mats))
-        else:
-            row.update({"TP": None, "FN": None, "TN": None, "FP": None, "solutions": 0})
-        rows.append(row)
+        parts = [(f.where, f.check, f.evidence)] + [(g["where"], g["check"], g["evidence"])
+                                                    for g in f.evidence.get("merged") or []]
+        for where, check, ev in parts:
+            if check == "confusion_matrix":
+                rows += _confusion_rows(f.paper, where, ev)
     df = pd.DataFrame(rows, columns=["paper", "model", "cohort", "printed", "TP", "FN", "TN", "FP", "solutions"])
     for col in ("TP", "FN", "TN", "FP", "solutions"):
         df[col] = df[col].astype("Int64")
     return df
+
+
+def format_findings(findings: Iterable[Finding], width: int = 100, min_severity: str = "info") -> str:
+    """Findings as a plain-text table for a terminal ``width`` columns wide (the detail column wraps):
+    one block per paper, errors first."""
+    import textwrap
+
+    df = summary_table(findings, min_severity=min_severity)
+    if df.empty:
+        return "no findings"
+    w_sev, w_chk = 8, 16
+    w_where = max(18, (width - w_sev - w_chk - 6) // 3)
+    w_det = max(20, width - w_sev - w_chk - w_where - 6)
+    lines = []
+    for paper, sub in df.groupby("paper", sort=False):
+        n = sub["severity"].value_counts()
+        head = f"{paper}: " + ", ".join(f"{n.get(s, 0)} {s}{'s' if n.get(s, 0) != 1 and s != 'info' else ''}"
+                                        for s in SEVERITIES)
+        lines += [head, "-" * min(width, max(len(head), 20))]
+        for r in sub.itertuples():
+            cols = [textwrap.wrap(r.severity, w_sev) or [""], textwrap.wrap(r.check, w_chk) or [""],
+                    textwrap.wrap(r.where, w_where) or [""], textwrap.wrap(r.detail, w_det) or [""]]
+            for i in range(max(map(len, cols))):
+                cells = [c[i] if i < len(c) else "" for c in cols]
+                lines.append(f"{cells[0]:<{w_sev}}  {cells[1]:<{w_chk}}  {cells[2]:<{w_where}}  {cells[3]}".rstrip())
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def check_guide() -> pd.DataFrame:
+    """How to read each check (:data:`CHECK_GUIDE`) as a table."""
+    return pd.DataFrame([{"check": c, "asks": a, "a finding usually means": m, "what to do": w}
+                         for c, (a, m, w) in CHECK_GUIDE.items()])
 
 
 def summary_table(findings: Iterable[Finding], min_severity: str = "info") -> pd.DataFrame:

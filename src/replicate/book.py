@@ -23,7 +23,7 @@ from .runner import ChapterError, has_notebook, input_hash, library_hash, run_ch
 from .results import PROXY_VERDICTS, SAME_DATA_VERDICTS, count_verdicts, results_table, what_it_shows
 from .spec import CHAPTER_IDS, load_spec
 
-EXTRA_PAGES = ("audit", "ibsi")  # notebooks that are book pages but not paper chapters
+EXTRA_PAGES = ("audit", "audit_quickstart", "ibsi")  # notebooks that are book pages but not paper chapters
 
 
 def book_dir() -> Path:

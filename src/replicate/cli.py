@@ -4,7 +4,8 @@
     replicate data fetch NAME              (ibsi_sts, busbra, worc_lipo, worc_lipo_images)
     replicate run ID [-p KEY=VALUE ...] [--out DIR]
     replicate features DATASET --modality M [--params NAME] [--jobs N] [--scheduler tcp://HOST:PORT] --out FILE.csv
-    replicate audit [ID] [--json]
+    replicate audit [ID | SPEC.yaml | PAPER.txt] [--json] [--draft OUT.yaml]
+    replicate audit init [PATH]
     replicate ibsi [--config digital|A|B|C|D|E|all] [--json]
     replicate spec validate [ID]
     replicate book build [--only ID ...] [--force] [--no-html]
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -71,16 +73,63 @@ def _cmd_features(args) -> int:
     return 0
 
 
+def _audit_init(path: str | None, force: bool) -> int:
+    from .audit_spec import TEMPLATE
+
+    out = Path(path or "audit_spec.yaml")
+    if out.exists() and not force:
+        print(f"replicate: error: {out} exists (use --force to overwrite)", file=sys.stderr)
+        return 2
+    out.write_text(TEMPLATE)
+    print(f"wrote {out}: fill it in, then run: replicate audit {out}")
+    return 0
+
+
+def _audit_findings(target: str | None, draft: str | None):
+    """The findings for ``replicate audit [TARGET]``: every chapter spec, a chapter id, a spec file or a text."""
+    from . import audit
+    from .spec import SpecError, available_specs
+
+    if target is None:
+        return audit.audit()
+    path = Path(target)
+    if path.suffix.lower() == ".pdf":
+        raise ValueError(f"{path}: give the paper's plain text (e.g. `pdftotext -layout {path.name} paper.txt`), "
+                         "not the PDF")
+    if path.suffix.lower() in (".txt", ".text", ".md") or (path.is_file() and path.suffix.lower() not in (".yaml", ".yml")):
+        from .audit_text import audit_text, write_draft
+
+        if not path.is_file():
+            raise FileNotFoundError(f"no such text file: {path}")
+        findings, spec = audit_text(path)
+        if draft:
+            write_draft(spec, draft)
+            print(f"draft spec ({len(spec.get('reported', []))} numbers, {len(spec.get('comparisons', []))} "
+                  f"comparisons, {len(spec.get('table1', []))} Table-1 cells) written to {draft}", file=sys.stderr)
+        return findings
+    if draft:
+        raise ValueError("--draft needs a paper's text (PAPER.txt)")
+    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+        return audit.audit_spec(path)
+    if target in available_specs():
+        return audit.audit(target)
+    raise SpecError(f"{target!r} is neither a spec file (.yaml), a paper's text (.txt) nor a chapter id "
+                    f"({', '.join(available_specs())})")
+
+
 def _cmd_audit(args) -> int:
     from . import audit
 
-    ids = [args.id] if args.id else None
+    if args.target == "init":
+        return _audit_init(args.path, args.force)
+    if args.path:
+        raise ValueError(f"unexpected argument {args.path!r} (only 'replicate audit init' takes a path)")
+    findings = _audit_findings(args.target, args.draft)
     if args.json:
-        print(json.dumps(audit.audit_json(ids), indent=2, default=str))
+        print(json.dumps([f.to_dict() for f in findings], indent=2, default=str))
         return 0
-    findings = audit.audit(ids)
-    df = audit.summary_table(findings)
-    print(df.to_string(index=False) if len(df) else "no findings")
+    width = args.width or min(100, shutil.get_terminal_size((100, 24)).columns)
+    print(audit.format_findings(findings, width=max(60, width), min_severity=args.min_severity), end="")
     return 0
 
 
@@ -145,9 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--out", required=True)
     fe.set_defaults(func=_cmd_features)
 
-    a = sub.add_parser("audit", help="check the papers' reported numbers for internal consistency")
-    a.add_argument("id", nargs="?")
-    a.add_argument("--json", action="store_true")
+    a = sub.add_parser(
+        "audit", help="check a paper's reported numbers for internal consistency",
+        description="replicate audit [ID | SPEC.yaml | PAPER.txt] [--json] [--draft OUT.yaml]; "
+                    "replicate audit init [PATH] writes a commented spec template.")
+    a.add_argument("target", nargs="?", metavar="ID|SPEC.yaml|PAPER.txt|init",
+                   help="a chapter id, a spec file, a paper's plain text, or 'init' (default: every chapter)")
+    a.add_argument("path", nargs="?", help="with 'init': where to write the template (audit_spec.yaml)")
+    a.add_argument("--json", action="store_true", help="findings as JSON")
+    a.add_argument("--draft", metavar="OUT.yaml", help="with a text: write the extracted spec for completion")
+    a.add_argument("--min-severity", choices=("error", "warning", "info"), default="info")
+    a.add_argument("--width", type=int, default=None, help="terminal width of the table (default: <= 100)")
+    a.add_argument("--force", action="store_true", help="with 'init': overwrite an existing file")
     a.set_defaults(func=_cmd_audit)
 
     ib = sub.add_parser("ibsi", help="PyRadiomics on the IBSI-1 phantoms against the IBSI reference values")

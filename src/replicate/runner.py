@@ -142,7 +142,7 @@ def chapter_dependencies(chapter_id: str) -> list[Path]:
             todo |= _imports(path.read_text(), mod, path.name == "__init__.py") - seen_mod
     others = {f"{cid}.yaml" for cid in CHAPTER_IDS if cid != chapter_id}
     for path in PACKAGE_DIR.rglob("*"):
-        if path.suffix in {".yaml", ".yml", ".csv", ".json"} and "__pycache__" not in path.parts:
+        if path.suffix in {".yaml", ".yml", ".csv", ".json", ".txt"} and "__pycache__" not in path.parts:
             # another chapter's spec (specs/<id>.yaml) or its schema (specs/schema/<id>.yaml)
             if not (path.parent.name in ("specs", "schema") and "specs" in path.parts and path.name in others):
                 files.add(path)
@@ -156,7 +156,7 @@ def library_hash(chapter_id: str | None = None) -> str:
         paths = chapter_dependencies(chapter_id)
     else:
         paths = sorted(p for p in PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                       and p.suffix in {".py", ".yaml", ".yml", ".csv", ".json"})
+                       and p.suffix in {".py", ".yaml", ".yml", ".csv", ".json", ".txt"})
     h = hashlib.sha256()
     for path in paths:
         h.update(str(path.relative_to(PACKAGE_DIR)).encode())

@@ -17,6 +17,7 @@ from referencing.jsonschema import DRAFT202012
 from .config import specs_dir
 
 CHAPTER_IDS = ("wdlps", "rls", "alt", "sts", "us")
+SCHEMA_FILES = ("schema", "audit_schema")  # specs/*.yaml that are schemas, not papers
 
 
 class SpecError(ValueError):
@@ -197,7 +198,7 @@ class Spec:
     def denominators(self, entry: dict) -> dict:
         """The entry's own denominators, else those of its cohort."""
         d = dict(self.cohorts.get(entry["cohort"], {}))
-        d = {k: d[k] for k in ("n", "n_positive", "n_negative") if k in d}
+        d = {k: d[k] for k in ("n", "n_positive", "n_negative") if d.get(k) is not None}
         if "n" in d and "n_positive" in d and "n_negative" not in d:
             d["n_negative"] = d["n"] - d["n_positive"]
         d.update(entry.get("denominators", {}))
@@ -208,6 +209,11 @@ def validate(raw: dict, where: str = "spec") -> None:
     """Schema validation (filling in the schema's defaults, in place) plus the checks a schema cannot
     express."""
     check(raw, where=where)
+    check_consistency(raw, where)
+
+
+def check_consistency(raw: dict, where: str = "spec") -> None:
+    """What a schema cannot express: unique ids, known cohorts, ordered CIs, class counts adding up."""
     ids = [r["id"] for r in raw.get("reported", [])] + [c["id"] for c in raw.get("comparisons", [])]
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
@@ -222,6 +228,9 @@ def validate(raw: dict, where: str = "spec") -> None:
         own = r.get("comparability")
         if own is not None and own["level"] == "none" and not own.get("reason"):
             raise SpecError(f"{where}: reported {r['id']!r} is declared not comparable without a reason")
+    for c in raw.get("comparisons", []):
+        if c["cohort"] not in raw["cohorts"]:
+            raise SpecError(f"{where}: comparison {c['id']!r} names unknown cohort {c['cohort']!r}")
     for name, c in raw["cohorts"].items():
         if "n_positive" in c and "n_negative" in c and c["n_positive"] + c["n_negative"] != c["n"]:
             raise SpecError(f"{where}: cohort {name!r}: n_positive + n_negative != n")
@@ -243,7 +252,7 @@ def load_spec(chapter_id: str) -> Spec:
 
 
 def available_specs() -> list[str]:
-    return sorted(p.stem for p in specs_dir().glob("*.yaml") if p.stem != "schema")
+    return sorted(p.stem for p in specs_dir().glob("*.yaml") if p.stem not in SCHEMA_FILES)
 
 
 def dump(obj: Any) -> str:

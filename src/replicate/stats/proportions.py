@@ -30,7 +30,7 @@ from scipy import stats
 
 from ._util import z_crit
 
-__all__ = ["proportion_ci", "PROPORTION_METHODS"]
+__all__ = ["proportion_ci", "proportion_ci_table", "PROPORTION_METHODS"]
 
 PROPORTION_METHODS = ("wald", "wilson", "wilson-cc", "clopper-pearson", "agresti-coull")
 
@@ -88,3 +88,43 @@ def proportion_ci(k, n, method: str = "wilson", level: float = 0.95) -> tuple[fl
         h = z * np.sqrt(pt * (1 - pt) / nt)
         lo, hi = pt - h, pt + h
     return (float(min(max(lo, 0.0), 1.0)), float(min(max(hi, 0.0), 1.0)))
+
+
+def proportion_ci_table(n: int, method: str = "wilson", level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """``(low, high)`` arrays of the CI of ``k / n`` for every ``k = 0..n`` at once (the same intervals as
+    :func:`proportion_ci`, vectorised: what the audit needs to search every count of a denominator)."""
+    try:
+        m = _ALIASES[method.lower()]
+    except KeyError:
+        raise ValueError(f"unknown method {method!r}; use one of {PROPORTION_METHODS}") from None
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"need n >= 1, got {n}")
+    k = np.arange(n + 1, dtype=float)
+    z = z_crit(level)
+    z2 = z * z
+    p = k / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if m == "wald":
+            h = z * np.sqrt(p * (1 - p) / n)
+            lo, hi = p - h, p + h
+        elif m == "wilson":
+            centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+            h = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+            lo, hi = centre - h, centre + h
+        elif m == "wilson-cc":
+            den = 2 * (n + z2)
+            lo = (2 * n * p + z2 - 1 - z * np.sqrt(np.maximum(z2 - 2 - 1 / n + 4 * p * (n * (1 - p) + 1), 0))) / den
+            hi = (2 * n * p + z2 + 1 + z * np.sqrt(np.maximum(z2 + 2 - 1 / n + 4 * p * (n * (1 - p) - 1), 0))) / den
+            lo[0], hi[-1] = 0.0, 1.0
+        elif m == "clopper-pearson":
+            a = (1 - level) / 2
+            lo = stats.beta.ppf(a, np.maximum(k, 1), n - k + 1)
+            hi = stats.beta.isf(a, k + 1, np.maximum(n - k, 1))
+            lo[0], hi[-1] = 0.0, 1.0
+        else:
+            nt = n + z2
+            pt = (k + z2 / 2) / nt
+            h = z * np.sqrt(pt * (1 - pt) / nt)
+            lo, hi = pt - h, pt + h
+    return np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)

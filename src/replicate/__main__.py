@@ -1,0 +1,6 @@
+"""``python -m replicate ...``: the command line (:mod:`replicate.cli`)."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

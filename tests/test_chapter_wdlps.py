@@ -225,3 +225,18 @@ def test_comparability_declares_a_reason_for_every_reported_number():
             assert SPEC.comparability_of(r, "synthetic")[0] == "twin"     # an ImageNet twin would be a twin
         if r["model"] in ("Clinical", "Age", "LDH", "Radiomics-Multimodality"):
             assert syn == "twin"
+
+
+def test_stored_null_distribution_is_complete_and_centred():
+    """benchmarks/null_wdlps.py's stored result: >= 100 seeds for every headline model, and every leak-free model
+    centred on 0.5 (only the paper's choice of signature by external AUC may sit above it)."""
+    from replicate import null
+
+    dist = null.load("wdlps")
+    assert dist is not None, "run benchmarks/null_wdlps.py --seeds 100"
+    assert len(dist.seeds) >= 100 and len(set(dist.seeds)) == len(dist.seeds)
+    for name in ("Real T1 radiomics · hold-out", "Twin RN-DL · external", "Twin Clinical-DL nomogram (paper's signature) · external"):
+        assert name in dist.models
+    for m in dist.models.values():
+        assert len(m["aucs"]) == len(dist.seeds) and all(0.0 <= a <= 1.0 for a in m["aucs"])
+    assert set(null.check_centred(dist)) <= {"Twin DL signature, paper's choice · external"}

@@ -39,7 +39,7 @@ def test_fast_svm_equals_sklearn_svc(kernel, C, gamma):
 def test_rfe_order_is_exact_rfe_below_the_threshold():
     X, y = toy(p=20)
     a, yv = X.to_numpy(), y.to_numpy()
-    pre, order = ds._rfe_order(a, yv, percentile=100, step=0.1, exact_below=32, C=1.0)
+    pre, order, _ = ds._rfe_order(a, yv, percentile=100, step=0.1, exact_below=32, C=1.0)
     assert sorted(pre.tolist()) == list(range(20)) and len(order) == 20
     for n in (1, 2, 5, 11):
         rfe = RFE(SVC(kernel="linear", C=1.0), n_features_to_select=n, step=1).fit(a, yv)
@@ -48,7 +48,7 @@ def test_rfe_order_is_exact_rfe_below_the_threshold():
 
 def test_rfe_order_prefilters_the_top_percentile():
     X, y = toy(p=50)
-    pre, order = ds._rfe_order(X.to_numpy(), y.to_numpy(), percentile=20, step=0.1, exact_below=4, C=1.0)
+    pre, order, _ = ds._rfe_order(X.to_numpy(), y.to_numpy(), percentile=20, step=0.1, exact_below=4, C=1.0)
     assert len(pre) == 10 and set(order.tolist()) == set(pre.tolist())
     assert {0, 1} <= set(pre.tolist())          # the informative columns pass the F-test
 
@@ -335,3 +335,138 @@ def test_the_papers_six_cnns_on_tiny_inputs(tiny_cohort, tmp_path):
         assert np.isfinite(ft.features.to_numpy()).all() and ft.features.to_numpy().std() > 0
         assert ft.info["weights"] in (IMAGENET, UNTRAINED)
         assert again.info["n_cached"] == 2 and np.array_equal(again.features.to_numpy(), ft.features.to_numpy())
+
+
+# ----------------------------------------------------------------------------- issue 12: cut-offs, repeated CV, fallbacks
+
+
+def test_f_test_ranks_undefined_last_and_perfect_separation_first():
+    """scikit-learn's convention: a column constant on the rows (F = 0/0) last, one constant within each class (F = inf) first."""
+    X, y = toy(n=40, p=20, shift=0.8)
+    X["const"] = 3.0
+    X["perfect"] = y.to_numpy() * 2.0
+    a = X.to_numpy()
+    pre, order, n_undef = ds._rfe_order(a, y.to_numpy(), percentile=10, step=0.1, exact_below=4, C=1.0)
+    cols = list(X.columns)
+    assert n_undef == 1
+    assert cols.index("perfect") in pre.tolist() and cols.index("const") not in pre.tolist()
+    pre, _, _ = ds._rfe_order(a, y.to_numpy(), percentile=100, step=0.1, exact_below=4, C=1.0)
+    assert len(pre) == a.shape[1]
+
+
+def test_cutoff_is_fixed_before_the_evaluated_cohort_is_seen():
+    """A cut-off chosen on the evaluated cohort's own scores (held-out or in-sample) would make these perfect;
+    the fixed 0.5 keeps them as they are."""
+    y = np.r_[np.zeros(10, int), np.ones(10, int)]
+    p = np.r_[np.linspace(0.55, 0.70, 10), np.linspace(0.75, 0.95, 10)]     # separable at 0.72, not at 0.5
+    perf = ds.performance(y, p, threshold=0.5)
+    assert perf["threshold"] == 0.5 and perf["AUC"][0] == 1.0
+    assert perf["SPE"][0] == 0.0 and perf["SEN"][0] == 1.0                     # every score >= 0.5: all positive
+    # the cross-validated training metrics: per repeat at the same fixed threshold
+    idx = [f"P{i}" for i in range(20)]
+    per = pd.DataFrame({0: p, 1: p[::-1].copy()}, index=idx)
+    per.iloc[:10, 1] = np.linspace(0.55, 0.70, 10)
+    ys = pd.Series(y, index=idx)
+    ev = ds.ModelEvaluation("fixed", ys, per.mean(axis=1), per, pd.Series([1.0, 1.0]), per[0], None, None, None,
+                            n_splits=5)
+    cv = ds.cv_performance(ev, threshold=0.5)
+    assert cv["threshold"] == 0.5 and cv["SPE"]["mean"] == 0.0 and cv["per_repeat"]["SPE"].tolist() == [0.0, 0.0]
+    assert cv["pooled"]["threshold"] == 0.5 and cv["pooled"]["SPE"][0] == 0.0
+
+
+def test_a_patients_probability_depends_on_training_rows_and_its_own_features_only():
+    """No per-cohort scaling and no cohort-dependent cut-off: changing the other held-out patients changes nothing."""
+    X, y = toy(n=60, p=20)
+    tr, va = X.index[:40], X.index[40:]
+    model = ds.signature_pipeline(seed=0, **SMALL).fit(X.loc[tr], y.loc[tr])
+    first = model.predict_proba(X.loc[va])[0, 1]
+    other = X.loc[va].copy()
+    other.iloc[1:] = other.iloc[1:] * 10 + 5
+    assert model.predict_proba(other)[0, 1] == pytest.approx(first, abs=1e-12)
+    assert model.predict_proba(X.loc[va[:1]])[0, 1] == pytest.approx(first, abs=1e-12)
+
+
+def test_repeat_summary_is_the_corrected_resampled_t_interval():
+    from scipy import stats
+
+    v = np.array([0.70, 0.80, 0.75, 0.72])
+    s = ds.repeat_summary(v, n_splits=5, n=100)
+    se = np.sqrt((1 / 4 + 20 / 80) * v.var(ddof=1))                    # n_test / n_train = 1 / (K - 1)
+    lo, hi = stats.t.interval(0.95, 3, loc=v.mean(), scale=se)
+    assert s["mean"] == pytest.approx(v.mean()) and s["se"] == pytest.approx(se)
+    assert (s["low"], s["high"]) == pytest.approx((lo, hi)) and s["n_repeats"] == 4
+    one = ds.repeat_summary([0.7], n_splits=5, n=100)
+    assert one["mean"] == 0.7 and np.isnan(one["low"]) and np.isnan(one["se"])
+    assert ds.repeat_summary([0.7, np.nan, 0.8], 5, 100)["n_repeats"] == 2     # undefined repeats left out
+
+
+def test_cv_performance_headlines_the_per_repeat_mean_and_labels_the_pooled_auc():
+    X, y = toy(n=50, p=15, shift=1.0)
+    ev = ds.evaluate_model("toy", ds.signature_pipeline(seed=0, **SMALL), X, y, n_splits=5, n_repeats=3, seed=2)
+    per_repeat = [roc_auc_score(y, ev.oof_per_repeat[r]) for r in range(3)]
+    cv = ds.cv_performance(ev)
+    assert cv["AUC"]["mean"] == pytest.approx(np.mean(per_repeat)) == pytest.approx(ev.cv_auc_summary()["mean"])
+    assert cv["pooled"]["AUC"][0] == pytest.approx(ev.cv_auc)          # the secondary
+    assert cv["AUC"]["low"] < cv["AUC"]["mean"] < cv["AUC"]["high"] and cv["AUC"]["se"] > 0
+    res = ChapterResults(load_spec("wdlps"), data="synthetic", parameters={})
+    ds.record_cv_performance(res, "Toy", cv)
+    rows = [m for m in res.metrics if m["metric"] == "AUC"]
+    head = [m for m in rows if "variable" not in m]
+    assert len(head) == 1 and head[0]["value"] == pytest.approx(cv["AUC"]["mean"])
+    assert head[0]["se"] == pytest.approx(cv["AUC"]["se"]) and head[0]["n_repeats"] == 3
+    second = [m for m in rows if m.get("variable") == ds.POOLED_OOF]
+    assert len(second) == 1 and second[0]["value"] == pytest.approx(ev.cv_auc)
+    assert {m["cohort"] for m in res.metrics} == {"training"}
+    ranked = ds.rank_models({"toy": ev}, by="cv")
+    assert ranked.iloc[0]["cv_auc"] == pytest.approx(np.mean(per_repeat))
+    assert ranked.iloc[0]["cv_auc_pooled"] == pytest.approx(ev.cv_auc)
+
+
+def test_fit_fallbacks_report_the_code_path_taken():
+    X, y = toy(n=40, p=40)
+    assert ds.fit_fallbacks(ds.signature_pipeline(seed=0, **SMALL).fit(X, y)) == []
+    X = X.iloc[:, :10]
+    # a class of 3 patients: the inner CV cannot have 5 folds
+    few = y.index[(y == 0).to_numpy()].tolist() + y.index[(y == 1).to_numpy()].tolist()[:3]
+    m = ds.FTestRFESVM(random_state=0, inner_cv=5, n_features_grid=(1, 2), C_grid=(1.0,), gamma_grid=("scale",))
+    text = ds.fit_fallbacks(m.fit(X.loc[few], y.loc[few]))
+    assert any("inner CV with 3 instead of 5 folds" in t for t in text)
+    # more RFE features asked for than the F-test keeps
+    m = ds.FTestRFESVM(random_state=0, percentile=20, n_features_grid=(1, 5), C_grid=(1.0,), gamma_grid=("scale",))
+    assert any("capped at 2" in t for t in ds.fit_fallbacks(m.fit(X, y)))
+    # a feature constant on a training part
+    Xc = X.copy()
+    Xc["const"] = 1.0
+    m = ds.FTestRFESVM(random_state=0, **SMALL)
+    assert any("F statistic undefined" in t for t in ds.fit_fallbacks(m.fit(Xc, y)))
+    # the ICC filter keeps the most reproducible feature when none passes
+    rng = np.random.default_rng(0)
+    pert = pd.DataFrame(rng.normal(size=(10, X.shape[1])), index=X.index[:10], columns=X.columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = ds.signature_pipeline(perturbed=pert, icc_threshold=0.99, icc_min_rows=5, seed=0, **SMALL).fit(X, y)
+    assert any(t.startswith("ICC filter: 0 feature(s)") for t in ds.fit_fallbacks(pipe))
+    # the clinical model's fallback to the best single variable, and evaluate_model's tally over fits
+    from replicate.clinical import ClinicalLogit
+
+    noise = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)}, index=X.index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ev = ds.evaluate_model("clin", ClinicalLogit(candidates=["a", "b"], p_enter=1e-9, p_keep=1e-9), noise, y,
+                               n_splits=4, n_repeats=1, seed=0)
+    assert ev.n_fits == 5 and ev.fallbacks
+    assert all(t.startswith("clinical model: no variable with univariate P") for t in ev.fallbacks)
+    assert sum(ev.fallbacks.values()) == 5
+
+
+def test_nomogram_reports_its_fallbacks():
+    X, y = toy(n=40, p=12)
+    rng = np.random.default_rng(3)
+    X["age"] = rng.normal(50, 10, size=len(y))          # unrelated to the outcome: nothing is selected
+    img = [c for c in X.columns if c.startswith("f")]
+    nomo = ds.SignatureNomogram(signature=ds.signature_pipeline(seed=0, **SMALL), signature_columns=img,
+                                clinical=["age"], p_enter=1e-9, inner_cv=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nomo.fit(X, y)
+    assert any(t.startswith("nomogram's clinical selection: no variable") for t in ds.fit_fallbacks(nomo))

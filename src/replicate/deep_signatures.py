@@ -19,9 +19,16 @@ cross-validation". This module is that recipe, leak-free and generic:
 * :func:`combine_modalities` -- columns ``<modality>__<feature>`` of several
   modalities' tables (the MRI / multimodality models).
 * :func:`evaluate_model` -- the paper's protocol for one model: repeated
-  stratified K-fold CV on the training cohort (the outer loop; the score of a
-  patient is its mean out-of-fold probability) and one final fit on the whole
-  training cohort applied to the validation cohort; results cached on disk.
+  stratified K-fold CV on the training cohort (the outer loop) and one final
+  fit on the whole training cohort applied to the validation cohort; results
+  cached on disk. Every fit's fallbacks are tallied (:func:`fit_fallbacks`;
+  the rules where the paper is silent are :data:`FALLBACK_RULES`).
+* :func:`cv_performance` / :func:`record_cv_performance` -- the training
+  cohort's measures as a repeated CV should give them: per repeat, then the
+  mean with the corrected resampled t-test CI (:func:`repeat_summary`); the
+  AUC of the repeat-averaged probability only as a labelled secondary.
+* :func:`performance` -- the paper's measures in one cohort at a cut-off fixed
+  before that cohort is seen.
 * :func:`rank_models` -- the table of all models, ranked the paper's way
   (AUC in the validation cohort, Table 2 footnote a) or leak-free (training CV AUC).
 * :class:`SignatureNomogram` -- the clinical-radiological nomogram: logistic
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -60,12 +68,36 @@ __all__ = [
     "SEP", "FTestRFESVM", "signature_pipeline", "combine_modalities", "ModelEvaluation", "evaluate_model",
     "rank_models", "SignatureNomogram", "signature_affine", "SignatureAffine", "SignatureScore",
     "signature_gradcam", "logit", "frame_hash", "PERFORMANCE_METRICS", "performance", "record_performance",
-    "FeatureSets", "extract_feature_sets",
+    "FeatureSets", "extract_feature_sets", "fit_fallbacks", "repeat_summary", "cv_performance",
+    "record_cv_performance", "POOLED_OOF", "FALLBACK_RULES",
 ]
 
 #: separator between modality and feature name in combined tables
 SEP = "__"
 _EPS = 1e-4
+
+#: What this module does where the paper is silent, and the fallbacks it may take: the chapter lists
+#: these among its deviations (and, from :func:`fit_fallbacks`, how many fits took each fallback).
+FALLBACK_RULES = (
+    "RBF-SVM: libsvm's defaults apart from the tuned C and gamma (no class weights, tolerance 1e-3); "
+    "probabilities by Platt scaling (SVC(probability=True): a sigmoid fitted by libsvm's own 5-fold CV on the "
+    "training rows, seeded), and every cut-off is 0.5 on that probability",
+    "RFE: a linear SVM with C = 1 (not tuned) ranks the features, 10% of the F-test-selected features eliminated "
+    "per round down to 16 (or the largest grid value), then one at a time",
+    "Tuning: the grids of RFE features, C and gamma are ours (the paper gives none); ties of the inner-CV mean AUC "
+    "go to the fewest features, then the grid order; gamma 'scale' = 1 / (features x variance of the z-scored "
+    "training features)",
+    "F-test: the top ceil(20%) of the features; a feature constant on a training part has no F statistic and is "
+    "ranked last (scikit-learn's convention)",
+    "Scaling: every patient, validation cohort included, is z-scored with the training rows' means and SDs (no "
+    "per-cohort re-standardisation, no harmonisation across centres); an SD of 0 is replaced by 1",
+    "Inner CV: min(inner folds, size of the smaller class) folds when a class is small",
+    "Clinical model and nomogram: when no variable passes univariate P < 0.10 then multivariable P < 0.05 (or the "
+    "multivariable model is separated) the single variable with the smallest univariate P is used; a separated "
+    "final logistic model is refitted with an L2 penalty (C = 1)",
+    "ICC filter: when no feature has ICC > 0.85 on the re-segmented training patients, the most reproducible one "
+    "is kept",
+)
 
 
 def logit(p) -> np.ndarray:
@@ -153,8 +185,8 @@ class _SVM:
 
 
 def _rfe_order(a: np.ndarray, y: np.ndarray, percentile: float, step: float, exact_below: int,
-               C: float) -> tuple[np.ndarray, np.ndarray]:
-    """F-test pre-filter and the RFE elimination path; returns (pre-filtered column positions, order).
+               C: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """F-test pre-filter and the RFE elimination path; returns (pre-filtered column positions, order, n_undefined).
 
     ``order`` lists the pre-filtered positions best first: the last feature
     standing, then the one eliminated just before it, ... Above
@@ -162,11 +194,16 @@ def _rfe_order(a: np.ndarray, y: np.ndarray, percentile: float, step: float, exa
     eliminated per round (scikit-learn's ``RFE(step=float)``); from there on
     one per round, so ``order[:n]`` is exactly ``RFE(n_features_to_select=n,
     step=1)`` started from ``exact_below`` features for every ``n <= exact_below``.
+    ``n_undefined``: features whose F statistic is undefined on these rows (0 / 0: the
+    feature is constant on them); as in scikit-learn's ``SelectPercentile`` they are
+    ranked last (a fallback the caller reports), while an infinite F (constant within
+    each class, different between them) ranks first.
     """
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         F, _ = f_classif(a, y)
-    F = np.where(np.isfinite(F), F, 0.0)
+    n_undefined = int(np.isnan(F).sum())
+    F = np.where(np.isnan(F), -np.inf, F)
     n_pre = max(1, int(math.ceil(a.shape[1] * float(percentile) / 100.0)))
     pre = np.sort(np.argsort(-F, kind="stable")[:n_pre])
     current = list(range(len(pre)))
@@ -184,7 +221,7 @@ def _rfe_order(a: np.ndarray, y: np.ndarray, percentile: float, step: float, exa
         drop = set(worst.tolist())
         current = [c for j, c in enumerate(current) if j not in drop]
     order = np.array(current + eliminated[::-1], dtype=int)
-    return pre, pre[order]
+    return pre, pre[order], n_undefined
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -226,7 +263,8 @@ class FTestRFESVM(ClassifierMixin, BaseEstimator):
     with ``mean_auc``), ``prefiltered_features_``, ``order_`` (RFE order of
     the pre-filtered features, best first), ``mean_`` / ``scale_`` (Series, the
     z-score of the selected features), ``svm_`` (the fitted ``SVC``),
-    ``classes_``.
+    ``classes_``, ``fallbacks_`` (the fallback code paths this fit took, as
+    sentences; empty when none: see :data:`FALLBACK_RULES`).
     """
 
     def __init__(self, percentile: float = 20, n_features_grid: Sequence[int] = (1, 2, 3, 5, 8, 13),
@@ -271,29 +309,41 @@ class FTestRFESVM(ClassifierMixin, BaseEstimator):
         if not grid_n:
             raise ValueError("FTestRFESVM: n_features_grid needs at least one value >= 1")
         combos = [(n, C, g) for n in grid_n for C in self.C_grid for g in self.gamma_grid]
-        n_splits = int(min(int(self.inner_cv), np.bincount(yb).min()))
+        minority = int(np.bincount(yb).min())
+        n_splits = int(min(int(self.inner_cv), minority))
         if n_splits < 2:
             raise ValueError("FTestRFESVM: each class needs at least 2 training patients for the inner CV")
+        fallbacks = []
+        if n_splits < int(self.inner_cv):
+            fallbacks.append(f"inner CV with {n_splits} instead of {int(self.inner_cv)} folds (a class has "
+                             f"{minority} training patients)")
         skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
         scores = np.zeros((n_splits, len(combos)))
+        undefined = 0
         for k, (tr, te) in enumerate(skf.split(a, yb)):
             mu, sd = _zscore_fit(a[tr])
             ztr, zte = (a[tr] - mu) / sd, (a[te] - mu) / sd
-            _, order = self._path(ztr, yb[tr])
-            ok_te = len(np.unique(yb[te])) == 2
+            _, order, n_undef = self._path(ztr, yb[tr])
+            undefined += n_undef
             for j, (n, C, g) in enumerate(combos):
                 cols = order[:n]
                 svm = _SVM("rbf", C, g).fit(ztr[:, cols], yb[tr])
-                scores[k, j] = _auc(yb[te], svm.decision(zte[:, cols])) if ok_te else np.nan
-        mean = np.nanmean(scores, axis=0)
+                scores[k, j] = _auc(yb[te], svm.decision(zte[:, cols]))   # stratified: both classes in te
+        mean = scores.mean(axis=0)
         self.cv_results_ = pd.DataFrame([{"n_features": n, "C": C, "gamma": g} for n, C, g in combos])
         self.cv_results_["mean_auc"] = mean
-        self.cv_results_["std_auc"] = np.nanstd(scores, axis=0)
-        best = int(np.nanargmax(np.where(np.isfinite(mean), mean, -np.inf)))  # first maximum = fewest features
+        self.cv_results_["std_auc"] = scores.std(axis=0)
+        best = int(np.argmax(mean))  # the first maximum: fewest features, then the grid order
         n, C, g = combos[best]
         mu, sd = _zscore_fit(a)
         z = (a - mu) / sd
-        pre, order = self._path(z, yb)
+        pre, order, n_undef = self._path(z, yb)
+        if undefined or n_undef:
+            fallbacks.append("F statistic undefined for feature(s) constant on a training part: ranked last")
+        if grid_n[-1] > len(order):
+            fallbacks.append(f"RFE grid values above the {len(order)} F-test-selected feature(s) capped at "
+                             f"{len(order)}")
+        self.fallbacks_ = fallbacks
         cols = order[: min(n, len(order))]
         self.best_params_ = {"n_features": int(len(cols)), "C": C, "gamma": g}
         self.prefiltered_features_ = [str(df.columns[j]) for j in pre]
@@ -355,6 +405,42 @@ def signature_pipeline(*, perturbed: Sequence[pd.DataFrame] | pd.DataFrame | Non
     return Pipeline(steps)
 
 
+def _generic(text: str) -> str:
+    """A fallback sentence without its fit-specific details (parenthesised remarks, quoted variable names),
+    so that the same fallback in different fits is counted as one."""
+    out, depth = [], 0
+    for ch in text:
+        depth += ch == "("
+        if depth == 0:
+            out.append(ch)
+        depth -= ch == ")" and depth > 0
+    return re.sub(r"\s+'[^']*'", "", "".join(out)).replace(" ;", ";").strip()
+
+
+def fit_fallbacks(model) -> list[str]:
+    """The fallback code paths a fitted model took, as sentences (empty when it took none).
+
+    Walks a fitted :func:`signature_pipeline` (the ICC filter's keep-the-most-reproducible
+    fallback, :attr:`FTestRFESVM.fallbacks_`), a :class:`SignatureNomogram` (its own
+    ``fallbacks_``, which include its signatures') or a
+    :class:`~replicate.clinical.ClinicalLogit` (``fallback_``). The chapter lists them as
+    deviations, with the number of fits that took each.
+    """
+    out: list[str] = []
+    steps = list(model.steps) if hasattr(model, "steps") else [("model", model)]
+    for _, step in steps:
+        icc = getattr(step, "filter_", None)
+        if icc is not None and hasattr(icc, "icc_"):
+            n_pass = int((icc.icc_ > float(icc.threshold)).sum())
+            if n_pass < len(step.selected_features_):
+                out.append(f"ICC filter: {n_pass} feature(s) with {icc.kind} > {icc.threshold} on the re-segmented "
+                           f"training patients; the {len(step.selected_features_)} most reproducible kept instead")
+        out += list(getattr(step, "fallbacks_", []) or [])
+        if getattr(step, "fallback_", None):
+            out.append(f"clinical model: {_generic(step.fallback_)}")
+    return out
+
+
 def combine_modalities(tables: Mapping[str, pd.DataFrame], modalities: Sequence[str],
                        sep: str = SEP) -> tuple[pd.DataFrame, list[str]]:
     """Side-by-side features of ``modalities`` (columns ``<modality><sep><feature>``), patients present in all.
@@ -391,7 +477,9 @@ class ModelEvaluation:
     ``auc_per_repeat``; ``p_apparent``: the final model's probabilities on its own training rows;
     ``p_validation``: the final model's probabilities on the validation cohort;
     ``model``: the final fitted estimator; ``fold_info``: what ``inspect`` returned per outer fold;
-    ``seconds``: wall time of the fits (0 when read from the cache).
+    ``seconds``: wall time of the fits (0 when read from the cache); ``n_splits``: folds per
+    repeat; ``fallbacks``: each fallback sentence (:func:`fit_fallbacks`) -> the number of
+    the ``n_fits`` fits (outer folds and the final fit) that took it.
     """
 
     name: str
@@ -406,10 +494,25 @@ class ModelEvaluation:
     fold_info: list = field(default_factory=list)
     seconds: float = 0.0
     cached: bool = False
+    n_splits: int = 5
+    fallbacks: dict = field(default_factory=dict)
+    n_fits: int = 0
 
     @property
     def cv_auc(self) -> float:
+        """AUC of the repeat-averaged out-of-fold probability (a secondary: see :meth:`cv_auc_summary`)."""
         return float(roc_auc_score(self.y_train.to_numpy(), self.oof.to_numpy()))
+
+    def cv_auc_summary(self, level: float = 0.95) -> dict:
+        """The cross-validated AUC as the headline: the mean of the per-repeat AUCs with its corrected CI.
+
+        Each repeat's AUC is that of its own out-of-fold probabilities (one K-fold CV that
+        scores every patient once); their mean gets the corrected resampled t-test interval
+        (Nadeau & Bengio 2003) with ``n_test / n_train = 1 / (K - 1)``, the training sets of
+        the repeats overlapping as those of K-fold CV do (Bouckaert & Frank 2004). With one
+        repeat there is no interval (``low`` / ``high`` / ``se`` are NaN).
+        """
+        return repeat_summary(self.auc_per_repeat.to_numpy(dtype=float), self.n_splits, len(self.y_train), level)
 
     @property
     def validation_auc(self) -> float:
@@ -422,6 +525,29 @@ class ModelEvaluation:
         return float(roc_auc_score(self.y_train.to_numpy(), self.p_apparent.to_numpy()))
 
 
+def repeat_summary(values, n_splits: int, n: int, level: float = 0.95) -> dict:
+    """Mean of per-repeat K-fold estimates with the corrected resampled t-test CI and SE.
+
+    ``{"mean", "low", "high", "se", "sd", "n_repeats", "rule"}``; ``n_train = n (K - 1) / K``,
+    ``n_test = n / K``. NaN values (a metric undefined in a repeat, e.g. a PPV with no positive
+    call) are left out; with fewer than two values there is no interval (NaNs).
+    """
+    from .stats.resampled_ttest import corrected_resampled_ttest_ci, corrected_se
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    k = int(n_splits)
+    n_train, n_test = n * (k - 1) / k, n / k
+    out = {"mean": float(v.mean()) if v.size else float("nan"), "low": float("nan"), "high": float("nan"),
+           "se": float("nan"), "sd": float(v.std(ddof=1)) if v.size > 1 else float("nan"), "n_repeats": int(v.size),
+           "rule": (f"mean over {v.size} repeat(s) of {k}-fold CV; corrected resampled t-test CI (Nadeau & Bengio "
+                    f"2003; n_test/n_train = 1/{k - 1}, t with {max(v.size - 1, 0)} df)")}
+    if v.size >= 2:
+        _, out["low"], out["high"] = corrected_resampled_ttest_ci(v, n_train, n_test, level)
+        out["se"] = corrected_se(v, n_train, n_test)
+    return out
+
+
 def _positive(model, X) -> np.ndarray:
     if hasattr(model, "predict_proba"):
         return np.asarray(model.predict_proba(X))[:, 1]
@@ -431,7 +557,7 @@ def _positive(model, X) -> np.ndarray:
 def _fold(make_model, X, y, tr, te, inspect):
     m = make_model() if callable(make_model) and not hasattr(make_model, "fit") else clone(make_model)
     m.fit(X.iloc[tr], y.iloc[tr])
-    return _positive(m, X.iloc[te]), (inspect(m) if inspect is not None else None)
+    return _positive(m, X.iloc[te]), (inspect(m) if inspect is not None else None), fit_fallbacks(m)
 
 
 def evaluate_model(name: str, make_model, X_train: pd.DataFrame, y_train: pd.Series,
@@ -488,21 +614,27 @@ def evaluate_model(name: str, make_model, X_train: pd.DataFrame, y_train: pd.Ser
     out = list(it)
     per = np.full((len(yv), n_repeats), np.nan)
     info = []
-    for k, ((tr, te), (s, inf)) in enumerate(zip(splits, out)):
+    fallbacks: dict[str, int] = {}
+    for k, ((tr, te), (s, inf, fb)) in enumerate(zip(splits, out)):
         per[te, k // n_splits] = s
         info.append({"repeat": k // n_splits, "fold": k % n_splits, "info": inf})
+        for text in dict.fromkeys(fb):
+            fallbacks[text] = fallbacks.get(text, 0) + 1
     per_df = pd.DataFrame(per, index=X_train.index, columns=pd.RangeIndex(n_repeats, name="repeat"))
     aucs = pd.Series([roc_auc_score(yv.to_numpy(), per[:, r]) for r in range(n_repeats)],
                      index=pd.RangeIndex(n_repeats, name="repeat"), name="AUC")
     final = make_model() if callable(make_model) and not hasattr(make_model, "fit") else clone(make_model)
     final.fit(X_train, yv)
+    for text in dict.fromkeys(fit_fallbacks(final)):
+        fallbacks[text] = fallbacks.get(text, 0) + 1
     p_app = pd.Series(_positive(final, X_train), index=X_train.index, name="p")
     p_val = None
     if X_validation is not None:
         p_val = pd.Series(_positive(final, X_validation), index=X_validation.index, name="p")
     ev = ModelEvaluation(name, yv, per_df.mean(axis=1).rename("p"), per_df, aucs, p_app,
                          None if y_validation is None else y_validation.astype(int), p_val, final, info,
-                         time.perf_counter() - t0)
+                         time.perf_counter() - t0, n_splits=int(n_splits), fallbacks=fallbacks,
+                         n_fits=len(splits) + 1)
     if path is not None:
         import io as _io
 
@@ -517,18 +649,21 @@ def rank_models(evaluations: Mapping[str, ModelEvaluation], by: str = "validatio
                 meta: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
     """All models with their CV, apparent and validation AUCs, best first.
 
-    ``by="validation"``: the paper's choice of signature (Table 2, footnote a:
-    "the best deep learning model considering AUC of the validation cohort");
-    ``by="cv"``: the leak-free choice (the Methods: "the highest AUC value
-    during cross validation"). Ties keep the input order. ``meta[name]`` adds
-    columns (e.g. CNN, modality set, number of selected features).
+    ``cv_auc`` is the mean of the per-repeat AUCs (with ``cv_auc_low`` / ``cv_auc_high``, the
+    corrected resampled t-test CI: :meth:`ModelEvaluation.cv_auc_summary`); ``cv_auc_pooled``
+    the AUC of the repeat-averaged probability (a secondary). ``by="validation"``: the paper's
+    choice of signature (Table 2, footnote a: "the best deep learning model considering AUC of
+    the validation cohort"); ``by="cv"``: the leak-free choice (the Methods: "the highest AUC
+    value during cross validation"), by ``cv_auc``. Ties keep the input order. ``meta[name]``
+    adds columns (e.g. CNN, modality set, number of selected features).
     """
     if by not in ("validation", "cv"):
         raise ValueError("by must be 'validation' or 'cv'")
     rows = []
     for name, ev in evaluations.items():
-        row = {"model": name, **dict((meta or {}).get(name, {})), "cv_auc": ev.cv_auc,
-               "cv_auc_sd_repeats": float(ev.auc_per_repeat.std(ddof=1)) if len(ev.auc_per_repeat) > 1 else np.nan,
+        cv = ev.cv_auc_summary()
+        row = {"model": name, **dict((meta or {}).get(name, {})), "cv_auc": cv["mean"], "cv_auc_low": cv["low"],
+               "cv_auc_high": cv["high"], "cv_auc_sd_repeats": cv["sd"], "cv_auc_pooled": ev.cv_auc,
                "apparent_auc": ev.apparent_auc, "validation_auc": ev.validation_auc}
         rows.append(row)
     df = pd.DataFrame(rows)
@@ -562,7 +697,8 @@ class SignatureNomogram(ClassifierMixin, BaseEstimator):
     The out-of-fold score keeps the nomogram from trusting a signature that
     has memorised its training rows. Attributes: ``signature_`` (fitted),
     ``clinical_selected_``, ``logit_`` (the fitted ``ClinicalLogit`` of step 3),
-    ``oof_score_`` (training out-of-fold logits), ``classes_``.
+    ``oof_score_`` (training out-of-fold logits), ``classes_``, ``fallbacks_``
+    (the fallback code paths taken, its signatures' included: :func:`fit_fallbacks`).
     """
 
     def __init__(self, signature=None, signature_columns=None, clinical=None, p_enter: float = 0.10,
@@ -594,13 +730,19 @@ class SignatureNomogram(ClassifierMixin, BaseEstimator):
         n_splits = int(min(int(self.inner_cv), np.bincount(yb).min()))
         if n_splits < 2:
             raise ValueError("SignatureNomogram: each class needs at least 2 training patients")
+        fallbacks = []
+        if n_splits < int(self.inner_cv):
+            fallbacks.append(f"nomogram: signature score out-of-fold by {n_splits} instead of {int(self.inner_cv)} "
+                             "folds (small class)")
         skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
         oof = np.full(len(yb), np.nan)
         for tr, te in skf.split(np.zeros(len(yb)), yb):
             est = clone(self.signature).fit(X.iloc[tr].loc[:, list(self.signature_columns)], ys.iloc[tr])
             oof[te] = self._score(est, X.iloc[te])
+            fallbacks += [f"nomogram's signature (out-of-fold score): {t}" for t in fit_fallbacks(est)]
         self.oof_score_ = pd.Series(oof, index=X.index, name=self.score_name)
         self.signature_ = clone(self.signature).fit(X.loc[:, list(self.signature_columns)], ys)
+        fallbacks += [f"nomogram's signature: {t}" for t in fit_fallbacks(self.signature_)]
         clin = X.loc[:, list(self.clinical)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -612,6 +754,10 @@ class SignatureNomogram(ClassifierMixin, BaseEstimator):
         design.insert(0, self.score_name, self.oof_score_.to_numpy())
         self.logit_ = ClinicalLogit(candidates=list(design.columns), p_enter=1.01, p_keep=1.01,
                                     categorical=self.categorical).fit(design, ys)
+        fallbacks += [f"nomogram's clinical selection: {_generic(sel.fallback_)}"] if sel.fallback_ else []
+        fallbacks += ([f"nomogram's logistic regression: {_generic(self.logit_.fallback_)}"]
+                      if self.logit_.fallback_ else [])
+        self.fallbacks_ = list(dict.fromkeys(fallbacks))
         return self
 
     def _design(self, X) -> pd.DataFrame:
@@ -817,6 +963,9 @@ def performance(y, p, *, threshold: float = 0.5, ci_method: str = "wilson-cc", l
     (:func:`replicate.stats.confusion_metrics`), ``"AP"`` (average precision,
     no CI) and ``"HL"`` = ``(chi2, df, p_value)`` of the Hosmer-Lemeshow test
     (NaNs when the test cannot be formed). Every entry but HL is ``(value, low, high)``.
+    ``threshold`` is fixed before the cohort is seen (the chapter's 0.5 on a probability
+    whose Platt / logistic scale was fitted on training rows); it is returned as ``"threshold"``,
+    never chosen from ``y`` or ``p``.
     """
     from sklearn.metrics import average_precision_score
 
@@ -838,7 +987,61 @@ def performance(y, p, *, threshold: float = 0.5, ci_method: str = "wilson-cc", l
         out["HL"] = (float(hl.chi2), int(hl.df), float(hl.p_value))
     except ValueError:
         out["HL"] = (float("nan"), 0, float("nan"))
+    out["threshold"] = float(threshold)
     return out
+
+
+def cv_performance(ev: ModelEvaluation, *, threshold: float = 0.5, ci_method: str = "wilson-cc",
+                   level: float = 0.95) -> dict:
+    """The training cohort's cross-validated measures, repeat by repeat (the headline of a repeated CV).
+
+    For each repeat of the outer CV, :func:`performance` of that repeat's out-of-fold
+    probabilities (every patient scored once, by a model that never saw it) at the fixed
+    ``threshold``; each metric's headline is the mean over the repeats with the corrected
+    resampled t-test CI (:func:`repeat_summary`). Returns ``{metric: summary}`` for
+    :data:`PERFORMANCE_METRICS`, plus ``"per_repeat"`` (a repeats x metrics DataFrame),
+    ``"pooled"`` (:func:`performance` of the repeat-averaged out-of-fold probability: a
+    secondary, labelled as such where shown) and ``"threshold"``.
+    """
+    y = ev.y_train.to_numpy()
+    rows = []
+    for r in ev.oof_per_repeat.columns:
+        perf = performance(y, ev.oof_per_repeat[r].to_numpy(), threshold=threshold, ci_method=ci_method,
+                           level=level)
+        rows.append({k: perf[k][0] for k in PERFORMANCE_METRICS})
+    per_repeat = pd.DataFrame(rows, index=ev.oof_per_repeat.columns)
+    out = {k: repeat_summary(per_repeat[k].to_numpy(), ev.n_splits, len(y), level) for k in PERFORMANCE_METRICS}
+    out["per_repeat"] = per_repeat
+    out["pooled"] = performance(y, ev.oof.to_numpy(), threshold=threshold, ci_method=ci_method, level=level)
+    out["threshold"] = float(threshold)
+    return out
+
+
+#: the label of the secondary training AUC (``variable`` of its results row)
+POOLED_OOF = "repeat-averaged out-of-fold probability (secondary)"
+
+
+def record_cv_performance(results, model: str, cv: Mapping, metrics: Sequence[str] = PERFORMANCE_METRICS,
+                          **extra) -> None:
+    """Record :func:`cv_performance` on cohort ``training``: the per-repeat means (with the corrected SE as
+    ``se``) as the metrics, the repeat-averaged out-of-fold AUC and Hosmer-Lemeshow test as labelled
+    secondaries (``variable`` = :data:`POOLED_OOF`)."""
+    for k in metrics:
+        s = cv[k]
+        ok = np.isfinite(s["mean"])
+        has_ci = ok and np.isfinite(s["low"]) and np.isfinite(s["high"])
+        results.add_metric(model, "training", k, float(s["mean"]) if ok else None,
+                           (s["low"], s["high"]) if has_ci else None,
+                           se=float(s["se"]) if has_ci else None, n_repeats=s["n_repeats"],
+                           ci_method=s["rule"] if has_ci else "one repeat: no interval", **extra)
+    auc, lo, hi = cv["pooled"]["AUC"]
+    results.add_metric(model, "training", "AUC", auc, (lo, hi), variable=POOLED_OOF,
+                       ci_method="DeLong, on the repeat-averaged out-of-fold probability (the average of the "
+                                 "repeats' models, its CI as if it were one model's)", **extra)
+    chi2, df, pv = cv["pooled"]["HL"]
+    if np.isfinite(pv):
+        results.add_metric(model, "training", "P", pv, None, variable="Hosmer-Lemeshow", chi2=chi2, df=df,
+                           note=f"on the {POOLED_OOF}", **extra)
 
 
 def record_performance(results, model: str, cohort: str, perf: Mapping, metrics: Sequence[str] = PERFORMANCE_METRICS,

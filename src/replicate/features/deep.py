@@ -54,7 +54,7 @@ atomically) on (image sha256, mask sha256, backbone, layer, weights status and f
 crop/resize/slice settings, seed when untrained, library versions).
 
 Speed: ``extract_deep_layers`` reads every requested layer of a backbone from one forward
-pass; crops go through the network in batches (``batch_size``, default 32 or
+pass; crops go through the network in batches (``batch_size``, default 16 or
 ``REPLICATE_DEEP_BATCH_SIZE``) under ``torch.inference_mode`` with an explicit number of
 torch threads (``threads``, default ``REPLICATE_TORCH_THREADS`` or torch's current setting),
 both recorded in ``info``; a case's crops are kept in memory for the next backbone over the
@@ -401,7 +401,7 @@ def preprocess(crop: np.ndarray, size: int, mean, std):
 # ----------------------------------------------------------------------------- extraction
 
 _MODEL_MEMO: dict[tuple, tuple] = {}
-DEFAULT_BATCH_SIZE = 32
+DEFAULT_BATCH_SIZE = 16
 BATCH_ENV = "REPLICATE_DEEP_BATCH_SIZE"
 THREADS_ENV = "REPLICATE_TORCH_THREADS"
 
@@ -444,6 +444,10 @@ class _CropMemo:
     def __init__(self, max_bytes: int = 256 * 2**20):
         self.max_bytes = max_bytes
         self.items: dict[tuple, list[tuple[int, np.ndarray]]] = {}
+        self.nbytes = 0
+
+    def clear(self) -> None:
+        self.items.clear()
         self.nbytes = 0
 
     def get(self, key):
@@ -523,10 +527,11 @@ def extract_deep_layers(cases: Iterable[Case], backbone: str = "resnet34", *, la
     for m in modules.values():
         _get_module(model, m)  # fails early on an unknown layer
     if meta["weights"] == UNTRAINED:
-        warnings.warn(f"deep features come from an UNTRAINED {b} (random weights, seed {seed}): ImageNet weights "
-                      f"were not found on this machine ({_torch_checkpoint_dir()} / Hugging Face cache) and are "
-                      "never downloaded. These are not the pretrained features the papers used.",
-                      UserWarning, stacklevel=3)
+        why = ("as asked (weights='untrained')" if str(weights) == "untrained" else
+               f"ImageNet weights were not found on this machine ({_torch_checkpoint_dir()} / Hugging Face cache) "
+               "and are never downloaded")
+        warnings.warn(f"deep features come from an UNTRAINED {b} (random weights, seed {seed}): {why}. These are "
+                      "not the pretrained features the papers used.", UserWarning, stacklevel=3)
     wsha = _file_hash(Path(meta["weights_file"])) if meta["weights_file"] else None
     settings = {lay: {"backbone": b, "layer": lay, "module": modules[lay], "size": int(size),
                       "crop_margin": float(crop_margin), "slices": slices, "in_channels": int(in_channels),
@@ -651,9 +656,11 @@ def extract_deep_layers(cases: Iterable[Case], backbone: str = "resnet34", *, la
         cols = [f"{b}_{lay}_{i}" for i in range(dim)]
         feats = pd.DataFrame(np.vstack([vectors[lay][c] for c in kept]) if kept else np.empty((0, dim)),
                              index=pd.Index(kept, name="case_id"), columns=cols).astype(float)
-        if use_cache:
+        if use_cache:  # an extracted entry's cost: its share of the pass (cases x layers computed)
+            share = elapsed / max(1, sum(len(v) for v in todo.values()))
             release.log_entries("deep", shash[lay], settings[lay], root,
-                                [u for u in used[lay] if u["case_id"] in vectors[lay]])
+                                [{**u, "seconds": share if lay in todo.get(u["case_id"], ()) else None}
+                                 for u in used[lay] if u["case_id"] in vectors[lay]])
         info = {"extractor": "deep", "backbone": b, "layer": lay, "module": modules[lay],
                 "weights": meta["weights"], "weights_file": meta["weights_file"], "weights_sha256": wsha,
                 "settings": settings[lay], "settings_hash": shash[lay], "n_features": dim, "n_cases": len(ids),

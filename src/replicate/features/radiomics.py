@@ -757,7 +757,8 @@ def extract_radiomics(cases: Iterable[Case], params="default", *, n_jobs: int = 
             bar.close()
     if use_cache:
         release.log_entries("radiomics", shash, canon, cdir.parent.parent,
-                            [u for u in used if u["case_id"] in results])
+                            [{**u, "seconds": results[u["case_id"]].get("seconds")} for u in used
+                             if u["case_id"] in results])
 
     # assemble in input order; union of columns in first-seen order
     columns: dict[str, None] = {}

@@ -101,8 +101,9 @@ def log_entries(kind: str, settings_hash: str, settings: dict, cache_root: str |
     """Append the cache entries one extractor call used to ``REPLICATE_FEATURE_LOG`` (if set).
 
     ``entries``: dicts with ``file`` (the cache file), ``case_id``, ``image``, ``mask``,
-    ``image_sha256``, ``mask_sha256``. One line per entry; the settings go on every line's
-    group header line (``{"settings": ...}``) once per call.
+    ``image_sha256``, ``mask_sha256`` and, for an entry computed now, ``seconds`` (what it cost;
+    the release keeps the features that save most time per byte). One line per entry; the
+    settings go on a header line (``{"settings": ...}``) once per call.
     """
     path = os.environ.get(FEATURE_LOG_ENV)
     if not path:
@@ -113,7 +114,8 @@ def log_entries(kind: str, settings_hash: str, settings: dict, cache_root: str |
         rel = Path(e["file"]).relative_to(root).as_posix()
         lines.append(json.dumps({"kind": kind, "settings_hash": settings_hash, "path": rel,
                                  **{k: str(e[k]) for k in ("case_id", "image", "mask", "image_sha256",
-                                                           "mask_sha256")}}))
+                                                           "mask_sha256")},
+                                 "seconds": round(float(e["seconds"]), 4) if e.get("seconds") else None}))
     try:
         with open(path, "a") as fh:
             fh.write("\n".join(lines) + "\n")
@@ -164,6 +166,8 @@ def read_logs(logs: Sequence[str | os.PathLike]) -> tuple[dict[str, dict], dict[
                                           "mask_sha256": rec["mask_sha256"], "chapters": []})
             if chapter not in e["chapters"]:
                 e["chapters"].append(chapter)
+            if rec.get("seconds"):
+                e["seconds"] = max(e.get("seconds") or 0.0, float(rec["seconds"]))
     return entries, settings
 
 
@@ -199,14 +203,22 @@ def _git() -> dict:
 
 def build_release(logs: Sequence[str | os.PathLike], out: str | os.PathLike | None = None, *,
                   cache_dir: str | os.PathLike | None = None, max_bytes: int | None = MAX_BYTES,
-                  kinds: Sequence[str] = KINDS, command: str = "replicate release build") -> dict:
+                  kinds: Sequence[str] = KINDS, select: bool = True,
+                  command: str = "replicate release build") -> dict:
     """Pack the cache entries named in ``logs`` into ``out`` (default ``data/release/features.tar.xz``).
 
     Every entry is read from the feature cache (``cache_dir``, default the configured one), checked
     (a radiomics entry's key must match its file name; a deep entry must load as a float vector) and
-    hashed. ``kinds`` keeps only those kinds. Raises :class:`ReleaseError` when an entry is missing
-    or unreadable, or when the archive is larger than ``max_bytes`` (``None``: no limit; the
-    archive is then still written, with its size in the message). Returns the manifest.
+    hashed. ``kinds`` keeps only those kinds. Values are stored exactly as cached (float32 CNN
+    vectors, PyRadiomics' float64 values): a book built from the release computes what a book
+    built from the images does.
+
+    When everything does not fit in ``max_bytes`` and ``select`` is on, whole settings groups are
+    left out, those that save the least extraction time per compressed byte first (deep groups
+    before PyRadiomics groups at equal worth); the manifest's ``left_out`` lists them, and the book
+    extracts them as usual. Raises :class:`ReleaseError` when an entry is missing or unreadable, or
+    when the archive is still larger than ``max_bytes`` (``None``: no limit; the archive is then
+    still written, with its size in the message). Returns the manifest.
     """
     import hashlib
     import lzma
@@ -230,15 +242,27 @@ def build_release(logs: Sequence[str | os.PathLike], out: str | os.PathLike | No
         except OSError as exc:
             raise ReleaseError(f"{e['kind']} entry of case {e['case_id']} is not in the cache: {f} ({exc})") from None
         _check_entry(e, data)
+        if e["kind"] == "radiomics" and not e.get("seconds"):  # read from the cache: the entry knows its cost
+            e["seconds"] = json.loads(data).get("seconds")
         e["sha256"] = hashlib.sha256(data).hexdigest()
         e["bytes"] = len(data)
         blobs[path] = data
+    parts = group_stats(entries.values(), blobs)
+    _previous_costs(parts, out.with_name(MANIFEST_NAME))
+    left_out = []
+    if select and max_bytes is not None:  # room for the manifest (its entry list) first
+        reserve = len(lzma.compress(json.dumps(list(entries.values())).encode(), preset=9 | lzma.PRESET_EXTREME))
+        left_out = select_groups(parts, max_bytes, reserve=reserve + 1024)
+    if left_out:
+        gone = {g["group"] for g in left_out}
+        entries = {p: e for p, e in entries.items() if _group(e) not in gone}
+        blobs = {p: blobs[p] for p in entries}
+        parts = {k: v for k, v in parts.items() if k not in gone}
+        if not entries:
+            raise ReleaseError(f"no settings group fits in {max_bytes / 2**20:.2f} MiB "
+                               f"(left out: {[g['group'] for g in left_out]})")
     used = {f"{e['kind']}/{e['settings_hash']}" for e in entries.values()}
-    parts: dict[str, dict] = {}
-    for e in entries.values():
-        g = parts.setdefault(f"{e['kind']}/{e['settings_hash'][:16]}", {"entries": 0, "bytes": 0})
-        g["entries"] += 1
-        g["bytes"] += e["bytes"]
+    used |= {k for k in settings if any(k.startswith(g["group"]) for g in left_out)}
     manifest = {
         "format": FORMAT,
         "made": {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "command": command,
@@ -248,6 +272,7 @@ def build_release(logs: Sequence[str | os.PathLike], out: str | os.PathLike | No
         "code": _code_versions(),
         "settings": {k: v for k, v in sorted(settings.items()) if k in used},
         "parts": parts,
+        "left_out": left_out,
         "entries": list(entries.values()),
     }
     buf = io.BytesIO()
@@ -263,6 +288,68 @@ def build_release(logs: Sequence[str | os.PathLike], out: str | os.PathLike | No
         raise ReleaseError(f"the release is {len(packed) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB "
                            f"limit ({out}); sizes by part: {release_sizes(manifest)}")
     return manifest
+
+
+def _group(e: dict) -> str:
+    return f"{e['kind']}/{e['settings_hash'][:16]}"
+
+
+def group_stats(entries: Iterable[dict], blobs: dict[str, bytes]) -> dict[str, dict]:
+    """Per settings group (``<kind>/<hash16>``): entries, bytes, compressed bytes (the group packed
+    alone) and the extraction seconds the logs recorded (entries logged from the cache count at the
+    group's mean)."""
+    import lzma
+
+    groups: dict[str, list[dict]] = {}
+    for e in entries:
+        groups.setdefault(_group(e), []).append(e)
+    out = {}
+    for g, es in sorted(groups.items()):
+        known = [e["seconds"] for e in es if e.get("seconds")]
+        seconds = (sum(known) / len(known) * len(es)) if known else None
+        packed = len(lzma.compress(b"".join(blobs[e["path"]] for e in es), preset=9 | lzma.PRESET_EXTREME))
+        out[g] = {"entries": len(es), "bytes": sum(e["bytes"] for e in es), "xz_bytes": packed,
+                  "extraction_s": round(seconds, 1) if seconds is not None else None}
+    return out
+
+
+def _previous_costs(parts: dict[str, dict], manifest_path: Path) -> None:
+    """Extraction seconds of groups whose entries all came from the cache (e.g. unpacked from the last
+    release), taken from the last release's manifest when it recorded them."""
+    try:
+        old = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return
+    before = {**old.get("parts", {}), **{g["group"]: g for g in old.get("left_out", [])}}
+    for g, p in parts.items():
+        if p["extraction_s"] is None and (before.get(g) or {}).get("extraction_s"):
+            p["extraction_s"] = before[g]["extraction_s"]
+            p["extraction_s_from"] = "the previous release's manifest"
+
+
+def select_groups(parts: dict[str, dict], max_bytes: int, reserve: int = 0) -> list[dict]:
+    """The groups to leave out so that the rest (plus ``reserve`` bytes for the manifest) fits in
+    ``max_bytes``: least extraction seconds per compressed byte first (a group without recorded seconds
+    counts as saving nothing), deep before PyRadiomics at equal worth.
+    Returns ``[{"group", "entries", "xz_bytes", "extraction_s", "reason"}]``."""
+    total = sum(p["xz_bytes"] for p in parts.values()) + reserve
+    if total <= max_bytes:
+        return []
+
+    def worth(item):
+        g, p = item
+        return ((p["extraction_s"] or 0.0) / max(p["xz_bytes"], 1), 0 if g.startswith("deep/") else 1, g)
+
+    out = []
+    for g, p in sorted(parts.items(), key=worth):
+        if total <= max_bytes:
+            break
+        total -= p["xz_bytes"]
+        out.append({"group": g, "entries": p["entries"], "xz_bytes": p["xz_bytes"],
+                    "extraction_s": p["extraction_s"],
+                    "reason": f"the release would exceed {max_bytes / 2**20:.0f} MiB; this group saves the least "
+                              "extraction time per byte (extracted by the book instead)"})
+    return out
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -396,14 +483,16 @@ def unpack_release(archive: str | os.PathLike | None = None, cache_dir: str | os
 def release_sizes(manifest: dict) -> list[dict]:
     """Entries and bytes per kind and settings group (uncompressed), from a manifest."""
     rows = []
-    for group, part in sorted(manifest.get("parts", {}).items()):
+    parts = {**manifest.get("parts", {}), **{g["group"]: {**g, "left_out": True} for g in manifest.get("left_out", [])}}
+    for group, part in sorted(parts.items()):
         kind, h = group.split("/")
         full = next((s for k, s in manifest.get("settings", {}).items() if k.startswith(f"{kind}/{h}")), {})
         st = full.get("settings", {})
         what = (f"{st.get('backbone')} {st.get('layer')} {st.get('size')}px" if kind == "deep"
                 else f"{sum(len(v) or 1 for v in st.get('featureClass', {}).values())} feature classes/names, "
                      f"image types {sorted(st.get('imageType', {}))}")
-        rows.append({"kind": kind, "settings": h, "what": what, **part})
+        rows.append({"kind": kind, "settings": h, "what": what, "in_release": not part.get("left_out"),
+                     **{k: part.get(k) for k in ("entries", "bytes", "xz_bytes", "extraction_s")}})
     return rows
 
 

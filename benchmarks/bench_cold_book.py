@@ -124,7 +124,7 @@ def stage_rows(runs: list[dict]) -> list[dict]:
         got = [v for v in values[key] if v is not None]
         if not got:
             continue
-        out.append({"chapter": key[0], "stage": key[1], "median_s": round(statistics.median(got), 1),
+        out.append({"chapter": key[0], "stage": key[1], "median_s": statistics.median(got),
                     "runs_s": values[key]})
     return out
 
@@ -132,8 +132,8 @@ def stage_rows(runs: list[dict]) -> list[dict]:
 def _fmt(s) -> str:
     if s is None:
         return "—"
-    s = float(s)
-    return f"{s:.0f} s" if s < 120 else f"{int(s // 60)} min {s % 60:02.0f} s"
+    s = int(float(s) + 0.5)
+    return f"{s} s" if s < 120 else f"{s // 60} min {s % 60:02d} s"
 
 
 def markdown(runs: list[dict], args) -> str:
@@ -181,11 +181,11 @@ def main() -> int:
     ap.add_argument("--no-write", action="store_true", help="print the table; leave RESULTS.md alone")
     args = ap.parse_args()
     runs = [one_run(k, args) for k in range(1, args.runs + 1)]
-    (ROOT / "benchmarks" / "cold_book.json").write_text(json.dumps(runs, indent=1))
     text = markdown(runs, args)
     print("\n" + text)
     if not args.no_write:
-        print(f"written to {write_results(text)}")
+        (ROOT / "benchmarks" / "cold_book.json").write_text(json.dumps(runs, indent=1))
+        print(f"written to {write_results(text)} (raw numbers: benchmarks/cold_book.json)")
     return 0 if all(r["exit_code"] == 0 for r in runs) else 1
 
 

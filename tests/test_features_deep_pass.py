@@ -92,3 +92,28 @@ def test_crops_are_read_once_for_several_backbones(cases, monkeypatch):
 def test_unknown_layer_fails_before_any_work(cases):
     with pytest.raises(ValueError, match="not found"):
         extract_deep_layers(cases, "resnet18", layers=["last_conv", "nope"], cache_dir=False, **KW)
+
+
+def test_each_layer_entry_knows_its_cost(cases, tmp_path, monkeypatch):
+    """The cost logged for the feature release: a deeper layer costs more than an earlier one of the same
+    pass (its own stretch of the network), and cached entries cost nothing now."""
+    import json
+
+    from replicate.features import release
+
+    log = tmp_path / "features_used.jsonl"
+    monkeypatch.setenv(release.FEATURE_LOG_ENV, str(log))
+    extract_deep_layers(cases, "resnet50", layers=["layer1", "last_conv"], cache_dir=tmp_path / "c", **KW)
+    extract_deep_layers(cases, "resnet50", layers=["layer1", "last_conv"], cache_dir=tmp_path / "c", **KW)
+    recs = [json.loads(x) for x in log.read_text().splitlines()]
+    first = [r for r in recs[:12] if "path" in r]
+    cost = {r["path"].split("/")[1]: r["seconds"] for r in first}
+    by_layer = {}
+    for r in recs[:12]:
+        if "settings" in r:
+            layer = r["settings"]["layer"]
+        elif "path" in r:
+            by_layer.setdefault(layer, []).append(r["seconds"])
+    assert len(cost) == 2 and all(s > 0 for v in by_layer.values() for s in v)
+    assert min(by_layer["last_conv"]) > max(by_layer["layer1"])
+    assert all(r["seconds"] is None for r in recs[12:] if "path" in r)

@@ -282,17 +282,24 @@ class _Stop(Exception):
 
 class _LayerTap:
     """Runs the network until every module in ``module_names`` has produced its output and returns
-    ``{module name: output pooled to a (batch, channels) tensor}`` (one forward pass, stopped early)."""
+    ``{module name: output pooled to a (batch, channels) tensor}`` (one forward pass, stopped early).
+
+    ``seconds[name]`` accumulates the forward time from the previous tapped module's output (or the
+    input) to this one's: what leaving that layer out of the pass would save."""
 
     def __init__(self, model, module_names):
         self.model = model
         self.names = [module_names] if isinstance(module_names, str) else list(module_names)
         self.modules = {n: _get_module(model, n) for n in self.names}
         self.out: dict[str, Any] = {}
+        self.reached: dict[str, float] = {}
+        self.seconds = dict.fromkeys(self.names, 0.0)
 
     def _hook(self, name):
         def hook(mod, inp, out):
-            self.out.setdefault(name, out)
+            if name not in self.out:
+                self.out[name] = out
+                self.reached[name] = time.perf_counter()
             if len(self.out) == len(self.names):
                 raise _Stop
 
@@ -302,6 +309,7 @@ class _LayerTap:
         import torch
 
         handles = [m.register_forward_hook(self._hook(n)) for n, m in self.modules.items()]
+        t_prev = time.perf_counter()
         try:
             self.model(x)
         except _Stop:
@@ -309,6 +317,10 @@ class _LayerTap:
         finally:
             for h in handles:
                 h.remove()
+        for n, t in sorted(self.reached.items(), key=lambda kv: kv[1]):
+            self.seconds[n] += t - t_prev
+            t_prev = t
+        self.reached = {}
         outs, self.out = self.out, {}
         missing = [n for n in self.names if n not in outs]
         if missing:
@@ -650,16 +662,17 @@ def extract_deep_layers(cases: Iterable[Case], backbone: str = "resnet34", *, la
         bar.close()
     out = {}
     elapsed = time.perf_counter() - t_start
+    costs = _layer_costs(tap, modules, elapsed, sum(bool(v) for v in todo.values()))
     for lay in layers:
         kept = [cid for cid in ids if cid in vectors[lay]]
         dim = len(next(iter(vectors[lay].values()))) if vectors[lay] else 0
         cols = [f"{b}_{lay}_{i}" for i in range(dim)]
         feats = pd.DataFrame(np.vstack([vectors[lay][c] for c in kept]) if kept else np.empty((0, dim)),
                              index=pd.Index(kept, name="case_id"), columns=cols).astype(float)
-        if use_cache:  # an extracted entry's cost: its share of the pass (cases x layers computed)
-            share = elapsed / max(1, sum(len(v) for v in todo.values()))
+        if use_cache:
+            cost = costs.get(lay)
             release.log_entries("deep", shash[lay], settings[lay], root,
-                                [{**u, "seconds": share if lay in todo.get(u["case_id"], ()) else None}
+                                [{**u, "seconds": cost if lay in todo.get(u["case_id"], ()) else None}
                                  for u in used[lay] if u["case_id"] in vectors[lay]])
         info = {"extractor": "deep", "backbone": b, "layer": lay, "module": modules[lay],
                 "weights": meta["weights"], "weights_file": meta["weights_file"], "weights_sha256": wsha,
@@ -671,6 +684,18 @@ def extract_deep_layers(cases: Iterable[Case], backbone: str = "resnet34", *, la
                 "seconds_total": elapsed}
         out[lay] = FeatureTable(feats, pd.DataFrame(failures, columns=["case_id", "reason"]), info)
     return out
+
+
+def _layer_costs(tap: _LayerTap, modules: dict[str, str], elapsed: float, n_cases: int) -> dict[str, float]:
+    """Seconds one case's entry of each layer cost: the layer's own stretch of the forward pass plus an
+    equal share of the rest (reading, cropping, the pooling), per case computed. The feature release
+    ranks settings groups by these (time saved per byte)."""
+    if n_cases == 0:
+        return {}
+    forward = sum(tap.seconds.values())
+    per_module = {m: sum(1 for v in modules.values() if v == m) for m in set(modules.values())}
+    rest = max(0.0, elapsed - forward) / len(modules)
+    return {lay: (tap.seconds.get(m, 0.0) / per_module[m] + rest) / n_cases for lay, m in modules.items()}
 
 
 # ----------------------------------------------------------------------------- Grad-CAM

@@ -16,8 +16,8 @@ its notebook sections and library stages (``book/_executed/timings.json``, from
 ``replicate.progress``), the feature-release unpacking and the HTML build, and the load average
 before the run (a cold build measures the machine as much as the code: run it on a quiet one).
 The table of medians over the runs (and each run's value) replaces the section between
-``<!-- cold-book:begin -->`` and ``<!-- cold-book:end -->`` of ``benchmarks/RESULTS.md``
-(appended when absent); the raw numbers go to ``benchmarks/cold_book.json``.
+``<!-- cold-book-<from>:begin -->`` and ``<!-- cold-book-<from>:end -->`` of ``benchmarks/RESULTS.md``
+(appended when absent); the raw numbers go to ``benchmarks/cold_book_<from>.json``.
 """
 from __future__ import annotations
 
@@ -35,7 +35,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- cold-book:begin -->", "<!-- cold-book:end -->"
+
+
+def markers(source: str) -> tuple[str, str]:
+    """The block of RESULTS.md that a ``--from source`` measurement replaces."""
+    return f"<!-- cold-book-{source}:begin -->", f"<!-- cold-book-{source}:end -->"
 
 
 def checkout_files() -> list[str]:
@@ -147,8 +151,8 @@ def markdown(runs: list[dict], args) -> str:
             + ". Exit codes: " + ", ".join(str(r["exit_code"]) for r in runs) + ". Empty data and feature caches "
             "in a scratch copy of the checkout; features "
             + ("unpacked from the verified release where it matches" if args.source == "release"
-               else "re-extracted from the images (FROM=images)") + ". Stages indented under a chapter are library "
-            "stages (they overlap the notebook sections they run in); `[xN]` stages ran N times.\n\n")
+               else "re-extracted from the images (FROM=images)") + ". Rows marked (library) are library stages, summed over "
+            "their calls (they overlap the notebook sections they run in; the six longest per chapter).\n\n")
     lines = ["| chapter | stage | median | " + " | ".join(f"run {r['run']}" for r in runs) + " |",
              "| --- | --- | ---: | " + " | ".join("---:" for _ in runs) + " |"]
     for r in rows:
@@ -158,12 +162,13 @@ def markdown(runs: list[dict], args) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def write_results(text: str) -> Path:
+def write_results(text: str, source: str) -> Path:
     path = ROOT / "benchmarks" / "RESULTS.md"
     old = path.read_text() if path.exists() else "# Benchmark results\n"
-    block = f"{BEGIN}\n{text}{END}"
-    if BEGIN in old and END in old:
-        new = old[:old.index(BEGIN)] + block + old[old.index(END) + len(END):]
+    begin, end = markers(source)
+    block = f"{begin}\n{text}{end}"
+    if begin in old and end in old:
+        new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
     else:
         new = old.rstrip("\n") + "\n\n## Cold `make book`, per chapter and stage\n\n" + block + "\n"
     path.write_text(new)
@@ -184,8 +189,9 @@ def main() -> int:
     text = markdown(runs, args)
     print("\n" + text)
     if not args.no_write:
-        (ROOT / "benchmarks" / "cold_book.json").write_text(json.dumps(runs, indent=1))
-        print(f"written to {write_results(text)} (raw numbers: benchmarks/cold_book.json)")
+        raw = ROOT / "benchmarks" / f"cold_book_{args.source}.json"
+        raw.write_text(json.dumps(runs, indent=1))
+        print(f"written to {write_results(text, args.source)} (raw numbers: {raw.relative_to(ROOT)})")
     return 0 if all(r["exit_code"] == 0 for r in runs) else 1
 
 

@@ -168,3 +168,33 @@ def test_tick_interval_bounds_the_file(pfile):
             progress.tick(i)
     assert time.perf_counter() - t0 < 5
     assert len(_events(pfile)) < 20
+
+
+def test_extraction_stages_name_the_modality_and_the_perturbed_masks(pfile, tmp_path, monkeypatch):
+    import SimpleITK as sitk
+
+    from replicate.data.cohort import Case
+    from replicate.features.perturb import perturbed_cases
+    from replicate.features.radiomics import extract_radiomics
+
+    monkeypatch.setenv("REPLICATE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("REPLICATE_FEATURE_CACHE", raising=False)
+    grid = np.indices((12, 12, 12)) - 5.5
+    mask = (np.sqrt((grid ** 2).sum(0)) <= 4).astype(np.uint8)
+    cases = []
+    for i in range(2):
+        img = np.random.default_rng(i).normal(100, 10, (12, 12, 12)).astype(np.float32)
+        sitk.WriteImage(sitk.GetImageFromArray(img), str(tmp_path / f"i{i}.nii.gz"))
+        sitk.WriteImage(sitk.GetImageFromArray(mask), str(tmp_path / f"m{i}.nii.gz"))
+        cases.append(Case(f"c{i}", tmp_path / f"i{i}.nii.gz", tmp_path / f"m{i}.nii.gz", "T1"))
+    params = {"imageType": {"Original": {}}, "featureClass": {"firstorder": None}}
+    extract_radiomics(cases, params, progress=False)
+    pert = perturbed_cases(cases, kinds=("dilate",))
+    extract_radiomics(pert["dilate"], params, progress=False)
+    extract_radiomics(pert["dilate"], params, progress=False)
+    rows = {r["stage"]: r for r in progress.stage_table(_events(pfile))}
+    assert list(rows) == ["PyRadiomics T1 (1 image types)", "perturb masks (dilate)",
+                          "PyRadiomics T1 (1 image types), perturbed masks"]
+    pm = rows["PyRadiomics T1 (1 image types), perturbed masks"]
+    assert pm["count"] == 2 and pm["n_extracted"] == 2 and pm["n_cached"] == 2  # the second call read the cache
+    assert rows["perturb masks (dilate)"]["n_made"] == 2

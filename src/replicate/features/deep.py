@@ -606,7 +606,8 @@ def extract_deep_layers(cases: Iterable[Case], backbone: str = "resnet34", *, la
     bar = tqdm(total=len(cases), desc=f"deep {b}", unit="case", disable=not progress)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    stage = f"deep {b} {'+'.join(layers)}"
+    mods = {getattr(c, "modality", "") for c in cases}
+    stage = f"deep {b} {'+'.join(layers)}" + (f" {mods.pop()}" if len(mods) == 1 and "" not in mods else "")
     try:
         with prog.stage(stage, total=len(cases), unit="case", batch_size=batch_size, torch_threads=threads):
             for k, c in enumerate(cases, 1):

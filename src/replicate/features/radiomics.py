@@ -627,13 +627,22 @@ def _effective_jobs(n_jobs: int, n_tasks: int) -> int:
     return max(1, min(int(n_jobs), max(1, n_tasks)))
 
 
-def _stage_name(params, cases: list[Case]) -> str:
-    """``PyRadiomics <params name>``, with ``(perturbed masks)`` when every mask is a perturbed_cases file."""
-    name = params if isinstance(params, str) else Path(params).stem if isinstance(params, os.PathLike) else "settings"
+def _stage_name(params, raw: dict, cases: list[Case]) -> str:
+    """The progress stage of a call: ``PyRadiomics T1 (sts)``; the modality when the cases share one, the
+    parameter file's name (or the number of image types of a settings dict), and ``perturbed masks``
+    when every mask is a ``perturbed_cases`` file (the re-extraction for the ICC)."""
+    if isinstance(params, str):
+        what = params
+    elif isinstance(params, os.PathLike):
+        what = Path(params).stem
+    else:
+        what = f"{len(raw.get('imageType') or {'Original': {}})} image types"
+    mods = {getattr(c, "modality", "") for c in cases}
+    name = "PyRadiomics" + (f" {mods.pop()}" if len(mods) == 1 and "" not in mods else "") + f" ({what})"
     perturbed = feature_cache_dir() / "perturbed"
     if cases and all(Path(c.mask).is_relative_to(perturbed) for c in cases):
-        return f"PyRadiomics {name} (perturbed masks)"
-    return f"PyRadiomics {name}"
+        name += ", perturbed masks"
+    return name
 
 
 def extract_radiomics(cases: Iterable[Case], params="default", *, n_jobs: int = 1,
@@ -704,7 +713,7 @@ def extract_radiomics(cases: Iterable[Case], params="default", *, n_jobs: int = 
         done += 1
         prog.tick(done)
 
-    with prog.stage(_stage_name(params, cases), total=len(cases), unit="case"):
+    with prog.stage(_stage_name(params, raw, cases), total=len(cases), unit="case"):
         try:
             for c in cases:
                 cid = str(c.case_id)

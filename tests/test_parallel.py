@@ -36,7 +36,7 @@ def test_scheduler_resolution(monkeypatch):
 
 def test_unreachable_scheduler_says_how_to_start_one():
     with pytest.raises(ConnectionError, match="dask scheduler"):
-        parallel.get_client("tcp://127.0.0.1:1")
+        parallel.get_client("tcp://127.0.0.1:1", timeout="2s")
 
 
 def _cases(root, n=8):

@@ -49,8 +49,9 @@ def resolve_scheduler(scheduler=None):
     return scheduler
 
 
-def get_client(scheduler):
-    """A ``distributed.Client`` for ``scheduler`` (an address, kept open and reused; or a Client itself)."""
+def get_client(scheduler, timeout: str = "30s"):
+    """A ``distributed.Client`` for ``scheduler`` (an address, kept open and reused; or a Client itself);
+    ``ConnectionError`` saying how to start a cluster when none answers within ``timeout``."""
     from distributed import Client
 
     if isinstance(scheduler, Client):
@@ -60,7 +61,7 @@ def get_client(scheduler):
     client = _CLIENTS.get(scheduler)
     if client is None or client.status not in ("running", "connecting"):
         try:
-            client = Client(scheduler, timeout="30s")
+            client = Client(scheduler, timeout=timeout)
         except OSError as e:
             raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler} ({e}); start one with "
                                   f"`dask scheduler` and `dask worker {scheduler}` (README: 'Past one machine')"

@@ -489,8 +489,8 @@ def release_sizes(manifest: dict) -> list[dict]:
         full = next((s for k, s in manifest.get("settings", {}).items() if k.startswith(f"{kind}/{h}")), {})
         st = full.get("settings", {})
         what = (f"{st.get('backbone')} {st.get('layer')} {st.get('size')}px" if kind == "deep"
-                else f"{sum(len(v) or 1 for v in st.get('featureClass', {}).values())} feature classes/names, "
-                     f"image types {sorted(st.get('imageType', {}))}")
+                else f"PyRadiomics: {len(st.get('featureClass', {}))} feature classes on "
+                     f"{len(st.get('imageType', {}))} image types")
         rows.append({"kind": kind, "settings": h, "what": what, "in_release": not part.get("left_out"),
                      **{k: part.get(k) for k in ("entries", "bytes", "xz_bytes", "extraction_s")}})
     return rows
@@ -591,10 +591,14 @@ def _reextract_deep(es: list[dict], settings: dict, group: str) -> dict[str, Any
             return {e["case_id"]: "ImageNet weights are not on this machine" for e in es}
     else:
         weights = "untrained"
-    ft = extract_deep(_cases(es), settings["backbone"], layer=settings["layer"], size=settings["size"],
-                      crop_margin=settings["crop_margin"], slices=settings["slices"],
-                      in_channels=settings["in_channels"], weights=weights, seed=settings["seed"] or 0,
-                      label=settings["label"], cache_dir=False, progress=False, threads=1)
+    import warnings
+
+    with warnings.catch_warnings():  # the untrained-network warning: the settings say so already
+        warnings.simplefilter("ignore", UserWarning)
+        ft = extract_deep(_cases(es), settings["backbone"], layer=settings["layer"], size=settings["size"],
+                          crop_margin=settings["crop_margin"], slices=settings["slices"],
+                          in_channels=settings["in_channels"], weights=weights, seed=settings["seed"] or 0,
+                          label=settings["label"], cache_dir=False, progress=False, threads=1)
     if ft.info["settings_hash"] != group.split("/")[1]:
         raise ReleaseError(f"{group}: the recorded settings give settings hash {ft.info['settings_hash'][:16]} "
                            "here; this code cannot reproduce the group")

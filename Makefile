@@ -39,9 +39,13 @@ browser-deps:
 test: $(STAMP) browser-deps
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup $(PYTEST_ARGS)
 
-# Execute every chapter (cached on its inputs), then build the HTML book.
+# Execute every chapter (cached on its inputs; an interrupted build resumes), then build the HTML book.
+# Features come from the verified release data/release/features.tar.xz when present; FROM=images
+# re-extracts them all. SCHEDULER=tcp://HOST:8786 sends extraction and CV / random splits to a Dask cluster.
+FROM ?= release
+SCHEDULER ?=
 book: $(STAMP) browser-deps
-	$(VENV)/bin/replicate book build
+	$(VENV)/bin/replicate book build --from $(FROM) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 	$(VENV)/bin/replicate book check
 
 clean:

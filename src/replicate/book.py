@@ -4,6 +4,19 @@
 input hash (notebook, library code and data registries, its book parameters)
 changed; otherwise the previous executed notebook and ``results.json`` are
 reused. Chapters that have no notebook yet get a page saying so.
+
+While a chapter runs, one status line per update says the section and library stage it is
+in, its case / fold / split counter with the time that stage has left, and the chapter's time
+left from its previous run (``replicate.progress``); at the end a table gives the time per
+chapter and stage. A chapter's stamp is written only when it finishes, so an interrupted
+build resumes with the first chapter that did not finish (and that chapter finds the
+features and split predictions it had already computed in the caches).
+
+Before the chapters run, the verified feature release (``data/release/features.tar.xz``,
+``replicate.features.release``) is unpacked into the feature cache when present;
+``from_images=True`` (``make book FROM=images``) ignores it, re-executes every chapter and
+re-extracts every feature. ``scheduler`` (``make book SCHEDULER=tcp://host:8786``) sends
+extraction and CV / random splits to a Dask cluster (``replicate.parallel``).
 """
 from __future__ import annotations
 
@@ -17,10 +30,11 @@ from pathlib import Path
 
 import yaml
 
+from . import progress as prog
 from .config import repo_root
 from .io import atomic_write_json, atomic_write_text
-from .runner import ChapterError, has_notebook, input_hash, library_hash, run_chapter
 from .results import PROXY_VERDICTS, SAME_DATA_VERDICTS, count_verdicts, results_table, what_it_shows
+from .runner import ChapterError, has_notebook, input_hash, library_hash, read_timings, run_chapter
 from .spec import CHAPTER_IDS, load_spec
 
 EXTRA_PAGES = ("audit", "audit_quickstart", "ibsi")  # notebooks that are book pages but not paper chapters
@@ -45,13 +59,46 @@ def _chapter_title(cid: str) -> str:
         return cid
 
 
-def execute_chapters(only: list[str] | None = None, force: bool = False, log=print) -> dict[str, dict]:
-    """Run every chapter notebook that exists (cached). Returns id -> status dict."""
+class StatusLines:
+    """``monitor`` of :func:`replicate.runner.run_chapter` for ``make book``: one line per update.
+
+    A line goes out when the chapter enters another stage (at most one per ``min_gap`` seconds),
+    when its counters moved and ``interval`` seconds passed, and at least every ``heartbeat``
+    seconds; e.g. ``[book 1/7] sts | notebook > Features > PyRadiomics sts | 31/51 cases, 40s left |
+    elapsed 2m10s, about 6m left (last run 8m20s)``.
+    """
+
+    def __init__(self, label: str, log=print, interval: float = 10.0, min_gap: float = 2.0,
+                 heartbeat: float = 60.0):
+        self.label, self.log = label, log
+        self.interval, self.min_gap, self.heartbeat = interval, min_gap, heartbeat
+        self.last_line = 0.0
+        self.last_stage: str | None = None
+
+    def __call__(self, state: prog.ProgressState, events: list[dict]) -> None:
+        now = time.time()
+        since = now - self.last_line
+        if state.stage is None and state.t0 is not None:
+            return  # between the notebook's end and the "done" line the build prints
+        moved = state.stage != self.last_stage
+        if (moved and since >= self.min_gap) or (events and since >= self.interval) or since >= self.heartbeat:
+            self.log(f"{self.label} | {state.line(now)}")
+            self.last_line, self.last_stage = now, state.stage
+
+
+def execute_chapters(only: list[str] | None = None, force: bool = False, log=print,
+                     follow: bool = True, record: dict | None = None) -> dict[str, dict]:
+    """Run every chapter notebook that exists (cached). Returns id -> status dict.
+
+    ``follow``: status lines while a chapter runs (:class:`StatusLines`) instead of papermill's
+    cell bar. ``record``: fields added to the stamp of every chapter executed now (e.g. where its
+    features came from). A chapter's ``stamp.json`` is removed before it runs and written when it ends, so an
+    interrupted build re-runs that chapter, and only the chapters after it, next time.
+    """
     params_all = book_parameters()
     status: dict[str, dict] = {}
-    for cid in list(CHAPTER_IDS) + list(EXTRA_PAGES):
-        if only and cid not in only:
-            continue
+    todo = [c for c in list(CHAPTER_IDS) + list(EXTRA_PAGES) if not only or c in only]
+    for k, cid in enumerate(todo, 1):
         if not has_notebook(cid):
             status[cid] = {"state": "missing"}
             continue
@@ -66,15 +113,21 @@ def execute_chapters(only: list[str] | None = None, force: bool = False, log=pri
                 log(f"[book] {cid}: unchanged, reusing executed notebook")
                 status[cid] = {**old, "cached": True}
                 continue
-        log(f"[book] {cid}: executing with {params or 'defaults'} ...")
+        label = f"[book {k}/{len(todo)}] {cid}"
+        last = read_timings(out).get("total")
+        log(f"{label}: executing with {params or 'defaults'}"
+            + (f" (last run {prog.fmt_seconds(last)})" if last else "") + " ...")
+        stamp.unlink(missing_ok=True)  # written again only when this run ends
         t0 = time.perf_counter()
         try:
-            run_chapter(cid, params, out, progress=True, require_results=cid in CHAPTER_IDS)
+            run_chapter(cid, params, out, progress=not follow, require_results=cid in CHAPTER_IDS,
+                        monitor=StatusLines(label, log) if follow else None)
             st = {"state": "ok", "input_hash": h, "parameters": params,
-                  "seconds": round(time.perf_counter() - t0, 1)}
+                  "seconds": round(time.perf_counter() - t0, 1), **(record or {})}
+            log(f"{label}: done in {prog.fmt_seconds(st['seconds'])}")
         except (ChapterError, Exception) as exc:  # the book still builds; the page says what failed
             st = {"state": "failed", "input_hash": h, "parameters": params, "error": str(exc),
-                  "seconds": round(time.perf_counter() - t0, 1)}
+                  "seconds": round(time.perf_counter() - t0, 1), **(record or {})}
             log(f"[book] {cid}: FAILED: {exc}")
         atomic_write_json(stamp, st)
         status[cid] = st
@@ -161,6 +214,8 @@ def provenance_markdown(status: dict[str, dict]) -> str:
             lines.append(f"- input hash: `{st['input_hash'][:16]}`")
         if "seconds" in st:
             lines.append(f"- execution time: {st['seconds']} s")
+        if "features" in st:
+            lines.append(f"- features: {st['features']}")
         res = _results(cid)
         if res and st.get("state") == "ok":
             prov = res.get("provenance", {})
@@ -232,19 +287,119 @@ def build_html(strict: bool = False) -> Path:
     return book_dir() / "_build" / "html"
 
 
-def build(only: list[str] | None = None, force: bool = False, html: bool = True) -> int:
-    """Execute (cached), assemble and build the book. Returns a shell exit code (1 if a chapter failed)."""
+def timing_rows(status: dict[str, dict], top: int = 6) -> list[dict]:
+    """Time per chapter and stage: each chapter's total, its notebook sections, and its ``top`` longest
+    library stages (from the ``timings.json`` of its run; a chapter reused from the cache shows its
+    last run's, marked ``cached``)."""
+    rows = []
+    for cid, st in status.items():
+        if st.get("state") == "missing":
+            continue
+        t = read_timings(book_dir() / "_executed" / cid)
+        total = t.get("total", st.get("seconds"))
+        state = ("cached" if st.get("cached") else st.get("state", "?"))
+        rows.append({"chapter": cid, "state": state, "stage": "(total)", "seconds": total})
+        for r in t.get("sections", []):
+            rows.append({"chapter": cid, "state": state, "stage": r["stage"].split(prog.SEP, 1)[1],
+                         "seconds": r["seconds"]})
+        for r in sorted(t.get("stages", []), key=lambda r: -r["seconds"])[:top]:
+            extra = {k: r[k] for k in ("n_cached", "n_extracted", "count") if k in r}
+            rows.append({"chapter": cid, "state": state, "stage": "  " + r["stage"], "seconds": r["seconds"],
+                         **extra})
+    return rows
+
+
+def format_timings(rows: list[dict]) -> str:
+    """The final table of :func:`build`: chapter, state, stage, time (and cache hits / extractions)."""
+    lines = [f"{'chapter':<8} {'state':<7} {'time':>8}  stage"]
+    for r in rows:
+        extra = ""
+        if "n_extracted" in r:
+            extra = f"  [{r.get('n_extracted', 0)} extracted, {r.get('n_cached', 0)} from cache]"
+        elif r.get("count", 1) > 1:
+            extra = f"  [x{r['count']}]"
+        first = r["stage"] == "(total)"
+        lines.append(f"{r['chapter'] if first else '':<8} {r['state'] if first else '':<7} "
+                     f"{prog.fmt_seconds(r['seconds']):>8}  {r['stage']}{extra}")
+    return "\n".join(lines)
+
+
+def prepare_features(from_images: bool, log=print) -> dict:
+    """Before the chapters run: unpack the verified feature release into the feature cache (when
+    present), or with ``from_images`` set ``REPLICATE_FEATURE_FRESH_SINCE`` so that every feature
+    entry, perturbed mask and deep vector older than now is extracted again. Returns what was done."""
+    from .features import release
+
+    if from_images:
+        os.environ[release.FRESH_ENV] = repr(time.time())
+        log("[book] FROM=images: the feature release is not used; every feature is extracted from the images")
+        return {"features": "extracted from the images (FROM=images)"}
+    archive = release.default_archive()
+    if not archive.exists():
+        log(f"[book] no feature release at {archive}: chapters extract their features (slow on a cold cache)")
+        return {"features": "extracted (no feature release)"}
+    try:
+        summary = release.unpack_release(archive)
+    except release.ReleaseError as exc:
+        log(f"[book] feature release NOT used: {exc}")
+        return {"features": f"extracted (release not used: {exc})"}
+    n_new = sum(summary["unpacked"].values())
+    n_old = sum(summary["present"].values())
+    log(f"[book] feature release {archive.name} (sha256 {summary['archive_sha256'][:12]}): {n_new} entries "
+        f"unpacked, {n_old} already in the cache ({summary['seconds']} s)"
+        + "".join(f"; {k} entries skipped: {v}" for k, v in summary["skipped_reasons"].items()))
+    return {"features": f"feature release {archive.name}, sha256 {summary['archive_sha256']}",
+            "release": summary}
+
+
+def build(only: list[str] | None = None, force: bool = False, html: bool = True, scheduler: str | None = None,
+          from_images: bool = False) -> int:
+    """Execute (cached), assemble and build the book. Returns a shell exit code (1 if a chapter failed).
+
+    ``scheduler``: a Dask scheduler address for extraction and CV / random splits (every chapter's
+    kernel gets ``REPLICATE_SCHEDULER``). ``from_images``: ignore the feature release and re-extract
+    every feature (implies ``force``).
+    """
+    from .features.release import FRESH_ENV
+    from .parallel import SCHEDULER_ENV, get_client
+
     t0 = time.perf_counter()
-    status = execute_chapters(only=only, force=force)
+    saved = {k: os.environ.get(k) for k in (SCHEDULER_ENV, FRESH_ENV)}
+    try:
+        if scheduler:
+            client = get_client(scheduler)  # fails now, clearly, if the cluster cannot be reached
+            n_workers = len(client.scheduler_info().get("workers", {}))
+            print(f"[book] Dask scheduler {scheduler}: {n_workers} worker(s)")
+            os.environ[SCHEDULER_ENV] = scheduler
+        features = prepare_features(from_images)
+        status = execute_chapters(only=only, force=force or from_images, record={"features": features["features"]})
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    t_chapters = time.perf_counter() - t0
+    rows = timing_rows(status)
     if only:  # keep the other chapters' last state
         for cid in list(CHAPTER_IDS) + list(EXTRA_PAGES):
             if cid not in status:
                 stamp = book_dir() / "_executed" / cid / "stamp.json"
                 status[cid] = json.loads(stamp.read_text()) if stamp.exists() else {"state": "missing"}
+    t1 = time.perf_counter()
     assemble(status)
     if html:
         out = build_html()
         print(f"[book] HTML in {out} ({time.perf_counter() - t0:.0f} s)")
+    t_html = time.perf_counter() - t1
+    if rows:
+        print("[book] time per chapter and stage:\n" + format_timings(rows)
+              + f"\n{'':<8} {'':<7} {prog.fmt_seconds(t_html):>8}  pages and HTML")
+    atomic_write_json(book_dir() / "_executed" / "timings.json",
+                      {"chapters_s": round(t_chapters, 1), "pages_html_s": round(t_html, 1), "rows": rows,
+                       "features": {k: v for k, v in features.items() if k != "release"} | (
+                           {"release_unpack_s": features["release"]["seconds"]} if "release" in features else {}),
+                       "scheduler": scheduler})
     failed = [c for c, s in status.items() if s.get("state") == "failed"]
     if failed:
         print(f"[book] chapters that failed: {failed}", file=sys.stderr)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import progress
 from .config import repo_root
 from .results import ChapterResults
 from .spec import Spec, load_spec
@@ -79,6 +80,23 @@ class ChapterContext:
             return y
         perm = np.random.default_rng(self.child_seed("null_labels")).permutation(y.to_numpy())
         return pd.Series(perm, index=y.index, name=y.name)
+
+    def stage(self, name: str, total: int | None = None, unit: str = "item", **fields: Any):
+        """A named stage of the chapter (a context manager) for ``make book``'s progress lines and the
+        per-stage timings (:mod:`replicate.progress`)::
+
+            with ctx.stage("AutoML search", total=len(splits), unit="split"):
+                for i, split in enumerate(splits, 1):
+                    ...
+                    ctx.tick(i)
+
+        Library calls inside (extraction, CV folds, random splits) report their own stages nested in it.
+        """
+        return progress.stage(name, total=total, unit=unit, **fields)
+
+    def tick(self, i: int, total: int | None = None) -> None:
+        """Counter ``i`` (of ``total``, default the stage's) of the innermost open stage."""
+        progress.tick(i, total)
 
     def figure(self, fig, name: str) -> None:
         """Save a matplotlib figure under ``output_dir/figures`` (PNG) and show it on the page."""

@@ -8,7 +8,8 @@
     replicate audit init [PATH]
     replicate ibsi [--config digital|A|B|C|D|E|all] [--json]
     replicate spec validate [ID]
-    replicate book build [--only ID ...] [--force] [--no-html]
+    replicate release build|verify|unpack|info   (the verified feature release, data/release/features.tar.xz)
+    replicate book build [--only ID ...] [--force] [--no-html] [--scheduler tcp://HOST:PORT] [--from images]
     replicate book check
 """
 from __future__ import annotations
@@ -153,6 +154,44 @@ def _cmd_spec(args) -> int:
     return 0
 
 
+def _cmd_release(args) -> int:
+    from .features import release
+
+    archive = Path(args.archive) if args.archive else release.default_archive()
+    if args.action == "build":
+        from .book import book_dir
+
+        logs = [Path(x) for x in args.logs] or sorted((book_dir() / "_executed").glob("*/features_used.jsonl"))
+        manifest = release.build_release(logs, archive, max_bytes=None if args.no_limit else release.MAX_BYTES,
+                                         kinds=args.kinds,
+                                         command=f"replicate release build --kinds {' '.join(args.kinds)}")
+        _print_sizes(manifest, archive)
+        return 0
+    if args.action == "unpack":
+        summary = release.unpack_release(archive)
+        print(json.dumps({k: v for k, v in summary.items() if k != "made"}, indent=1))
+        return 0
+    if args.action == "verify":
+        report = release.verify_release(archive, per_group=args.per_group, seed=args.seed)
+        print(json.dumps(report, indent=1))
+        return 0 if report["ok"] else 1
+    manifest = release.read_manifest(archive)
+    print(json.dumps({k: manifest[k] for k in ("format", "made", "code")}, indent=1))
+    _print_sizes(manifest, archive)
+    return 0
+
+
+def _print_sizes(manifest: dict, archive: Path) -> None:
+    import pandas as pd
+
+    from .features import release
+
+    df = pd.DataFrame(release.release_sizes(manifest))
+    print(df.to_string(index=False))
+    print(f"{archive}: {manifest['archive_bytes'] / 2**20:.2f} MiB compressed, {len(manifest['entries'])} entries, "
+          f"{df['bytes'].sum() / 2**20:.1f} MiB uncompressed (limit {release.MAX_BYTES / 2**20:.0f} MiB)")
+
+
 def _cmd_book(args) -> int:
     from .book import book_dir, build
 
@@ -164,7 +203,8 @@ def _cmd_book(args) -> int:
             print(p, file=sys.stderr)
         print(f"book check: {len(problems)} problem(s)")
         return 1 if problems else 0
-    return build(only=args.only, force=args.force, html=not args.no_html)
+    return build(only=args.only, force=args.force, html=not args.no_html, scheduler=args.scheduler,
+                 from_images=args.source == "images")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,12 +260,31 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("id", nargs="?")
     s.set_defaults(func=_cmd_spec)
 
+    rl = sub.add_parser("release", help="the verified feature release (extracted features of the book's runs)")
+    rl.add_argument("action", choices=["build", "verify", "unpack", "info"],
+                    help="build: pack the feature cache entries the last book build used (its chapters' "
+                         "features_used.jsonl); verify: extract a sample again and compare; unpack: into the "
+                         "feature cache; info: manifest and sizes")
+    rl.add_argument("--archive", default=None, help="default data/release/features.tar.xz")
+    rl.add_argument("--logs", nargs="*", default=[], help="build: features_used.jsonl files (default: "
+                                                          "book/_executed/*/features_used.jsonl)")
+    rl.add_argument("--kinds", nargs="*", default=["radiomics", "deep"], choices=["radiomics", "deep"])
+    rl.add_argument("--no-limit", action="store_true", help="build: write the archive even if over 20 MiB")
+    rl.add_argument("--per-group", type=int, default=3, help="verify: cases per settings group")
+    rl.add_argument("--seed", type=int, default=0, help="verify: seed of the sample")
+    rl.set_defaults(func=_cmd_release)
+
     b = sub.add_parser("book", help="the Jupyter Book")
     bsub = b.add_subparsers(dest="action", required=True)
     bb = bsub.add_parser("build", help="execute chapters (cached) and build HTML")
     bb.add_argument("--only", nargs="*", default=None)
     bb.add_argument("--force", action="store_true")
     bb.add_argument("--no-html", action="store_true")
+    bb.add_argument("--scheduler", default=None, help="Dask scheduler (tcp://host:8786) for extraction and "
+                                                      "CV / random splits")
+    bb.add_argument("--from", dest="source", choices=["release", "images"], default="release",
+                    help="features from the verified release when it matches (default) or re-extracted from "
+                         "the images")
     bsub.add_parser("check", help="open every built page in headless Chromium (loads, images, links)")
     b.set_defaults(func=_cmd_book)
     return p
@@ -233,12 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .data.fetch import DataUnavailableError, VerificationError
+    from .features.release import ReleaseError
     from .spec import SpecError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (DataUnavailableError, VerificationError, SpecError, FileNotFoundError, KeyError, ValueError) as exc:
+    except (DataUnavailableError, VerificationError, SpecError, FileNotFoundError, KeyError, ValueError,
+            ReleaseError, ConnectionError) as exc:
         print(f"replicate: error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
         return 2
 

@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from . import progress as prog
 from .config import PACKAGE_DIR, notebooks_dir, repo_root
-from .io import sha256_file, stable_hash
+from .io import atomic_write_json, sha256_file, stable_hash
 from .spec import CHAPTER_IDS
 
 KERNEL_NAME = "replicate"
+PROGRESS_FILE = "progress.jsonl"     # the run's stage / counter events (replicate.progress)
+FEATURES_LOG = "features_used.jsonl"  # the feature cache entries the run read or wrote (feature release)
+TIMINGS_FILE = "timings.json"         # seconds per notebook section and library stage, written after the run
 
 
 class ChapterError(RuntimeError):
@@ -181,15 +189,142 @@ def input_hash(chapter_id: str, parameters: dict[str, Any], lib_hash: str | None
     })
 
 
+def kernel_manager_class(name: str):
+    """A kernel manager class whose kernel ``name`` does not talk over plain TCP.
+
+    ipykernel warns "Kernel is running over TCP without encryption" (and is right to) for the default
+    transport. Where pyzmq has CurveZMQ and the kernelspec declares it (ipykernel >= 7 registers
+    kernels that do; ``make venv`` does), the manager provisions Curve keys
+    (``transport_encryption="auto"``); otherwise, on POSIX, the kernel listens on Unix sockets
+    (``transport="ipc"``), which stay on this machine.
+    """
+    import zmq
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    try:
+        declared = KernelSpecManager().get_kernel_spec(name).metadata.get("supported_encryption") or []
+    except Exception:  # an unknown kernel fails later with jupyter_client's own message
+        declared = []
+    if isinstance(declared, str):
+        declared = [declared]
+    if zmq.has("curve") and "curve" in {str(d).lower() for d in declared}:
+        return type("CurveKernelManager", (AsyncKernelManager,), {"transport_encryption": "auto"})
+    if os.name == "posix":
+        return type("IPCKernelManager", (AsyncKernelManager,), {"transport": "ipc"})
+    return AsyncKernelManager
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables (inherited by the kernel papermill starts) for the block."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class _Sections:
+    """Progress stages for the notebook's sections (its ``##`` headings) and a cell counter, from
+    papermill's cell callbacks in this process: every chapter reports where it is without any code."""
+
+    def __init__(self, n_code_cells: int):
+        self.n = n_code_cells
+        self.k = 0
+        self.heading = "setup"
+        self.current: str | None = None
+        self.t = 0.0
+
+    def on_cell_start(self, cell, cell_index, **_):
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("## "):
+                    self.heading = line[3:].strip().strip("#").strip() or self.heading
+            return
+        if cell.cell_type != "code":
+            return
+        self.k += 1
+        if self.heading != self.current:
+            self.close(ok=True)
+            self.current, self.t = self.heading, time.perf_counter()
+            prog.emit("start", f"notebook{prog.SEP}{self.current}")
+        prog.emit("tick", "notebook", i=min(self.k, self.n), total=self.n, unit="cell")
+
+    def close(self, ok: bool) -> None:
+        if self.current is not None:
+            prog.emit("end", f"notebook{prog.SEP}{self.current}", seconds=round(time.perf_counter() - self.t, 3),
+                      ok=ok)
+            self.current = None
+
+
+class _Follower(threading.Thread):
+    """Reads a progress file as it grows and calls ``callback(state)`` after each batch of events."""
+
+    def __init__(self, path: Path, state: prog.ProgressState, callback: Callable, interval: float = 0.5):
+        super().__init__(daemon=True)
+        self.path, self.state, self.callback, self.interval = path, state, callback, interval
+        self.offset = 0
+        self.stop = threading.Event()
+
+    def poll(self) -> None:
+        events, self.offset = prog.read_events(self.path, self.offset)
+        for ev in events:
+            self.state.update(ev)
+        try:
+            self.callback(self.state, events)
+        except Exception:  # a display problem never stops the run
+            pass
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.poll()
+        self.poll()
+
+
+def read_timings(out_dir: str | Path) -> dict:
+    """The ``timings.json`` a previous run left in ``out_dir`` ({} if none)."""
+    path = Path(out_dir) / TIMINGS_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_timings(out: Path, total: float, ok: bool) -> dict:
+    """Seconds per notebook section and per library stage of the run in ``out`` (from its progress file)."""
+    events, _ = prog.read_events(out / PROGRESS_FILE)
+    rows = prog.stage_table(events)
+    timings = {"total": round(total, 1), "ok": ok,
+               "sections": [r for r in rows if r["stage"].startswith(f"notebook{prog.SEP}")],
+               "stages": [r for r in rows if not r["stage"].startswith("notebook")]}
+    atomic_write_json(out / TIMINGS_FILE, timings)
+    return timings
+
+
 def run_chapter(chapter_id: str, parameters: dict[str, Any] | None = None, out_dir: str | Path | None = None,
-                *, progress: bool = True, log_output: bool = False, require_results: bool = True) -> dict:
+                *, progress: bool = True, log_output: bool = False, require_results: bool = True,
+                monitor: Callable[[prog.ProgressState, list[dict]], None] | None = None) -> dict:
     """Execute ``notebooks/<id>.md`` into ``out_dir`` (executed ``<id>.ipynb`` + ``results.json``).
 
     Returns the parsed ``results.json``. Raises :class:`ChapterError` naming the
     failing cell's exception when the notebook fails (the partially executed
     notebook is still written for inspection).
+
+    While it runs, the notebook's sections and the library's stages and counters go to
+    ``out_dir/progress.jsonl`` (:mod:`replicate.progress`), the feature cache entries it uses to
+    ``out_dir/features_used.jsonl``; afterwards seconds per section and stage to ``timings.json``.
+    ``progress`` shows papermill's cell bar; ``monitor(state, new_events)`` is called about twice a
+    second with a :class:`replicate.progress.ProgressState` instead (``make book``'s status lines).
     """
     import papermill as pm
+
+    from .features.release import FEATURE_LOG_ENV
 
     parameters = dict(parameters or {})
     out = Path(out_dir) if out_dir else repo_root() / "runs" / chapter_id
@@ -198,16 +333,41 @@ def run_chapter(chapter_id: str, parameters: dict[str, Any] | None = None, out_d
     results_path = out / "results.json"
     if results_path.exists():
         results_path.unlink()  # never mistake an old run's results for this one's
+    history = read_timings(out)
+    for name in (PROGRESS_FILE, FEATURES_LOG):
+        (out / name).unlink(missing_ok=True)
     parameters["output_dir"] = str(out)
     executed = out / f"{chapter_id}.ipynb"
+    nb = read_notebook(notebook_path(chapter_id))
+    n_code = sum(c.cell_type == "code" for c in nb.cells)
+    n_code += any("parameters" in c.metadata.get("tags", []) for c in nb.cells)  # papermill's injected cell
+    sections = _Sections(n_code)
+    follower = None
     t0 = time.perf_counter()
-    try:
-        pm.execute_notebook(read_notebook(notebook_path(chapter_id)), str(executed), parameters=parameters,
-                            kernel_name=kernel_name(), cwd=str(repo_root()), progress_bar=progress,
-                            log_output=log_output, request_save_on_cell_execute=False)
-    except pm.PapermillExecutionError as exc:
-        raise ChapterError(f"chapter {chapter_id!r} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
-                           f"(executed notebook kept at {executed})") from None
+    ok = False
+    with _environment(**{prog.ENV: str(out / PROGRESS_FILE), FEATURE_LOG_ENV: str(out / FEATURES_LOG)}):
+        prog.emit("start", "notebook", total=n_code, unit="cell", chapter=chapter_id)
+        if monitor is not None:
+            follower = _Follower(out / PROGRESS_FILE, prog.ProgressState(history if history.get("ok") else {}),
+                                 monitor)
+            follower.start()
+        try:
+            kernel = kernel_name()
+            pm.execute_notebook(nb, str(executed), parameters=parameters, kernel_name=kernel,
+                                cwd=str(repo_root()), progress_bar=progress and monitor is None,
+                                log_output=log_output, request_save_on_cell_execute=False,
+                                kernel_manager_class=kernel_manager_class(kernel), on_cell_start=sections.on_cell_start)
+            ok = True
+        except pm.PapermillExecutionError as exc:
+            raise ChapterError(f"chapter {chapter_id!r} failed in cell {exc.exec_count}: {exc.ename}: "
+                               f"{exc.evalue}\n(executed notebook kept at {executed})") from None
+        finally:
+            sections.close(ok)
+            prog.emit("end", "notebook", seconds=round(time.perf_counter() - t0, 3), ok=ok)
+            if follower is not None:
+                follower.stop.set()
+                follower.join(timeout=5)
+            write_timings(out, time.perf_counter() - t0, ok)
     if not results_path.exists():
         if not require_results:
             return {}

@@ -10,6 +10,11 @@ unfitted estimator, which is cloned for every fit. Scores are the predicted
 probability of the positive class (``predict_proba[:, 1]``; the larger of
 the two labels), or ``decision_function`` for estimators without
 probabilities.
+
+Folds and splits run where :func:`replicate.parallel.map_tasks` sends them: in this process,
+in ``n_jobs`` joblib workers, or on a Dask cluster (``scheduler=`` or ``REPLICATE_SCHEDULER``);
+the numbers do not depend on the route. Each protocol reports a :mod:`replicate.progress`
+stage with a fold / split counter.
 """
 from __future__ import annotations
 
@@ -18,7 +23,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedShuffleSplit
@@ -133,31 +137,37 @@ def _fit_predict(make_model, X, y, train, test, inspect):
     return s, info
 
 
-def _run(tasks, n_jobs, progress, desc):
-    if n_jobs in (None, 1):
-        it = (fn(*args) for fn, args in tasks)
-        if progress:
-            from tqdm.auto import tqdm
+def _run(fn, tasks, n_jobs, progress, desc, unit, scheduler):
+    """``[fn(*t) for t in tasks]`` via :func:`replicate.parallel.map_tasks` (a tqdm bar when ``progress``
+    and the work stays in this process)."""
+    from .parallel import map_tasks, resolve_scheduler
 
-            it = tqdm(it, total=len(tasks), desc=desc, leave=False)
-        return list(it)
-    par = Parallel(n_jobs=n_jobs, return_as="generator")
-    it = par(delayed(fn)(*args) for fn, args in tasks)
-    if progress:
+    if progress and n_jobs in (None, 1) and resolve_scheduler(scheduler) is None:
         from tqdm.auto import tqdm
 
-        it = tqdm(it, total=len(tasks), desc=desc, leave=False)
-    return list(it)
+        bar = tqdm(total=len(tasks), desc=desc, leave=False)
+
+        def step(*args):
+            out = fn(*args)
+            bar.update()
+            return out
+
+        try:
+            return map_tasks(step, tasks, n_jobs=1, scheduler=False, desc=desc, unit=unit)
+        finally:
+            bar.close()
+    return map_tasks(fn, tasks, n_jobs=n_jobs, scheduler=scheduler, desc=desc, unit=unit)
 
 
 def repeated_cv_predict(make_model, X, y, n_splits: int = 5, n_repeats: int = 10, seed: int = 0,
                         progress: bool = True, n_jobs: int | None = 1,
-                        inspect: Callable[[Any], Any] | None = None) -> CVPredictions:
+                        inspect: Callable[[Any], Any] | None = None, scheduler=None) -> CVPredictions:
     """Repeated stratified K-fold CV; the whole pipeline is refitted in every fold.
 
     Folds: :class:`sklearn.model_selection.RepeatedStratifiedKFold`
     (``n_splits``, ``n_repeats``, ``random_state=seed``). ``n_jobs`` fits
-    folds in parallel with joblib (results do not depend on it);
+    folds in parallel with joblib, ``scheduler`` on a Dask cluster (default:
+    ``REPLICATE_SCHEDULER`` if set; ``False``: never); results do not depend on either.
     ``progress`` shows a tqdm bar; ``inspect(fitted)`` is called on every
     fitted fold model (e.g. to record the selected features).
     """
@@ -170,8 +180,8 @@ def repeated_cv_predict(make_model, X, y, n_splits: int = 5, n_repeats: int = 10
         raise ValueError(f"y must have exactly 2 classes, got {classes.tolist()}")
     rskf = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
     splits = list(rskf.split(np.zeros(len(yv)), yv))
-    tasks = [(_fit_predict, (make_model, X, y, tr, te, inspect)) for tr, te in splits]
-    results = _run(tasks, n_jobs, progress, "CV folds")
+    tasks = [(make_model, X, y, tr, te, inspect) for tr, te in splits]
+    results = _run(_fit_predict, tasks, n_jobs, progress, "CV folds", "fold", scheduler)
     per = np.full((len(yv), n_repeats), np.nan)
     info = []
     for k, ((tr, te), (s, inf)) in enumerate(zip(splits, results)):
@@ -231,18 +241,19 @@ def _metrics(y_pos: np.ndarray, s: np.ndarray, threshold: float, metrics: Sequen
 
 
 def evaluate_splits(make_model, X, y, splits, metrics=("AUC", "BCA", "SEN", "SPE"), threshold: float = 0.5,
-                    n_jobs: int | None = 1, progress: bool = False) -> pd.DataFrame:
+                    n_jobs: int | None = 1, progress: bool = False, scheduler=None) -> pd.DataFrame:
     """Fit on each split's training rows, score its test rows; one row per split.
 
     Columns: ``split``, ``n_train``, ``n_test``, then each metric (AUC on
     the scores; the others on ``score >= threshold``, WORC's 0.5 cut-off
     on the posterior). ``splits`` are position pairs as from
-    :func:`random_splits`.
+    :func:`random_splits`. ``n_jobs`` / ``scheduler``: where the splits are fitted, as in
+    :func:`repeated_cv_predict`.
     """
     yv = _y_array(y)
     pos = (yv == np.unique(yv).max()).astype(int)
-    tasks = [(_fit_predict, (make_model, X, y, np.asarray(tr), np.asarray(te), None)) for tr, te in splits]
-    results = _run(tasks, n_jobs, progress, "splits")
+    tasks = [(make_model, X, y, np.asarray(tr), np.asarray(te), None) for tr, te in splits]
+    results = _run(_fit_predict, tasks, n_jobs, progress, "random splits", "split", scheduler)
     rows = []
     for k, ((tr, te), (s, _)) in enumerate(zip(splits, results)):
         row = {"split": k, "n_train": len(tr), "n_test": len(te)}

@@ -268,6 +268,28 @@ def dataset_root(name: str) -> Path:
     return config.data_dir() / name
 
 
+def _fetch_file(name: str, row, root: Path, mirror: Path | None) -> str | None:
+    """Make one registered file present and verified; returns the verification failure, if any."""
+    dest = root / row["path"]
+    if _stamp_valid(root, row):
+        return None
+    if dest.is_file():  # present but not (or no longer) stamped: verify in place
+        check = check_file(dest, row)
+        if check.ok:
+            _write_stamp(root, row, check)
+            return None
+        _discard(root, row["path"])
+    try:
+        if mirror is not None:
+            _from_mirror(mirror, name, row, root)
+        else:
+            _download(name, row, root)
+    except VerificationError as exc:
+        _discard(root, row["path"])
+        return str(exc)
+    return None
+
+
 def fetch(name: str | Dataset, progress: bool = True, *, files: list[str] | None = None) -> Path:
     """Make every file of data set ``name`` present and verified in the cache; return its root folder.
 
@@ -277,6 +299,8 @@ def fetch(name: str | Dataset, progress: bool = True, *, files: list[str] | None
     file that did not match its hashes (those files are deleted).
     """
     from tqdm.auto import tqdm
+
+    from .. import progress as prog
 
     ds = get_dataset(name)
     table = ds.files
@@ -291,25 +315,13 @@ def fetch(name: str | Dataset, progress: bool = True, *, files: list[str] | None
     mirror = config.mirror_dir()
     failures: list[str] = []
     rows = [r for _, r in table.iterrows()]
-    for row in tqdm(rows, desc=f"{ds.name} ({'mirror' if mirror else 'download'})", unit="file",
-                    disable=not progress):
-        dest = root / row["path"]
-        if _stamp_valid(root, row):
-            continue
-        if dest.is_file():  # present but not (or no longer) stamped: verify in place
-            check = check_file(dest, row)
-            if check.ok:
-                _write_stamp(root, row, check)
-                continue
-            _discard(root, row["path"])
-        try:
-            if mirror is not None:
-                _from_mirror(mirror, ds.name, row, root)
-            else:
-                _download(ds.name, row, root)
-        except VerificationError as exc:
-            _discard(root, row["path"])
-            failures.append(str(exc))
+    with prog.stage(f"fetch/verify {ds.name}", total=len(rows), unit="file"):
+        for i, row in enumerate(tqdm(rows, desc=f"{ds.name} ({'mirror' if mirror else 'download'})", unit="file",
+                                     disable=not progress), 1):
+            prog.tick(i)
+            failure = _fetch_file(ds.name, row, root, mirror)
+            if failure:
+                failures.append(failure)
     staging = root / STAGING_DIR
     if staging.is_dir() and not any(staging.iterdir()):
         staging.rmdir()

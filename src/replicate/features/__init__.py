@@ -2,7 +2,7 @@
 
     from replicate.features import extract_radiomics, extract_deep, perturbed_cases, icc
 """
-from .deep import build_backbone, extract_deep, find_weights, gradcam, tumour_crops
+from .deep import build_backbone, extract_deep, extract_deep_layers, find_weights, gradcam, tumour_crops
 from .icc import icc
 from .perturb import PerturbationError, perturb_mask, perturbed_cases
 from .radiomics import (
@@ -21,7 +21,7 @@ __all__ = [
     "FeatureTable",
     "extract_radiomics", "load_params", "count_features", "canonical_params", "settings_hash", "read_case",
     "CaseError", "ExtractionError",
-    "extract_deep", "build_backbone", "find_weights", "gradcam", "tumour_crops",
+    "extract_deep", "extract_deep_layers", "build_backbone", "find_weights", "gradcam", "tumour_crops",
     "perturb_mask", "perturbed_cases", "PerturbationError",
     "icc",
 ]

@@ -44,13 +44,22 @@ Layers (``layer=``):
 Weights (``weights=``): ``"auto"`` uses ImageNet weights when they are on this machine
 (torchvision's cache ``$TORCH_HOME/hub/checkpoints``, timm/Hugging Face caches) and
 otherwise builds the network untrained with ``torch.manual_seed(seed)`` and warns;
-``"imagenet"`` requires them (``FileNotFoundError`` otherwise); a path loads that
-file. Nothing is ever downloaded. ``info["weights"]`` is exactly ``"imagenet"`` or
+``"imagenet"`` requires them (``FileNotFoundError`` otherwise); ``"untrained"`` builds the
+seeded random network even where ImageNet weights exist (to re-extract features made without
+them); a path loads that file. Nothing is ever downloaded. ``info["weights"]`` is exactly ``"imagenet"`` or
 ``"untrained (ImageNet weights not available)"``.
 
 Each case's vector is cached (``<cache>/deep/<settings hash>/<key>.npy``, written
 atomically) on (image sha256, mask sha256, backbone, layer, weights status and file,
 crop/resize/slice settings, seed when untrained, library versions).
+
+Speed: ``extract_deep_layers`` reads every requested layer of a backbone from one forward
+pass; crops go through the network in batches (``batch_size``, default 16 or
+``REPLICATE_DEEP_BATCH_SIZE``) under ``torch.inference_mode`` with an explicit number of
+torch threads (``threads``, default ``REPLICATE_TORCH_THREADS`` or torch's current setting),
+both recorded in ``info``; a case's crops are kept in memory for the next backbone over the
+same cases. Each call reports a ``replicate.progress`` stage with a case counter and logs its
+cache entries for the feature release (``replicate.features.release``).
 """
 from __future__ import annotations
 
@@ -58,7 +67,7 @@ import io
 import os
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +190,9 @@ def build_backbone(backbone: str, weights: str | os.PathLike = "auto", *, seed: 
     if weights is None:
         weights = "auto"
     wfile: Path | None
-    if isinstance(weights, (str, os.PathLike)) and str(weights) in ("auto", "imagenet"):
+    if str(weights) == "untrained":
+        wfile = None
+    elif isinstance(weights, (str, os.PathLike)) and str(weights) in ("auto", "imagenet"):
         wfile = find_weights(b)
         if wfile is None and str(weights) == "imagenet":
             raise FileNotFoundError(
@@ -270,35 +281,58 @@ class _Stop(Exception):
 
 
 class _LayerTap:
-    """Runs the network up to ``module_name`` and returns that module's output (pooled to a vector)."""
+    """Runs the network until every module in ``module_names`` has produced its output and returns
+    ``{module name: output pooled to a (batch, channels) tensor}`` (one forward pass, stopped early).
 
-    def __init__(self, model, module_name: str):
+    ``seconds[name]`` accumulates the forward time from the previous tapped module's output (or the
+    input) to this one's: what leaving that layer out of the pass would save."""
+
+    def __init__(self, model, module_names):
         self.model = model
-        self.module = _get_module(model, module_name)
-        self.out = None
+        self.names = [module_names] if isinstance(module_names, str) else list(module_names)
+        self.modules = {n: _get_module(model, n) for n in self.names}
+        self.out: dict[str, Any] = {}
+        self.reached: dict[str, float] = {}
+        self.seconds = dict.fromkeys(self.names, 0.0)
 
-    def _hook(self, mod, inp, out):
-        self.out = out
-        raise _Stop
+    def _hook(self, name):
+        def hook(mod, inp, out):
+            if name not in self.out:
+                self.out[name] = out
+                self.reached[name] = time.perf_counter()
+            if len(self.out) == len(self.names):
+                raise _Stop
+
+        return hook
 
     def __call__(self, x):
         import torch
 
-        h = self.module.register_forward_hook(self._hook)
+        handles = [m.register_forward_hook(self._hook(n)) for n, m in self.modules.items()]
+        t_prev = time.perf_counter()
         try:
             self.model(x)
         except _Stop:
             pass
         finally:
-            h.remove()
-        out, self.out = self.out, None
-        if out is None:
-            raise RuntimeError("layer was not reached in the forward pass")
-        if isinstance(out, (tuple, list)):
-            out = out[0]
-        if out.ndim == 4:
-            out = out.mean(dim=(2, 3))
-        return torch.flatten(out, 1)
+            for h in handles:
+                h.remove()
+        for n, t in sorted(self.reached.items(), key=lambda kv: kv[1]):
+            self.seconds[n] += t - t_prev
+            t_prev = t
+        self.reached = {}
+        outs, self.out = self.out, {}
+        missing = [n for n in self.names if n not in outs]
+        if missing:
+            raise RuntimeError(f"layer(s) {missing} were not reached in the forward pass")
+        pooled = {}
+        for n, out in outs.items():
+            if isinstance(out, (tuple, list)):
+                out = out[0]
+            if out.ndim == 4:
+                out = out.mean(dim=(2, 3))
+            pooled[n] = torch.flatten(out, 1)
+        return pooled
 
 
 # ----------------------------------------------------------------------------- crops
@@ -379,6 +413,22 @@ def preprocess(crop: np.ndarray, size: int, mean, std):
 # ----------------------------------------------------------------------------- extraction
 
 _MODEL_MEMO: dict[tuple, tuple] = {}
+DEFAULT_BATCH_SIZE = 16
+BATCH_ENV = "REPLICATE_DEEP_BATCH_SIZE"
+THREADS_ENV = "REPLICATE_TORCH_THREADS"
+
+
+def default_batch_size() -> int:
+    """Crops per forward pass: ``REPLICATE_DEEP_BATCH_SIZE`` if set, else ``DEFAULT_BATCH_SIZE``."""
+    return int(os.environ.get(BATCH_ENV) or DEFAULT_BATCH_SIZE)
+
+
+def default_threads() -> int:
+    """torch intra-op threads for extraction: ``REPLICATE_TORCH_THREADS`` if set, else torch's current
+    setting (callers that run several extractions side by side set it to 1 around the call)."""
+    import torch
+
+    return int(os.environ.get(THREADS_ENV) or torch.get_num_threads())
 
 
 def _model_for(backbone, weights, seed, in_channels, device):
@@ -399,58 +449,126 @@ def _versions() -> dict:
     return {"torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__}
 
 
+class _CropMemo:
+    """Raw tumour crops of recently seen cases (keyed on image/mask sha256 and crop settings), so that
+    several backbones over the same cases read and crop each image once. Bounded by ``max_bytes``."""
+
+    def __init__(self, max_bytes: int = 256 * 2**20):
+        self.max_bytes = max_bytes
+        self.items: dict[tuple, list[tuple[int, np.ndarray]]] = {}
+        self.nbytes = 0
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.nbytes = 0
+
+    def get(self, key):
+        crops = self.items.pop(key, None)
+        if crops is not None:
+            self.items[key] = crops  # most recently used last
+        return crops
+
+    def put(self, key, crops) -> None:
+        size = sum(c.nbytes for _, c in crops)
+        if size > self.max_bytes:
+            return
+        while self.items and self.nbytes + size > self.max_bytes:
+            old = self.items.pop(next(iter(self.items)))
+            self.nbytes -= sum(c.nbytes for _, c in old)
+        self.items[key] = crops
+        self.nbytes += size
+
+
+_CROPS = _CropMemo()
+
+
 def extract_deep(cases: Iterable[Case], backbone: str = "resnet34", *, layer: str = "penultimate", size: int = 224,
                  crop_margin: float = 0.1, slices: str = "max_area", in_channels: int = 3,
-                 weights: str | os.PathLike = "auto", device: str = "cpu", batch_size: int = 16,
-                 cache_dir: str | os.PathLike | None | bool = None, progress: bool = True, seed: int = 0,
-                 label: int = 1, strict: bool = False,
+                 weights: str | os.PathLike = "auto", device: str = "cpu", batch_size: int | None = None,
+                 threads: int | None = None, cache_dir: str | os.PathLike | None | bool = None,
+                 progress: bool = True, seed: int = 0, label: int = 1, strict: bool = False,
                  geometry_tolerance: float = DEFAULT_GEOMETRY_TOLERANCE) -> FeatureTable:
-    """Deep features of each case's tumour crop(s); see the module doc for every option.
+    """Deep features of each case's tumour crop(s) at one layer; see the module doc for every option.
 
     Returns a ``FeatureTable``: ``features`` (index = case ids; columns
     ``<backbone>_<layer>_<i>``), ``failures`` (case_id, reason), ``info`` with
     ``weights`` ("imagenet" / "untrained (ImageNet weights not available)"),
-    ``weights_file``, the module tapped, settings, versions, slices used per case.
+    ``weights_file``, the module tapped, settings, versions, slices used per case, and the
+    ``torch_threads`` and ``batch_size`` used. Several layers of one backbone:
+    :func:`extract_deep_layers` (one forward pass for all of them).
+    """
+    return extract_deep_layers(cases, backbone, layers=(layer,), size=size, crop_margin=crop_margin, slices=slices,
+                               in_channels=in_channels, weights=weights, device=device, batch_size=batch_size,
+                               threads=threads, cache_dir=cache_dir, progress=progress, seed=seed, label=label,
+                               strict=strict, geometry_tolerance=geometry_tolerance)[layer]
+
+
+def extract_deep_layers(cases: Iterable[Case], backbone: str = "resnet34", *, layers: Sequence[str] = ("penultimate",),
+                        size: int = 224, crop_margin: float = 0.1, slices: str = "max_area", in_channels: int = 3,
+                        weights: str | os.PathLike = "auto", device: str = "cpu", batch_size: int | None = None,
+                        threads: int | None = None, cache_dir: str | os.PathLike | None | bool = None,
+                        progress: bool = True, seed: int = 0, label: int = 1, strict: bool = False,
+                        geometry_tolerance: float = DEFAULT_GEOMETRY_TOLERANCE) -> dict[str, FeatureTable]:
+    """Deep features of several ``layers`` of one backbone in one pass: ``{layer: FeatureTable}``.
+
+    Each case is read and cropped once (and kept for the next backbone over the same cases, see
+    ``_CropMemo``); crops go through the network in batches of ``batch_size`` (default
+    :func:`default_batch_size`) under ``torch.inference_mode`` with ``threads`` intra-op threads
+    (default :func:`default_threads`; restored afterwards), and every requested layer is read from
+    the same forward pass, which stops after the deepest of them. Each (case, layer) has its own
+    cache entry, the same one :func:`extract_deep` reads and writes: batch size and thread count
+    are not part of the key (they change float32 sums in the last bits, not the features).
+    Arguments are those of :func:`extract_deep`.
     """
     import torch
     from tqdm.auto import tqdm
 
+    from .. import progress as prog
     from ..config import feature_cache_dir
+    from . import release
 
     t_start = time.perf_counter()
     if slices not in SLICE_MODES:
         raise ValueError(f"slices must be one of {SLICE_MODES}, got {slices!r}")
+    layers = list(dict.fromkeys(layers))
+    if not layers:
+        raise ValueError("layers is empty")
     b = _canonical_backbone(backbone)
-    module_name = resolve_layer(b, layer)
+    modules = {lay: resolve_layer(b, lay) for lay in layers}
     model, meta = _model_for(b, weights, seed, in_channels, device)
-    _get_module(model, module_name)  # fails early on an unknown layer
+    for m in modules.values():
+        _get_module(model, m)  # fails early on an unknown layer
     if meta["weights"] == UNTRAINED:
-        warnings.warn(f"deep features come from an UNTRAINED {b} (random weights, seed {seed}): ImageNet weights "
-                      f"were not found on this machine ({_torch_checkpoint_dir()} / Hugging Face cache) and are "
-                      "never downloaded. These are not the pretrained features the papers used.",
-                      UserWarning, stacklevel=2)
+        why = ("as asked (weights='untrained')" if str(weights) == "untrained" else
+               f"ImageNet weights were not found on this machine ({_torch_checkpoint_dir()} / Hugging Face cache) "
+               "and are never downloaded")
+        warnings.warn(f"deep features come from an UNTRAINED {b} (random weights, seed {seed}): {why}. These are "
+                      "not the pretrained features the papers used.", UserWarning, stacklevel=3)
     wsha = _file_hash(Path(meta["weights_file"])) if meta["weights_file"] else None
-    settings = {"backbone": b, "layer": layer, "module": module_name, "size": int(size),
-                "crop_margin": float(crop_margin), "slices": slices, "in_channels": int(in_channels),
-                "weights": meta["weights"], "weights_sha256": wsha, "seed": None if wsha else int(seed),
-                "label": int(label), "percentiles": PERCENTILES, "mean": meta["mean"], "std": meta["std"],
-                "versions": _versions(), "format": DEEP_CACHE_FORMAT}
-    shash = stable_hash(settings)
+    settings = {lay: {"backbone": b, "layer": lay, "module": modules[lay], "size": int(size),
+                      "crop_margin": float(crop_margin), "slices": slices, "in_channels": int(in_channels),
+                      "weights": meta["weights"], "weights_sha256": wsha, "seed": None if wsha else int(seed),
+                      "label": int(label), "percentiles": PERCENTILES, "mean": meta["mean"], "std": meta["std"],
+                      "versions": _versions(), "format": DEEP_CACHE_FORMAT} for lay in layers}
+    shash = {lay: stable_hash(settings[lay]) for lay in layers}
     use_cache = cache_dir is not False
-    cdir = None
-    if use_cache:
-        cdir = (Path(cache_dir) if cache_dir not in (None, True) else feature_cache_dir()) / "deep" / shash[:16]
-        cdir.mkdir(parents=True, exist_ok=True)
+    root = (Path(cache_dir) if cache_dir not in (None, True, False) else feature_cache_dir()) if use_cache else None
+    cdirs = {lay: root / "deep" / shash[lay][:16] for lay in layers} if use_cache else {}
+    for d in cdirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    batch_size = int(batch_size or default_batch_size())
+    threads = int(threads or default_threads())
 
     cases = list(cases)
     ids = [str(c.case_id) for c in cases]
     if len(set(ids)) != len(ids):
         raise ValueError("duplicated case ids")
-    vectors: dict[str, np.ndarray] = {}
+    vectors: dict[str, dict[str, np.ndarray]] = {lay: {} for lay in layers}
+    used: dict[str, list[dict]] = {lay: [] for lay in layers}
     used_slices: dict[str, list[int]] = {}
     failures: list[tuple[str, str]] = []
-    n_cached = 0
-    tap = _LayerTap(model, module_name)
+    n_cached = {lay: 0 for lay in layers}
+    tap = _LayerTap(model, list(dict.fromkeys(modules.values())))
 
     def fail(cid, reason):
         if strict:
@@ -459,73 +577,126 @@ def extract_deep(cases: Iterable[Case], backbone: str = "resnet34", *, layer: st
 
     pending: list[tuple[str, Any]] = []  # (case id, tensor)
     expected: dict[str, int] = {}
-    partial: dict[str, list[np.ndarray]] = {}
-    keys: dict[str, Path | None] = {}
+    partial: dict[tuple[str, str], list[np.ndarray]] = {}
+    files: dict[tuple[str, str], Path] = {}
+    todo: dict[str, list[str]] = {}  # case id -> layers still to compute
 
     def flush():
         if not pending:
             return
         x = torch.stack([t for _, t in pending]).to(device)
         with torch.inference_mode():
-            y = tap(x).float().cpu().numpy()
-        for (cid, _), v in zip(pending, y):
-            partial.setdefault(cid, []).append(v)
-            if len(partial[cid]) == expected[cid]:
-                vec = np.mean(np.stack(partial.pop(cid)), axis=0).astype(np.float32)
-                vectors[cid] = vec
-                if keys[cid] is not None:
-                    buf = io.BytesIO()
-                    np.save(buf, vec, allow_pickle=False)
-                    atomic_write_bytes(keys[cid], buf.getvalue())
+            outs = tap(x)
+        for lay in layers:
+            y = outs[modules[lay]].float().cpu().numpy()
+            for (cid, _), v in zip(pending, y):
+                if lay not in todo[cid]:
+                    continue
+                part = partial.setdefault((cid, lay), [])
+                part.append(v)
+                if len(part) == expected[cid]:
+                    vec = np.mean(np.stack(partial.pop((cid, lay))), axis=0).astype(np.float32)
+                    vectors[lay][cid] = vec
+                    if (cid, lay) in files:
+                        buf = io.BytesIO()
+                        np.save(buf, vec, allow_pickle=False)
+                        atomic_write_bytes(files[(cid, lay)], buf.getvalue())
         pending.clear()
 
     bar = tqdm(total=len(cases), desc=f"deep {b}", unit="case", disable=not progress)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    mods = {getattr(c, "modality", "") for c in cases}
+    stage = f"deep {b} {'+'.join(layers)}" + (f" {mods.pop()}" if len(mods) == 1 and "" not in mods else "")
     try:
-        for c in cases:
-            cid = str(c.case_id)
-            try:
+        with prog.stage(stage, total=len(cases), unit="case", batch_size=batch_size, torch_threads=threads):
+            for k, c in enumerate(cases, 1):
+                cid = str(c.case_id)
                 try:
-                    h = [_file_hash(Path(c.image)), _file_hash(Path(c.mask))]
-                except OSError as e:
-                    raise CaseError(cid, f"cannot read file: {e}") from None
-                key = stable_hash([h[0], h[1], shash])[:40]
-                keys[cid] = cdir / f"{key}.npy" if use_cache else None
-                if use_cache and keys[cid].is_file():
                     try:
-                        vectors[cid] = np.load(keys[cid], allow_pickle=False)
-                        n_cached += 1
+                        h = [_file_hash(Path(c.image)), _file_hash(Path(c.mask))]
+                    except OSError as e:
+                        raise CaseError(cid, f"cannot read file: {e}") from None
+                    todo[cid] = []
+                    for lay in layers:
+                        if use_cache:
+                            f = cdirs[lay] / f"{stable_hash([h[0], h[1], shash[lay]])[:40]}.npy"
+                            used[lay].append({"file": str(f), "case_id": cid, "image": str(c.image),
+                                              "mask": str(c.mask), "image_sha256": h[0], "mask_sha256": h[1]})
+                            if f.is_file() and release.is_fresh(f):
+                                try:
+                                    vectors[lay][cid] = np.load(f, allow_pickle=False)
+                                    n_cached[lay] += 1
+                                    continue
+                                except Exception as e:  # never expected (atomic writes); redo the case
+                                    warnings.warn(f"ignoring unreadable cache entry {f}: {e}", stacklevel=2)
+                            files[(cid, lay)] = f
+                        todo[cid].append(lay)
+                    if not todo[cid]:
                         bar.update()
+                        prog.tick(k)
                         continue
-                    except Exception as e:  # never expected (atomic writes); redo the case
-                        warnings.warn(f"ignoring unreadable cache entry {keys[cid]}: {e}", stacklevel=2)
-                crops = tumour_crops(c, slices=slices, crop_margin=crop_margin, label=label,
-                                     geometry_tolerance=geometry_tolerance)
-            except CaseError as e:
-                fail(cid, getattr(e, "reason", f"CaseError: {e}"))
+                    ckey = (h[0], h[1], slices, float(crop_margin), int(label), float(geometry_tolerance))
+                    crops = _CROPS.get(ckey)
+                    if crops is None:
+                        crops = tumour_crops(c, slices=slices, crop_margin=crop_margin, label=label,
+                                             geometry_tolerance=geometry_tolerance)
+                        _CROPS.put(ckey, crops)
+                except CaseError as e:
+                    fail(cid, getattr(e, "reason", f"CaseError: {e}"))
+                    bar.update()
+                    prog.tick(k)
+                    continue
+                used_slices[cid] = [z for z, _ in crops]
+                expected[cid] = len(crops)
+                for _, crop in crops:
+                    pending.append((cid, preprocess(crop, size, meta["mean"], meta["std"])))
+                    if len(pending) >= batch_size:
+                        flush()
                 bar.update()
-                continue
-            used_slices[cid] = [z for z, _ in crops]
-            expected[cid] = len(crops)
-            for _, crop in crops:
-                pending.append((cid, preprocess(crop, size, meta["mean"], meta["std"])))
-                if len(pending) >= batch_size:
-                    flush()
-            bar.update()
-        flush()
+                prog.tick(k)
+            flush()
+            prog.set_result(n_cases=len(cases), n_cached=sum(n_cached.values()),
+                            n_extracted=sum(len(v) for v in todo.values()))
     finally:
+        torch.set_num_threads(before)
         bar.close()
-    kept = [cid for cid in ids if cid in vectors]
-    dim = len(next(iter(vectors.values()))) if vectors else 0
-    cols = [f"{b}_{layer}_{i}" for i in range(dim)]
-    feats = pd.DataFrame(np.vstack([vectors[c] for c in kept]) if kept else np.empty((0, dim)),
-                         index=pd.Index(kept, name="case_id"), columns=cols).astype(float)
-    info = {"extractor": "deep", "backbone": b, "layer": layer, "module": module_name, "weights": meta["weights"],
-            "weights_file": meta["weights_file"], "weights_sha256": wsha, "settings": settings,
-            "settings_hash": shash, "n_features": dim, "n_cases": len(ids), "n_ok": len(kept),
-            "n_failed": len(failures), "n_cached": n_cached, "n_extracted": len(expected), "slices": used_slices,
-            "device": str(device), "cache_dir": str(cdir) if cdir else None,
-            "seconds_total": time.perf_counter() - t_start}
-    return FeatureTable(feats, pd.DataFrame(failures, columns=["case_id", "reason"]), info)
+    out = {}
+    elapsed = time.perf_counter() - t_start
+    costs = _layer_costs(tap, modules, elapsed, sum(bool(v) for v in todo.values()))
+    for lay in layers:
+        kept = [cid for cid in ids if cid in vectors[lay]]
+        dim = len(next(iter(vectors[lay].values()))) if vectors[lay] else 0
+        cols = [f"{b}_{lay}_{i}" for i in range(dim)]
+        feats = pd.DataFrame(np.vstack([vectors[lay][c] for c in kept]) if kept else np.empty((0, dim)),
+                             index=pd.Index(kept, name="case_id"), columns=cols).astype(float)
+        if use_cache:
+            cost = costs.get(lay)
+            release.log_entries("deep", shash[lay], settings[lay], root,
+                                [{**u, "seconds": cost if lay in todo.get(u["case_id"], ()) else None}
+                                 for u in used[lay] if u["case_id"] in vectors[lay]])
+        info = {"extractor": "deep", "backbone": b, "layer": lay, "module": modules[lay],
+                "weights": meta["weights"], "weights_file": meta["weights_file"], "weights_sha256": wsha,
+                "settings": settings[lay], "settings_hash": shash[lay], "n_features": dim, "n_cases": len(ids),
+                "n_ok": len(kept), "n_failed": len(failures), "n_cached": n_cached[lay],
+                "n_extracted": sum(lay in v for v in todo.values()), "slices": used_slices,
+                "device": str(device), "cache_dir": str(cdirs[lay]) if use_cache else None,
+                "torch_threads": threads, "batch_size": batch_size, "layers_in_pass": layers,
+                "seconds_total": elapsed}
+        out[lay] = FeatureTable(feats, pd.DataFrame(failures, columns=["case_id", "reason"]), info)
+    return out
+
+
+def _layer_costs(tap: _LayerTap, modules: dict[str, str], elapsed: float, n_cases: int) -> dict[str, float]:
+    """Seconds one case's entry of each layer cost: the layer's own stretch of the forward pass plus an
+    equal share of the rest (reading, cropping, the pooling), per case computed. The feature release
+    ranks settings groups by these (time saved per byte)."""
+    if n_cases == 0:
+        return {}
+    forward = sum(tap.seconds.values())
+    per_module = {m: sum(1 for v in modules.values() if v == m) for m in set(modules.values())}
+    rest = max(0.0, elapsed - forward) / len(modules)
+    return {lay: (tap.seconds.get(m, 0.0) / per_module[m] + rest) / n_cases for lay, m in modules.items()}
 
 
 # ----------------------------------------------------------------------------- Grad-CAM

@@ -162,10 +162,10 @@ def perturbed_cases(cases: Iterable[Case], kinds: Sequence[str] = KINDS, seed: i
     image file is the original one, so ``extract_radiomics`` (and its cache) handles
     the perturbed cases like any others. A case that cannot be perturbed (unreadable
     mask, erosion to nothing) is left out of that kind's list and listed in ``.failures``.
+    Reports a ``replicate.progress`` stage (``perturb masks (<kinds>)``) with a case counter;
+    under ``make book FROM=images`` files older than the build are made again.
     """
-    import SimpleITK as sitk
-    from tqdm.auto import tqdm
-
+    from .. import progress as prog
     from ..config import feature_cache_dir
 
     for k in kinds:
@@ -175,7 +175,28 @@ def perturbed_cases(cases: Iterable[Case], kinds: Sequence[str] = KINDS, seed: i
     cases = list(cases)
     result = PerturbedCases({k: [] for k in kinds})
     fails: list[tuple[str, str, str]] = []
-    for c in tqdm(cases, desc="perturb masks", unit="case", disable=not progress):
+    with prog.stage(f"perturb masks ({', '.join(kinds)})", total=len(cases), unit="case"):
+        made = _perturb_all(cases, kinds, seed, out_root, radius_mm, label, smooth_mm, progress, result, fails)
+        prog.set_result(n_cases=len(cases), n_made=made)
+    result.failures = pd.DataFrame(fails, columns=["case_id", "kind", "reason"])
+    if fails:
+        import warnings
+
+        warnings.warn(f"{len(fails)} perturbation(s) failed; see .failures (first: {fails[0][2]})", stacklevel=2)
+    return result
+
+
+def _perturb_all(cases, kinds, seed, out_root, radius_mm, label, smooth_mm, progress, result, fails) -> int:
+    """The loop of :func:`perturbed_cases`; returns how many mask files it wrote."""
+    import SimpleITK as sitk
+    from tqdm.auto import tqdm
+
+    from .. import progress as prog
+    from .release import is_fresh
+
+    made = 0
+    for i, c in enumerate(tqdm(cases, desc="perturb masks", unit="case", disable=not progress), 1):
+        prog.tick(i)
         cid = str(c.case_id)
         try:
             msha = sha256_file(c.mask)
@@ -189,7 +210,7 @@ def perturbed_cases(cases: Iterable[Case], kinds: Sequence[str] = KINDS, seed: i
                                PERTURB_VERSION])[:16]
             safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in cid)
             path = out_root / k / f"{safe}_{tag}{_mask_suffix(Path(c.mask))}"
-            if not path.exists():
+            if not path.exists() or not is_fresh(path):
                 try:
                     if mask_img is None:
                         mask_img = sitk.ReadImage(str(c.mask))
@@ -205,10 +226,6 @@ def perturbed_cases(cases: Iterable[Case], kinds: Sequence[str] = KINDS, seed: i
                                           f"{str(e).strip().splitlines()[-1][:300] if str(e).strip() else e}"))
                     continue
                 _atomic_write_image(out, path)
+                made += 1
             result[k].append(Case(cid, Path(c.image), path, c.modality))
-    result.failures = pd.DataFrame(fails, columns=["case_id", "kind", "reason"])
-    if fails:
-        import warnings
-
-        warnings.warn(f"{len(fails)} perturbation(s) failed; see .failures (first: {fails[0][2]})", stacklevel=2)
-    return result
+    return made

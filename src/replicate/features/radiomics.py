@@ -30,7 +30,14 @@ How it works
   Dask cluster (``scheduler="tcp://..."`` or a ``distributed.Client``; the workers
   need ``replicate`` installed and the image paths and cache folder reachable).
   Results do not depend on the route: PyRadiomics is deterministic, and a case's
-  cache entry is the same file whichever worker wrote it.
+  cache entry is the same file whichever worker wrote it. Without ``scheduler=``,
+  ``REPLICATE_SCHEDULER`` (``replicate.parallel``) names the cluster, if set.
+* Progress: one ``replicate.progress`` stage per call (``PyRadiomics <params>``, or
+  ``PyRadiomics <params> (perturbed masks)`` when every mask is a ``perturbed_cases`` file)
+  with a case counter; its end event counts cache hits and extractions. Every entry used is
+  logged for the feature release (``replicate.features.release``), and with
+  ``REPLICATE_FEATURE_FRESH_SINCE`` set (``make book FROM=images``) entries written before that
+  time are re-extracted.
 
 2-D images (PNG, e.g. ultrasound) are read with SimpleITK and handled as 2-D
 images by PyRadiomics. If the settings enable ``shape`` but not ``shape2D``, the
@@ -57,9 +64,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import progress as prog
 from ..config import feature_cache_dir, params_dir
 from ..data.cohort import Case
 from ..io import atomic_write_text, sha256_file, stable_hash
+from ..parallel import describe, get_client, resolve_scheduler
+from . import release
 from .table import FeatureTable
 
 CACHE_FORMAT = 1
@@ -563,6 +573,8 @@ def _file_hash(path: Path) -> str:
 
 
 def _load_entry(path: Path, key: str) -> dict | None:
+    if not release.is_fresh(path):
+        return None
     try:
         entry = json.loads(path.read_text())
     except FileNotFoundError:
@@ -577,16 +589,6 @@ def _load_entry(path: Path, key: str) -> dict | None:
     return entry
 
 
-def _resolve_client(scheduler):
-    from distributed import Client
-
-    if isinstance(scheduler, Client):
-        return scheduler, False
-    if isinstance(scheduler, str):
-        return Client(scheduler), True
-    raise TypeError(f"scheduler must be a 'tcp://host:port' address or a distributed.Client, got {scheduler!r}")
-
-
 def _run_tasks(tasks: list[dict], n_jobs: int, scheduler, on_result) -> None:
     """Run ``_extract_case`` over tasks: in-process, loky workers or Dask; results go to ``on_result``."""
     if not tasks:
@@ -594,21 +596,17 @@ def _run_tasks(tasks: list[dict], n_jobs: int, scheduler, on_result) -> None:
     if scheduler is not None:
         from distributed import as_completed
 
-        client, own = _resolve_client(scheduler)
-        try:
-            futures = client.map(_extract_case, tasks, pure=False)
-            case_of = {f.key: t["case_id"] for f, t in zip(futures, tasks)}
-            for fut in as_completed(futures):
-                try:
-                    r = fut.result()
-                except Exception as e:  # a lost worker: that case fails, the others go on
-                    cid = case_of[fut.key]
-                    r = {"case_id": cid, "ok": False,
-                         "reason": f"WorkerError: case {cid}: the Dask task failed ({type(e).__name__}: {e})"}
-                on_result(r)
-        finally:
-            if own:
-                client.close()
+        client = get_client(scheduler)  # kept open for the next call (replicate.parallel)
+        futures = client.map(_extract_case, tasks, pure=False)
+        case_of = {f.key: t["case_id"] for f, t in zip(futures, tasks)}
+        for fut in as_completed(futures):
+            try:
+                r = fut.result()
+            except Exception as e:  # a lost worker: that case fails, the others go on
+                cid = case_of[fut.key]
+                r = {"case_id": cid, "ok": False,
+                     "reason": f"WorkerError: case {cid}: the Dask task failed ({type(e).__name__}: {e})"}
+            on_result(r)
         return
     if n_jobs == 1 or len(tasks) == 1:
         for t in tasks:
@@ -629,6 +627,24 @@ def _effective_jobs(n_jobs: int, n_tasks: int) -> int:
     return max(1, min(int(n_jobs), max(1, n_tasks)))
 
 
+def _stage_name(params, raw: dict, cases: list[Case]) -> str:
+    """The progress stage of a call: ``PyRadiomics T1 (sts)``; the modality when the cases share one, the
+    parameter file's name (or the number of image types of a settings dict), and ``perturbed masks``
+    when every mask is a ``perturbed_cases`` file (the re-extraction for the ICC)."""
+    if isinstance(params, str):
+        what = params
+    elif isinstance(params, os.PathLike):
+        what = Path(params).stem
+    else:
+        what = f"{len(raw.get('imageType') or {'Original': {}})} image types"
+    mods = {getattr(c, "modality", "") for c in cases}
+    name = "PyRadiomics" + (f" {mods.pop()}" if len(mods) == 1 and "" not in mods else "") + f" ({what})"
+    perturbed = feature_cache_dir() / "perturbed"
+    if cases and all(Path(c.mask).is_relative_to(perturbed) for c in cases):
+        name += ", perturbed masks"
+    return name
+
+
 def extract_radiomics(cases: Iterable[Case], params="default", *, n_jobs: int = 1,
                       cache_dir: str | os.PathLike | None | bool = None, scheduler=None, progress: bool = True,
                       label: int = 1, strict: bool = False, nan_policy: str = "fail",
@@ -637,11 +653,12 @@ def extract_radiomics(cases: Iterable[Case], params="default", *, n_jobs: int = 
     """PyRadiomics features of ``cases`` (a list of ``Case``) with the settings ``params``.
 
     params: a name in ``src/replicate/params`` (``"default"``, ``"sts"``...), a path or a dict.
-    n_jobs: cases in parallel with joblib/loky (-1: all cores); ignored when ``scheduler`` is given.
+    n_jobs: cases in parallel with joblib/loky (-1: all cores); ignored when a scheduler is in use.
     cache_dir: folder of the per-case cache (default ``replicate.config.feature_cache_dir()``);
         ``False`` disables the cache.
     scheduler: a Dask scheduler address ``"tcp://host:port"`` or a ``distributed.Client``: the same
-        per-case function runs on the cluster and writes into the same cache.
+        per-case function runs on the cluster and writes into the same cache. Default:
+        ``REPLICATE_SCHEDULER`` if set; ``False``: this machine whatever the environment says.
     label: the mask label to extract.
     strict: raise ``ExtractionError`` at the first failing case instead of listing it in ``failures``.
     nan_policy: ``"fail"`` (a case with NaN/inf features, or missing features that other
@@ -664,6 +681,7 @@ def extract_radiomics(cases: Iterable[Case], params="default", *, n_jobs: int = 
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise ValueError(f"duplicated case ids: {dup}")
+    scheduler = resolve_scheduler(scheduler)
     raw, ext0 = _load_validated(params)
     canon = _canonical(ext0, label)
     shash = stable_hash(canon)
@@ -685,53 +703,71 @@ def extract_radiomics(cases: Iterable[Case], params="default", *, n_jobs: int = 
 
     bar = tqdm(total=len(cases), desc="PyRadiomics", unit="case", disable=not progress)
     tasks: list[dict] = []
+    used: list[dict] = []  # cache entries read or written, for the feature release's log
     n_cached = 0
-    try:
-        for c in cases:
-            cid = str(c.case_id)
-            try:
-                hashes = []
-                for what, p in (("image", c.image), ("mask", c.mask)):
-                    try:
-                        hashes.append(_file_hash(Path(p)))
-                    except FileNotFoundError:
-                        raise ReadError(cid, f"{what} file {p} does not exist") from None
-                    except OSError as e:
-                        raise ReadError(cid, f"cannot read {what} file {p}: {e.strerror or e}") from None
-            except CaseError as e:
-                fail(cid, e.reason)
-                bar.update()
-                continue
-            key = stable_hash([hashes[0], hashes[1], shash, version, CACHE_FORMAT])[:40]
-            cfile = cdir / f"{key}.json" if use_cache else None
-            if use_cache:
-                entry = _load_entry(cfile, key)
-                if entry is not None:
-                    results[cid] = entry
-                    n_cached += 1
-                    bar.update()
+    done = 0
+
+    def advance() -> None:
+        nonlocal done
+        bar.update()
+        done += 1
+        prog.tick(done)
+
+    with prog.stage(_stage_name(params, raw, cases), total=len(cases), unit="case"):
+        try:
+            for c in cases:
+                cid = str(c.case_id)
+                try:
+                    hashes = []
+                    for what, p in (("image", c.image), ("mask", c.mask)):
+                        try:
+                            hashes.append(_file_hash(Path(p)))
+                        except FileNotFoundError:
+                            raise ReadError(cid, f"{what} file {p} does not exist") from None
+                        except OSError as e:
+                            raise ReadError(cid, f"cannot read {what} file {p}: {e.strerror or e}") from None
+                except CaseError as e:
+                    fail(cid, e.reason)
+                    advance()
                     continue
-            tasks.append({"case_id": cid, "image": str(c.image), "mask": str(c.mask), "params": raw,
-                          "settings_hash": shash, "label": int(label), "version": version, "key": key,
-                          "image_sha256": hashes[0], "mask_sha256": hashes[1],
-                          "cache_file": str(cfile) if cfile else None, "geometry_tolerance": geometry_tolerance,
-                          "multilabel": multilabel})
-        jobs = _effective_jobs(n_jobs, len(tasks))
-        if jobs > 1 and scheduler is None:
-            threads = max(1, (os.cpu_count() or 1) // jobs)
-            for t in tasks:
-                t["itk_threads"] = threads
+                key = stable_hash([hashes[0], hashes[1], shash, version, CACHE_FORMAT])[:40]
+                cfile = cdir / f"{key}.json" if use_cache else None
+                if use_cache:
+                    used.append({"file": str(cfile), "case_id": cid, "image": str(c.image), "mask": str(c.mask),
+                                 "image_sha256": hashes[0], "mask_sha256": hashes[1]})
+                    entry = _load_entry(cfile, key)
+                    if entry is not None:
+                        results[cid] = entry
+                        n_cached += 1
+                        advance()
+                        continue
+                tasks.append({"case_id": cid, "image": str(c.image), "mask": str(c.mask), "params": raw,
+                              "settings_hash": shash, "label": int(label), "version": version, "key": key,
+                              "image_sha256": hashes[0], "mask_sha256": hashes[1],
+                              "cache_file": str(cfile) if cfile else None, "geometry_tolerance": geometry_tolerance,
+                              "multilabel": multilabel})
+            jobs = _effective_jobs(n_jobs, len(tasks))
+            if jobs > 1 and scheduler is None:
+                threads = max(1, (os.cpu_count() or 1) // jobs)
+                for t in tasks:
+                    t["itk_threads"] = threads
 
-        def on_result(r: dict) -> None:
-            bar.update()
-            if r["ok"]:
-                results[r["case_id"]] = r
-            else:
-                fail(r["case_id"], r["reason"])
+            def on_result(r: dict) -> None:
+                advance()
+                if r["ok"]:
+                    results[r["case_id"]] = r
+                else:
+                    fail(r["case_id"], r["reason"])
 
-        _run_tasks(tasks, jobs, scheduler, on_result)
-    finally:
-        bar.close()
+            _run_tasks(tasks, jobs, scheduler, on_result)
+            prog.set_result(n_cases=len(cases), n_cached=n_cached, n_extracted=len(tasks),
+                            n_failed=len(failures))
+        finally:
+            bar.close()
+    if use_cache:
+        release.log_entries("radiomics", shash, canon, cdir.parent.parent,
+                            [{**u, "seconds": results[u["case_id"]].get("seconds")} for u in used
+                             if u["case_id"] in results])
 
     # assemble in input order; union of columns in first-seen order
     columns: dict[str, None] = {}
@@ -790,7 +826,7 @@ def extract_radiomics(cases: Iterable[Case], params="default", *, n_jobs: int = 
         "versions": _versions_info(),
         "cache_dir": str(cdir) if cdir else None,
         "n_jobs": 1 if scheduler is not None else _effective_jobs(n_jobs, len(tasks)),
-        "scheduler": None if scheduler is None else (scheduler if isinstance(scheduler, str) else "distributed.Client"),
+        "scheduler": describe(scheduler),
         "seconds_total": time.perf_counter() - t_start,
         "seconds_per_case": seconds,
         "diagnostics": diagnostics,

@@ -168,3 +168,9 @@ def test_editing_one_pipeline_module_reruns_only_its_chapters(monkeypatch):
     assert [cid for cid in before if before[cid] != after[cid]] == ["alt"]
     monkeypatch.setattr(runner, "_file_digest", lambda p: real(p) + ("edited" if p.name == "results.py" else ""))
     assert all(runner.input_hash(cid, {}) != before[cid] for cid in before)   # a shared layer re-runs all
+
+
+def test_tests_never_write_into_the_users_data_cache():
+    from replicate.config import data_dir, repo_root
+
+    assert data_dir() != repo_root() / "data" / "cache"

@@ -512,6 +512,25 @@ class FusionCV:
     thresholds: pd.DataFrame
 
 
+def _families(df: pd.DataFrame, ys: pd.Series, row_sets, family: Mapping, n_jobs: int) -> list[FusionModels]:
+    """:func:`fit_fusion_models` on each set of row positions, in parallel (joblib)."""
+    from joblib import Parallel, delayed
+
+    if family.get("cutoff") is None:
+        raise ValueError("give the family's cutoff rule (cutoff=...): the calls need each model's cut-off")
+    return Parallel(n_jobs=n_jobs)(delayed(fit_fusion_models)(df.iloc[r], ys.iloc[r], **family) for r in row_sets)
+
+
+def _held_out(df: pd.DataFrame, splits, families: Sequence[FusionModels]) -> FusionCV:
+    fold = pd.Series(0, index=df.index, name="fold")
+    for j, (_, te) in enumerate(splits):
+        fold.iloc[te] = j
+    proba = pd.concat([fm.predict_proba(df.iloc[te]) for fm, (_, te) in zip(families, splits)]).loc[df.index]
+    calls = pd.concat([fm.predict(df.iloc[te]) for fm, (_, te) in zip(families, splits)]).loc[df.index]
+    thresholds = pd.DataFrame([fm.thresholds for fm in families], index=pd.RangeIndex(len(splits), name="fold"))
+    return FusionCV(proba, calls, fold, thresholds)
+
+
 def cross_validate_fusion(X, y, folds: int = 5, *, seed: int = 0, n_jobs: int = 1, **family) -> FusionCV:
     """Held-out probabilities and calls of a family on its own training rows (``folds``-fold CV).
 
@@ -520,26 +539,10 @@ def cross_validate_fusion(X, y, folds: int = 5, *, seed: int = 0, n_jobs: int = 
     with ``seed``) and scores the held-out fold; no held-out score takes part in choosing the cut-off
     that classifies it. Folds run in parallel (``n_jobs``, joblib).
     """
-    from joblib import Parallel, delayed
-
-    if family.get("cutoff") is None:
-        raise ValueError("cross_validate_fusion: give the family's cutoff rule (cutoff=...)")
     df, _ = as_frame(X)
     ys = as_series(y, df.index)
     splits = list(StratifiedKFold(int(folds), shuffle=True, random_state=seed).split(df, ys))
-
-    def one_fold(tr, te):
-        fm = fit_fusion_models(df.iloc[tr], ys.iloc[tr], **family)
-        return fm.predict_proba(df.iloc[te]), fm.predict(df.iloc[te]), fm.thresholds
-
-    out = Parallel(n_jobs=n_jobs)(delayed(one_fold)(tr, te) for tr, te in splits)
-    fold = pd.Series(0, index=df.index, name="fold")
-    for j, (_, te) in enumerate(splits):
-        fold.iloc[te] = j
-    proba = pd.concat([o[0] for o in out]).loc[df.index]
-    calls = pd.concat([o[1] for o in out]).loc[df.index]
-    thresholds = pd.DataFrame([o[2] for o in out], index=pd.RangeIndex(len(splits), name="fold"))
-    return FusionCV(proba, calls, fold, thresholds)
+    return _held_out(df, splits, _families(df, ys, [tr for tr, _ in splits], family, n_jobs))
 
 
 def operating_report(y, proba, calls) -> dict[str, tuple[float, float, float]]:
@@ -578,17 +581,23 @@ def external_validation(X_train, y_train, X_valid, y_valid, *, cv_folds: int = 5
 
     The external cohort is scored by the family fitted on all training rows at the cut-offs it chose on
     its out-of-fold training probabilities (:func:`fit_fusion_models` with ``cutoff``); the training
-    cohort's own metrics are cross-validated (:func:`cross_validate_fusion`, ``cv_folds`` folds): no
-    patient's score, held-out or in-sample, ever chooses the cut-off that classifies that patient.
+    cohort's own metrics are cross-validated (as :func:`cross_validate_fusion`, ``cv_folds`` folds): no
+    patient's score, held-out or in-sample, ever chooses the cut-off that classifies that patient. The
+    ``cv_folds + 1`` family fits run in parallel (``n_jobs``).
     """
-    fm = fit_fusion_models(X_train, y_train, **family)
-    cvf = cross_validate_fusion(X_train, y_train, cv_folds, seed=seed, n_jobs=n_jobs, **family)
+    df, _ = as_frame(X_train)
+    ys = as_series(y_train, df.index)
+    splits = list(StratifiedKFold(int(cv_folds), shuffle=True, random_state=seed).split(df, ys))
+    # the family on every training row and on each fold's complement, in one parallel batch
+    fm, *folds = _families(df, ys, [np.arange(len(df))] + [tr for tr, _ in splits], family, n_jobs)
+    cvf = _held_out(df, splits, folds)
     dv, _ = as_frame(X_valid)
     return ExternalValidation(
         family=fm, cv=cvf,
         y={"training": as_series(y_train, cvf.proba.index), "validation": as_series(y_valid, dv.index)},
         proba={"training": cvf.proba, "validation": fm.predict_proba(dv)},
         calls={"training": cvf.calls, "validation": fm.predict(dv)})
+
 
 def fallbacks_taken(family: FusionModels) -> dict[str, list[str]]:
     """Per model, the silent fallbacks its fitted steps took (empty lists when none):

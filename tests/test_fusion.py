@@ -11,10 +11,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from replicate.fusion import (CRDL_MODELS, BlockFusion, PostFusionClassifier, SubsetICCFilter, TuneThenRefit,
-                              block_columns, block_of, crdl_models, fit_fusion_models, make_pre_fusion,
-                              out_of_fold_proba, prefix_block, ultrasound_semantics)
+                              block_columns, block_of, cross_validate_fusion, crdl_models, external_validation,
+                              fallbacks_taken, fit_fusion_models, make_pre_fusion, operating_report, out_of_fold_proba,
+                              permute_within, prefix_block, ultrasound_semantics)
 from replicate.learn import TTestFilter, ZScore
 from replicate.models import make_classifier
+from replicate.stats import youden_threshold
 
 
 def blocks_data(n=120, seed=0, signal=1.5, null=False):
@@ -184,6 +186,102 @@ def test_null_labels_give_chance_auc_for_pre_and_post_fusion():
         assert abs(np.mean(v) - 0.5) < 0.1, (k, v)
 
 
+# ----------------------------------------------------------------------------- cut-offs (operating points)
+
+
+class Marker(ClassifierMixin, BaseEstimator):
+    """P = 1 for rows it was trained on, elsewhere a label-free score below 0.9: an in-sample score shows as 1."""
+
+    def fit(self, X, y):
+        self.seen_ = set(X.index)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        p = np.where(X.index.isin(list(self.seen_)), 1.0, 0.9 / (1 + np.exp(-X["clin:size"].to_numpy())))
+        return np.c_[1 - p, p]
+
+
+class CutoffRecorder:
+    """A Youden cut-off rule that records the patients and scores it was given."""
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, y, score):
+        self.seen.append((set(y.index), np.asarray(score, dtype=float)))
+        return youden_threshold(y, score)
+
+
+def marker_family(rule):
+    return dict(single={"A": Marker(), "B": Marker()}, pre={"P": Marker()}, post={"Q": ["A", "B"]},
+                final_estimator=LogisticRegression(), cv=3, random_state=0, cutoff=rule)
+
+
+def test_cutoffs_are_chosen_on_out_of_fold_training_scores():
+    X, y = blocks_data(n=90)
+    tr, va = X.index[:60], X.index[60:]
+    rule = CutoffRecorder()
+    fm = fit_fusion_models(X.loc[tr], y.loc[tr], **marker_family(rule))
+    # the detector works: every in-sample score of a marker model is 1
+    assert (fm.predict_proba(X.loc[tr])[["A", "B", "P"]] == 1.0).all().all()
+    assert len(rule.seen) == 4
+    for ids, score in rule.seen:
+        assert ids == set(tr) and score.max() < 0.95          # training rows only, never an in-sample score
+    for n in ("A", "B", "P", "Q"):
+        assert fm.thresholds[n] == youden_threshold(y.loc[tr], fm.oof[n])
+    # the post-fusion score: its meta refitted on the other folds of the bases' out-of-fold probabilities
+    manual = out_of_fold_proba(LogisticRegression(), fm.oof[["A", "B"]], y.loc[tr], 3, 0)
+    pd.testing.assert_series_equal(fm.oof["Q"], manual, check_names=False)
+    P = fm.predict_proba(X.loc[va])
+    pd.testing.assert_frame_equal(fm.predict(X.loc[va]), (P >= fm.thresholds).astype(int))
+    with pytest.raises(ValueError, match="without a cutoff"):
+        fit_fusion_models(X.loc[tr], y.loc[tr], **marker_family(None)).predict(X.loc[va])
+
+
+def test_no_score_of_the_evaluated_cohort_chooses_its_cutoff():
+    """External cohort: cut-offs from out-of-fold training scores; training cohort: each fold's calls use the
+    cut-off its family chose without that fold. Fails if any held-out or in-sample score of the cohort being
+    evaluated enters a cut-off."""
+    X, y = blocks_data(n=90)
+    tr, va = X.index[:60], X.index[60:]
+    rule = CutoffRecorder()
+    ev = external_validation(X.loc[tr], y.loc[tr], X.loc[va], y.loc[va], cv_folds=3, seed=1, **marker_family(rule))
+    assert len(rule.seen) == 4 + 3 * 4                        # the full family, then 3 folds x 4 models
+    for ids, score in rule.seen:
+        assert not ids & set(va), "a validation patient's score chose a cut-off"
+        assert score.max() < 0.95, "an in-sample score chose a cut-off"
+    fold = ev.cv.fold
+    for j in range(3):
+        held_out = set(fold.index[fold == j])
+        chooser = [ids for ids, _ in rule.seen if ids == set(tr) - held_out]
+        assert len(chooser) == 4, j                           # fold j's four cut-offs saw every other row
+    expected = (ev.proba["training"] >= ev.cv.thresholds.loc[fold.to_numpy()].set_axis(fold.index)).astype(int)
+    pd.testing.assert_frame_equal(ev.calls["training"], expected)
+    pd.testing.assert_frame_equal(ev.calls["validation"], ev.family.predict(X.loc[va]))
+    r = ev.report("P", "validation")
+    assert set(r) == {"AUC", "ACC", "SEN", "SPE", "PPV", "NPV"}
+    assert r == operating_report(y.loc[va], ev.proba["validation"]["P"], ev.calls["validation"]["P"])
+    # the external cohort's labels enter nothing but its own metrics
+    flipped = external_validation(X.loc[tr], y.loc[tr], X.loc[va], 1 - y.loc[va], cv_folds=3, seed=1,
+                                  **marker_family(CutoffRecorder()))
+    pd.testing.assert_series_equal(flipped.family.thresholds, ev.family.thresholds)
+    pd.testing.assert_frame_equal(flipped.calls["validation"], ev.calls["validation"])
+    with pytest.raises(ValueError, match="cutoff"):
+        cross_validate_fusion(X, y, 3, **marker_family(None))
+
+
+def test_permute_within_keeps_each_cohorts_positives():
+    X, y = blocks_data(n=90)
+    groups = pd.Series(np.where(np.arange(90) < 60, "training", "validation"), index=X.index)
+    a, b = permute_within(y, groups, seed=3), permute_within(y, groups, seed=3)
+    pd.testing.assert_series_equal(a, b)
+    assert not a.equals(y)
+    assert a.groupby(groups).sum().to_dict() == y.groupby(groups).sum().to_dict()
+    with pytest.raises(ValueError, match="no group"):
+        permute_within(y, groups.iloc[:80], seed=0)
+
+
 # ----------------------------------------------------------------------------- the family
 
 
@@ -234,6 +332,28 @@ def test_crdl_family_fits_all_nine_models_with_icc_subset():
     with pytest.raises(KeyError):
         crdl_models(clf, keys=["nope"])
 
+
+def test_fallbacks_taken_names_the_silent_fallbacks():
+    """Pure noise with an impossible t-test level and unreproducible image features: every fallback shows."""
+    X, y = blocks_data(n=80, null=True)
+    rng = np.random.default_rng(1)
+    ids = X.index[:30]
+    icc = {b: [pd.DataFrame(rng.normal(size=(30, X.filter(like=f"{b}:").shape[1])), index=ids,
+                            columns=X.filter(like=f"{b}:").columns)] for b in ("rad", "dl")}
+    single, pre, post, meta = crdl_models(LogisticRegression(), icc_tables=icc, ttest_alpha=1e-12, lasso_cv=3,
+                                          lasso_Cs=3, keys=["radiomics", "clinical"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fm = fit_fusion_models(X, y, single=single, pre=pre, post=post, final_estimator=meta, cv=3, random_state=0)
+    taken = fallbacks_taken(fm)
+    assert taken["clinical"] == []
+    text = " | ".join(taken["radiomics"])
+    assert "ICC filter (rad)" in text and "t-test" in text, text
+    # a real signal and reproducible features: nothing to report
+    X2, y2 = blocks_data(n=120)
+    s2, p2, q2, m2 = crdl_models(LogisticRegression(), lasso_cv=3, lasso_Cs=5, keys=["radiomics"])
+    fm2 = fit_fusion_models(X2, y2, single=s2, pre=p2, post=q2, final_estimator=m2, cv=3, random_state=0)
+    assert fallbacks_taken(fm2) == {"radiomics": []}
 
 def test_subset_icc_filter_needs_enough_rows():
     X, _ = blocks_data(n=30)

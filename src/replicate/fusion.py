@@ -24,13 +24,21 @@ probabilities, and the base models used at prediction time are refitted on all
 training rows. :func:`fit_fusion_models` fits a whole family (single, pre- and
 post-fusion) sharing the single models' fits and out-of-fold probabilities.
 
+Operating points are learned like every other step: with a ``cutoff`` rule (e.g. the
+Youden index) :func:`fit_fusion_models` chooses each model's cut-off on its *out-of-fold*
+training probabilities, never on in-sample ones (an RBF SVM's in-sample probabilities are
+overconfident, and a cut-off chosen on them lands too low for new patients).
+:func:`cross_validate_fusion` cross-validates that whole procedure on the training rows
+and :func:`external_validation` puts both together for a training -> external design:
+no patient's own score, held-out or in-sample, chooses the cut-off that classifies them.
+
 All estimators follow the scikit-learn API and keep pandas indexes (patient ids).
 """
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +55,10 @@ from .learn._base import FrameTransformer, as_frame, as_series
 __all__ = [
     "SEP", "block_of", "block_columns", "prefix_block", "BlockFusion", "make_pre_fusion", "SubsetICCFilter",
     "TuneThenRefit", "positive_proba", "out_of_fold_proba", "PostFusionClassifier", "FusionModels", "fit_fusion_models",
-    "CRDL_MODELS", "crdl_models", "ultrasound_semantics", "SEMANTIC_COLUMNS",
+    "FusionCV", "cross_validate_fusion", "operating_report", "ExternalValidation", "external_validation",
+    "fallbacks_taken", "permute_within",
+    "CRDL_MODELS", "crdl_models", "crdl_family", "CRDLInputs", "crdl_inputs", "ultrasound_semantics",
+    "SEMANTIC_COLUMNS",
 ]
 
 SEP = ":"
@@ -387,17 +398,30 @@ class PostFusionClassifier(ClassifierMixin, BaseEstimator):
 
 @dataclass
 class FusionModels:
-    """Fitted single, pre-fusion and post-fusion models; ``kinds[name]`` is ``single``/``pre``/``post``."""
+    """Fitted single, pre-fusion and post-fusion models; ``kinds[name]`` is ``single``/``pre``/``post``.
+
+    ``oof``: out-of-fold P(positive) on the training rows: of the single models the post-fusion models
+    fuse and, when the family was fitted with a ``cutoff`` rule, of every model (see
+    :func:`fit_fusion_models`). ``thresholds``: each model's cut-off (``None`` without a rule).
+    """
 
     models: dict[str, Any]
     kinds: dict[str, str]
     oof: pd.DataFrame
     seconds: dict[str, float] = field(default_factory=dict)
+    thresholds: pd.Series | None = None
 
     def predict_proba(self, X) -> pd.DataFrame:
         """P(positive) of every model on ``X`` (one column per model, index = ``X``'s)."""
         df, _ = as_frame(X)
         return pd.DataFrame({n: positive_proba(m, df) for n, m in self.models.items()}, index=df.index)
+
+    def predict(self, X) -> pd.DataFrame:
+        """Every model's call on ``X`` (1 = positive) at its cut-off: ``P(positive) >= threshold``."""
+        if self.thresholds is None:
+            raise ValueError("FusionModels.predict: the family was fitted without a cutoff rule")
+        P = self.predict_proba(X)
+        return (P >= self.thresholds.reindex(P.columns)).astype(int)
 
     def names(self, kind: str | None = None) -> list[str]:
         return [n for n, k in self.kinds.items() if kind is None or k == kind]
@@ -405,7 +429,7 @@ class FusionModels:
 
 def fit_fusion_models(X, y, *, single: Mapping[str, Any], pre: Mapping[str, Any] | None = None,
                       post: Mapping[str, Sequence[str]] | None = None, final_estimator=None, cv=5,
-                      random_state=None, progress: bool = False) -> FusionModels:
+                      random_state=None, cutoff: Callable | None = None, progress: bool = False) -> FusionModels:
     """Fit single models, pre-fusion models and post-fusion models on the training rows ``(X, y)``.
 
     ``single`` / ``pre``: name -> unfitted estimator (e.g. from :func:`make_pre_fusion`).
@@ -414,6 +438,15 @@ def fit_fusion_models(X, y, *, single: Mapping[str, Any], pre: Mapping[str, Any]
     shared by every post-fusion model (:meth:`PostFusionClassifier.from_fitted`), which
     is the same as fitting each :class:`PostFusionClassifier` from scratch with the
     same ``cv`` and ``random_state``.
+
+    ``cutoff``: a rule ``cutoff(y, score) -> threshold`` (e.g. :func:`replicate.stats.youden_threshold`).
+    With it, each model's operating point is learned like everything else, from the training rows only
+    and never from in-sample scores (an RBF SVM's in-sample probabilities are overconfident): the rule
+    is applied to the model's *out-of-fold* probabilities on the training rows (same ``cv`` folds).
+    For a single or pre-fusion model these come from the whole model refitted on the other folds; for
+    a post-fusion model from its meta-classifier refitted on the other folds' rows of the single models'
+    out-of-fold probabilities (the meta's own input). ``thresholds`` and :meth:`FusionModels.predict`
+    then give the calls.
     """
     import time
 
@@ -431,6 +464,8 @@ def fit_fusion_models(X, y, *, single: Mapping[str, Any], pre: Mapping[str, Any]
         if unknown:
             raise KeyError(f"post-fusion model {n!r} fuses {unknown}, which are not single models")
     needed = list(dict.fromkeys(b for bases in post.values() for b in bases))
+    if cutoff is not None:      # every model needs its own out-of-fold scores
+        needed = list(single) + [b for b in needed if b not in single] + list(pre)
     bar = tqdm(total=len(single) + len(pre) + len(needed), desc="fit models", unit="fit", disable=not progress)
     models: dict[str, Any] = {}
     kinds: dict[str, str] = {}
@@ -445,7 +480,7 @@ def fit_fusion_models(X, y, *, single: Mapping[str, Any], pre: Mapping[str, Any]
     oof = pd.DataFrame(index=df.index)
     for b in needed:
         t = time.perf_counter()
-        oof[b] = out_of_fold_proba(single[b], df, ys, cv, random_state)
+        oof[b] = out_of_fold_proba(single.get(b, pre.get(b)), df, ys, cv, random_state)
         secs[f"{b} (out-of-fold)"] = time.perf_counter() - t
         bar.update(1)
     bar.close()
@@ -453,7 +488,156 @@ def fit_fusion_models(X, y, *, single: Mapping[str, Any], pre: Mapping[str, Any]
         models[n] = PostFusionClassifier.from_fitted({b: models[b] for b in bases}, oof, ys, final_estimator, cv,
                                                      random_state)
         kinds[n] = "post"
-    return FusionModels(models, kinds, oof, secs)
+        if cutoff is not None:
+            meta = final_estimator if final_estimator is not None else _default_meta(random_state)
+            oof[n] = out_of_fold_proba(meta, oof.loc[:, list(bases)], ys, cv, random_state)
+    thresholds = None
+    if cutoff is not None:
+        thresholds = pd.Series({n: float(cutoff(ys, oof[n])) for n in models}, name="threshold")
+    return FusionModels(models, kinds, oof, secs, thresholds)
+
+
+@dataclass
+class FusionCV:
+    """Cross-validation of a whole family on its training rows (:func:`cross_validate_fusion`).
+
+    ``proba``: each row's P(positive) from the family fitted without its fold; ``calls``: the same
+    family's call at the cut-off it chose on its own training rows; ``fold``: each row's fold;
+    ``thresholds``: fold x model, the cut-offs used.
+    """
+
+    proba: pd.DataFrame
+    calls: pd.DataFrame
+    fold: pd.Series
+    thresholds: pd.DataFrame
+
+
+def _families(df: pd.DataFrame, ys: pd.Series, row_sets, family: Mapping, n_jobs: int) -> list[FusionModels]:
+    """:func:`fit_fusion_models` on each set of row positions, in parallel (joblib)."""
+    from joblib import Parallel, delayed
+
+    if family.get("cutoff") is None:
+        raise ValueError("give the family's cutoff rule (cutoff=...): the calls need each model's cut-off")
+    return Parallel(n_jobs=n_jobs)(delayed(fit_fusion_models)(df.iloc[r], ys.iloc[r], **family) for r in row_sets)
+
+
+def _held_out(df: pd.DataFrame, splits, families: Sequence[FusionModels]) -> FusionCV:
+    fold = pd.Series(0, index=df.index, name="fold")
+    for j, (_, te) in enumerate(splits):
+        fold.iloc[te] = j
+    proba = pd.concat([fm.predict_proba(df.iloc[te]) for fm, (_, te) in zip(families, splits)]).loc[df.index]
+    calls = pd.concat([fm.predict(df.iloc[te]) for fm, (_, te) in zip(families, splits)]).loc[df.index]
+    thresholds = pd.DataFrame([fm.thresholds for fm in families], index=pd.RangeIndex(len(splits), name="fold"))
+    return FusionCV(proba, calls, fold, thresholds)
+
+
+def cross_validate_fusion(X, y, folds: int = 5, *, seed: int = 0, n_jobs: int = 1, **family) -> FusionCV:
+    """Held-out probabilities and calls of a family on its own training rows (``folds``-fold CV).
+
+    The whole procedure of :func:`fit_fusion_models` (``**family``, which must include ``cutoff``):
+    selection, tuning, stacking and the cut-off is refitted on ``folds - 1`` stratified folds (shuffled
+    with ``seed``) and scores the held-out fold; no held-out score takes part in choosing the cut-off
+    that classifies it. Folds run in parallel (``n_jobs``, joblib).
+    """
+    df, _ = as_frame(X)
+    ys = as_series(y, df.index)
+    splits = list(StratifiedKFold(int(folds), shuffle=True, random_state=seed).split(df, ys))
+    return _held_out(df, splits, _families(df, ys, [tr for tr, _ in splits], family, n_jobs))
+
+
+def operating_report(y, proba, calls) -> dict[str, tuple[float, float, float]]:
+    """AUC (DeLong CI) of ``proba`` and ACC, SEN, SPE, PPV, NPV (Wilson CIs) of ``calls`` against ``y``."""
+    from .stats import auc_ci, confusion_metrics
+
+    yv = np.asarray(y, dtype=int)
+    lo, auc, hi = auc_ci(yv, np.asarray(proba, dtype=float))
+    cm = confusion_metrics(yv, np.asarray(calls, dtype=int))
+    return {"AUC": (float(auc), float(lo), float(hi)), **{k: cm[k] for k in ("ACC", "SEN", "SPE", "PPV", "NPV")}}
+
+
+@dataclass
+class ExternalValidation:
+    """A family fitted on a training cohort, cross-validated on it, and applied to an external cohort.
+
+    ``family``: fitted on every training row (with each model's cut-off); ``cv``: the training cohort
+    cross-validated (:class:`FusionCV`). ``y`` / ``proba`` / ``calls``: per cohort (``"training"``:
+    held-out probabilities and calls of the cross-validation; ``"validation"``: the family's).
+    """
+
+    family: FusionModels
+    cv: FusionCV
+    y: dict[str, pd.Series]
+    proba: dict[str, pd.DataFrame]
+    calls: dict[str, pd.DataFrame]
+
+    def report(self, model: str, cohort: str) -> dict[str, tuple[float, float, float]]:
+        """:func:`operating_report` of ``model`` on ``cohort``."""
+        return operating_report(self.y[cohort], self.proba[cohort][model], self.calls[cohort][model])
+
+
+def external_validation(X_train, y_train, X_valid, y_valid, *, cv_folds: int = 5, seed: int = 0, n_jobs: int = 1,
+                        **family) -> ExternalValidation:
+    """The paper's design, leak-free: fit on the training cohort, judge on the external one.
+
+    The external cohort is scored by the family fitted on all training rows at the cut-offs it chose on
+    its out-of-fold training probabilities (:func:`fit_fusion_models` with ``cutoff``); the training
+    cohort's own metrics are cross-validated (as :func:`cross_validate_fusion`, ``cv_folds`` folds): no
+    patient's score, held-out or in-sample, ever chooses the cut-off that classifies that patient. The
+    ``cv_folds + 1`` family fits run in parallel (``n_jobs``).
+    """
+    df, _ = as_frame(X_train)
+    ys = as_series(y_train, df.index)
+    splits = list(StratifiedKFold(int(cv_folds), shuffle=True, random_state=seed).split(df, ys))
+    # the family on every training row and on each fold's complement, in one parallel batch
+    fm, *folds = _families(df, ys, [np.arange(len(df))] + [tr for tr, _ in splits], family, n_jobs)
+    cvf = _held_out(df, splits, folds)
+    dv, _ = as_frame(X_valid)
+    return ExternalValidation(
+        family=fm, cv=cvf,
+        y={"training": as_series(y_train, cvf.proba.index), "validation": as_series(y_valid, dv.index)},
+        proba={"training": cvf.proba, "validation": fm.predict_proba(dv)},
+        calls={"training": cvf.calls, "validation": fm.predict(dv)})
+
+
+def fallbacks_taken(family: FusionModels) -> dict[str, list[str]]:
+    """Per model, the silent fallbacks its fitted steps took (empty lists when none):
+
+    * ICC filter: fewer than ``min_features`` features above the threshold, the most reproducible kept;
+    * t-test: no feature with ``p < alpha``, the one with the smallest p kept (``TTestFilter.fallback_``);
+    * LASSO: no coefficient survived the CV-chosen penalty, the first feature on the path kept
+      (``LassoSelector.fallback_``).
+    """
+    out: dict[str, list[str]] = {}
+    for name, est in family.models.items():
+        taken: list[str] = []
+        steps = getattr(est, "named_steps", {})
+        fusion = steps.get("fusion")
+        for block, step in (getattr(fusion, "steps_", None) or {}).items():
+            icc = getattr(step, "named_steps", {}).get("icc")
+            if icc is not None:
+                above = int((icc.icc_ > icc.threshold).sum())
+                if above < len(icc.selected_features_):
+                    taken.append(f"ICC filter ({block}): {above} feature(s) with {icc.kind} > {icc.threshold}, "
+                                 f"the {len(icc.selected_features_)} most reproducible kept")
+        if getattr(steps.get("ttest"), "fallback_", False):
+            taken.append("t-test: no feature with p < alpha, the smallest p kept")
+        if getattr(steps.get("lasso"), "fallback_", False):
+            taken.append("LASSO: no coefficient survived the CV-chosen penalty, the first feature on its path kept")
+        out[name] = taken
+    return out
+
+def permute_within(y: pd.Series, groups: pd.Series, seed: int) -> pd.Series:
+    """``y`` permuted within each group (e.g. cohort), seeded: the null-label probe that keeps each group's
+    number of positives, so a null AUC in the external cohort is one at that cohort's n+ / n-."""
+    rng = np.random.default_rng(seed)
+    g = groups.reindex(y.index)
+    if g.isna().any():
+        raise ValueError(f"permute_within: no group for {list(y.index[g.isna()][:5])}")
+    out = y.copy()
+    for key in sorted(g.unique(), key=str):
+        idx = y.index[g == key]
+        out.loc[idx] = rng.permutation(y.loc[idx].to_numpy())
+    return out
 
 
 # ----------------------------------------------------------------------------- the paper's nine models
@@ -528,6 +712,127 @@ def crdl_models(classifier, *, icc_tables: Mapping[str, Sequence[pd.DataFrame]] 
             post[name[k]] = [name[b] for b in parts]
     return single, pre, post, (meta_classifier if meta_classifier is not None else classifier)
 
+
+def crdl_family(design: Mapping, counts: Mapping, icc_tables: Mapping[str, Sequence[pd.DataFrame]] | None,
+                seed: int) -> dict:
+    """The ``us`` chapter's family as keyword arguments of :func:`fit_fusion_models`, from its spec.
+
+    ``design``: the spec's ``design`` (model names, robustness, selection, classifier); ``counts``: the
+    profile's counts. The classifier is an RBF SVM: tuned by ``svm_cv_folds``-fold CV over ``svm_grid``
+    (ROC AUC) then refitted with Platt-scaled probabilities (:class:`TuneThenRefit`) when ``svm_tune``;
+    else the untuned defaults ``design["classifier"]["untuned"]`` (Platt-scaled). The same SVM is the
+    post-fusion meta-classifier. Shared by the chapter and ``benchmarks/null_us.py``.
+    """
+    from .models import make_classifier
+
+    if counts["svm_tune"]:
+        grid = {f"clf__{k}": list(v) for k, v in counts["svm_grid"].items()}
+        svm = TuneThenRefit(make_classifier("svm", tune=True, cv=counts["svm_cv_folds"], seed=seed, grid=grid,
+                                            probability=False), {"clf__probability": True})
+    else:
+        svm = make_classifier("svm", seed=seed, **design["classifier"]["untuned"])
+    rob = design["robustness"]
+    single, pre, post, meta = crdl_models(
+        svm, icc_tables=icc_tables, icc_threshold=rob["icc_threshold"], icc_kind=rob["icc_kind"],
+        ttest_alpha=design["selection"]["ttest_alpha"], lasso_cv=counts["lasso_cv_folds"],
+        lasso_Cs=counts["lasso_Cs"], seed=seed, names=dict(design["models"]))
+    return dict(single=single, pre=pre, post=post, final_estimator=meta, cv=counts["post_fusion_cv_folds"],
+                random_state=seed)
+
+@dataclass
+class CRDLInputs:
+    """The ``us`` chapter's inputs: ``X`` (one row per patient with every block; ``clin:`` / ``rad:`` / ``dl:``
+    columns), the perturbed re-extractions of the ICC patients (``icc_tables``, per image block), the
+    patients left out with their reasons (``failures``) and the extraction results behind them."""
+
+    X: pd.DataFrame
+    icc_tables: dict[str, list[pd.DataFrame]]
+    icc_ids: list[str]
+    failures: pd.DataFrame
+    clin: pd.DataFrame
+    rad: Any
+    dl: Any
+    rad_p: Any
+    dl_p: Any
+    timings: dict[str, Any]
+
+
+def crdl_inputs(cohort, *, data: str, design: Mapping, proxy: Mapping, counts: Mapping, seed: int, icc_seed: int,
+                perturb_seed: int, n_jobs: int = 1) -> CRDLInputs:
+    """Extract (or read from the caches) the three feature blocks and the ICC re-extractions of a cohort.
+
+    * clinical block: on ``data="public"`` the image/mask stand-ins of :func:`ultrasound_semantics`
+      (``proxy["clinical_model"]`` columns); on the twin its columns ``design["clinical"]["twin_columns"]``;
+    * radiomics: PyRadiomics with ``params/us.yaml`` (image types cut to ``counts["radiomics_image_types"]``);
+    * deep features: ``design["features"]["deep"]`` at ``counts["deep_input_size"]`` px (network seed ``seed``);
+    * ICC: ``counts["icc_patients"]`` training patients drawn with ``icc_seed``, their masks perturbed
+      (``design["robustness"]["perturbation"]``, ``perturb_seed``) and re-extracted.
+
+    Nothing here sees the outcome. A patient any extractor fails on is listed in ``failures`` and left out
+    of ``X``. Shared by the chapter and ``benchmarks/null_us.py``.
+    """
+    import time
+
+    from .features.deep import extract_deep
+    from .features.perturb import perturbed_cases
+    from .features.radiomics import extract_radiomics, load_params
+
+    table = cohort.table
+    cases = cohort.cases("US")
+    failures = [] if cohort.failures.empty else [(r.patient_id, r.stage, r.reason)
+                                                for r in cohort.failures.itertuples()]
+    timings: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    if data == "public":
+        clin, fails = ultrasound_semantics(cases, n_jobs=n_jobs)
+        failures += [(r.case_id, "clinical stand-ins", r.reason) for r in fails.itertuples()]
+        clin = clin[list(proxy["clinical_model"])]
+    else:
+        cols = design["clinical"]["twin_columns"]
+        clin = table[list(cols.values())].astype(float).rename(columns={v: k for k, v in cols.items()})
+    timings["clinical_s"] = round(time.perf_counter() - t0, 1)
+
+    params = load_params("us")
+    if counts["radiomics_image_types"] != "all":
+        params["imageType"] = {k: (params["imageType"].get(k) or {}) for k in counts["radiomics_image_types"]}
+    dcfg = design["features"]["deep"]
+
+    def deep(cs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # the untrained-weights warning: the chapter states it
+            return extract_deep(cs, dcfg["backbone"], layer=dcfg["layer"], in_channels=dcfg["in_channels"],
+                                size=counts["deep_input_size"], seed=seed, progress=False)
+
+    t0 = time.perf_counter()
+    rad = extract_radiomics(cases, params, n_jobs=n_jobs, progress=False)
+    timings["radiomics_s"] = round(time.perf_counter() - t0, 1)
+    timings["radiomics_cached"] = f"{rad.info.get('n_cached', 0)}/{len(cases)}"
+    failures += [(r.case_id, "radiomics", r.reason) for r in rad.failures.itertuples()]
+    t0 = time.perf_counter()
+    dl = deep(cases)
+    timings["deep_s"] = round(time.perf_counter() - t0, 1)
+    timings["deep_cached"] = f"{dl.info.get('n_cached', 0)}/{len(cases)}"
+    failures += [(r.case_id, "deep", r.reason) for r in dl.failures.itertuples()]
+
+    failures = pd.DataFrame(failures, columns=["patient_id", "stage", "reason"])
+    bad = set(failures["patient_id"])
+    ok = [i for i in table.index if i not in bad and i in clin.index and i in rad.features.index
+          and i in dl.features.index]
+    X = pd.concat([prefix_block(clin.loc[ok], "clin"), prefix_block(rad.features.loc[ok], "rad"),
+                   prefix_block(dl.features.loc[ok], "dl")], axis=1)
+
+    rob = design["robustness"]
+    train_ok = [i for i in ok if table.at[i, "split"] == "training"]
+    rng = np.random.default_rng(icc_seed)
+    icc_ids = sorted(rng.choice(train_ok, size=min(counts["icc_patients"], len(train_ok)), replace=False))
+    pert = perturbed_cases([c for c in cases if c.case_id in set(icc_ids)], kinds=(rob["perturbation"],),
+                           seed=perturb_seed)
+    t0 = time.perf_counter()
+    rad_p = extract_radiomics(pert[rob["perturbation"]], params, n_jobs=n_jobs, progress=False)
+    dl_p = deep(pert[rob["perturbation"]])
+    timings["perturbed_s"] = round(time.perf_counter() - t0, 1)
+    icc_tables = {"rad": [prefix_block(rad_p.features, "rad")], "dl": [prefix_block(dl_p.features, "dl")]}
+    return CRDLInputs(X, icc_tables, list(icc_ids), failures, clin, rad, dl, rad_p, dl_p, timings)
 
 # ----------------------------------------------------------------------------- ultrasound semantic stand-ins
 

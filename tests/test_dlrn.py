@@ -420,7 +420,10 @@ def test_cv_cutoffs_are_learned_in_each_training_fold(monkeypatch):
     calls = _spy_youden(monkeypatch)
     X, y, sig, pert = toy(n=60, effect=1.5, seed=22)
     cfg = config()
-    make = lambda: dlrn.DLRNModel(cfg, sig, CLIN, perturbed=pert, heads="dlrn", seed=0, cutoff_folds=3)  # noqa: E731
+
+    def make():
+        return dlrn.DLRNModel(cfg, sig, CLIN, perturbed=pert, heads="dlrn", seed=0, cutoff_folds=3)
+
     cv = dlrn.repeated_cv(make, X, y, n_splits=3, n_repeats=2, seed=3)
     splits = list(RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=3).split(np.zeros(len(y)), y))
     per_fold = len(cfg.cutoff_models)
@@ -446,7 +449,10 @@ def test_cv_cutoffs_are_learned_in_each_training_fold(monkeypatch):
 
 def test_auc_summary_is_the_mean_fold_auc_with_the_corrected_resampled_ci():
     from replicate.stats import auc_ci
-    from replicate.stats.resampled_ttest import corrected_resampled_ttest_ci, corrected_se
+    from replicate.stats.resampled_ttest import (
+        corrected_resampled_ttest_ci,
+        corrected_se,
+    )
 
     X, y, sig, pert = toy(n=60, effect=1.0, seed=23)
     cv = dlrn.repeated_cv(maker(sig, pert, heads="dlrn"), X, y, n_splits=3, n_repeats=2, seed=4)
@@ -489,9 +495,9 @@ def test_fallbacks_taken_are_recorded_and_worded():
               "inner_fits": [{"fallbacks": [{"step": "lasso_keep_one", "where": "HCR", "detail": "f2"}]}]},
              {"fallbacks": []}]
     assert dlrn.fallback_deviations(infos) == [
-        "LASSO (HCR): the cross-validated penalty removed every feature; the single feature that enters the LASSO "
-        "path first was kept and refitted without penalty (LassoSelector's 'never empty' fallback) (in 2 of 3 "
-        "model fits)."]
+        ("LASSO (HCR): the cross-validated penalty removed every feature; the single feature that enters the LASSO "
+         "path first was kept and refitted without penalty (LassoSelector's 'never empty' fallback) (in 2 of 3 "
+         "model fits).")]
     assert dlrn.fallback_deviations([{"fallbacks": []}]) == []
 
 
@@ -500,7 +506,7 @@ def test_method_declarations_read_the_fitted_settings():
     m = maker(sig, pert, cfg=config(classifiers=("lr", "svm", "adaboost")))().fit(X, y)
     text = " ".join(dlrn.method_declarations(m))
     assert "SVC(kernel='rbf', C=1.0, gamma='scale', probability=True" in text and "Platt scaling" in text
-    assert "LogisticRegression(penalty=" in text and "depth-1 decision stumps" in text
+    assert "LogisticRegression(l1_ratio=0.0, C=1.0" in text and "an L2 penalty" in text and "depth-1 decision stumps" in text
     assert "k_neighbors=5" in text and "L1-penalised logistic regression" in text and "3-fold" in text
     assert "training rows" in text
 

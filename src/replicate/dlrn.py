@@ -41,7 +41,7 @@ fit takes is recorded in ``info_["fallbacks"]`` and turned into words by
 from __future__ import annotations
 
 import copy
-import os
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -50,7 +50,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, StratifiedShuffleSplit
@@ -66,8 +66,8 @@ __all__ = [
     "RelevancePool", "selection_pipeline", "DLRNModel", "LassoHead", "fit_external", "repeated_cv", "CVResult",
     "random_split_aucs", "summarise_split_aucs", "evaluate", "record_metrics", "signature_table",
     "SHORT_CLF", "logit", "ajcc_t_stage", "reproducibility_subset", "gap_table",
-    "derive_public_columns", "null_seed_aucs", "fallback_deviations", "method_declarations", "survival_by_risk", "event_label_overlap",
-    "comparison_audit_flags",
+    "derive_public_columns", "null_seed_aucs", "record_cv_aucs", "SECONDARY_CV_AUC", "fallback_deviations",
+    "method_declarations", "survival_by_risk", "event_label_overlap", "comparison_audit_flags", "proxy_sentences",
 ]
 
 #: Short classifier labels used in model names (the papers' abbreviations).
@@ -582,8 +582,11 @@ class DLRNModel(BaseEstimator):
             if used is not None and used < int(sm.k_neighbors):
                 out.append({"step": "smote_no_samples" if used == 0 else "smote_fewer_neighbours", "where": name,
                             "detail": f"k_neighbors {used}"})
-        if self.clinical_.fallback_:
-            out.append({"step": "clinical", "where": "Clinical", "detail": self.clinical_.fallback_})
+        for part in (self.clinical_.fallback_ or "").split("; final model separated"):
+            if "best univariate variable" in part:
+                out.append({"step": "clinical", "where": "Clinical", "detail": part})
+            elif "L2 penalty" in part:
+                out.append({"step": "clinical_l2", "where": "Clinical", "detail": part})
         return out
 
     @staticmethod
@@ -870,18 +873,21 @@ def _split_auc(make_model, X, y, tr, te, k):
     s = m.predict_scores(X.iloc[te])
     yt = y.iloc[te].to_numpy()
     return [{"split": k, "model": c, "AUC": float(roc_auc_score(yt, s[c].to_numpy())), "n_train": len(tr),
-             "n_test": len(te)} for c in s.columns]
+             "n_test": len(te)} for c in s.columns], m.info_
 
 
 def random_split_aucs(make_model, X: pd.DataFrame, y: pd.Series, n_splits: int = 100, test_size: float = 0.2,
                       seed: int = 0, n_jobs: int | None = 1) -> pd.DataFrame:
     """WORC's evaluation: ``n_splits`` stratified random train/test splits (as
-    :func:`replicate.validation.random_splits`); one row per split and model with the test AUC."""
+    :func:`replicate.validation.random_splits`); one row per split and model with the test AUC. Each split
+    model's ``info_`` is in ``attrs["fit_info"]``."""
     y = as_series(y, X.index).astype(int)
     sss = StratifiedShuffleSplit(n_splits=n_splits, test_size=test_size, random_state=seed)
     splits = [(np.sort(tr), np.sort(te)) for tr, te in sss.split(np.zeros(len(y)), y.to_numpy())]
-    rows = _parallel(_split_auc, [(make_model, X, y, tr, te, k) for k, (tr, te) in enumerate(splits)], n_jobs)
-    return pd.DataFrame([r for part in rows for r in part])
+    res = _parallel(_split_auc, [(make_model, X, y, tr, te, k) for k, (tr, te) in enumerate(splits)], n_jobs)
+    out = pd.DataFrame([r for part, _ in res for r in part])
+    out.attrs["fit_info"] = [info for _, info in res]   # each split model's info_ (fallbacks taken, ...)
+    return out
 
 
 def summarise_split_aucs(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
@@ -957,6 +963,27 @@ def record_metrics(results, model: str, cohort: str, report: dict, metrics=TABLE
         results.add_metric(model, cohort, k, float(v) if ok else None, ci, **extra)
 
 
+SECONDARY_CV_AUC = "secondary: repeat-averaged out-of-fold prediction"
+
+
+def record_cv_aucs(results, cv: CVResult, models: Sequence[str], cohort: str = "validation",
+                   rename: dict | None = None) -> pd.DataFrame:
+    """Record each model's repeated-CV AUC: the headline (mean test-fold AUC, corrected resampled t-test CI,
+    its SE passed as ``se`` so the proxy's resolution uses it) and, as ``variable`` :data:`SECONDARY_CV_AUC`,
+    the AUC of the repeat-averaged out-of-fold prediction (DeLong CI). Returns the summary table."""
+    summ = cv.auc_summary().rename(index=rename or {})
+    design = f"{cv.n_repeats} repeats x {cv.n_splits} folds"
+    for m in models:
+        r = summ.loc[m]
+        results.add_metric(m, cohort, "AUC", r["mean"], (r["low"], r["high"]), se=r["se"],
+                           note=f"mean of the {int(r['n_folds'])} test-fold AUCs ({design}); 95% CI by the corrected "
+                                "resampled t-test (Nadeau & Bengio), whose SE also sets the resolution")
+        results.add_metric(m, cohort, "AUC", r["pooled"], (r["pooled_low"], r["pooled_high"]), variable=SECONDARY_CV_AUC,
+                           note="AUC of each patient's out-of-fold probability averaged over the repeats, DeLong CI "
+                                "(treats the averaged predictions as one set of scores)")
+    return summ
+
+
 def signature_table(y, scores: pd.DataFrame, models: Sequence[str], threshold: float = 0.5,
                     decimals: int = 3) -> pd.DataFrame:
     """AUC [95% CI], ACC, SEN, SPE of each model (the papers' Tables S4/S5)."""
@@ -987,6 +1014,8 @@ _FALLBACK_WORDS = {
     "smote_fewer_neighbours": ("SMOTE: the minority class of the training rows had no more than k_neighbors "
                                "patients, so fewer neighbours were used"),
     "smote_no_samples": "SMOTE: a single minority training patient, so no synthetic patient was made",
+    "clinical_l2": ("Clinical model: the final logistic model was separated (it predicted the training rows "
+                    "perfectly), so it was refitted with a mild L2 penalty (C = 1)"),
 }
 
 
@@ -1029,7 +1058,7 @@ def fallback_deviations(infos: Sequence[dict], what: str = "model fits") -> list
 _CLASSIFIER_PARAMS = {
     "SVC": ("kernel", "C", "gamma", "probability", "class_weight"),
     "SVMClassifier": ("kernel", "C", "gamma", "probability", "class_weight"),
-    "LogisticRegression": ("penalty", "C", "solver", "class_weight"),
+    "LogisticRegression": ("penalty", "l1_ratio", "C", "solver", "class_weight"),
     "DecisionTreeClassifier": ("criterion", "max_depth", "min_samples_leaf"),
     "RandomForestClassifier": ("n_estimators", "max_features", "max_depth"),
     "AdaBoostClassifier": ("n_estimators", "learning_rate", "estimator"),
@@ -1039,34 +1068,36 @@ _CLASSIFIER_PARAMS = {
 def _params_text(est) -> str:
     names = _CLASSIFIER_PARAMS.get(type(est).__name__, ())
     p = est.get_params(deep=False)
-    parts = [f"{k}={p[k]!r}" for k in names if k in p and k != "estimator"]
+    parts = [f"{k}={p[k]!r}" for k in names if k in p and k != "estimator" and p[k] != "deprecated"]
     if type(est).__name__ == "AdaBoostClassifier" and p.get("estimator") is None:
         parts.append("depth-1 decision stumps")
+    if type(est).__name__ == "LogisticRegression" and p.get("l1_ratio") in (0, 0.0):
+        parts.append("an L2 penalty")
     if p.get("probability"):
         parts.append("probabilities by Platt scaling (libsvm's internal 5-fold CV)")
     return f"{type(est).__name__.replace('SVMClassifier', 'SVC')}({', '.join(parts)})"
 
 
 def method_declarations(model: DLRNModel) -> list[str]:
-    """Fixed method choices of a fitted :class:`DLRNModel`, read from the fitted objects themselves:
-    untuned classifier settings, the kind of 'LASSO', the z-scoring, SMOTE's neighbours, the DLRN penalty."""
+    """Fixed method choices of a :class:`DLRNModel` (fitted or not), read from the objects its fit builds
+    (the same factories): untuned classifier settings, SMOTE's neighbours, the kind of 'LASSO', z-scoring."""
+    cfg = model.config
     out = []
     clfs, smote_k = {}, set()
-    for name, head in model.heads_.items():
-        steps = getattr(head, "named_steps", None)
-        if steps is None:
+    for _, clf, smote in cfg.heads(model.heads) + [cfg.chosen]:
+        if clf == "lasso":
             continue
-        clf = steps["clf"]
-        clfs.setdefault(type(clf).__name__, clf)
-        if "smote" in steps:
-            smote_k.add(int(steps["smote"].k_neighbors))
+        head = make_classifier(clf, seed=model.seed, smote=smote)
+        est = head.named_steps["clf"]
+        clfs.setdefault(type(est).__name__, est)
+        if smote:
+            smote_k.add(int(head.named_steps["smote"].k_neighbors))
     if clfs:
         out.append("Classifiers run with fixed library settings, not tuned (the paper reports no tuning): "
                    + "; ".join(_params_text(c) for c in clfs.values()) + "."
-                   + (f" SMOTE: k_neighbors={sorted(smote_k)[0]}, minority class oversampled to balance, on the "
+                   + (f" SMOTE: k_neighbors={min(smote_k)}, the minority class oversampled to balance, on the "
                       "training rows of each fit only." if smote_k else ""))
-    lasso = next(iter(model.selectors_.values())).named_steps["lasso"]
-    lp = lasso.get_params()
+    lp = selection_pipeline(cfg, seed=model.seed).named_steps["lasso"].get_params()
     if lp["kind"] == "logistic":
         out.append(f"'LASSO' is an L1-penalised logistic regression (scikit-learn, solver {lp['solver']!r}); its "
                    f"penalty is chosen by {lp['cv']}-fold stratified CV on {lp['scoring'].replace('neg_', '')} over "
@@ -1074,6 +1105,9 @@ def method_declarations(model: DLRNModel) -> list[str]:
                    "(glmnet's binomial path); the paper's LASSO software and criterion are not stated.")
     else:
         out.append(f"'LASSO' is a least-squares LASSO on the 0/1 label (scikit-learn LassoCV, {lp['cv']}-fold CV).")
+    out.append(f"The DLRN is a logistic regression with an L2 penalty (C = {cfg.dlrn_C:g}) of the independent clinical "
+               f"predictors and the logit of the {cfg.chosen_name} probability, clipped to [{_EPS:g}, 1 - {_EPS:g}] so "
+               "that a probability of 0 or 1 stays finite.")
     out.append("z-scores (and ComBat where it is fitted in-fold) use the mean and SD of each fit's training rows and "
                "are applied unchanged to held-out patients; the paper does not say on which patients it z-scored "
                "(z-scoring each cohort on its own would use the validation patients' own mean and SD).")
@@ -1114,6 +1148,36 @@ def survival_by_risk(time, event, score, cutoff: float, *, n_boot: int = 1000, s
     if e.sum() > 0:
         lo, c, hi = c_index_ci(t, s, e, n_boot=n_boot, seed=seed)
         out.update(c_index=c, c_low=lo, c_high=hi)
+    return out
+
+
+# ----------------------------------------------------------------------------- plain words for the page
+
+
+def proxy_sentences(rows: Sequence[dict]) -> list[str]:
+    """One plain sentence per proxy pair of ``results.json`` rows that has a number on both sides: the
+    paper's value, ours, the difference with its interval, and the smallest difference the comparison could
+    have detected (its resolution). A number the paper states twice is described once."""
+    out = []
+    for r in rows:
+        if r.get("comparability") != "proxy" or r.get("value") is None or r.get("reported") is None \
+                or r.get("restatement_of"):
+            continue
+        what = f"{r['model']} ({r['cohort']}) {r['metric']}" + (f" of {r['variable']}" if r.get("variable") else "")
+        ci = r.get("ci")
+        ours = f"{r['value']:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+        text = f"{what}: paper {r['reported']:.2f}, here {ours}"
+        ratio = r["metric"] in ("OR", "HR")   # judged on the log scale: said as a ratio ("x 1.3")
+        dci = r.get("difference_ci")
+        if r.get("difference") is not None and ratio:
+            text += f"; ours / paper's = {math.exp(r['difference']):.2f}"
+            text += f" [{math.exp(dci[0]):.2f}, {math.exp(dci[1]):.2f}]" if dci else ""
+        elif r.get("difference") is not None:
+            text += f"; difference {r['difference']:+.2f}" + (f" [{dci[0]:+.2f}, {dci[1]:+.2f}]" if dci else "")
+        if r.get("resolution") is not None:
+            text += (f"; only a ratio beyond about x{math.exp(r['resolution']):.1f} (or / that) would reliably show"
+                     if ratio else f"; only a difference above about {r['resolution']:.2f} would reliably show")
+        out.append(f"{text} — {r['verdict']}.")
     return out
 
 

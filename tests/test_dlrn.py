@@ -499,6 +499,11 @@ def test_fallbacks_taken_are_recorded_and_worded():
          "path first was kept and refitted without penalty (LassoSelector's 'never empty' fallback) (in 2 of 3 "
          "model fits).")]
     assert dlrn.fallback_deviations([{"fallbacks": []}]) == []
+    sep = [{"fallbacks": [{"step": "clinical", "where": "Clinical", "detail": f"multivariable model separated (on {v}); "
+                           f"fell back to the best univariate variable {v[0]!r}"}]} for v in (["Age", "Grade"], ["Age"])]
+    assert dlrn.fallback_deviations(sep) == [
+        ("Clinical model in 2 of 2 model fits: multivariable model separated; the single variable with the smallest "
+         "univariate P was used instead (ClinicalLogit's fallback): Age (2x).")]
 
 
 def test_method_declarations_read_the_fitted_settings():

@@ -1038,7 +1038,8 @@ def fallback_deviations(infos: Sequence[dict], what: str = "model fits") -> list
     for i, info in enumerate(fits):
         for fb in info.get("fallbacks", []):
             where = fb["where"] if fb["step"] not in ("smote_fewer_neighbours", "smote_no_samples") else ""
-            key = (fb["step"], where, fb["detail"].split(";")[0] if fb["step"] == "clinical" else "")
+            # clinical: group by the reason, without its parenthesised particulars (e.g. the separated variables)
+            key = (fb["step"], where, fb["detail"].split(";")[0].split(" (")[0] if fb["step"] == "clinical" else "")
             events.setdefault(key, []).append((i, fb))
     out = []
     for (step, where, head), evs in events.items():

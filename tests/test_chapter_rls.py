@@ -192,3 +192,38 @@ def test_table3_delong_dmfs_and_results_json(twin, spec, tmp_path):
         assert 0 <= m["value"] <= 1 and m["reported"] is not None  # paired with Table 3
         assert m["verdict"] == "not comparable"  # the twin's effect size is ours
     assert len(out["comparisons"]) == len(PAIRS)
+
+
+# ------------------------------------------------------------------------------------------- issue 12
+
+
+def test_public_proxy_holds_only_like_for_like_pairs_against_the_paper(spec):
+    cond = frozenset({"untrained_backbone"})
+    lv = {e["id"]: spec.comparability_of(e, "public", cond) for e in spec.reported}
+    entries = {e["id"]: e for e in spec.reported}
+    proxy = [entries[k] for k, (level, _) in lv.items() if level == "proxy"]
+    assert {(e["model"], e["metric"]) for e in proxy} == {("RS", "AUC"), ("Clinical", "AUC"),
+                                                          ("Univariate logistic", "OR")}
+    assert {e.get("variable") for e in proxy if e["metric"] == "OR"} == {"Age", "Sex", "Tumor size > 10 cm"}
+    assert "sensitivity" in lv["t3_train_clin_spe"][1]                  # the paper's 'SPE' that is a SEN
+    assert "score scale" in lv["t2_uni_dlrscore"][1] and "covariates" in lv["t2_multi_size"][1]
+    assert "untrained backbone" in lv["t3_ext_dlrs_auc"][1] and lv["disc_ext_radiomics_auc_min"][0] == "none"
+
+
+def test_spec_annotates_what_the_paper_gets_wrong(spec):
+    rep = {e["id"]: e for e in spec.reported}
+    cmp_ = {c["id"]: c for c in spec.comparisons}
+    assert "swapped" in rep["t2_uni_contours"]["note"] and "swapped" in rep["t2_uni_adjacent"]["note"]
+    assert "0.948" in rep["t2_uni_cystic"]["note"] and "not computable from Table 1" in rep["t2_uni_cystic"]["note"]
+    for cid, other in (("t3_ext_dlrn_clin", "DLRS - Clinical"), ("t3_ext_dlrs_clin", "DLRN - Clinical"),
+                       ("t3_ext_dlrn_rs", "DLRN - DLRS")):
+        assert "PAPER ERROR" in cmp_[cid]["note"] and other in cmp_[cid]["note"]
+    # each annotation is backed by the audit, which recomputes them from the paper's own numbers
+    flags = dlrn.comparison_audit_flags(spec)
+    for cid in ("t3_ext_dlrn_clin", "t3_ext_dlrs_clin", "t3_ext_dlrn_rs"):
+        assert any("CI centred on" in f for f in flags[cid]), cid
+    # the recomputation the notes quote
+    (a, b), (c, d) = (24, 24), (34, 39)              # contours: irregular / smooth among MDM, non-MDM
+    assert round((a * d) / (b * c), 3) == 1.147 == rep["t2_uni_adjacent"]["value"]
+    assert round((13 * 60) / (35 * 13), 3) == 1.714 == rep["t2_uni_contours"]["value"]
+    assert round((25 * 34) / (23 * 39), 3) == 0.948 != rep["t2_uni_cystic"]["value"]

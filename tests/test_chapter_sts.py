@@ -268,3 +268,51 @@ def test_results_json_follows_the_contract(spec, tiny, tmp_path):
     dl = [m for m in out["metrics"] if m["model"] == "DLRN" and m["cohort"] == "validation" and m["metric"] == "AUC"]
     assert dl and dl[0]["reported"] == 0.833 and dl[0]["verdict"] == "not comparable"
     assert all(m["verdict"] in ("reproduced", "not reproduced", "not comparable") for m in out["metrics"])
+
+
+# ----------------------------------------------------------------------------- comparability on the proxy (issue 12)
+
+
+def _public_levels(spec, untrained=True):
+    cond = frozenset({"untrained_backbone"}) if untrained else frozenset()
+    return {e["id"]: spec.comparability_of(e, "public", cond) for e in spec.reported}
+
+
+def test_public_proxy_holds_only_like_for_like_pairs_against_the_paper(spec):
+    """With an untrained CNN only the clinical model's AUC and three univariate ORs are held against Liang;
+    every deep-feature model (the 'Radiomics' HD-Combined signature included), every threshold metric at
+    another prevalence, the multivariable ORs, the Radi-score OR and the PFS medians are not."""
+    lv = _public_levels(spec)
+    proxy = {k for k, (level, _) in lv.items() if level == "proxy"}
+    assert proxy == {"t3_train_clin_auc", "t3_ext_clin_auc", "t2_uni_age", "t2_uni_gender", "t2_uni_tstage"}
+    assert "untrained backbone" in lv["t3_ext_rad_auc"][1] and "untrained backbone" in lv["t3_ext_dlrn_auc"][1]
+    assert "SMOTE-augmented" in lv["t3_train_rad_auc"][1]          # the paper's own training row is off
+    assert "prevalence" in lv["t3_ext_clin_spe"][1] and "prevalence" in lv["t3_ext_dlrn_sen"][1]
+    assert "covariates" in lv["t2_multi_tstage"][1] and "score scale" in lv["t2_uni_radiscore"][1]
+    assert "not available" in lv["t2_uni_nstage"][1]
+    # with ImageNet weights the deep-feature models would be proxies; the PFS medians still would not be
+    imagenet = _public_levels(spec, untrained=False)
+    assert imagenet["t3_ext_rad_auc"][0] == "proxy" and "clock" in imagenet["txt_pfs_median_high_ext"][1]
+    head = spec.comparability("public")["headline"]
+    assert (head["model"], head["cohort"], head["metric"]) == ("Clinical", "validation", "AUC")
+    assert all(level == "twin" for level, _ in (spec.comparability_of(e, "synthetic") for e in spec.reported))
+
+
+def test_cv_auc_pair_uses_the_corrected_se_for_difference_and_resolution(spec):
+    from replicate.stats.compare import resolution, se_from_ci
+
+    res = ChapterResults(spec, data="public", parameters={})
+    res.declare("untrained_backbone")
+    res.add_cohort("validation", 51, 19)
+    row = res.add_metric("Clinical", "validation", "AUC", 0.60, (0.40, 0.80), se=0.09)
+    se_p, _ = se_from_ci(0.664, [0.523, 0.805], 0.95)
+    assert row["comparability"] == "proxy" and row["resolution"] == pytest.approx(resolution(0.09, se_p))
+    assert row["difference"] == pytest.approx(0.60 - 0.664)
+    half = 1.959964 * np.hypot(0.09, se_p)
+    assert row["difference_ci"] == pytest.approx([0.60 - 0.664 - half, 0.60 - 0.664 + half], abs=1e-4)
+    assert row["verdict"] == "consistent on proxy"
+    sec = res.add_metric("Clinical", "validation", "AUC", 0.58, (0.41, 0.75), variable=dlrn.SECONDARY_CV_AUC)
+    assert sec["reported"] is None and sec["comparability"] == "none"     # the secondary is never paired
+    words = dlrn.proxy_sentences(res.all_rows())
+    assert len(words) == 1 and words[0].startswith("Clinical (validation) AUC: paper 0.66, here 0.60")
+    assert "would reliably show" in words[0]

@@ -16,6 +16,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 from replicate import dlrn, models
 from replicate.results import ChapterResults
 from replicate.spec import load_spec
+from replicate.stats.metrics import youden_threshold as youden
 
 HCR = [f"T1_hcr_f{i:03d}" for i in range(40)]
 DL = [f"T1_dl_{i:03d}" for i in range(30)]
@@ -334,6 +335,7 @@ def test_reproducibility_subset():
 
 def test_config_heads_and_names():
     cfg = config(classifiers=("lr", "dt", "svm"))
+    assert cfg.heads("dlrn") == [("HD-Combined", "svm", True)]
     assert len(cfg.heads("all")) == 3 * 3 * 2 and cfg.heads("chosen") == [
         ("HCR", "svm", True), ("DL", "svm", True), ("HD-Combined", "svm", True)]
     assert cfg.model_name("HD-Combined", "adaboost", False) == "HD-Combined AdaBoost"
@@ -362,3 +364,187 @@ def test_ajcc_and_logit():
     assert dlrn.ajcc_t_stage(np.array([49.0, 120.0, 200.0])).tolist() == [1, 3, 4]
     assert np.isfinite(dlrn.logit([0.0, 1.0])).all()
     assert dlrn.logit([0.5])[0] == 0.0
+
+
+# ----------------------------------------------------------------------------- learned cut-offs (issue 12)
+
+
+def _spy_youden(monkeypatch):
+    calls = []
+    orig = dlrn.youden_threshold
+
+    def spy(y, score, *a, **k):
+        calls.append((list(pd.Series(y).index), np.asarray(score, dtype=float).copy()))
+        return orig(y, score, *a, **k)
+
+    monkeypatch.setattr(dlrn, "youden_threshold", spy)
+    return calls
+
+
+def test_learned_cutoff_comes_from_inner_out_of_fold_training_scores(monkeypatch):
+    """The Youden cut-off is chosen on out-of-fold probabilities of an inner CV of the training rows: not on
+    the held-out patients' scores, not on the model's own in-sample scores; changing the held-out patients
+    changes nothing."""
+    calls = _spy_youden(monkeypatch)
+    X, y, sig, pert = toy(n=72, effect=1.5, seed=21)
+    tr, te = list(X.index[:48]), list(X.index[48:])
+    make = maker(sig, pert, heads="chosen")
+    m = dlrn.DLRNModel(make().config, sig, CLIN, perturbed=pert, heads="chosen", seed=0, cutoff_folds=3)
+    m.fit(X.loc[tr], y.loc[tr])
+    cfg = m.config
+    assert set(m.cutoffs_) == set(cfg.cutoff_models) and len(calls) == 3
+    in_sample = m.predict_scores(X.loc[tr])
+    held_out = m.predict_scores(X.loc[te])
+    inner = StratifiedKFold(3, shuffle=True, random_state=0)
+    oof = pd.DataFrame(index=tr, columns=cfg.cutoff_models, dtype=float)
+    ytr = y.loc[tr]
+    for a, b in inner.split(np.zeros(len(tr)), ytr):
+        sub = dlrn.DLRNModel(cfg, sig, CLIN, perturbed=pert, heads="dlrn", seed=0).fit(X.loc[tr].iloc[a], ytr.iloc[a])
+        oof.iloc[b] = sub.predict_scores(X.loc[tr].iloc[b])[cfg.cutoff_models].to_numpy()
+    for (idx, score), model in zip(calls, cfg.cutoff_models):
+        assert set(idx) <= set(tr) and not set(idx) & set(te), "a held-out patient chose the cut-off"
+        np.testing.assert_allclose(score, oof.loc[idx, model].to_numpy(dtype=float), rtol=1e-10)
+        assert not np.allclose(score, in_sample.loc[idx, model].to_numpy()), "in-sample scores chose the cut-off"
+        assert m.cutoffs_[model] == youden(ytr, oof[model])
+    assert held_out.notna().all().all()
+    # the held-out patients can be anything: the cut-offs do not move
+    X2, y2 = X.copy(), y.copy()
+    X2.loc[te, HCR + DL] = np.random.default_rng(1).normal(scale=5, size=(len(te), len(HCR + DL)))
+    y2.loc[te] = 1 - y2.loc[te]
+    m2 = dlrn.DLRNModel(cfg, sig, CLIN, perturbed=pert, heads="chosen", seed=0, cutoff_folds=3)
+    m2.fit(X2.loc[tr], y2.loc[tr])
+    assert m2.cutoffs_ == pytest.approx(m.cutoffs_, rel=1e-12)
+
+
+def test_cv_cutoffs_are_learned_in_each_training_fold(monkeypatch):
+    calls = _spy_youden(monkeypatch)
+    X, y, sig, pert = toy(n=60, effect=1.5, seed=22)
+    cfg = config()
+
+    def make():
+        return dlrn.DLRNModel(cfg, sig, CLIN, perturbed=pert, heads="dlrn", seed=0, cutoff_folds=3)
+
+    cv = dlrn.repeated_cv(make, X, y, n_splits=3, n_repeats=2, seed=3)
+    splits = list(RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=3).split(np.zeros(len(y)), y))
+    per_fold = len(cfg.cutoff_models)
+    assert len(calls) == per_fold * len(splits) and len(cv.fold_cutoffs) == len(splits)
+    for k, (tr, te) in enumerate(splits):
+        for idx, _ in calls[k * per_fold:(k + 1) * per_fold]:
+            assert set(idx) <= set(X.index[tr]) and not set(idx) & set(X.index[te]), f"fold {k}"
+    # each patient's call uses the cut-off of the fold model that scored it
+    calls01 = cv.predictions_at_cutoff("DLRN")
+    for k, (_, te) in enumerate(splits):
+        r = k // 3
+        thr = cv.fold_cutoffs[k]["DLRN"]
+        expected = (cv.per_repeat["DLRN"].iloc[te, r] >= thr).astype(int).to_numpy()
+        np.testing.assert_array_equal(calls01.iloc[te, r].to_numpy(), expected)
+    met = cv.cutoff_metrics("DLRN")
+    assert set(met) == set(dlrn.TABLE_METRICS[1:]) and 0 <= met["SEN"] <= 1
+    with pytest.raises(ValueError, match="no learned cut-off"):
+        dlrn.repeated_cv(maker(sig, pert, heads="dlrn"), X, y, n_splits=3, n_repeats=1).predictions_at_cutoff("DLRN")
+
+
+# ----------------------------------------------------------------------------- repeated-CV estimate (issue 12)
+
+
+def test_auc_summary_is_the_mean_fold_auc_with_the_corrected_resampled_ci():
+    from replicate.stats import auc_ci
+    from replicate.stats.resampled_ttest import (
+        corrected_resampled_ttest_ci,
+        corrected_se,
+    )
+
+    X, y, sig, pert = toy(n=60, effect=1.0, seed=23)
+    cv = dlrn.repeated_cv(maker(sig, pert, heads="dlrn"), X, y, n_splits=3, n_repeats=2, seed=4)
+    splits = list(RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=4).split(np.zeros(len(y)), y))
+    fa = cv.fold_aucs[cv.fold_aucs["model"] == "DLRN"].reset_index(drop=True)
+    assert len(fa) == 6
+    for k, (tr, te) in enumerate(splits):
+        s = cv.per_repeat["DLRN"].iloc[te, k // 3]
+        assert fa.loc[k, "AUC"] == pytest.approx(roc_auc_score(y.iloc[te], s))
+        assert (fa.loc[k, "n_train"], fa.loc[k, "n_test"]) == (len(tr), len(te))
+    summ = cv.auc_summary().loc["DLRN"]
+    mean, lo, hi = corrected_resampled_ttest_ci(fa["AUC"], fa["n_train"].mean(), fa["n_test"].mean())
+    assert (summ["mean"], summ["low"], summ["high"]) == pytest.approx((mean, lo, hi))
+    assert summ["se"] == pytest.approx(corrected_se(fa["AUC"], fa["n_train"].mean(), fa["n_test"].mean()))
+    # the corrected SE is wider than the naive SD / sqrt(J) of the same values
+    assert summ["se"] > fa["AUC"].std(ddof=1) / np.sqrt(len(fa))
+    assert summ["per_repeat"] == pytest.approx(fa.groupby("repeat")["AUC"].mean().round(4).tolist())
+    plo, pauc, phi = auc_ci(y, cv.oof("DLRN"))
+    assert (summ["pooled"], summ["pooled_low"], summ["pooled_high"]) == pytest.approx((pauc, plo, phi))
+
+
+# ----------------------------------------------------------------------------- declared fallbacks (issue 12)
+
+
+def test_fallbacks_taken_are_recorded_and_worded():
+    # pure noise, few patients: the clinical model finds no variable, the LASSO often keeps nothing
+    X, y, sig, pert = toy(n=40, effect=0.0, seed=24, clin_effect=0.0)
+    X["t_stage"] = 2.0 + np.random.default_rng(0).normal(scale=1e-3, size=len(X))   # no signal at all
+    X["age"] = np.random.default_rng(1).normal(size=len(X))
+    m = maker(sig, pert, heads="dlrn")().fit(X, y)
+    steps = {fb["step"] for fb in m.info_["fallbacks"]}
+    assert "clinical" in steps
+    words = dlrn.fallback_deviations([m.info_])
+    clin = [w for w in words if w.startswith("Clinical model")]
+    assert clin and "in 1 of 1 model fits" in clin[0] and "smallest univariate P" in clin[0]
+    if "lasso_keep_one" in steps:
+        assert any("'never empty' fallback" in w for w in words)
+    # counting across fits (and inner cut-off fits), and nothing when no fallback was taken
+    infos = [{"fallbacks": [{"step": "lasso_keep_one", "where": "HCR", "detail": "f1"}],
+              "inner_fits": [{"fallbacks": [{"step": "lasso_keep_one", "where": "HCR", "detail": "f2"}]}]},
+             {"fallbacks": []}]
+    assert dlrn.fallback_deviations(infos) == [
+        ("LASSO (HCR): the cross-validated penalty removed every feature; the single feature that enters the LASSO "
+         "path first was kept and refitted without penalty (LassoSelector's 'never empty' fallback) (in 2 of 3 "
+         "model fits).")]
+    assert dlrn.fallback_deviations([{"fallbacks": []}]) == []
+    sep = [{"fallbacks": [{"step": "clinical", "where": "Clinical", "detail": f"multivariable model separated (on {v}); "
+                           f"fell back to the best univariate variable {v[0]!r}"}]} for v in (["Age", "Grade"], ["Age"])]
+    assert dlrn.fallback_deviations(sep) == [
+        ("Clinical model in 2 of 2 model fits: multivariable model separated; the single variable with the smallest "
+         "univariate P was used instead (ClinicalLogit's fallback): Age (2x).")]
+
+
+def test_method_declarations_read_the_fitted_settings():
+    X, y, sig, pert = toy(n=60, effect=1.0, seed=25)
+    m = maker(sig, pert, cfg=config(classifiers=("lr", "svm", "adaboost")))().fit(X, y)
+    text = " ".join(dlrn.method_declarations(m))
+    assert "SVC(kernel='rbf', C=1.0, gamma='scale', probability=True" in text and "Platt scaling" in text
+    assert "LogisticRegression(l1_ratio=0.0, C=1.0" in text and "an L2 penalty" in text and "depth-1 decision stumps" in text
+    assert "k_neighbors=5" in text and "L1-penalised logistic regression" in text and "3-fold" in text
+    assert "training rows" in text
+
+
+# ----------------------------------------------------------------------------- survival and audit helpers
+
+
+def test_survival_by_risk_and_event_label_overlap():
+    from lifelines import KaplanMeierFitter
+    from lifelines.statistics import logrank_test
+
+    rng = np.random.default_rng(5)
+    n = 80
+    score = rng.uniform(size=n)
+    t = rng.exponential(scale=np.where(score >= 0.5, 10, 40))
+    e = (rng.uniform(size=n) < 0.8).astype(int)
+    r = dlrn.survival_by_risk(t, e, score, 0.5, n_boot=50, seed=0)
+    hi = score >= 0.5
+    assert (r["n_high risk"], r["n_low risk"]) == (hi.sum(), (~hi).sum())
+    assert r["events_high risk"] == e[hi].sum()
+    assert r["logrank_p"] == pytest.approx(logrank_test(t[hi], t[~hi], e[hi], e[~hi]).p_value)
+    med = KaplanMeierFitter().fit(t[hi], e[hi]).median_survival_time_
+    assert r["median_high risk"] == pytest.approx(med)
+    assert r["c_low"] <= r["c_index"] <= r["c_high"] and r["c_index"] > 0.5
+    assert dlrn.survival_by_risk(t, e, score, 2.0, n_boot=10)["logrank_p"] is None
+    ov = dlrn.event_label_overlap([1, 1, 0, 1, 0], [1, 0, 0, 1, 1])
+    assert ov == {"events": 3, "events_in_label_positive": 2, "events_in_label_negative": 1, "label_positive": 3,
+                  "label_positive_without_event": 1}
+
+
+def test_comparison_audit_flags_name_the_papers_inconsistent_delong_rows():
+    flags = dlrn.comparison_audit_flags(load_spec("rls"))
+    assert any("DLRS - Clinical" in f for f in flags["t3_ext_dlrn_clin"])
+    assert any("DLRN - Clinical" in f for f in flags["t3_ext_dlrs_clin"])
+    assert "t3_train_dlrn_clin" not in flags        # a consistent row is not flagged
+    assert dlrn.comparison_audit_flags(load_spec("sts")) == {}

@@ -27,12 +27,21 @@ The design of Liang et al. 2022 (chapter ``sts``, MRI) and Tian et al. 2024
 Everything in 2-5 is one scikit-learn-style estimator, :class:`DLRNModel`,
 refitted from scratch on the training rows of every split by the protocols
 :func:`fit_external`, :func:`repeated_cv` and :func:`random_split_aucs`, so
-the selection steps never see a held-out patient.
+the selection steps never see a held-out patient. A data-driven cut-off
+(Youden's index, ``cutoff_folds``) is learned like any other parameter: from
+out-of-fold probabilities of an inner cross-validation on the fit's own
+training rows, never from the scores of the patients it is applied to.
+
+Repeated cross-validation is summarised by the mean test-fold AUC with the
+corrected resampled t-test CI (:meth:`CVResult.auc_summary`); the AUC of the
+repeat-averaged out-of-fold prediction is a secondary number. Every fallback a
+fit takes is recorded in ``info_["fallbacks"]`` and turned into words by
+:func:`fallback_deviations`; the fixed method choices by :func:`method_declarations`.
 """
 from __future__ import annotations
 
 import copy
-import os
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -41,27 +50,31 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedShuffleSplit
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, StratifiedShuffleSplit
 from sklearn.pipeline import Pipeline
 
 from .learn import ComBat, DropConstant, Impute, LassoSelector, MRMRSelector, ZScore
 from .learn._base import FrameSelector, as_series
 from .models import display_name, make_classifier
+from .stats.metrics import youden_threshold
 
 __all__ = [
     "DLRNConfig", "ImageFeatures", "extract_image_features", "combat_all", "PartialICCFilter",
     "RelevancePool", "selection_pipeline", "DLRNModel", "LassoHead", "fit_external", "repeated_cv", "CVResult",
     "random_split_aucs", "summarise_split_aucs", "evaluate", "record_metrics", "signature_table",
     "SHORT_CLF", "logit", "ajcc_t_stage", "reproducibility_subset", "gap_table",
+    "derive_public_columns", "null_seed_aucs", "record_cv_aucs", "SECONDARY_CV_AUC", "fallback_deviations",
+    "method_declarations", "survival_by_risk", "event_label_overlap", "comparison_audit_flags", "proxy_sentences",
 ]
 
 #: Short classifier labels used in model names (the papers' abbreviations).
 SHORT_CLF = {"lasso": "LASSO", "lr": "LR", "dt": "DT", "rf": "RF", "svm": "SVM", "adaboost": "AdaBoost", "svm_linear": "LinSVM",
              "lda": "LDA", "qda": "QDA", "gnb": "NB", "gbm": "GBM"}
 TABLE_METRICS = ("AUC", "ACC", "ER", "SEN", "SPE", "PPV", "NPV")
+
 SOURCES = ("hcr", "deep")
 _EPS = 1e-4
 
@@ -126,17 +139,25 @@ class DLRNConfig:
         return f"{signature} {SHORT_CLF.get(clf, display_name(clf))}{'-SMOTE' if smote else ''}"
 
     def heads(self, which: str = "all") -> list[tuple[str, str, bool]]:
-        """(signature, classifier, smote) of the heads to fit: ``"all"``, or ``"chosen"`` (the chosen
-        classifier/SMOTE on every signature)."""
+        """(signature, classifier, smote) of the heads to fit: ``"all"``, ``"chosen"`` (the chosen
+        classifier/SMOTE on every signature) or ``"dlrn"`` (only the chosen signature's chosen head: what
+        the DLRN needs)."""
         if which == "all":
             return [(s, c, m) for s in self.signatures for c in self.classifiers for m in self.smote]
         if which == "chosen":
             return [(s, self.chosen[1], self.chosen[2]) for s in self.signatures]
-        raise ValueError("heads must be 'all' or 'chosen'")
+        if which == "dlrn":
+            return [self.chosen]
+        raise ValueError("heads must be 'all', 'chosen' or 'dlrn'")
 
     @property
     def chosen_model(self) -> str:
         return self.model_name(*self.chosen)
+
+    @property
+    def cutoff_models(self) -> list[str]:
+        """The models whose data-driven (Youden) cut-off a fit learns when ``cutoff_folds`` is set."""
+        return ["DLRN", self.chosen_name, "Clinical"]
 
 
 # ----------------------------------------------------------------------------- image features
@@ -304,8 +325,10 @@ class PartialICCFilter(FrameSelector):
     ``perturbed`` table are tested (e.g. the HCR columns; deep features pass), and (b) the ICC is
     computed on the training rows that have re-extractions (a reproducibility subset of the
     training patients, as papers re-segment a subset). With fewer than ``min_rows`` such rows the
-    filter keeps every column (and says so in ``note_``). ``icc_`` holds the ICC of each tested
-    column; ``n_tested_``, ``n_kept_tested_`` and ``n_rows_`` what happened.
+    filter keeps every column (and says so in ``note_``); when every column of a table with no
+    untested column fails the threshold, the most reproducible one is kept (``fallback_`` True).
+    ``icc_`` holds the ICC of each tested column; ``n_tested_``, ``n_kept_tested_`` and ``n_rows_``
+    what happened.
     """
 
     def __init__(self, perturbed=None, threshold: float = 0.75, kind: str = "ICC(2,1)", min_rows: int = 5):
@@ -325,6 +348,7 @@ class PartialICCFilter(FrameSelector):
         self.icc_ = pd.Series(dtype=float)
         self.n_rows_ = len(rows)
         self.note_ = None
+        self.fallback_ = False
         if tested and len(rows) >= int(self.min_rows):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -336,6 +360,7 @@ class PartialICCFilter(FrameSelector):
                 keep[pos[c]] = bool(ok[c])
             if not keep.any():  # never hand an empty table on: keep the most reproducible column
                 keep[pos[self.icc_.fillna(-np.inf).idxmax()]] = True
+                self.fallback_ = True
         elif tested:
             self.note_ = f"only {len(rows)} training patient(s) have re-extractions: no ICC filtering"
         self.n_tested_ = len(tested)
@@ -443,17 +468,23 @@ class DLRNModel(BaseEstimator):
         training median)
     perturbed : HCR re-extractions for the ICC filter (see :class:`PartialICCFilter`)
     batch : centre of every patient (Series by patient id) for in-fold ComBat, or None
-    heads : ``"all"`` or ``"chosen"`` (see :meth:`DLRNConfig.heads`)
+    heads : ``"all"``, ``"chosen"`` or ``"dlrn"`` (see :meth:`DLRNConfig.heads`)
     seed : seeds every random step
+    cutoff_folds : learn a Youden cut-off for each of ``config.cutoff_models`` from the out-of-fold
+        probabilities of a stratified ``cutoff_folds``-fold CV *inside the training rows* (the DLRN
+        model refitted, heads ``"dlrn"``, on each inner training part); ``None``: no learned cut-off
 
     After ``fit``: ``selectors_`` (signature -> fitted selection pipeline), ``heads_`` (model name
     -> fitted classifier), ``clinical_`` (ClinicalLogit), ``dlrn_`` (LogisticRegression on
-    ``dlrn_columns_``), ``info_`` (selected features, ICC counts, clinical selection, ...).
-    :meth:`predict_scores` gives every model's probability for new rows.
+    ``dlrn_columns_``), ``cutoffs_`` (model -> learned cut-off; empty without ``cutoff_folds``),
+    ``info_`` (selected features, ICC counts, clinical selection, ``fallbacks``: every fallback this
+    fit took, see :func:`fallback_deviations`). :meth:`predict_scores` gives every model's
+    probability for new rows.
     """
 
     def __init__(self, config: DLRNConfig, signature_columns: dict, clinical_columns: Sequence[str],
-                 perturbed=None, batch: pd.Series | None = None, heads: str = "all", seed: int = 0):
+                 perturbed=None, batch: pd.Series | None = None, heads: str = "all", seed: int = 0,
+                 cutoff_folds: int | None = None):
         self.config = config
         self.signature_columns = signature_columns
         self.clinical_columns = clinical_columns
@@ -461,6 +492,7 @@ class DLRNModel(BaseEstimator):
         self.batch = batch
         self.heads = heads
         self.seed = seed
+        self.cutoff_folds = cutoff_folds
 
     # -- fitting
     def fit(self, X: pd.DataFrame, y):
@@ -501,7 +533,61 @@ class DLRNModel(BaseEstimator):
             self.dlrn_ = LogisticRegression(C=cfg.dlrn_C, max_iter=5000).fit(D, ys)
             self.dlrn_train_ = D
         self.info_["dlrn_coef"] = dict(zip(self.dlrn_columns_, self.dlrn_.coef_.ravel().round(4).tolist()))
+        self.info_["fallbacks"] = self._fallbacks()
+        self.cutoffs_ = self._learn_cutoffs(X, ys) if self.cutoff_folds else {}
+        self.info_["cutoffs"] = dict(self.cutoffs_)
         return self
+
+    def _learn_cutoffs(self, X: pd.DataFrame, ys: pd.Series) -> dict[str, float]:
+        """Youden cut-offs from inner out-of-fold probabilities of the training rows ``X`` only.
+
+        The inner folds are stratified and seeded; each inner model is this model refitted from scratch
+        (heads ``"dlrn"``, no cut-off of its own) on the other inner folds. Neither the patients this model
+        will later score nor its own in-sample scores enter the choice.
+        """
+        k = min(int(self.cutoff_folds), int(ys.value_counts().min()))
+        if k < 2:
+            raise ValueError(f"cutoff_folds: the training rows hold {int(ys.value_counts().min())} patient(s) of "
+                             "one class; an inner cross-validation needs at least 2")
+        inner = StratifiedKFold(n_splits=k, shuffle=True, random_state=self.seed)
+        models = self.config.cutoff_models
+        oof = pd.DataFrame(np.nan, index=X.index, columns=models)
+        for tr, te in inner.split(np.zeros(len(ys)), ys.to_numpy()):
+            sub = type(self)(self.config, self.signature_columns, self.clinical_columns, perturbed=self.perturbed,
+                             batch=self.batch, heads="dlrn", seed=self.seed, cutoff_folds=None)
+            sub.fit(X.iloc[tr], ys.iloc[tr])
+            oof.iloc[te] = sub.predict_scores(X.iloc[te])[models].to_numpy()
+            self.info_.setdefault("inner_fits", []).append({"fallbacks": sub.info_["fallbacks"]})
+        self.info_["cutoff_inner_folds"] = k
+        return {m: float(youden_threshold(ys, oof[m])) for m in models}
+
+    def _fallbacks(self) -> list[dict]:
+        """Every fallback this fit took: ``{"step", "where", "detail"}`` (see :func:`fallback_deviations`)."""
+        out = []
+        for sig, sel in self.selectors_.items():
+            icc = sel.named_steps.get("icc")
+            if icc is not None and icc.note_:
+                out.append({"step": "icc_skipped", "where": sig, "detail": icc.note_})
+            if icc is not None and icc.fallback_:
+                out.append({"step": "icc_keep_one", "where": sig, "detail": "no column passed the ICC threshold"})
+            lasso = sel.named_steps["lasso"]
+            if lasso.fallback_:
+                out.append({"step": "lasso_keep_one", "where": sig, "detail": ", ".join(lasso.selected_features_)})
+            if getattr(lasso, "n_splits_", lasso.cv) < int(lasso.cv):
+                out.append({"step": "lasso_fewer_folds", "where": sig, "detail": f"{lasso.n_splits_} folds"})
+        for name, head in self.heads_.items():
+            steps = getattr(head, "named_steps", {})
+            sm = steps.get("smote") if hasattr(steps, "get") else None
+            used = getattr(sm, "k_neighbors_used_", None) if sm is not None else None
+            if used is not None and used < int(sm.k_neighbors):
+                out.append({"step": "smote_no_samples" if used == 0 else "smote_fewer_neighbours", "where": name,
+                            "detail": f"k_neighbors {used}"})
+        for part in (self.clinical_.fallback_ or "").split("; final model separated"):
+            if "best univariate variable" in part:
+                out.append({"step": "clinical", "where": "Clinical", "detail": part})
+            elif "L2 penalty" in part:
+                out.append({"step": "clinical_l2", "where": "Clinical", "detail": part})
+        return out
 
     @staticmethod
     def _selection_info(sel: Pipeline, cols: list[str]) -> dict:
@@ -604,6 +690,34 @@ def reproducibility_subset(table: pd.DataFrame, n: int | None, seed: int = 0, by
     return sorted(out)
 
 
+GRADE_CODES = {"Low": 1.0, "Intermediate": 2.0, "High": 3.0}
+
+
+def derive_public_columns(chapter: str, table: pd.DataFrame, features: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Add the clinical columns the public TCIA/IBSI cohort lacks as such (in place; returns ``table``).
+
+    ``sts``: ``gender`` (male = 1), ``grade_code`` (Low/Intermediate/High = 1/2/3, missing stays NaN) and
+    ``t_stage`` (AJCC 8th from the T1 mask's maximum 3-D diameter, PyRadiomics' shape feature in
+    ``features``). ``rls``: ``female`` (female = 1), ``grade_code``, ``diameter_mm`` (maximum 3-D
+    diameter of the CT mask) and ``size_gt10`` (> 100 mm). Label-free: no outcome is read.
+    """
+    table["grade_code"] = table["grade"].map(GRADE_CODES)
+    if chapter == "sts":
+        if features is None:
+            raise ValueError("sts: the T-stage needs the T1 features (Maximum3DDiameter)")
+        table["gender"] = (table["sex"].str.lower() == "male").astype(float)
+        table["t_stage"] = ajcc_t_stage(features["T1_hcr_original_shape_Maximum3DDiameter"]).reindex(table.index)
+    elif chapter == "rls":
+        from .tumour_size import max_3d_diameters
+
+        table["female"] = (table["sex"].str.lower() == "female").astype(float)
+        table["diameter_mm"] = max_3d_diameters(table["mask_CT"])
+        table["size_gt10"] = (table["diameter_mm"] > 100).astype(float)
+    else:
+        raise ValueError(f"derive_public_columns: unknown chapter {chapter!r}")
+    return table
+
+
 def gap_table(rows: dict) -> pd.DataFrame:
     """The proxy gap as a table: ``{aspect: (the paper, this run)}`` -> one row per aspect."""
     return pd.DataFrame([{"": k, "paper": p, "this run": o} for k, (p, o) in rows.items()]).set_index("")
@@ -623,8 +737,11 @@ def fit_external(make_model: Callable[[], DLRNModel], X: pd.DataFrame, y: pd.Ser
 class CVResult:
     """Out-of-fold scores of a repeated stratified K-fold CV, every model at once.
 
-    ``per_repeat[model]``: patients x repeats; ``oof(model)``: the mean over repeats;
-    ``auc_per_repeat``: repeats x models; ``fold_info``: each fold model's ``info_``.
+    ``per_repeat[model]``: patients x repeats; ``oof(model)``: the mean over repeats (the
+    repeat-averaged out-of-fold prediction); ``fold_of``: patients x repeats, the test fold of each
+    patient in each repeat; ``fold_aucs``: one row per fold and model (``repeat``, ``fold``, ``model``,
+    ``AUC``, ``n_train``, ``n_test``); ``fold_cutoffs``: each fold model's learned cut-offs (empty
+    dicts without ``cutoff_folds``); ``fold_info``: each fold model's ``info_``.
     """
 
     y: pd.Series
@@ -634,6 +751,9 @@ class CVResult:
     seed: int
     fold_info: list
     seconds: float
+    fold_of: pd.DataFrame | None = None
+    fold_aucs: pd.DataFrame | None = None
+    fold_cutoffs: list = field(default_factory=list)
 
     @property
     def models(self) -> list[str]:
@@ -647,14 +767,65 @@ class CVResult:
 
     @property
     def auc_per_repeat(self) -> pd.DataFrame:
+        """AUC of each repeat's pooled out-of-fold predictions (repeats x models)."""
         yv = self.y.to_numpy()
         return pd.DataFrame({m: [roc_auc_score(yv, df[r].to_numpy()) for r in df.columns]
                              for m, df in self.per_repeat.items()})
 
+    def auc_summary(self, level: float = 0.95) -> pd.DataFrame:
+        """Per model: the mean test-fold AUC with the corrected resampled t-test CI, and the secondary
+        AUC of the repeat-averaged out-of-fold prediction (DeLong CI).
+
+        ``mean``: the mean of the R x K test-fold AUCs (= the mean over repeats of each repeat's mean
+        fold AUC); ``se``, ``low``, ``high``: Nadeau & Bengio's corrected standard error and t interval
+        over those R x K values (J = R x K, n_test / n_train of the folds; Bouckaert & Frank's corrected
+        repeated k-fold test). Each fold AUC is a test-set estimate, so their spread carries the
+        patient-sampling error that the correction needs; the AUC of a repeat's pooled predictions does
+        not (every repeat scores the same patients). ``per_repeat``: each repeat's mean fold AUC.
+        ``pooled``, ``pooled_low``, ``pooled_high``, ``pooled_se``: AUC of :meth:`oof` with its DeLong CI.
+        """
+        from .stats.auc import auc_ci, delong_variance
+        from .stats.resampled_ttest import corrected_resampled_ttest_ci, corrected_se
+
+        if self.fold_aucs is None or self.fold_aucs.empty:
+            raise ValueError("auc_summary needs the per-fold AUCs of repeated_cv")
+        rows = []
+        yv = self.y.to_numpy()
+        for m, g in self.fold_aucs.groupby("model", sort=False):
+            v = g["AUC"].to_numpy(dtype=float)
+            n_tr, n_te = float(g["n_train"].mean()), float(g["n_test"].mean())
+            mean, lo, hi = corrected_resampled_ttest_ci(v, n_tr, n_te, level)
+            p = self.oof(m).to_numpy()
+            plo, pauc, phi = auc_ci(yv, p, level=level)
+            rows.append({"model": m, "mean": mean, "low": lo, "high": hi, "se": corrected_se(v, n_tr, n_te),
+                         "sd_folds": float(np.std(v, ddof=1)), "n_folds": int(v.size),
+                         "per_repeat": g.groupby("repeat")["AUC"].mean().round(4).tolist(),
+                         "pooled": pauc, "pooled_low": plo, "pooled_high": phi,
+                         "pooled_se": float(np.sqrt(delong_variance(yv, p)[1]))})
+        return pd.DataFrame(rows).set_index("model")
+
+    def predictions_at_cutoff(self, model: str) -> pd.DataFrame:
+        """0/1 out-of-fold calls (patients x repeats): each patient's score against the cut-off its own
+        fold model learned on that fold's training rows (:attr:`DLRNModel.cutoffs_`)."""
+        if not self.fold_cutoffs or not all(model in c for c in self.fold_cutoffs):
+            raise ValueError(f"no learned cut-off for {model!r}: run repeated_cv with cutoff_folds")
+        thr = np.array([[self.fold_cutoffs[r * self.n_splits + int(self.fold_of.iat[i, r])][model]
+                         for r in range(self.n_repeats)] for i in range(len(self.y))])
+        calls = (self.per_repeat[model].to_numpy() >= thr).astype(int)
+        return pd.DataFrame(calls, index=self.y.index, columns=self.per_repeat[model].columns)
+
+    def cutoff_metrics(self, model: str, metrics: Sequence[str] = TABLE_METRICS[1:]) -> dict[str, float]:
+        """Threshold metrics of :meth:`predictions_at_cutoff`, computed per repeat and averaged over repeats."""
+        from .stats.metrics import confusion_metrics
+
+        calls = self.predictions_at_cutoff(model)
+        per = [confusion_metrics(self.y.to_numpy(), calls[r].to_numpy()) for r in calls.columns]
+        return {k: float(np.nanmean([p[k][0] for p in per])) for k in metrics}
+
 
 def _fold(make_model, X, y, tr, te):
     m = make_model().fit(X.iloc[tr], y.iloc[tr])
-    return m.predict_scores(X.iloc[te]), m.info_
+    return m.predict_scores(X.iloc[te]), m.info_, dict(getattr(m, "cutoffs_", {}) or {})
 
 
 def _parallel(fn, tasks, n_jobs):
@@ -666,22 +837,35 @@ def _parallel(fn, tasks, n_jobs):
 def repeated_cv(make_model, X: pd.DataFrame, y: pd.Series, n_splits: int = 5, n_repeats: int = 10,
                 seed: int = 0, n_jobs: int | None = 1) -> CVResult:
     """Repeated stratified K-fold (``RepeatedStratifiedKFold(random_state=seed)``, as
-    :func:`replicate.validation.repeated_cv_predict`); the whole DLRN model is refitted in every fold."""
+    :func:`replicate.validation.repeated_cv_predict`); the whole DLRN model is refitted in every fold,
+    and every fold's test AUC is kept (:meth:`CVResult.auc_summary`)."""
     t0 = time.perf_counter()
     y = as_series(y, X.index).astype(int)
     splits = list(RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
                   .split(np.zeros(len(y)), y.to_numpy()))
     res = _parallel(_fold, [(make_model, X, y, tr, te) for tr, te in splits], n_jobs)
     per: dict[str, np.ndarray] = {}
-    infos = []
-    for k, ((tr, te), (scores, info)) in enumerate(zip(splits, res)):
-        r = k // n_splits
+    fold_of = np.full((len(y), n_repeats), -1, dtype=int)
+    infos, cutoffs, aucs = [], [], []
+    yv = y.to_numpy()
+    for k, ((tr, te), (scores, info, cut)) in enumerate(zip(splits, res)):
+        r, f = divmod(k, n_splits)
+        fold_of[te, r] = f
+        if len(np.unique(yv[te])) < 2:
+            raise ValueError(f"repeated_cv: test fold {f} of repeat {r} holds one class only; "
+                             "stratified folds need at least n_splits patients of each class")
         for mname in scores.columns:
-            per.setdefault(mname, np.full((len(y), n_repeats), np.nan))[te, r] = scores[mname].to_numpy()
-        infos.append({"repeat": r, "fold": k % n_splits, "info": info})
+            s = scores[mname].to_numpy()
+            per.setdefault(mname, np.full((len(y), n_repeats), np.nan))[te, r] = s
+            aucs.append({"repeat": r, "fold": f, "model": mname, "AUC": float(roc_auc_score(yv[te], s)),
+                         "n_train": len(tr), "n_test": len(te)})
+        infos.append({"repeat": r, "fold": f, "info": info})
+        cutoffs.append(cut)
     per_df = {m: pd.DataFrame(a, index=X.index, columns=pd.RangeIndex(n_repeats, name="repeat"))
               for m, a in per.items()}
-    return CVResult(y, per_df, n_splits, n_repeats, seed, infos, round(time.perf_counter() - t0, 1))
+    return CVResult(y, per_df, n_splits, n_repeats, seed, infos, round(time.perf_counter() - t0, 1),
+                    fold_of=pd.DataFrame(fold_of, index=X.index, columns=pd.RangeIndex(n_repeats, name="repeat")),
+                    fold_aucs=pd.DataFrame(aucs), fold_cutoffs=cutoffs)
 
 
 def _split_auc(make_model, X, y, tr, te, k):
@@ -689,18 +873,21 @@ def _split_auc(make_model, X, y, tr, te, k):
     s = m.predict_scores(X.iloc[te])
     yt = y.iloc[te].to_numpy()
     return [{"split": k, "model": c, "AUC": float(roc_auc_score(yt, s[c].to_numpy())), "n_train": len(tr),
-             "n_test": len(te)} for c in s.columns]
+             "n_test": len(te)} for c in s.columns], m.info_
 
 
 def random_split_aucs(make_model, X: pd.DataFrame, y: pd.Series, n_splits: int = 100, test_size: float = 0.2,
                       seed: int = 0, n_jobs: int | None = 1) -> pd.DataFrame:
     """WORC's evaluation: ``n_splits`` stratified random train/test splits (as
-    :func:`replicate.validation.random_splits`); one row per split and model with the test AUC."""
+    :func:`replicate.validation.random_splits`); one row per split and model with the test AUC. Each split
+    model's ``info_`` is in ``attrs["fit_info"]``."""
     y = as_series(y, X.index).astype(int)
     sss = StratifiedShuffleSplit(n_splits=n_splits, test_size=test_size, random_state=seed)
     splits = [(np.sort(tr), np.sort(te)) for tr, te in sss.split(np.zeros(len(y)), y.to_numpy())]
-    rows = _parallel(_split_auc, [(make_model, X, y, tr, te, k) for k, (tr, te) in enumerate(splits)], n_jobs)
-    return pd.DataFrame([r for part in rows for r in part])
+    res = _parallel(_split_auc, [(make_model, X, y, tr, te, k) for k, (tr, te) in enumerate(splits)], n_jobs)
+    out = pd.DataFrame([r for part, _ in res for r in part])
+    out.attrs["fit_info"] = [info for _, info in res]   # each split model's info_ (fallbacks taken, ...)
+    return out
 
 
 def summarise_split_aucs(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
@@ -714,6 +901,47 @@ def summarise_split_aucs(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
         rows.append({"model": m, "mean_AUC": mean, "low": lo, "high": hi, "sd": float(g["AUC"].std(ddof=1)),
                      "n_splits": int(len(g))})
     return pd.DataFrame(rows).set_index("model")
+
+
+def null_seed_aucs(chapter: str, seed: int, X: pd.DataFrame, y_true: pd.Series, make_model: Callable[[int], Any],
+                   counts: dict, models: Sequence[str], rename: dict | None = None, scratch=None) -> dict[str, dict]:
+    """One seed of a chapter's null distribution (:func:`replicate.null.run_null`'s ``one_seed``).
+
+    The outcome is permuted exactly as the chapter permutes it with ``null_labels=True`` at ``seed``; the
+    repeated CV (the quick profile's ``cv_repeats`` x ``cv_folds``, split seed ``child_seed(1)`` as in the
+    chapter) refits ``make_model(seed)`` in every fold. Per model: the headline (mean test-fold AUC, corrected
+    resampled SE) as ``model`` and the secondary (repeat-averaged out-of-fold AUC, DeLong SE) as
+    ``"<model> (pooled OOF)"``; for the first model also ``"<model> (per-repeat pooled)"``: the mean of the
+    R per-repeat pooled AUCs with the corrected resampled SE of those R values (the alternative the chapter
+    does not use: the null spread shows whether that SE covers the patient-sampling error).
+    """
+    import tempfile
+
+    from .chapter import start
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = start(chapter, data="public", seed=seed, profile="quick", null_labels=True,
+                    output_dir=scratch or tmp)
+        y = ctx.labels(y_true)
+        cv = repeated_cv(lambda: make_model(seed), X, y, n_splits=counts["cv_folds"], n_repeats=counts["cv_repeats"],
+                         seed=ctx.child_seed(1), n_jobs=1)
+    from .stats.resampled_ttest import corrected_se
+
+    summ = cv.auc_summary().rename(index=rename or {})
+    per_repeat = cv.auc_per_repeat.rename(columns=rename or {})
+    npos, nneg = int(y.sum()), int(len(y) - y.sum())
+    n_test = len(y) / counts["cv_folds"]
+    out = {}
+    for i, m in enumerate(models):
+        r = summ.loc[m]
+        base = {"cohort": "validation", "n_positive": npos, "n_negative": nneg}
+        out[m] = {**base, "auc": float(r["mean"]), "se": float(r["se"])}
+        out[f"{m} (pooled OOF)"] = {**base, "auc": float(r["pooled"]), "se": float(r["pooled_se"])}
+        if i == 0:  # the rejected alternative, for the record: a t-interval on the R per-repeat pooled AUCs
+            v = per_repeat[m].to_numpy()
+            out[f"{m} (per-repeat pooled)"] = {**base, "auc": float(v.mean()),
+                                               "se": corrected_se(v, len(y) - n_test, n_test)}
+    return out
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -735,6 +963,27 @@ def record_metrics(results, model: str, cohort: str, report: dict, metrics=TABLE
         results.add_metric(model, cohort, k, float(v) if ok else None, ci, **extra)
 
 
+SECONDARY_CV_AUC = "secondary: repeat-averaged out-of-fold prediction"
+
+
+def record_cv_aucs(results, cv: CVResult, models: Sequence[str], cohort: str = "validation",
+                   rename: dict | None = None) -> pd.DataFrame:
+    """Record each model's repeated-CV AUC: the headline (mean test-fold AUC, corrected resampled t-test CI,
+    its SE passed as ``se`` so the proxy's resolution uses it) and, as ``variable`` :data:`SECONDARY_CV_AUC`,
+    the AUC of the repeat-averaged out-of-fold prediction (DeLong CI). Returns the summary table."""
+    summ = cv.auc_summary().rename(index=rename or {})
+    design = f"{cv.n_repeats} repeats x {cv.n_splits} folds"
+    for m in models:
+        r = summ.loc[m]
+        results.add_metric(m, cohort, "AUC", r["mean"], (r["low"], r["high"]), se=r["se"],
+                           note=f"mean of the {int(r['n_folds'])} test-fold AUCs ({design}); 95% CI by the corrected "
+                                "resampled t-test (Nadeau & Bengio), whose SE also sets the resolution")
+        results.add_metric(m, cohort, "AUC", r["pooled"], (r["pooled_low"], r["pooled_high"]), variable=SECONDARY_CV_AUC,
+                           note="AUC of each patient's out-of-fold probability averaged over the repeats, DeLong CI "
+                                "(treats the averaged predictions as one set of scores)")
+    return summ
+
+
 def signature_table(y, scores: pd.DataFrame, models: Sequence[str], threshold: float = 0.5,
                     decimals: int = 3) -> pd.DataFrame:
     """AUC [95% CI], ACC, SEN, SPE of each model (the papers' Tables S4/S5)."""
@@ -748,3 +997,222 @@ def signature_table(y, scores: pd.DataFrame, models: Sequence[str], threshold: f
                      "ACC": round(r["ACC"][0], decimals), "SEN": round(r["SEN"][0], decimals),
                      "SPE": round(r["SPE"][0], decimals)})
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- what the code did (deviations)
+
+_FALLBACK_WORDS = {
+    "lasso_keep_one": ("LASSO ({where}): the cross-validated penalty removed every feature; the single feature "
+                       "that enters the LASSO path first was kept and refitted without penalty (LassoSelector's "
+                       "'never empty' fallback)"),
+    "lasso_fewer_folds": ("LASSO ({where}): the penalty's cross-validation used fewer folds than declared, because "
+                          "the training rows held fewer patients of one class"),
+    "icc_keep_one": ("ICC filter ({where}): no hand-crafted feature reached the ICC threshold; the most "
+                     "reproducible one was kept"),
+    "icc_skipped": ("ICC filter ({where}): fewer than 5 training patients had a re-extraction, so no ICC "
+                    "filtering was done"),
+    "smote_fewer_neighbours": ("SMOTE: the minority class of the training rows had no more than k_neighbors "
+                               "patients, so fewer neighbours were used"),
+    "smote_no_samples": "SMOTE: a single minority training patient, so no synthetic patient was made",
+    "clinical_l2": ("Clinical model: the final logistic model was separated (it predicted the training rows "
+                    "perfectly), so it was refitted with a mild L2 penalty (C = 1)"),
+}
+
+
+def _walk_fits(infos):
+    for info in infos:
+        yield info
+        yield from _walk_fits(info.get("inner_fits", []))
+
+
+def fallback_deviations(infos: Sequence[dict], what: str = "model fits") -> list[str]:
+    """The fallbacks the fits behind ``infos`` (``DLRNModel.info_`` dicts, e.g. every CV fold plus the
+    apparent fit) actually took, one sentence each with how often: ``[]`` when none was taken.
+
+    Inner cut-off fits (``info_["inner_fits"]``) count as fits too. Sentences are the chapter's
+    deviations: a fallback is a departure from the paper's method, even when it is rare.
+    """
+    fits = list(_walk_fits(infos))
+    n = len(fits)
+    events: dict[tuple, list] = {}
+    for i, info in enumerate(fits):
+        for fb in info.get("fallbacks", []):
+            where = fb["where"] if fb["step"] not in ("smote_fewer_neighbours", "smote_no_samples") else ""
+            # clinical: group by the reason, without its parenthesised particulars (e.g. the separated variables)
+            key = (fb["step"], where, fb["detail"].split(";")[0].split(" (")[0] if fb["step"] == "clinical" else "")
+            events.setdefault(key, []).append((i, fb))
+    out = []
+    for (step, where, head), evs in events.items():
+        k = len({i for i, _ in evs})
+        share = f"in {k} of {n} {what}"
+        if step == "clinical":
+            chosen = pd.Series([fb["detail"].split("variable ")[-1].strip("'") for _, fb in evs
+                                if "best univariate variable" in fb["detail"]]).value_counts()
+            tail = ("; the single variable with the smallest univariate P was used instead (ClinicalLogit's "
+                    "fallback): " + ", ".join(f"{v} ({c}x)" for v, c in chosen.items())) if len(chosen) else ""
+            out.append(f"Clinical model {share}: {head}{tail}.")
+        else:
+            out.append(f"{_FALLBACK_WORDS[step].format(where=where)} ({share}).")
+    return out
+
+
+_CLASSIFIER_PARAMS = {
+    "SVC": ("kernel", "C", "gamma", "probability", "class_weight"),
+    "SVMClassifier": ("kernel", "C", "gamma", "probability", "class_weight"),
+    "LogisticRegression": ("penalty", "l1_ratio", "C", "solver", "class_weight"),
+    "DecisionTreeClassifier": ("criterion", "max_depth", "min_samples_leaf"),
+    "RandomForestClassifier": ("n_estimators", "max_features", "max_depth"),
+    "AdaBoostClassifier": ("n_estimators", "learning_rate", "estimator"),
+}
+
+
+def _params_text(est) -> str:
+    names = _CLASSIFIER_PARAMS.get(type(est).__name__, ())
+    p = est.get_params(deep=False)
+    parts = [f"{k}={p[k]!r}" for k in names if k in p and k != "estimator" and p[k] != "deprecated"]
+    if type(est).__name__ == "AdaBoostClassifier" and p.get("estimator") is None:
+        parts.append("depth-1 decision stumps")
+    if type(est).__name__ == "LogisticRegression" and p.get("l1_ratio") in (0, 0.0):
+        parts.append("an L2 penalty")
+    if p.get("probability"):
+        parts.append("probabilities by Platt scaling (libsvm's internal 5-fold CV)")
+    return f"{type(est).__name__.replace('SVMClassifier', 'SVC')}({', '.join(parts)})"
+
+
+def method_declarations(model: DLRNModel) -> list[str]:
+    """Fixed method choices of a :class:`DLRNModel` (fitted or not), read from the objects its fit builds
+    (the same factories): untuned classifier settings, SMOTE's neighbours, the kind of 'LASSO', z-scoring."""
+    cfg = model.config
+    out = []
+    clfs, smote_k = {}, set()
+    for _, clf, smote in cfg.heads(model.heads) + [cfg.chosen]:
+        if clf == "lasso":
+            continue
+        head = make_classifier(clf, seed=model.seed, smote=smote)
+        est = head.named_steps["clf"]
+        clfs.setdefault(type(est).__name__, est)
+        if smote:
+            smote_k.add(int(head.named_steps["smote"].k_neighbors))
+    if clfs:
+        out.append("Classifiers run with fixed library settings, not tuned (the paper reports no tuning): "
+                   + "; ".join(_params_text(c) for c in clfs.values()) + "."
+                   + (f" SMOTE: k_neighbors={min(smote_k)}, the minority class oversampled to balance, on the "
+                      "training rows of each fit only." if smote_k else ""))
+    lp = selection_pipeline(cfg, seed=model.seed).named_steps["lasso"].get_params()
+    if lp["kind"] == "logistic":
+        out.append(f"'LASSO' is an L1-penalised logistic regression (scikit-learn, solver {lp['solver']!r}); its "
+                   f"penalty is chosen by {lp['cv']}-fold stratified CV on {lp['scoring'].replace('neg_', '')} over "
+                   f"{lp['Cs']} values spanning {lp['path_ratio']:g}x from the smallest penalty that keeps a feature "
+                   "(glmnet's binomial path); the paper's LASSO software and criterion are not stated.")
+    else:
+        out.append(f"'LASSO' is a least-squares LASSO on the 0/1 label (scikit-learn LassoCV, {lp['cv']}-fold CV).")
+    out.append(f"The DLRN is a logistic regression with an L2 penalty (C = {cfg.dlrn_C:g}) of the independent clinical "
+               f"predictors and the logit of the {cfg.chosen_name} probability, clipped to [{_EPS:g}, 1 - {_EPS:g}] so "
+               "that a probability of 0 or 1 stays finite.")
+    out.append("z-scores (and ComBat where it is fitted in-fold) use the mean and SD of each fit's training rows and "
+               "are applied unchanged to held-out patients; the paper does not say on which patients it z-scored "
+               "(z-scoring each cohort on its own would use the validation patients' own mean and SD).")
+    return out
+
+
+# ----------------------------------------------------------------------------- survival by risk group
+
+
+def event_label_overlap(event, label) -> dict[str, int]:
+    """How much a survival event and the classification label overlap (both 0/1, aligned)."""
+    e = np.asarray(event, dtype=int)
+    lab = np.asarray(label, dtype=int)
+    return {"events": int(e.sum()), "events_in_label_positive": int((e & lab).sum()),
+            "events_in_label_negative": int((e & (1 - lab)).sum()), "label_positive": int(lab.sum()),
+            "label_positive_without_event": int((lab & (1 - e)).sum())}
+
+
+def survival_by_risk(time, event, score, cutoff: float, *, n_boot: int = 1000, seed: int = 0,
+                     labels: tuple[str, str] = ("low risk", "high risk")) -> dict:
+    """Risk groups ``score >= cutoff`` (high) vs below (low): sizes, events, log-rank P (None with one group),
+    Kaplan-Meier medians (None = not reached), and Harrell's C-index of ``score`` with a bootstrap CI."""
+    from lifelines import KaplanMeierFitter
+
+    from .stats.survival import c_index_ci, logrank
+
+    t = np.asarray(time, dtype=float)
+    e = np.asarray(event, dtype=int)
+    s = np.asarray(score, dtype=float)
+    grp = np.where(s >= cutoff, labels[1], labels[0])
+    out: dict[str, Any] = {"groups": grp, "cutoff": float(cutoff)}
+    for g in labels:
+        m = grp == g
+        out[f"n_{g}"], out[f"events_{g}"] = int(m.sum()), int(e[m].sum())
+        med = KaplanMeierFitter().fit(t[m], e[m]).median_survival_time_ if m.any() else np.nan
+        out[f"median_{g}"] = float(med) if np.isfinite(med) else None
+    out["logrank_p"] = logrank(t, e, grp) if len(set(grp)) > 1 else None
+    if e.sum() > 0:
+        lo, c, hi = c_index_ci(t, s, e, n_boot=n_boot, seed=seed)
+        out.update(c_index=c, c_low=lo, c_high=hi)
+    return out
+
+
+# ----------------------------------------------------------------------------- plain words for the page
+
+
+def proxy_sentences(rows: Sequence[dict]) -> list[str]:
+    """One plain sentence per proxy pair of ``results.json`` rows that has a number on both sides: the
+    paper's value, ours, the difference with its interval, and the smallest difference the comparison could
+    have detected (its resolution). A number the paper states twice is described once."""
+    out = []
+    for r in rows:
+        if r.get("comparability") != "proxy" or r.get("value") is None or r.get("reported") is None \
+                or r.get("restatement_of"):
+            continue
+        what = f"{r['model']} ({r['cohort']}) {r['metric']}" + (f" of {r['variable']}" if r.get("variable") else "")
+        ci = r.get("ci")
+        ours = f"{r['value']:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+        text = f"{what}: paper {r['reported']:.2f}, here {ours}"
+        ratio = r["metric"] in ("OR", "HR")   # judged on the log scale: said as a ratio ("x 1.3")
+        dci = r.get("difference_ci")
+        if r.get("difference") is not None and ratio:
+            text += f"; ours / paper's = {math.exp(r['difference']):.2f}"
+            text += f" [{math.exp(dci[0]):.2f}, {math.exp(dci[1]):.2f}]" if dci else ""
+        elif r.get("difference") is not None:
+            text += f"; difference {r['difference']:+.2f}" + (f" [{dci[0]:+.2f}, {dci[1]:+.2f}]" if dci else "")
+        if r.get("resolution") is not None:
+            text += (f"; only a ratio beyond about x{math.exp(r['resolution']):.1f} (or / that) would reliably show"
+                     if ratio else f"; only a difference above about {r['resolution']:.2f} would reliably show")
+        out.append(f"{text} — {r['verdict']}.")
+    return out
+
+
+# ----------------------------------------------------------------------------- the paper's tests, audited
+
+
+def comparison_audit_flags(spec) -> dict[str, list[str]]:
+    """Short flags per comparison id (``spec.comparisons``) where :func:`replicate.audit.audit_spec` finds the
+    paper's test inconsistent (errors and warnings), e.g. a DeLong CI centred on another pair's difference."""
+    import re
+
+    from .audit import audit_spec
+
+    ids = {c["id"] for c in spec.comparisons}
+    flags: dict[str, list[str]] = {}
+    for f in audit_spec(spec):
+        if f.severity not in ("error", "warning"):
+            continue
+        hit = [i for i in re.findall(r"\[([A-Za-z0-9_]+)\]", f.where) if i in ids]
+        if not hit:
+            continue
+        ev, issue = f.evidence or {}, (f.evidence or {}).get("issue")
+        if issue == "ci_centre" and ev.get("ci_centre") is not None and ev.get("diff") is not None:
+            text = f"CI centred on {ev['ci_centre']:+.3f}, not on the AUC difference {ev['diff']:+.3f}"
+            if ev.get("matches_other_pairs"):
+                text += f" (that is {'; '.join(ev['matches_other_pairs'])})"
+        elif issue == "se_vs_ci" and ev.get("se_from_ci") is not None:
+            text = f"SE {ev.get('se')} does not match the CI (half-width / 1.96 = {ev['se_from_ci']:.3f})"
+        elif issue == "p_vs_z":
+            text = "P does not follow from the difference and its SE"
+        elif issue == "significance":
+            text = "the CI and P disagree about significance"
+        else:
+            text = f.detail if len(f.detail) <= 120 else f.detail[:117] + "..."
+        for i in hit:
+            flags.setdefault(i, []).append(f"{f.severity}: {text}")
+    return flags

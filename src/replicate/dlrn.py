@@ -1197,14 +1197,20 @@ def comparison_audit_flags(spec) -> dict[str, list[str]]:
     for f in audit_spec(spec):
         if f.severity not in ("error", "warning"):
             continue
-        hit = [i for i in re.findall(r"\[([A-Za-z0-9_]+)\]", f.where) if i in ids]
+        named = list(getattr(f, "ids", None) or []) or re.findall(r"\[([A-Za-z0-9_]+)\]", f.where)
+        hit = [i for i in dict.fromkeys(named) if i in ids]
         if not hit:
             continue
         ev, issue = f.evidence or {}, (f.evidence or {}).get("issue")
+        if issue is None and "centred on" in f.detail:   # one root cause, merged: e.g. AUCs printed both ways
+            issue, ev = "merged_ci_centre", ev
         if issue == "ci_centre" and ev.get("ci_centre") is not None and ev.get("diff") is not None:
             text = f"CI centred on {ev['ci_centre']:+.3f}, not on the AUC difference {ev['diff']:+.3f}"
             if ev.get("matches_other_pairs"):
                 text += f" (that is {'; '.join(ev['matches_other_pairs'])})"
+        elif issue == "merged_ci_centre":
+            text = ("CI centred on the difference of other values (" + f.check + "): "
+                    + (f.detail if len(f.detail) <= 160 else f.detail[:157] + "..."))
         elif issue == "se_vs_ci" and ev.get("se_from_ci") is not None:
             text = f"SE {ev.get('se')} does not match the CI (half-width / 1.96 = {ev['se_from_ci']:.3f})"
         elif issue == "p_vs_z":

@@ -1187,38 +1187,45 @@ def proxy_sentences(rows: Sequence[dict]) -> list[str]:
 
 def comparison_audit_flags(spec) -> dict[str, list[str]]:
     """Short flags per comparison id (``spec.comparisons``) where :func:`replicate.audit.audit_spec` finds the
-    paper's test inconsistent (errors and warnings), e.g. a DeLong CI centred on another pair's difference."""
+    paper's test inconsistent (errors and warnings), e.g. a DeLong CI centred on another pair's difference.
+    Findings the audit merged under one root cause are read through to the checks they merged."""
     import re
 
     from .audit import audit_spec
 
     ids = {c["id"] for c in spec.comparisons}
+
+    def atoms():
+        for f in audit_spec(spec):
+            if f.severity not in ("error", "warning"):
+                continue
+            ev = f.evidence or {}
+            yield f.severity, f.where, f.detail, ev, list(getattr(f, "ids", None) or [])
+            for m in ev.get("merged", []):
+                yield f.severity, m.get("where", ""), m.get("detail", ""), m.get("evidence") or {}, m.get("ids", [])
+
     flags: dict[str, list[str]] = {}
-    for f in audit_spec(spec):
-        if f.severity not in ("error", "warning"):
-            continue
-        named = list(getattr(f, "ids", None) or []) or re.findall(r"\[([A-Za-z0-9_]+)\]", f.where)
+    for severity, where, detail, ev, named in atoms():
+        named = named or re.findall(r"\[([A-Za-z0-9_]+)\]", where)
         hit = [i for i in dict.fromkeys(named) if i in ids]
         if not hit:
             continue
-        ev, issue = f.evidence or {}, (f.evidence or {}).get("issue")
-        if issue is None and "centred on" in f.detail:   # one root cause, merged: e.g. AUCs printed both ways
-            issue, ev = "merged_ci_centre", ev
+        issue = ev.get("issue")
         if issue == "ci_centre" and ev.get("ci_centre") is not None and ev.get("diff") is not None:
             text = f"CI centred on {ev['ci_centre']:+.3f}, not on the AUC difference {ev['diff']:+.3f}"
             if ev.get("matches_other_pairs"):
                 text += f" (that is {'; '.join(ev['matches_other_pairs'])})"
-        elif issue == "merged_ci_centre":
-            text = ("CI centred on the difference of other values (" + f.check + "): "
-                    + (f.detail if len(f.detail) <= 160 else f.detail[:157] + "..."))
         elif issue == "se_vs_ci" and ev.get("se_from_ci") is not None:
             text = f"SE {ev.get('se')} does not match the CI (half-width / 1.96 = {ev['se_from_ci']:.3f})"
         elif issue == "p_vs_z":
             text = "P does not follow from the difference and its SE"
         elif issue == "significance":
             text = "the CI and P disagree about significance"
+        elif issue is None and ev.get("merged"):
+            continue                     # the checks it merged speak for themselves
         else:
-            text = f.detail if len(f.detail) <= 120 else f.detail[:117] + "..."
+            text = detail if len(detail) <= 120 else detail[:117] + "..."
         for i in hit:
-            flags.setdefault(i, []).append(f"{f.severity}: {text}")
+            if f"{severity}: {text}" not in flags.get(i, []):
+                flags.setdefault(i, []).append(f"{severity}: {text}")
     return flags

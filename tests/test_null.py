@@ -26,4 +26,4 @@ def test_centred_models_pass_and_a_leak_is_caught(tmp_path):
     assert back.models["A"]["aucs"] == fair.models["A"]["aucs"] and back.seeds == list(range(200))
     assert null.load(tmp_path / "missing.json") is None
     fig = null_distribution_plot(back)
-    assert "A (SD" in fig.axes[0].get_yticklabels()[-1].get_text()
+    assert "A (SD" in fig.axes[0].get_yticklabels()[-1].get_text() and "predicted 0.07" in fig.axes[0].get_yticklabels()[-1].get_text()

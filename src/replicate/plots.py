@@ -475,8 +475,9 @@ def forest_plot(rows: Sequence[Mapping], title: str | None = None, *, metrics: S
 
 def null_distribution_plot(dist, title: str | None = None, *, ax=None):
     """What chance looks like: each headline model's AUC over many permuted-label seeds (a stored
-    :class:`replicate.null.NullDistribution`), with the normal curve DeLong predicts for one permutation of
-    this cohort (mean 0.5, SD = root-mean-square DeLong SE) and the 0.5 line."""
+    :class:`replicate.null.NullDistribution`), with the normal curve each run's own standard error predicts
+    (DeLong's, or the corrected resampled SE of a cross-validated mean; mean 0.5, SD = root-mean-square SE)
+    and the 0.5 line."""
     from scipy import stats as st
 
     summary = dist.summary()
@@ -495,11 +496,11 @@ def null_distribution_plot(dist, title: str | None = None, *, ax=None):
             ax.plot(xs, y - 0.38 + 0.3 * dens / dens.max(), color="#555555", lw=1)
     ax.axvline(0.5, color="#999999", ls=":", lw=1)
     ax.set_yticks(range(len(names)))
-    ax.set_yticklabels([f"{n} (SD {summary[n]['sd']:.2f}; DeLong {summary[n]['delong_sd']:.2f})"
+    ax.set_yticklabels([f"{n} (SD {summary[n]['sd']:.2f}; predicted {summary[n]['delong_sd']:.2f})"
                         for n in names][::-1], fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"AUC under permuted labels, {len(dist.seeds)} seeds (dots); mean (bar); "
-                  "DeLong's prediction for one permutation (curve)")
+                  "the SD each run's own SE predicts (DeLong, or the corrected resampled SE of a CV mean; curve)")
     ax.set_title(title or f"{dist.chapter}: what chance looks like ({dist.data}, {dist.profile} profile; stored result)")
     _finish(fig, owned)
     return fig

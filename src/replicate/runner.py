@@ -148,6 +148,8 @@ def chapter_dependencies(chapter_id: str) -> list[Path]:
                 continue
             files.add(path)
             todo |= _imports(path.read_text(), mod, path.name == "__init__.py") - seen_mod
+    # the stored null distributions the chapter's "What chance looks like" shows (benchmarks/results)
+    files.update((repo_root() / "benchmarks" / "results").glob(f"null_{chapter_id}*.json"))
     others = {f"{cid}.yaml" for cid in CHAPTER_IDS if cid != chapter_id}
     for path in PACKAGE_DIR.rglob("*"):
         if path.suffix in {".yaml", ".yml", ".csv", ".json", ".txt"} and "__pycache__" not in path.parts:
@@ -167,7 +169,8 @@ def library_hash(chapter_id: str | None = None) -> str:
                        and p.suffix in {".py", ".yaml", ".yml", ".csv", ".json", ".txt"})
     h = hashlib.sha256()
     for path in paths:
-        h.update(str(path.relative_to(PACKAGE_DIR)).encode())
+        h.update(str(path.relative_to(PACKAGE_DIR) if path.is_relative_to(PACKAGE_DIR) else
+                     path.relative_to(repo_root())).encode())
         h.update(_file_digest(path).encode())
     req = repo_root() / "requirements.txt"
     if req.exists():

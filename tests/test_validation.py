@@ -205,3 +205,65 @@ def test_permute_labels():
     assert not a.equals(permute_labels(y, seed=2))
     arr = permute_labels(y.to_numpy(), seed=1)
     assert isinstance(arr, np.ndarray) and arr.sum() == 10
+
+
+def _data(seed=0):
+    X, y = _cohort(n=60, p=5, n_pos=25, signal=1.0, n_informative=2, seed=seed)
+    return X.drop(columns="null_feature"), y
+
+
+class _TwoScores:
+    """An estimator that scores two models at once (like a DLRN: a signature and a nomogram)."""
+
+    def __init__(self):
+        from sklearn.linear_model import LogisticRegression
+
+        self.a, self.b = LogisticRegression(), LogisticRegression(C=0.01)
+
+    def fit(self, X, y):
+        self.a.fit(X, y)
+        self.b.fit(X.iloc[:, :1], y)
+        return self
+
+    def predict_scores(self, X):
+        return pd.DataFrame({"A": self.a.predict_proba(X)[:, 1], "B": self.b.predict_proba(X.iloc[:, :1])[:, 1]},
+                            index=X.index)
+
+
+def test_repeated_cv_scores_every_model_and_summarises_fold_aucs():
+    from replicate.stats import corrected_resampled_ttest_ci
+    from replicate.validation import repeated_cv
+
+    X, y = _data(seed=5)
+    res = repeated_cv(_TwoScores, X, y, n_splits=4, n_repeats=3, seed=1)
+    assert res.models == ["A", "B"] and res.per_repeat["A"].shape == (len(y), 3)
+    assert not res.per_repeat["A"].isna().any().any() and (res.fold_of.to_numpy() >= 0).all()
+    s = res.auc_summary()
+    a = res.fold_aucs[res.fold_aucs.model == "A"]
+    mean, lo, hi = corrected_resampled_ttest_ci(a["AUC"], a["n_train"].mean(), a["n_test"].mean())
+    assert (s.loc["A", "mean"], s.loc["A", "low"], s.loc["A", "high"]) == pytest.approx((mean, lo, hi))
+    assert s.loc["A", "n_folds"] == 12 and len(s.loc["A", "per_repeat"]) == 3
+    # the one-model view is the same computation
+    single = repeated_cv_predict(make_classifier("lr"), X, y, n_splits=4, n_repeats=3, seed=1, progress=False)
+    assert single.auc_summary()["n_folds"] == 12 and single.result.models == ["score"]
+
+
+def test_split_scores_and_per_model_summary():
+    from replicate.validation import split_scores
+
+    X, y = _data(seed=6)
+    splits = random_splits(y, n_splits=5, seed=2)
+    df = split_scores(_TwoScores, X, y, splits, metrics=("AUC", "SEN"))
+    assert len(df) == 10 and set(df["model"]) == {"A", "B"}
+    summ = summarise_splits(df)
+    assert set(summ.index.get_level_values("model")) == {"A", "B"} and summ.loc[("A", "AUC"), "n_splits"] == 5
+
+
+def test_tuned_makes_a_nested_cv():
+    from replicate.validation import repeated_cv, tuned
+
+    X, y = _data(seed=7)
+    seen = []
+    res = repeated_cv(tuned(make_classifier("lr"), {"clf__C": [0.01, 1.0]}, inner_cv=3), X, y, n_splits=3, n_repeats=1,
+                      inspect=lambda m: seen.append(m.best_params_) or m.best_params_)
+    assert len(seen) == 3 and all(set(p) == {"clf__C"} for p in seen) and res.models == ["score"]

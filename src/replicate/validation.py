@@ -18,6 +18,7 @@ stage with a fold / split counter.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -28,6 +29,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedShuffleSplit
 
 __all__ = [
+    "CVResult", "repeated_cv", "score_frame", "tuned", "split_scores",
     "CVPredictions", "external_validation", "repeated_cv_predict", "random_splits", "evaluate_splits",
     "summarise_splits", "permute_labels", "new_model", "positive_scores", "SPLIT_METRICS",
 ]
@@ -38,7 +40,7 @@ SPLIT_METRICS = ("AUC", "ACC", "BCA", "SEN", "SPE", "PPV", "NPV", "F1")
 
 def new_model(make_model):
     """A fresh unfitted estimator from a factory callable or by cloning an estimator."""
-    if hasattr(make_model, "fit"):
+    if hasattr(make_model, "fit") and not isinstance(make_model, type):
         return clone(make_model)
     if callable(make_model):
         m = make_model()
@@ -95,16 +97,91 @@ def external_validation(make_model, X_train, y_train, X_test):
     return model, p_train, p_test
 
 
+def score_frame(model, X) -> pd.DataFrame:
+    """Every score a fitted estimator gives, one column per model: its ``predict_scores(X)`` (estimators that
+    carry several models, e.g. a DLRN's signatures and nomogram) or else :func:`positive_scores` as ``"score"``."""
+    if hasattr(model, "predict_scores"):
+        out = model.predict_scores(X)
+        return pd.DataFrame(out).set_axis(_index(X), axis=0)
+    return pd.DataFrame({"score": positive_scores(model, X)}, index=_index(X))
+
+
+@dataclass
+class CVResult:
+    """Out-of-fold scores of a repeated stratified K-fold CV, for every model an estimator scores.
+
+    ``per_repeat[model]``: patients x repeats, each patient's out-of-fold score in that repeat;
+    ``fold_of``: patients x repeats, each patient's test fold; ``fold_aucs``: one row per fold and model
+    (``repeat``, ``fold``, ``model``, ``AUC``, ``n_train``, ``n_test``); ``fold_info``: what
+    ``inspect(fitted)`` returned per fit, as dicts ``{"repeat", "fold", "info"}``; ``seconds``: wall time.
+    """
+
+    y: pd.Series
+    per_repeat: dict
+    n_splits: int
+    n_repeats: int
+    seed: int
+    fold_of: pd.DataFrame
+    fold_aucs: pd.DataFrame
+    fold_info: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.per_repeat)
+
+    def oof(self, model: str) -> pd.Series:
+        """The repeat-averaged out-of-fold score of ``model``."""
+        return self.per_repeat[model].mean(axis=1).rename(model)
+
+    def oof_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({m: self.oof(m) for m in self.per_repeat})
+
+    @property
+    def auc_per_repeat(self) -> pd.DataFrame:
+        """AUC of each repeat's pooled out-of-fold scores (repeats x models)."""
+        yv = self.y.to_numpy()
+        return pd.DataFrame({m: [roc_auc_score(yv, df[r].to_numpy()) for r in df.columns]
+                             for m, df in self.per_repeat.items()})
+
+    def auc_summary(self, level: float = 0.95) -> pd.DataFrame:
+        """Per model: the headline, the mean test-fold AUC with the corrected resampled t-test CI, and the
+        secondary AUC of the repeat-averaged out-of-fold score (DeLong CI).
+
+        ``mean``: the mean of the R x K test-fold AUCs (= the mean over repeats of each repeat's mean fold
+        AUC); ``se``, ``low``, ``high``: Nadeau & Bengio's corrected standard error and t interval over those
+        R x K values (J = R x K, n_test / n_train of the folds: Bouckaert & Frank's corrected repeated k-fold
+        test). Each fold AUC is a test-set estimate, so their spread carries the patient-sampling error the
+        correction needs; the AUC of a repeat's pooled predictions does not (every repeat scores the same
+        patients). ``per_repeat``: each repeat's mean fold AUC. ``pooled``, ``pooled_low``, ``pooled_high``,
+        ``pooled_se``: AUC of :meth:`oof` with its DeLong CI (a labelled secondary).
+        """
+        from .stats.auc import auc_ci, delong_variance
+        from .stats.resampled_ttest import corrected_resampled_ttest_ci, corrected_se
+
+        rows = []
+        yv = self.y.to_numpy()
+        for m, g in self.fold_aucs.groupby("model", sort=False):
+            v = g["AUC"].to_numpy(dtype=float)
+            n_tr, n_te = float(g["n_train"].mean()), float(g["n_test"].mean())
+            mean, lo, hi = corrected_resampled_ttest_ci(v, n_tr, n_te, level)
+            p = self.oof(m).to_numpy()
+            plo, pauc, phi = auc_ci(yv, p, level=level)
+            rows.append({"model": m, "mean": mean, "low": lo, "high": hi, "se": corrected_se(v, n_tr, n_te),
+                         "sd_folds": float(np.std(v, ddof=1)), "n_folds": int(v.size),
+                         "per_repeat": g.groupby("repeat")["AUC"].mean().round(4).tolist(),
+                         "pooled": pauc, "pooled_low": plo, "pooled_high": phi,
+                         "pooled_se": float(np.sqrt(delong_variance(yv, p)[1]))})
+        return pd.DataFrame(rows).set_index("model")
+
+
 @dataclass
 class CVPredictions:
-    """Out-of-fold predictions of a repeated stratified K-fold CV.
+    """One model's view of a :class:`CVResult` (:func:`repeated_cv_predict`).
 
-    ``per_repeat``: patients x repeats (column ``r`` = repeat ``r``), each
-    patient's out-of-fold score in that repeat; ``oof_mean``: the mean over
-    repeats (the score the chapters evaluate, e.g. AUC with DeLong CI);
-    ``auc_per_repeat``: the AUC of each repeat's out-of-fold scores;
-    ``fold_info``: what ``inspect(fitted_model)`` returned per fit (``None`` when not asked),
-    as a list of dicts ``{"repeat", "fold", "info"}``.
+    ``per_repeat``: patients x repeats; ``oof_mean``: the mean over repeats; ``auc_per_repeat``: the AUC
+    of each repeat's out-of-fold scores; ``fold_info`` as in :class:`CVResult`; ``result``: the whole
+    :class:`CVResult` (:meth:`auc_summary` is its headline summary of this model).
     """
 
     y: pd.Series
@@ -114,6 +191,7 @@ class CVPredictions:
     n_repeats: int
     seed: int
     fold_info: list = field(default_factory=list)
+    result: CVResult | None = None
 
     @property
     def oof_mean(self) -> pd.Series:
@@ -128,13 +206,16 @@ class CVPredictions:
         """AUC of the repeat-averaged out-of-fold score."""
         return float(roc_auc_score(self.y.to_numpy(), self.oof_mean.to_numpy()))
 
+    def auc_summary(self, level: float = 0.95) -> pd.Series:
+        return self.result.auc_summary(level).iloc[0]
 
-def _fit_predict(make_model, X, y, train, test, inspect):
+
+def _fit_scores(make_model, X, y, train, test, inspect):
     model = new_model(make_model)
     model.fit(_take(X, train), _take(y, train))
-    s = positive_scores(model, _take(X, test))
+    scores = score_frame(model, _take(X, test))
     info = inspect(model) if inspect is not None else None
-    return s, info
+    return scores, info
 
 
 def _run(fn, tasks, n_jobs, progress, desc, unit, scheduler):
@@ -159,42 +240,80 @@ def _run(fn, tasks, n_jobs, progress, desc, unit, scheduler):
     return map_tasks(fn, tasks, n_jobs=n_jobs, scheduler=scheduler, desc=desc, unit=unit)
 
 
-def repeated_cv_predict(make_model, X, y, n_splits: int = 5, n_repeats: int = 10, seed: int = 0,
-                        progress: bool = True, n_jobs: int | None = 1,
-                        inspect: Callable[[Any], Any] | None = None, scheduler=None) -> CVPredictions:
-    """Repeated stratified K-fold CV; the whole pipeline is refitted in every fold.
-
-    Folds: :class:`sklearn.model_selection.RepeatedStratifiedKFold`
-    (``n_splits``, ``n_repeats``, ``random_state=seed``). ``n_jobs`` fits
-    folds in parallel with joblib, ``scheduler`` on a Dask cluster (default:
-    ``REPLICATE_SCHEDULER`` if set; ``False``: never); results do not depend on either.
-    ``progress`` shows a tqdm bar; ``inspect(fitted)`` is called on every
-    fitted fold model (e.g. to record the selected features).
-    """
+def _check_outcome(X, y) -> np.ndarray:
     yv = _y_array(y)
-    idx = _index(X)
-    if len(yv) != len(idx):
-        raise ValueError(f"X has {len(idx)} rows, y has {len(yv)}")
+    if len(yv) != len(_index(X)):
+        raise ValueError(f"X has {len(_index(X))} rows, y has {len(yv)}")
     classes = np.unique(yv)
     if len(classes) != 2:
         raise ValueError(f"y must have exactly 2 classes, got {classes.tolist()}")
+    return (yv == classes.max()).astype(int)
+
+
+def repeated_cv(make_model, X, y, n_splits: int = 5, n_repeats: int = 10, seed: int = 0, *,
+                n_jobs: int | None = 1, scheduler=None, inspect: Callable[[Any], Any] | None = None,
+                progress: bool = False) -> CVResult:
+    """Repeated stratified K-fold CV of every model an estimator scores (:func:`score_frame`); the whole
+    pipeline is refitted in every fold and every fold's test AUC is kept (:meth:`CVResult.auc_summary`).
+
+    Folds: :class:`sklearn.model_selection.RepeatedStratifiedKFold` (``n_splits``, ``n_repeats``,
+    ``random_state=seed``). ``n_jobs`` fits folds with joblib, ``scheduler`` on a Dask cluster (default:
+    ``REPLICATE_SCHEDULER`` if set; ``False``: never); results do not depend on either. ``inspect(fitted)``
+    is called on every fitted fold model (e.g. to record the selected features or a learned cut-off).
+    A nested CV is this with a ``make_model`` that tunes itself on its training rows (:func:`tuned`).
+    """
+    t0 = time.perf_counter()
+    pos = _check_outcome(X, y)
+    idx = _index(X)
     rskf = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
-    splits = list(rskf.split(np.zeros(len(yv)), yv))
+    splits = list(rskf.split(np.zeros(len(pos)), pos))
     tasks = [(make_model, X, y, tr, te, inspect) for tr, te in splits]
-    results = _run(_fit_predict, tasks, n_jobs, progress, "CV folds", "fold", scheduler)
-    per = np.full((len(yv), n_repeats), np.nan)
-    info = []
-    for k, ((tr, te), (s, inf)) in enumerate(zip(splits, results)):
-        r = k // n_splits
-        per[te, r] = s
+    results = _run(_fit_scores, tasks, n_jobs, progress, "CV folds", "fold", scheduler)
+    per: dict[str, np.ndarray] = {}
+    fold_of = np.full((len(pos), n_repeats), -1, dtype=int)
+    aucs, info = [], []
+    for k, ((tr, te), (scores, inf)) in enumerate(zip(splits, results)):
+        r, f = divmod(k, n_splits)
+        fold_of[te, r] = f
+        if len(np.unique(pos[te])) < 2:
+            raise ValueError(f"repeated_cv: test fold {f} of repeat {r} holds one class only; stratified folds "
+                             "need at least n_splits patients of each class")
+        for name in scores.columns:
+            s = scores[name].to_numpy(dtype=float)
+            per.setdefault(name, np.full((len(pos), n_repeats), np.nan))[te, r] = s
+            aucs.append({"repeat": r, "fold": f, "model": name, "AUC": float(roc_auc_score(pos[te], s)),
+                         "n_train": len(tr), "n_test": len(te)})
         if inspect is not None:
-            info.append({"repeat": r, "fold": k % n_splits, "info": inf})
-    per_repeat = pd.DataFrame(per, index=idx, columns=pd.RangeIndex(n_repeats, name="repeat"))
-    ys = _as_y_series(y, idx)
-    pos = (yv == classes.max()).astype(int)
-    aucs = pd.Series([roc_auc_score(pos, per[:, r]) for r in range(n_repeats)],
+            info.append({"repeat": r, "fold": f, "info": inf})
+    cols = pd.RangeIndex(n_repeats, name="repeat")
+    return CVResult(_as_y_series(y, idx), {m: pd.DataFrame(a, index=idx, columns=cols) for m, a in per.items()},
+                    n_splits, n_repeats, seed, pd.DataFrame(fold_of, index=idx, columns=cols), pd.DataFrame(aucs),
+                    info, round(time.perf_counter() - t0, 1))
+
+
+def repeated_cv_predict(make_model, X, y, n_splits: int = 5, n_repeats: int = 10, seed: int = 0,
+                        progress: bool = True, n_jobs: int | None = 1,
+                        inspect: Callable[[Any], Any] | None = None, scheduler=None) -> CVPredictions:
+    """:func:`repeated_cv` of a one-score estimator, as that model's :class:`CVPredictions`."""
+    res = repeated_cv(make_model, X, y, n_splits, n_repeats, seed, n_jobs=n_jobs, scheduler=scheduler,
+                      inspect=inspect, progress=progress)
+    name = res.models[0]
+    pos = _check_outcome(X, y)
+    aucs = pd.Series([roc_auc_score(pos, res.per_repeat[name][r].to_numpy()) for r in range(n_repeats)],
                      index=pd.RangeIndex(n_repeats, name="repeat"), name="AUC")
-    return CVPredictions(ys, per_repeat, aucs, n_splits, n_repeats, seed, info)
+    return CVPredictions(res.y, res.per_repeat[name], aucs, n_splits, n_repeats, seed, res.fold_info, res)
+
+
+def tuned(make_model, param_grid: dict, *, inner_cv: int = 5, scoring: str = "roc_auc", seed: int = 0):
+    """A factory of ``make_model`` wrapped in a grid search over ``param_grid`` on its own training rows
+    (stratified ``inner_cv``-fold, shuffled with ``seed``): passed to :func:`repeated_cv` it makes a nested CV."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    def make():
+        return GridSearchCV(new_model(make_model), param_grid, scoring=scoring,
+                            cv=StratifiedKFold(inner_cv, shuffle=True, random_state=seed))
+
+    return make
 
 
 def random_splits(y, n_splits: int = 100, test_size: float = 0.2, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -240,26 +359,35 @@ def _metrics(y_pos: np.ndarray, s: np.ndarray, threshold: float, metrics: Sequen
     return {m: float(values[m]) for m in metrics}
 
 
+def split_scores(make_model, X, y, splits, metrics=("AUC",), threshold: float = 0.5, *, n_jobs: int | None = 1,
+                 progress: bool = False, scheduler=None, inspect: Callable[[Any], Any] | None = None) -> pd.DataFrame:
+    """Fit on each split's training rows, score its test rows, for every model the estimator scores
+    (:func:`score_frame`): one row per split and model (``split``, ``model``, ``n_train``, ``n_test`` and each
+    metric: AUC on the scores, the others on ``score >= threshold``). ``splits`` are position pairs as from
+    :func:`random_splits` (WORC's design) or any other split list. ``attrs["fit_info"]``: ``inspect(fitted)``
+    per split. ``n_jobs`` / ``scheduler`` as in :func:`repeated_cv`.
+    """
+    pos = _check_outcome(X, y)
+    tasks = [(make_model, X, y, np.asarray(tr), np.asarray(te), inspect) for tr, te in splits]
+    results = _run(_fit_scores, tasks, n_jobs, progress, "random splits", "split", scheduler)
+    rows = []
+    for k, ((tr, te), (scores, _)) in enumerate(zip(splits, results)):
+        for name in scores.columns:
+            row = {"split": k, "model": name, "n_train": len(tr), "n_test": len(te)}
+            row.update(_metrics(pos[np.asarray(te)], scores[name].to_numpy(dtype=float), threshold, metrics))
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    out.attrs["fit_info"] = [inf for _, inf in results] if inspect is not None else []
+    return out
+
+
 def evaluate_splits(make_model, X, y, splits, metrics=("AUC", "BCA", "SEN", "SPE"), threshold: float = 0.5,
                     n_jobs: int | None = 1, progress: bool = False, scheduler=None) -> pd.DataFrame:
-    """Fit on each split's training rows, score its test rows; one row per split.
-
-    Columns: ``split``, ``n_train``, ``n_test``, then each metric (AUC on
-    the scores; the others on ``score >= threshold``, WORC's 0.5 cut-off
-    on the posterior). ``splits`` are position pairs as from
-    :func:`random_splits`. ``n_jobs`` / ``scheduler``: where the splits are fitted, as in
-    :func:`repeated_cv_predict`.
-    """
-    yv = _y_array(y)
-    pos = (yv == np.unique(yv).max()).astype(int)
-    tasks = [(make_model, X, y, np.asarray(tr), np.asarray(te), None) for tr, te in splits]
-    results = _run(_fit_predict, tasks, n_jobs, progress, "random splits", "split", scheduler)
-    rows = []
-    for k, ((tr, te), (s, _)) in enumerate(zip(splits, results)):
-        row = {"split": k, "n_train": len(tr), "n_test": len(te)}
-        row.update(_metrics(pos[np.asarray(te)], np.asarray(s, dtype=float), threshold, metrics))
-        rows.append(row)
-    return pd.DataFrame(rows)
+    """:func:`split_scores` of a one-score estimator: one row per split (``split``, ``n_train``, ``n_test``,
+    then each metric; WORC's 0.5 cut-off on the posterior by default)."""
+    df = split_scores(make_model, X, y, splits, metrics, threshold, n_jobs=n_jobs, progress=progress,
+                      scheduler=scheduler)
+    return df.drop(columns="model")
 
 
 def summarise_splits(df: pd.DataFrame, n_train=None, n_test=None, level: float = 0.95,
@@ -277,6 +405,9 @@ def summarise_splits(df: pd.DataFrame, n_train=None, n_test=None, level: float =
         n_train = float(df["n_train"].mean())
     if n_test is None:
         n_test = float(df["n_test"].mean())
+    if "model" in df.columns:   # one summary per model (rows: model, metric)
+        return pd.concat({m: summarise_splits(g.drop(columns="model"), n_train, n_test, level, metrics)
+                          for m, g in df.groupby("model", sort=False)}, names=["model", "metric"])
     if metrics is None:
         metrics = [c for c in df.columns if c not in ("split", "n_train", "n_test")]
     rows = {}

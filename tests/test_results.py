@@ -236,3 +236,26 @@ def test_the_results_schema_rejects_a_verdict_on_a_proxy():
     del bad["metrics"][0]["resolution"]                    # a proxy AUC pair shows its resolution
     with pytest.raises(jsonschema.ValidationError):
         validate_results(bad)
+
+
+def test_the_results_schema_takes_the_papers_cohort_names_only_for_rows_we_did_not_compute():
+    """A reported-only row keeps the paper's cohort (e.g. 'all', 'prospective'); a computed one is ours."""
+    import jsonschema
+
+    res = ChapterResults(load_spec_file(FIX / "spec_toy.yaml"), data="public", parameters={
+        "seed": 0, "profile": "quick", "null_labels": False, "protocol": "paper"})
+    res.add_cohort("validation", 50, 20)
+    res.add_metric("Model", "validation", "AUC", 0.78, (0.66, 0.88))
+    res.add_deviation("toy")
+    out = json.loads(json.dumps(res.to_dict()))
+    paper_only = {**out["metrics"][0], "cohort": "prospective", "value": None, "ci": None}
+    out["metrics"].append(paper_only)
+    validate_results(out)
+    bad = json.loads(json.dumps(out))
+    bad["metrics"][-1]["value"] = 0.7                      # computed on a cohort this run does not have
+    with pytest.raises(jsonschema.ValidationError):
+        validate_results(bad)
+    bad["metrics"][-1]["cohort"] = "all cohorts"           # not an identifier
+    bad["metrics"][-1]["value"] = None
+    with pytest.raises(jsonschema.ValidationError):
+        validate_results(bad)

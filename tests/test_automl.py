@@ -257,6 +257,65 @@ def test_degrade_mask_reaches_target_dice():
     assert g.value_counts().to_dict() == {"excellent": 69, "sufficient": 31}     # 296 : 133
 
 
+def test_degraded_mask_cache_follows_the_source_mask_across_effect_sizes(tmp_path):
+    """Issue 12: the twin rendered at two effect sizes has other tumours under the same case ids; degrading
+    both into ONE cache folder with the same grades and seed must give each its own masks (keyed on the
+    source mask's content and the target Dice), each within its grade's range of ITS source mask."""
+    import SimpleITK as sitk
+
+    from replicate.data.synthetic import make_cohort
+    from replicate.segmentation_quality import assign_grades, degrade_cases, dice
+    from replicate.spec import load_spec
+    spec = load_spec("alt")
+    design = dict(spec.synthetic)
+    design["cohorts"] = design["cohorts"][:2]
+    design["centres"] = {k: v for k, v in design["centres"].items() if k in {c["centre"] for c in design["cohorts"]}}
+    sq = spec.design["twin"]["segmentation_quality"]
+    ranges = {g: tuple(v["dice"]) for g, v in sq.items()}
+    cache = tmp_path / "degraded"
+
+    def read(path):
+        return sitk.GetArrayFromImage(sitk.ReadImage(str(path))) > 0
+
+    runs = {}
+    for effect in (0.0, 1.0):
+        cohort = make_cohort(design, seed=0, effect_size=effect, n_patients=16, name="synthetic:alt_cache",
+                             cache_dir=tmp_path / "cohorts")
+        ext = [c for c in cohort.cases("T1") if cohort.table.loc[c.case_id, "split"] == "validation"]
+        grades = assign_grades([c.case_id for c in ext], {g: v["n"] for g, v in sq.items()}, seed=0)
+        runs[effect] = (ext, *degrade_cases(ext, grades, ranges, cache, seed=5), grades)
+    (ext0, new0, tab0, g0), (ext1, new1, tab1, g1) = runs[0.0], runs[1.0]
+    assert [c.case_id for c in ext0] == [c.case_id for c in ext1] and g0.equals(g1)   # same ids, grades, seed
+    differ = [k for k in range(len(ext0)) if not np.array_equal(read(ext0[k].mask), read(ext1[k].mask))]
+    assert differ, "the two effect sizes should render different tumours"
+    for k in differ:
+        assert new0[k].mask != new1[k].mask                       # not the other run's cached mask
+    for ext, new, tab in ((ext0, new0, tab0), (ext1, new1, tab1)):
+        for src, deg in zip(ext, new):
+            d = dice(read(deg.mask), read(src.mask))
+            lo, hi = ranges[tab.loc[src.case_id, "grade"]]
+            assert lo <= d <= hi and d == pytest.approx(tab.loc[src.case_id, "dice"])
+    again = degrade_cases(ext1, g1, ranges, cache, seed=5)         # a re-run reuses its own files
+    assert [c.mask for c in again[0]] == [c.mask for c in new1]
+
+
+def test_degraded_mask_outside_its_grade_range_names_the_case(tmp_path, monkeypatch):
+    import SimpleITK as sitk
+
+    from replicate import segmentation_quality as sq
+    from replicate.data.cohort import Case
+    zz, yy, xx = np.mgrid[:12, :24, :24]
+    m = (((xx - 12) ** 2 + (yy - 12) ** 2 + (zz - 6) ** 2) < 5 ** 2).astype(np.uint8)
+    sitk.WriteImage(sitk.GetImageFromArray(m), str(tmp_path / "m.nii.gz"))
+    case = Case("P7", tmp_path / "m.nii.gz", tmp_path / "m.nii.gz")
+    grades = pd.Series({"P7": "sufficient"})
+    # a degradation that misses its target (here: returns the mask eroded far below the range)
+    monkeypatch.setattr(sq, "degrade_mask", lambda mask, target, rng, spacing: (
+        np.zeros_like(mask, dtype=bool) | (np.asarray(mask, bool) & (zz == 6)), 0.0))
+    with pytest.raises(ValueError, match=r"case P7: .*outside the 'sufficient' range"):
+        sq.degrade_cases([case], grades, {"sufficient": (0.75, 0.90)}, tmp_path / "out", seed=0)
+
+
 # ------------------------------------------------------------------------------------------- search mechanics
 
 def test_search_is_deterministic_given_the_seed():
@@ -359,3 +418,82 @@ def test_corrected_t_ci_hand_computed():
     r = corrected_resampled_ttest([0.85, 0.72, 0.98, 0.76], [0.8, 0.7, 0.9, 0.75], n_train=80, n_test=20)
     assert r.mean == pytest.approx(0.04) and r.se == pytest.approx(0.0223607, abs=1e-7)
     assert r.t == pytest.approx(1.7888544, abs=1e-6) and r.df == 3
+
+
+# ------------------------------------------------------------------------------------------- fallbacks (issue 12)
+
+def test_resampler_skips_what_worc_skips_and_substitutes_nothing():
+    from replicate.automl import SafeResampler
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = np.r_[np.zeros(40), np.ones(20)].astype(int)
+
+    def run(method, strategy, **kw):
+        r = SafeResampler(method, strategy, random_state=0, **kw)
+        Xr, yr = r.fit_resample(X, y)
+        return r.skipped_, np.bincount(yr).tolist()
+
+    # a strategy the sampler does not accept: skipped (not replaced by 'auto', which would resample the minority)
+    assert run("RandomUnderSampling", "minority") == (True, [40, 20])
+    assert run("RandomOverSampling", "majority") == (True, [40, 20])
+    assert run("NeighbourhoodCleaningRule", "minority", threshold_cleaning=0.5) == (True, [40, 20])
+    assert run("SMOTEENN", "majority") == (True, [40, 20])
+    # accepted strategies resample
+    assert run("RandomOverSampling", "minority") == (False, [40, 40])
+    assert run("RandomUnderSampling", "not minority") == (False, [20, 20])
+    # SMOTE ignores the drawn strategy (WORC passes none: 'auto')
+    assert run("SMOTE", "majority", k_neighbors=5) == (False, [40, 40])
+    # more neighbours than minority patients: skipped (WORC: imbalanced-learn's ValueError -> skipped)
+    assert run("SMOTE", "auto", k_neighbors=25)[0] is True
+    # fewer than 10 patients left in a class: skipped
+    y_small = np.r_[np.zeros(51), np.ones(9)].astype(int)
+    r = SafeResampler("RandomUnderSampling", "all", random_state=0)
+    _, yr = r.fit_resample(X, y_small)
+    assert r.skipped_ and np.bincount(yr).tolist() == [51, 9]
+
+
+def test_lr_solver_is_declared_against_worcs():
+    from replicate.automl import lr_solver, make_classifier, worc_lr_solver
+    for penalty, drawn, ours, worc in (("l1", "lbfgs", "liblinear", "saga"), ("l2", "lbfgs", "liblinear", "lbfgs"),
+                                       ("l2", "saga", "liblinear", "saga"), ("elasticnet", "lbfgs", "saga", "saga")):
+        clf = {"name": "LR", "penalty": penalty, "solver": drawn, "C": 0.5, "l1_ratio": 0.3}
+        assert (lr_solver(clf), worc_lr_solver(clf)) == (ours, worc)
+        assert make_classifier(clf).solver == ours
+
+
+def test_fallbacks_are_counted_and_travel_with_cached_predictions(tmp_path):
+    X, y = _data(n=70, p=20, seed=4)
+    m = WORCAutoML(n_workflows=40, n_top=6, inner_cv=2, seed=3).fit(X, y)
+    assert set(m.fallbacks_) | {"predict_failures"} == set(automl.FALLBACKS)
+    assert m.fallbacks_["workflows_failed"] == int(m.cv_results_["mean_score"].isna().sum())
+    assert m.fallbacks_["ensemble_short"] == 6 - len(m.members_)
+    skipped = sum(bool(getattr(mem.named_steps.get("resampling"), "skipped_", False)) for mem in m.members_)
+    assert m.fallbacks_["resampling_skipped"] == skipped
+    lr = [m.workflows_[i]["classifier"] for i in m.member_ids_ if m.workflows_[i]["classifier"]["name"] == "LR"]
+    assert m.fallbacks_["lr_solver_replaced"] == sum(c["penalty"] in ("l1", "l2") for c in lr)
+    # the counts are stored with each split's cached predictions and summed over the splits
+    splits = [(list(X.index[:50]), list(X.index[50:])), (list(X.index[20:]), list(X.index[:20]))]
+    mk = lambda s: WORCAutoML(n_workflows=12, n_top=3, inner_cv=2, seed=s)  # noqa: E731
+    ev = automl.evaluate_random_splits(mk, X, y, splits, seed=0, cache_dir=tmp_path, cache_key="fb")
+    again = automl.evaluate_random_splits(None, X, y, splits, seed=0, cache_dir=tmp_path, cache_key="fb")
+    assert set(ev.fallbacks()) == set(automl.FALLBACKS) and ev.fallbacks() == again.fallbacks()
+    per_split = [fit_fb for fit_fb in (automl.fallback_counts(mk(s).fit(X.loc[tr], y.loc[tr]))
+                                       for s, (tr, _) in zip(np.random.SeedSequence(0).generate_state(2), splits))]
+    assert ev.fallbacks()["ensemble_short"] == sum(f["ensemble_short"] for f in per_split)
+
+
+def test_a_member_that_fails_to_predict_is_left_out_and_counted():
+    X, y = _data(n=60, p=12, seed=5)
+    m = WORCAutoML(n_workflows=10, n_top=3, inner_cv=2, seed=0).fit(X, y)
+    good = [mem.predict_proba(X.to_numpy())[:, 1] for mem in m.members_[1:]]
+
+    class Broken:
+        def predict_proba(self, X):
+            raise ValueError("broken member")
+
+    m.members_[0] = Broken()
+    np.testing.assert_allclose(m.predict_proba(X)[:, 1], np.mean(good, axis=0))
+    assert m.predict_failures_ == 1 and automl.fallback_counts(m)["predict_failures"] == 1
+    m.members_ = [Broken(), Broken()]
+    with pytest.raises(RuntimeError, match="all 2 ensemble members failed"):
+        m.predict_proba(X)

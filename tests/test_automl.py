@@ -497,3 +497,74 @@ def test_a_member_that_fails_to_predict_is_left_out_and_counted():
     m.members_ = [Broken(), Broken()]
     with pytest.raises(RuntimeError, match="all 2 ensemble members failed"):
         m.predict_proba(X)
+
+
+def test_seed_reruns_on_the_same_splits_pool_to_their_mean():
+    X, y = _data(n=80, p=16, seed=12)
+    from replicate.results import ChapterResults
+    from replicate.spec import load_spec
+    from replicate.validation import random_splits
+    splits = [(list(y.index[a]), list(y.index[b])) for a, b in random_splits(y, 5, 0.2, seed=0)]
+    mk = lambda s: WORCAutoML(n_workflows=6, n_top=2, inner_cv=2, seed=s)  # noqa: E731
+    runs = [automl.evaluate_random_splits(mk, X, y, splits, seed=s) for s in (1, 2, 3)]
+    pooled = automl.pool_seed_runs(runs)
+    assert pooled.seed_values["AUC"] == [r.summary.loc["AUC", "value"] for r in runs]
+    assert len(set(pooled.seed_values["AUC"])) > 1                  # the seed changes the method's result
+    assert pooled.summary.loc["AUC", "value"] == pytest.approx(np.mean(pooled.seed_values["AUC"]))
+    np.testing.assert_allclose(pooled.per_split["AUC"], np.mean([r.per_split["AUC"] for r in runs], axis=0))
+    m, lo, hi = automl.corrected_t_ci(pooled.per_split["AUC"], pooled.n_train, pooled.n_test)
+    assert (pooled.summary.loc["AUC", "low_raw"], pooled.summary.loc["AUC", "high_raw"]) == (lo, hi)
+    assert pooled.cpu_seconds == pytest.approx(sum(r.cpu_seconds for r in runs))
+    ps = pooled.patient_scores()
+    pid = splits[0][1][0]
+    assert ps.loc[pid, "score"] == pytest.approx(np.mean([r.preds.loc[r.preds["patient_id"] == pid, "score"].mean()
+                                                          for r in runs]))
+    # recorded with its seed values, a same-data pair gets a three-way TOST verdict on the method's variability
+    res = ChapterResults(load_spec("alt"), data="public", parameters={})
+    row = res.add_metric("Imaging model", "cv", "AUC", pooled.summary.loc["AUC", "value"],
+                         (pooled.summary.loc["AUC", "low"], pooled.summary.loc["AUC", "high"]),
+                         seed_values=pooled.seed_values["AUC"])
+    assert row["comparability"] == "same_data" and row["verdict"] in ("reproduced", "not reproduced", "inconclusive")
+    assert "R = 3 seed re-runs" in row["rule"]
+    with pytest.raises(ValueError, match="same splits"):
+        automl.pool_seed_runs([runs[0], automl.evaluate_random_splits(mk, X, y, splits[:3], seed=1)])
+
+
+def test_lazy_imputer_equals_its_imputer():
+    from sklearn.impute import KNNImputer, SimpleImputer
+
+    from replicate.automl import LazyImputer
+    rng = np.random.default_rng(0)
+    clean = rng.normal(size=(40, 6))
+    holes = clean.copy()
+    holes[rng.random(holes.shape) < 0.1] = np.nan
+    for base in (SimpleImputer(strategy="most_frequent", keep_empty_features=True),
+                 SimpleImputer(strategy="median", keep_empty_features=True), KNNImputer(n_neighbors=3)):
+        for train in (clean, holes):
+            lazy = LazyImputer(base).fit(train)
+            ref = clone(base).fit(train)
+            for test in (clean[:10], holes[:10]):
+                np.testing.assert_array_equal(lazy.transform(test), ref.transform(test))
+    assert LazyImputer(SimpleImputer()).fit(clean).imputer_ is None      # nothing computed until a NaN comes
+
+
+def test_seed_sd_from_splits_and_fallback_sentence():
+    rng = np.random.default_rng(0)
+    J, R = 50, 3
+    noise = rng.normal(0, 0.04, size=(R, J))                      # independent seed noise per split
+    runs = []
+    for r in range(R):
+        per = pd.DataFrame({"AUC": 0.8 + noise[r]}, index=pd.Index(range(J), name="split"))
+        summ = pd.DataFrame({"value": [per["AUC"].mean()]}, index=["AUC"])
+        runs.append(automl.SplitEvaluation(pd.DataFrame({"split": [], "patient_id": []}), per, summ, 92, 23))
+    pooled = automl.pool_seed_runs(runs)
+    sd_runs = np.std(pooled.seed_values["AUC"], ddof=1)
+    est = pooled.seed_sd_from_splits("AUC")
+    assert est == pytest.approx(0.04 / np.sqrt(J), rel=0.15)      # J (R - 1) = 100 df: close to the truth
+    assert np.isfinite(sd_runs)                                    # (2 df: anywhere near it)
+    text = automl.describe_fallbacks({"workflows_failed": 3, "workflows_no_features": 2, "resampling_skipped": 2,
+                                      "pca_skipped": 0}, 4, 10, 3)
+    assert "3 of 40 sampled workflows that failed" in text and "2 of 12 ensemble members whose resampling" in text
+    assert "(2 of them because their feature-group draw switched every group off)" in text
+    assert "PCA" not in text
+    assert automl.describe_fallbacks({}, 2, 10, 3).endswith("none.")

@@ -30,6 +30,7 @@ import numpy as np
 
 CHAPTER = "alt"
 MODELS = ("Imaging model", "Volume model")
+CHUNK = 10                                     # seeds between saves
 VOLUME = "PREDICT_original_sf_volume_2.5D"
 
 
@@ -87,22 +88,37 @@ def main(argv=None) -> int:
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--out", default=None, help="default benchmarks/results/null_alt.json")
     args = ap.parse_args(argv)
-    from replicate import null
+    from replicate import automl, null
     one_seed, counts = make_one_seed(args.n_jobs)
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
-    t0 = time.perf_counter()
-    dist = null.run_null(CHAPTER, one_seed, seeds, data="public", profile="quick",
-                         generated_by=f"benchmarks/null_alt.py --seeds {args.seeds} --first-seed {args.first_seed} "
-                                      f"({date.today().isoformat()})")
-    dist.notes += [
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    notes = [
         f"Public WORC Lipo features (Cohort 1, 115 patients), WORC's first {counts['n_splits']} random splits; "
         f"quick-profile search: {counts['run_n_workflows']} workflows, ensemble of the best {counts['run_n_top']}, "
         f"{counts['inner_splits']} inner splits; the chapter's permutation and seeds (its first seed run).",
         "'<model>': the mean of the split AUCs (the chapter's headline estimate); its curve uses the corrected "
         "resampled t-test SE (Nadeau & Bengio), the SE behind the chapter's CI, not DeLong's.",
         "'<model>, pooled score': the AUC of each patient's mean out-of-split score; its curve uses DeLong's SE.",
-        f"{len(dist.seeds)} seeds in {time.perf_counter() - t0:.0f} s wall.",
+        f"AutoML code version {automl._code_version()} (replicate.automl._code_version()).",
     ]
+    generated_by = (f"benchmarks/null_alt.py --seeds {args.seeds} --first-seed {args.first_seed} "
+                    f"({date.today().isoformat()})")
+    t0 = time.perf_counter()
+    dist = None
+    for start in range(0, len(seeds), CHUNK):            # saved after every chunk: an interrupted run keeps its seeds
+        part = null.run_null(CHAPTER, one_seed, seeds[start:start + CHUNK], data="public", profile="quick",
+                             generated_by=generated_by)
+        if dist is None:
+            dist = part
+        else:
+            dist.seeds += part.seeds
+            for name, m in part.models.items():
+                dist.models[name]["aucs"] += m["aucs"]
+                dist.models[name]["ses"] += m["ses"]
+        dist.seconds = round(time.perf_counter() - t0, 1)
+        done = len(dist.seeds) == len(seeds)
+        dist.notes = notes + [f"{len(dist.seeds)} seeds in {dist.seconds:.0f} s wall"
+                              + ("." if done else f" (partial: {len(dist.seeds)} of {len(seeds)} seeds so far).")]
+        null.save(dist, args.out)
     path = null.save(dist, args.out)
     print(path)
     for name, s in dist.summary().items():

@@ -568,3 +568,20 @@ def test_seed_sd_from_splits_and_fallback_sentence():
     assert "(2 of them because their feature-group draw switched every group off)" in text
     assert "PCA" not in text
     assert automl.describe_fallbacks({}, 2, 10, 3).endswith("none.")
+
+
+def test_logistic_regression_stops_at_its_iteration_cap_and_is_counted():
+    """Robust z-scoring can leave features in the tens of thousands; an l1 liblinear fit on such data ran
+    for minutes at WORC's max_iter (100,000): the cap bounds it and the fit counts the member."""
+    from replicate.automl import LR_MAX_ITER, make_classifier
+    clf = {"name": "LR", "penalty": "l1", "solver": "lbfgs", "C": 0.9, "l1_ratio": 0.5}
+    assert make_classifier(clf).max_iter == LR_MAX_ITER == 1000
+    assert make_classifier({**clf, "penalty": "elasticnet"}).max_iter == LR_MAX_ITER
+    X, y = _data(n=70, p=20, seed=4)
+    m = WORCAutoML(n_workflows=40, n_top=6, inner_cv=2, seed=3).fit(X, y)
+    capped = 0
+    for mem, i in zip(m.members_, m.member_ids_):
+        if m.workflows_[i]["classifier"]["name"] == "LR":
+            lr = mem.named_steps["classifier"]
+            capped += int(np.max(lr.n_iter_) >= lr.max_iter)
+    assert m.fallbacks_["lr_iteration_cap"] == capped

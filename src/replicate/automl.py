@@ -35,8 +35,14 @@ is exact, and a test checks it). SVMs are fitted without Platt scaling during
 the search (their hard predictions and ranking do not depend on it); the
 refitted ensemble members do use it, as WORC does. The weighted F1-score is
 computed in numpy (:func:`f1_weighted`, equal to scikit-learn's) and scikit-learn's
-per-``clone`` signature inspection is memoised during a search (:func:`cached_param_names`).
+per-``clone`` signature inspection is memoised during a search (:func:`cached_param_names`). An ensemble
+member's imputer computes its statistics only when a value is missing (:class:`LazyImputer`, same output)
+and the robust z-score uses the vectorised percentile when nothing is missing (same values).
 Workflows are evaluated in parallel with joblib (``n_jobs``).
+
+Fallbacks: every step that can skip itself, fail or be replaced is listed in :data:`DEPARTURES`; a fit
+counts the ones it took (``fallbacks_``, :data:`FALLBACKS`), the counts travel with the cached split
+predictions (:meth:`SplitEvaluation.fallbacks`), and the chapter lists them with its deviations.
 """
 from __future__ import annotations
 
@@ -124,11 +130,13 @@ DEPARTURES: list[str] = [
     "zeroes every score) and samples its sample size with int() (always 0); here standard ReliefF "
     "(k nearest hits and misses, Manhattan/Minkowski distance) on a uniform 75-95 % sample is used.",
     "Logistic regression: the solver is drawn from WORC's list (lbfgs, saga) but not used. l1 and l2 are "
-    "fitted with liblinear, elastic net with saga capped at 1,000 epochs; WORC fits l2 with the drawn solver "
-    "and switches l1 and elastic net to saga (max_iter 100,000). liblinear minimises the same penalised "
-    "likelihood except that it also penalises the intercept (small on robust-z-scored features); it is used "
-    "because lbfgs takes up to a second per fit and saga stalls on robust-z-scored features. scikit-learn "
-    ">= 1.8 expresses the penalty as l1_ratio (l2 = 0, l1 = 1, elastic net = drawn).",
+    "fitted with liblinear, elastic net with saga; WORC fits l2 with the drawn solver and switches l1 and "
+    "elastic net to saga. liblinear minimises the same penalised likelihood except that it also penalises "
+    "the intercept (small on robust-z-scored features); it is used because lbfgs takes up to a second per "
+    "fit and saga stalls on robust-z-scored features. Both stop after 1,000 iterations / epochs, converged "
+    "or not (WORC: max_iter 100,000): robust z-scoring leaves some features with values in the tens of "
+    "thousands, on which one l1 fit ran for over ten minutes. scikit-learn >= 1.8 expresses the penalty as "
+    "l1_ratio (l2 = 0, l1 = 1, elastic net = drawn).",
     "Resampling is WORC's ObjectSampler: SMOTE and BorderlineSMOTE ignore the drawn sampling strategy "
     "(WORC passes none, so 'auto'); NearMiss and the neighbourhood cleaning rule use 3 neighbours, ADASYN the "
     "drawn n_neighbors, SMOTE the drawn k_neighbors. As in WORC, a drawn strategy the sampler does not "
@@ -167,6 +175,8 @@ FALLBACKS: dict[str, str] = {
     "statistical_test_skipped": "ensemble members whose Mann-Whitney selection passed no feature (skipped)",
     "lr_solver_replaced": "logistic-regression ensemble members fitted with another solver than WORC's "
                           "(liblinear for l1 / l2)",
+    "lr_iteration_cap": "logistic-regression ensemble members stopped at the 1,000-iteration cap before "
+                        "converging",
     "scaling_fallback_columns": "feature columns (summed over ensemble members) z-scored with the ordinary "
                                 "mean and SD (no value strictly between their 5th and 95th percentiles)",
 }
@@ -577,7 +587,7 @@ def make_classifier(clf: dict, random_state: int | None = None, probability: boo
         l1 = {"l2": 0.0, "l1": 1.0}.get(clf["penalty"], clf["l1_ratio"])
         solver = lr_solver(clf)
         return LogisticRegression(C=clf["C"], l1_ratio=l1, solver=solver, random_state=random_state,
-                                  max_iter=max_iter if solver == "liblinear" else LR_SAGA_MAX_ITER)
+                                  max_iter=min(max_iter, LR_MAX_ITER))
     if name == "LDA":
         shrink = None if clf["solver"] == "svd" else clf["shrinkage"]
         return LinearDiscriminantAnalysis(solver=clf["solver"], shrinkage=shrink)
@@ -596,8 +606,10 @@ def make_classifier(clf: dict, random_state: int | None = None, probability: boo
     raise ValueError(f"unknown classifier {name!r}")
 
 
-#: saga (only for elastic-net logistic regression) is capped at this many epochs (see DEPARTURES).
-LR_SAGA_MAX_ITER = 1000
+#: Logistic regression stops after this many iterations (liblinear) or epochs (saga), converged or not (see
+#: DEPARTURES): robust z-scoring leaves some PREDICT features with values in the tens of thousands, on which
+#: an l1 fit can run 1,000 liblinear iterations in 6 s and WORC's 100,000 for ten minutes.
+LR_MAX_ITER = 1000
 
 
 def lr_solver(clf: dict) -> str:
@@ -1015,7 +1027,7 @@ class WORCAutoML(ClassifierMixin, BaseEstimator):
                "workflows_no_features": sum(len(selected_columns(c, self.groups_)) == 0 for c in self.workflows_),
                "refits_failed": int(refits_failed),
                "ensemble_short": max(0, int(self.n_top) - len(self.members_)),
-               "lr_solver_replaced": 0, "scaling_fallback_columns": 0}
+               "lr_solver_replaced": 0, "lr_iteration_cap": 0, "scaling_fallback_columns": 0}
         for step in _SKIPPABLE_STEPS:
             out[f"{step}_skipped"] = 0
         for member, i in zip(self.members_, self.member_ids_):
@@ -1024,6 +1036,8 @@ class WORCAutoML(ClassifierMixin, BaseEstimator):
                 out[f"{step}_skipped"] += int(bool(getattr(est, "skipped_", False)))
             clf = self.workflows_[i]["classifier"]
             out["lr_solver_replaced"] += int(clf["name"] == "LR" and lr_solver(clf) != worc_lr_solver(clf))
+            lr = member.named_steps["classifier"]
+            out["lr_iteration_cap"] += int(clf["name"] == "LR" and int(np.max(lr.n_iter_)) >= lr.max_iter)
             scaler = member.named_steps.get("scaling")
             out["scaling_fallback_columns"] += int(getattr(scaler, "n_fallback_", 0))
         return out

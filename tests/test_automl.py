@@ -57,6 +57,22 @@ def test_sampling_is_seeded_and_follows_worc_space():
     assert min(st) >= 1e-3 and max(st) <= 10 ** -0.5
 
 
+def test_group_draws_never_select_nothing():
+    """A single-group model (the volume model) keeps its group in every workflow; with two groups each is
+    on with probability 2/3 (0.5 conditioned on not both off); an 'other' column makes any draw valid."""
+    rng = np.random.default_rng(0)
+    assert all(sample_workflow(rng, ["shape"])["groups"] == {"shape": True} for _ in range(200))
+    two = [sample_workflow(rng, ["shape", "histogram"])["groups"] for _ in range(3000)]
+    assert all(any(g.values()) for g in two)
+    assert abs(np.mean([g["shape"] for g in two]) - 2 / 3) < 0.03
+    with_other = [sample_workflow(rng, ["shape", "other"])["groups"] for _ in range(2000)]
+    assert abs(np.mean([g["shape"] for g in with_other]) - 0.5) < 0.04
+    X, y = _data(n=60, p=12, seed=2)
+    m = WORCAutoML(n_workflows=10, n_top=3, inner_cv=2, seed=0).fit(X[["PREDICT_original_sf_f0"]], y)
+    assert m.fallbacks_["workflows_failed"] == int(m.cv_results_["mean_score"].isna().sum())
+    assert all(len(automl.selected_columns(c, m.groups_)) == 1 for c in m.workflows_)
+
+
 def test_every_sampled_workflow_builds_and_fits():
     X, y = _data(n=60, p=24)
     groups = feature_groups(X.columns)
@@ -143,11 +159,11 @@ def test_fit_predict_learns_and_is_deterministic_and_parallel_safe():
 
 
 def test_single_feature_model_runs():
-    """The volume-only model: one column; workflows whose group search drops it are ranked last."""
+    """The volume-only model: one column, kept by every workflow (a group draw never selects nothing)."""
     X, y = _data(n=80, p=24, seed=5)
     Xv = X[["PREDICT_original_sf_f0"]]
     m = WORCAutoML(n_workflows=20, n_top=4, inner_cv=3, seed=0).fit(Xv, y)
-    assert m.cv_results_["mean_score"].isna().sum() > 0      # shape group switched off in about half
+    assert all(c["groups"] == {"shape": True} for c in m.workflows_)
     assert len(m.members_) == 4
     assert np.all(np.isfinite(m.predict_proba(Xv)))
 
@@ -562,11 +578,10 @@ def test_seed_sd_from_splits_and_fallback_sentence():
     est = pooled.seed_sd_from_splits("AUC")
     assert est == pytest.approx(0.04 / np.sqrt(J), rel=0.15)      # J (R - 1) = 100 df: close to the truth
     assert np.isfinite(sd_runs)                                    # (2 df: anywhere near it)
-    text = automl.describe_fallbacks({"workflows_failed": 3, "workflows_no_features": 2, "resampling_skipped": 2,
-                                      "pca_skipped": 0}, 4, 10, 3)
+    text = automl.describe_fallbacks({"workflows_failed": 3, "resampling_skipped": 2, "pca_skipped": 0,
+                                      "scaling_fallback_columns": 7}, 4, 10, 3)
     assert "3 of 40 sampled workflows that failed" in text and "2 of 12 ensemble members whose resampling" in text
-    assert "(2 of them because their feature-group draw switched every group off)" in text
-    assert "PCA" not in text
+    assert "; 7 feature columns" in text and "PCA" not in text
     assert automl.describe_fallbacks({}, 2, 10, 3).endswith("none.")
 
 

@@ -150,8 +150,13 @@ DEPARTURES: list[str] = [
     "QDA is fitted as scikit-learn < 1.7 (the versions WORC ran on) fitted it: a class with no more "
     "patients than features gets its covariance in the subspace its patients span plus reg_param; "
     "scikit-learn 1.7+ raises instead.",
-    "Fallbacks: a workflow that fails in any inner split (or whose feature-group draw switches every group "
-    "off) is never ranked; a top workflow whose refit fails is passed over for the next best; an ensemble "
+    "Feature-group and toolbox draws never select nothing: WORC also draws a toolbox (All, PREDICT, "
+    "PyRadiomics), which against the PREDICT-only public features selects no feature in a third of its "
+    "workflows, and its group switches can turn every group off (half the workflows of the single-feature "
+    "volume model); WORC scores such workflows as failed. Here the toolbox is not drawn and an all-off group "
+    "draw is redrawn, so every workflow has features: as WORC with the empty draws discarded, i.e. a larger "
+    "WORC search (the volume model's 50 workflows are all valid, WORC's 1,000 hold about 333 valid ones).",
+    "Fallbacks: a workflow that fails in any inner split is never ranked; a top workflow whose refit fails is passed over for the next best; an ensemble "
     "member that fails to predict is left out of the mean (all failing is an error); variance threshold, "
     "SelectFromModel and Mann-Whitney selection keep every feature when they would keep none, a fixed-size "
     "PCA not smaller than the features is skipped (all as WORC); a feature with no value strictly between "
@@ -163,7 +168,6 @@ DEPARTURES: list[str] = [
 #: in words for the chapter's deviations.
 FALLBACKS: dict[str, str] = {
     "workflows_failed": "sampled workflows that failed in the inner cross-validation (never ranked)",
-    "workflows_no_features": "sampled workflows whose feature-group draw switched every group off (failed)",
     "refits_failed": "top-ranked workflows whose refit failed (passed over for the next best)",
     "ensemble_short": "ensemble places left empty (fewer workflows could be refitted than the ensemble size)",
     "predict_failures": "ensemble members that failed to predict (left out of the mean)",
@@ -502,6 +506,17 @@ class SafeResampler(BaseEstimator):
 # Sampling and building workflows
 # ---------------------------------------------------------------------------------------------
 
+def _draw_groups(rng: np.random.Generator, searchable: Sequence[str], has_other: bool) -> dict[str, bool]:
+    """WORC's groupwise search: each feature group on with probability 0.5, conditioned on the workflow
+    keeping at least one feature. A draw that switches off every group (with no ``other`` column to keep)
+    selects nothing, and WORC scores such a workflow as failed; it is redrawn here (see DEPARTURES). The
+    redraw consumes random numbers only when it happens, so other draws are WORC's."""
+    while True:
+        draw = {g: bool(rng.random() < 0.5) for g in searchable}
+        if has_other or not draw or any(draw.values()):
+            return draw
+
+
 def sample_workflow(rng: np.random.Generator, groups: Sequence[str] = (),
                     space: dict | None = None) -> dict:
     """Draw one workflow configuration (a plain dict) from ``space`` (default :data:`WORC_SEARCH_SPACE`).
@@ -513,7 +528,7 @@ def sample_workflow(rng: np.random.Generator, groups: Sequence[str] = (),
     imp = s["imputation"]
     cfg["imputation"] = {"strategy": _choice(rng, imp["strategy"]), "n_neighbors": _du(rng, imp["n_neighbors"])}
     searchable = sorted(g for g in set(groups) if g != "other")
-    cfg["groups"] = {g: bool(rng.random() < 0.5) for g in searchable} if s.get("groupwise_search", True) else {}
+    cfg["groups"] = _draw_groups(rng, searchable, "other" in groups) if s.get("groupwise_search", True) else {}
     cfg["variance"] = bool(rng.random() < s["variance"]["use"])
     r = s["relief"]
     cfg["relief"] = ({"n_neighbors": _du(rng, r["n_neighbors"]), "sample_size": _u(rng, r["sample_size"]),
@@ -1024,7 +1039,6 @@ class WORCAutoML(ClassifierMixin, BaseEstimator):
         """What the fit did that the workflows as sampled did not ask for (see :data:`FALLBACKS`): counts
         over the search (failed workflows) and over the refitted ensemble members (skipped steps)."""
         out = {"workflows_failed": int(failed.sum()),
-               "workflows_no_features": sum(len(selected_columns(c, self.groups_)) == 0 for c in self.workflows_),
                "refits_failed": int(refits_failed),
                "ensemble_short": max(0, int(self.n_top) - len(self.members_)),
                "lr_solver_replaced": 0, "lr_iteration_cap": 0, "scaling_fallback_columns": 0}
@@ -1342,9 +1356,7 @@ def describe_fallbacks(counts: dict[str, int], n_fits: int, n_workflows: int, n_
         k = int(counts.get(key, 0))
         if not k:
             continue
-        if key == "workflows_no_features":
-            parts[-1] += f" ({k} of them because their feature-group draw switched every group off)"
-        elif key == "scaling_fallback_columns":
+        if key == "scaling_fallback_columns":
             parts.append(f"{k} {text}")
         else:
             parts.append(f"{k} of {per['workflows'] if key.startswith('workflows') else per['members']} {text}")

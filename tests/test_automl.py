@@ -57,6 +57,22 @@ def test_sampling_is_seeded_and_follows_worc_space():
     assert min(st) >= 1e-3 and max(st) <= 10 ** -0.5
 
 
+def test_group_draws_never_select_nothing():
+    """A single-group model (the volume model) keeps its group in every workflow; with two groups each is
+    on with probability 2/3 (0.5 conditioned on not both off); an 'other' column makes any draw valid."""
+    rng = np.random.default_rng(0)
+    assert all(sample_workflow(rng, ["shape"])["groups"] == {"shape": True} for _ in range(200))
+    two = [sample_workflow(rng, ["shape", "histogram"])["groups"] for _ in range(3000)]
+    assert all(any(g.values()) for g in two)
+    assert abs(np.mean([g["shape"] for g in two]) - 2 / 3) < 0.03
+    with_other = [sample_workflow(rng, ["shape", "other"])["groups"] for _ in range(2000)]
+    assert abs(np.mean([g["shape"] for g in with_other]) - 0.5) < 0.04
+    X, y = _data(n=60, p=12, seed=2)
+    m = WORCAutoML(n_workflows=10, n_top=3, inner_cv=2, seed=0).fit(X[["PREDICT_original_sf_f0"]], y)
+    assert m.fallbacks_["workflows_failed"] == int(m.cv_results_["mean_score"].isna().sum())
+    assert all(len(automl.selected_columns(c, m.groups_)) == 1 for c in m.workflows_)
+
+
 def test_every_sampled_workflow_builds_and_fits():
     X, y = _data(n=60, p=24)
     groups = feature_groups(X.columns)
@@ -143,11 +159,11 @@ def test_fit_predict_learns_and_is_deterministic_and_parallel_safe():
 
 
 def test_single_feature_model_runs():
-    """The volume-only model: one column; workflows whose group search drops it are ranked last."""
+    """The volume-only model: one column, kept by every workflow (a group draw never selects nothing)."""
     X, y = _data(n=80, p=24, seed=5)
     Xv = X[["PREDICT_original_sf_f0"]]
     m = WORCAutoML(n_workflows=20, n_top=4, inner_cv=3, seed=0).fit(Xv, y)
-    assert m.cv_results_["mean_score"].isna().sum() > 0      # shape group switched off in about half
+    assert all(c["groups"] == {"shape": True} for c in m.workflows_)
     assert len(m.members_) == 4
     assert np.all(np.isfinite(m.predict_proba(Xv)))
 
@@ -257,6 +273,65 @@ def test_degrade_mask_reaches_target_dice():
     assert g.value_counts().to_dict() == {"excellent": 69, "sufficient": 31}     # 296 : 133
 
 
+def test_degraded_mask_cache_follows_the_source_mask_across_effect_sizes(tmp_path):
+    """Issue 12: the twin rendered at two effect sizes has other tumours under the same case ids; degrading
+    both into ONE cache folder with the same grades and seed must give each its own masks (keyed on the
+    source mask's content and the target Dice), each within its grade's range of ITS source mask."""
+    import SimpleITK as sitk
+
+    from replicate.data.synthetic import make_cohort
+    from replicate.segmentation_quality import assign_grades, degrade_cases, dice
+    from replicate.spec import load_spec
+    spec = load_spec("alt")
+    design = dict(spec.synthetic)
+    design["cohorts"] = design["cohorts"][:2]
+    design["centres"] = {k: v for k, v in design["centres"].items() if k in {c["centre"] for c in design["cohorts"]}}
+    sq = spec.design["twin"]["segmentation_quality"]
+    ranges = {g: tuple(v["dice"]) for g, v in sq.items()}
+    cache = tmp_path / "degraded"
+
+    def read(path):
+        return sitk.GetArrayFromImage(sitk.ReadImage(str(path))) > 0
+
+    runs = {}
+    for effect in (0.0, 1.0):
+        cohort = make_cohort(design, seed=0, effect_size=effect, n_patients=16, name="synthetic:alt_cache",
+                             cache_dir=tmp_path / "cohorts")
+        ext = [c for c in cohort.cases("T1") if cohort.table.loc[c.case_id, "split"] == "validation"]
+        grades = assign_grades([c.case_id for c in ext], {g: v["n"] for g, v in sq.items()}, seed=0)
+        runs[effect] = (ext, *degrade_cases(ext, grades, ranges, cache, seed=5), grades)
+    (ext0, new0, tab0, g0), (ext1, new1, tab1, g1) = runs[0.0], runs[1.0]
+    assert [c.case_id for c in ext0] == [c.case_id for c in ext1] and g0.equals(g1)   # same ids, grades, seed
+    differ = [k for k in range(len(ext0)) if not np.array_equal(read(ext0[k].mask), read(ext1[k].mask))]
+    assert differ, "the two effect sizes should render different tumours"
+    for k in differ:
+        assert new0[k].mask != new1[k].mask                       # not the other run's cached mask
+    for ext, new, tab in ((ext0, new0, tab0), (ext1, new1, tab1)):
+        for src, deg in zip(ext, new):
+            d = dice(read(deg.mask), read(src.mask))
+            lo, hi = ranges[tab.loc[src.case_id, "grade"]]
+            assert lo <= d <= hi and d == pytest.approx(tab.loc[src.case_id, "dice"])
+    again = degrade_cases(ext1, g1, ranges, cache, seed=5)         # a re-run reuses its own files
+    assert [c.mask for c in again[0]] == [c.mask for c in new1]
+
+
+def test_degraded_mask_outside_its_grade_range_names_the_case(tmp_path, monkeypatch):
+    import SimpleITK as sitk
+
+    from replicate import segmentation_quality as sq
+    from replicate.data.cohort import Case
+    zz, yy, xx = np.mgrid[:12, :24, :24]
+    m = (((xx - 12) ** 2 + (yy - 12) ** 2 + (zz - 6) ** 2) < 5 ** 2).astype(np.uint8)
+    sitk.WriteImage(sitk.GetImageFromArray(m), str(tmp_path / "m.nii.gz"))
+    case = Case("P7", tmp_path / "m.nii.gz", tmp_path / "m.nii.gz")
+    grades = pd.Series({"P7": "sufficient"})
+    # a degradation that misses its target (here: returns the mask eroded far below the range)
+    monkeypatch.setattr(sq, "degrade_mask", lambda mask, target, rng, spacing: (
+        np.zeros_like(mask, dtype=bool) | (np.asarray(mask, bool) & (zz == 6)), 0.0))
+    with pytest.raises(ValueError, match=r"case P7: .*outside the 'sufficient' range"):
+        sq.degrade_cases([case], grades, {"sufficient": (0.75, 0.90)}, tmp_path / "out", seed=0)
+
+
 # ------------------------------------------------------------------------------------------- search mechanics
 
 def test_search_is_deterministic_given_the_seed():
@@ -359,3 +434,169 @@ def test_corrected_t_ci_hand_computed():
     r = corrected_resampled_ttest([0.85, 0.72, 0.98, 0.76], [0.8, 0.7, 0.9, 0.75], n_train=80, n_test=20)
     assert r.mean == pytest.approx(0.04) and r.se == pytest.approx(0.0223607, abs=1e-7)
     assert r.t == pytest.approx(1.7888544, abs=1e-6) and r.df == 3
+
+
+# ------------------------------------------------------------------------------------------- fallbacks (issue 12)
+
+def test_resampler_skips_what_worc_skips_and_substitutes_nothing():
+    from replicate.automl import SafeResampler
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = np.r_[np.zeros(40), np.ones(20)].astype(int)
+
+    def run(method, strategy, **kw):
+        r = SafeResampler(method, strategy, random_state=0, **kw)
+        Xr, yr = r.fit_resample(X, y)
+        return r.skipped_, np.bincount(yr).tolist()
+
+    # a strategy the sampler does not accept: skipped (not replaced by 'auto', which would resample the minority)
+    assert run("RandomUnderSampling", "minority") == (True, [40, 20])
+    assert run("RandomOverSampling", "majority") == (True, [40, 20])
+    assert run("NeighbourhoodCleaningRule", "minority", threshold_cleaning=0.5) == (True, [40, 20])
+    assert run("SMOTEENN", "majority") == (True, [40, 20])
+    # accepted strategies resample
+    assert run("RandomOverSampling", "minority") == (False, [40, 40])
+    assert run("RandomUnderSampling", "not minority") == (False, [20, 20])
+    # SMOTE ignores the drawn strategy (WORC passes none: 'auto')
+    assert run("SMOTE", "majority", k_neighbors=5) == (False, [40, 40])
+    # more neighbours than minority patients: skipped (WORC: imbalanced-learn's ValueError -> skipped)
+    assert run("SMOTE", "auto", k_neighbors=25)[0] is True
+    # fewer than 10 patients left in a class: skipped
+    y_small = np.r_[np.zeros(51), np.ones(9)].astype(int)
+    r = SafeResampler("RandomUnderSampling", "all", random_state=0)
+    _, yr = r.fit_resample(X, y_small)
+    assert r.skipped_ and np.bincount(yr).tolist() == [51, 9]
+
+
+def test_lr_solver_is_declared_against_worcs():
+    from replicate.automl import lr_solver, make_classifier, worc_lr_solver
+    for penalty, drawn, ours, worc in (("l1", "lbfgs", "liblinear", "saga"), ("l2", "lbfgs", "liblinear", "lbfgs"),
+                                       ("l2", "saga", "liblinear", "saga"), ("elasticnet", "lbfgs", "saga", "saga")):
+        clf = {"name": "LR", "penalty": penalty, "solver": drawn, "C": 0.5, "l1_ratio": 0.3}
+        assert (lr_solver(clf), worc_lr_solver(clf)) == (ours, worc)
+        assert make_classifier(clf).solver == ours
+
+
+def test_fallbacks_are_counted_and_travel_with_cached_predictions(tmp_path):
+    X, y = _data(n=70, p=20, seed=4)
+    m = WORCAutoML(n_workflows=40, n_top=6, inner_cv=2, seed=3).fit(X, y)
+    assert set(m.fallbacks_) | {"predict_failures"} == set(automl.FALLBACKS)
+    assert m.fallbacks_["workflows_failed"] == int(m.cv_results_["mean_score"].isna().sum())
+    assert m.fallbacks_["ensemble_short"] == 6 - len(m.members_)
+    skipped = sum(bool(getattr(mem.named_steps.get("resampling"), "skipped_", False)) for mem in m.members_)
+    assert m.fallbacks_["resampling_skipped"] == skipped
+    lr = [m.workflows_[i]["classifier"] for i in m.member_ids_ if m.workflows_[i]["classifier"]["name"] == "LR"]
+    assert m.fallbacks_["lr_solver_replaced"] == sum(c["penalty"] in ("l1", "l2") for c in lr)
+    # the counts are stored with each split's cached predictions and summed over the splits
+    splits = [(list(X.index[:50]), list(X.index[50:])), (list(X.index[20:]), list(X.index[:20]))]
+    mk = lambda s: WORCAutoML(n_workflows=12, n_top=3, inner_cv=2, seed=s)  # noqa: E731
+    ev = automl.evaluate_random_splits(mk, X, y, splits, seed=0, cache_dir=tmp_path, cache_key="fb")
+    again = automl.evaluate_random_splits(None, X, y, splits, seed=0, cache_dir=tmp_path, cache_key="fb")
+    assert set(ev.fallbacks()) == set(automl.FALLBACKS) and ev.fallbacks() == again.fallbacks()
+    per_split = [fit_fb for fit_fb in (automl.fallback_counts(mk(s).fit(X.loc[tr], y.loc[tr]))
+                                       for s, (tr, _) in zip(np.random.SeedSequence(0).generate_state(2), splits))]
+    assert ev.fallbacks()["ensemble_short"] == sum(f["ensemble_short"] for f in per_split)
+
+
+def test_a_member_that_fails_to_predict_is_left_out_and_counted():
+    X, y = _data(n=60, p=12, seed=5)
+    m = WORCAutoML(n_workflows=10, n_top=3, inner_cv=2, seed=0).fit(X, y)
+    good = [mem.predict_proba(X.to_numpy())[:, 1] for mem in m.members_[1:]]
+
+    class Broken:
+        def predict_proba(self, X):
+            raise ValueError("broken member")
+
+    m.members_[0] = Broken()
+    np.testing.assert_allclose(m.predict_proba(X)[:, 1], np.mean(good, axis=0))
+    assert m.predict_failures_ == 1 and automl.fallback_counts(m)["predict_failures"] == 1
+    m.members_ = [Broken(), Broken()]
+    with pytest.raises(RuntimeError, match="all 2 ensemble members failed"):
+        m.predict_proba(X)
+
+
+def test_seed_reruns_on_the_same_splits_pool_to_their_mean():
+    X, y = _data(n=80, p=16, seed=12)
+    from replicate.results import ChapterResults
+    from replicate.spec import load_spec
+    from replicate.validation import random_splits
+    splits = [(list(y.index[a]), list(y.index[b])) for a, b in random_splits(y, 5, 0.2, seed=0)]
+    mk = lambda s: WORCAutoML(n_workflows=6, n_top=2, inner_cv=2, seed=s)  # noqa: E731
+    runs = [automl.evaluate_random_splits(mk, X, y, splits, seed=s) for s in (1, 2, 3)]
+    pooled = automl.pool_seed_runs(runs)
+    assert pooled.seed_values["AUC"] == [r.summary.loc["AUC", "value"] for r in runs]
+    assert len(set(pooled.seed_values["AUC"])) > 1                  # the seed changes the method's result
+    assert pooled.summary.loc["AUC", "value"] == pytest.approx(np.mean(pooled.seed_values["AUC"]))
+    np.testing.assert_allclose(pooled.per_split["AUC"], np.mean([r.per_split["AUC"] for r in runs], axis=0))
+    m, lo, hi = automl.corrected_t_ci(pooled.per_split["AUC"], pooled.n_train, pooled.n_test)
+    assert (pooled.summary.loc["AUC", "low_raw"], pooled.summary.loc["AUC", "high_raw"]) == (lo, hi)
+    assert pooled.cpu_seconds == pytest.approx(sum(r.cpu_seconds for r in runs))
+    ps = pooled.patient_scores()
+    pid = splits[0][1][0]
+    assert ps.loc[pid, "score"] == pytest.approx(np.mean([r.preds.loc[r.preds["patient_id"] == pid, "score"].mean()
+                                                          for r in runs]))
+    # recorded with its seed values, a same-data pair gets a three-way TOST verdict on the method's variability
+    res = ChapterResults(load_spec("alt"), data="public", parameters={})
+    row = res.add_metric("Imaging model", "cv", "AUC", pooled.summary.loc["AUC", "value"],
+                         (pooled.summary.loc["AUC", "low"], pooled.summary.loc["AUC", "high"]),
+                         seed_values=pooled.seed_values["AUC"])
+    assert row["comparability"] == "same_data" and row["verdict"] in ("reproduced", "not reproduced", "inconclusive")
+    assert "R = 3 seed re-runs" in row["rule"]
+    with pytest.raises(ValueError, match="same splits"):
+        automl.pool_seed_runs([runs[0], automl.evaluate_random_splits(mk, X, y, splits[:3], seed=1)])
+
+
+def test_lazy_imputer_equals_its_imputer():
+    from sklearn.impute import KNNImputer, SimpleImputer
+
+    from replicate.automl import LazyImputer
+    rng = np.random.default_rng(0)
+    clean = rng.normal(size=(40, 6))
+    holes = clean.copy()
+    holes[rng.random(holes.shape) < 0.1] = np.nan
+    for base in (SimpleImputer(strategy="most_frequent", keep_empty_features=True),
+                 SimpleImputer(strategy="median", keep_empty_features=True), KNNImputer(n_neighbors=3)):
+        for train in (clean, holes):
+            lazy = LazyImputer(base).fit(train)
+            ref = clone(base).fit(train)
+            for test in (clean[:10], holes[:10]):
+                np.testing.assert_array_equal(lazy.transform(test), ref.transform(test))
+    assert LazyImputer(SimpleImputer()).fit(clean).imputer_ is None      # nothing computed until a NaN comes
+
+
+def test_seed_sd_from_splits_and_fallback_sentence():
+    rng = np.random.default_rng(0)
+    J, R = 50, 3
+    noise = rng.normal(0, 0.04, size=(R, J))                      # independent seed noise per split
+    runs = []
+    for r in range(R):
+        per = pd.DataFrame({"AUC": 0.8 + noise[r]}, index=pd.Index(range(J), name="split"))
+        summ = pd.DataFrame({"value": [per["AUC"].mean()]}, index=["AUC"])
+        runs.append(automl.SplitEvaluation(pd.DataFrame({"split": [], "patient_id": []}), per, summ, 92, 23))
+    pooled = automl.pool_seed_runs(runs)
+    sd_runs = np.std(pooled.seed_values["AUC"], ddof=1)
+    est = pooled.seed_sd_from_splits("AUC")
+    assert est == pytest.approx(0.04 / np.sqrt(J), rel=0.15)      # J (R - 1) = 100 df: close to the truth
+    assert np.isfinite(sd_runs)                                    # (2 df: anywhere near it)
+    text = automl.describe_fallbacks({"workflows_failed": 3, "resampling_skipped": 2, "pca_skipped": 0,
+                                      "scaling_fallback_columns": 7}, 4, 10, 3)
+    assert "3 of 40 sampled workflows that failed" in text and "2 of 12 ensemble members whose resampling" in text
+    assert "; 7 feature columns" in text and "PCA" not in text
+    assert automl.describe_fallbacks({}, 2, 10, 3).endswith("none.")
+
+
+def test_logistic_regression_stops_at_its_iteration_cap_and_is_counted():
+    """Robust z-scoring can leave features in the tens of thousands; an l1 liblinear fit on such data ran
+    for minutes at WORC's max_iter (100,000): the cap bounds it and the fit counts the member."""
+    from replicate.automl import LR_MAX_ITER, make_classifier
+    clf = {"name": "LR", "penalty": "l1", "solver": "lbfgs", "C": 0.9, "l1_ratio": 0.5}
+    assert make_classifier(clf).max_iter == LR_MAX_ITER == 1000
+    assert make_classifier({**clf, "penalty": "elasticnet"}).max_iter == LR_MAX_ITER
+    X, y = _data(n=70, p=20, seed=4)
+    m = WORCAutoML(n_workflows=40, n_top=6, inner_cv=2, seed=3).fit(X, y)
+    capped = 0
+    for mem, i in zip(m.members_, m.member_ids_):
+        if m.workflows_[i]["classifier"]["name"] == "LR":
+            lr = mem.named_steps["classifier"]
+            capped += int(np.max(lr.n_iter_) >= lr.max_iter)
+    assert m.fallbacks_["lr_iteration_cap"] == capped

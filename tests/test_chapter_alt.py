@@ -5,6 +5,7 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 
 from replicate import automl
@@ -86,6 +87,29 @@ def test_profiles_full_is_the_papers(spec):
     assert full["n_boot"] == 10000 and full["inner_splits"] == 5 and full["inner_test_size"] == 0.15
     quick = spec.profile("quick")
     assert set(quick) >= set(full)
+    # the same-data verdicts need the method's own variability: at least 2 seed runs in every profile
+    assert full["seed_reruns"] >= 3 and quick["seed_reruns"] >= 2
+
+
+def test_margins_are_declared_for_the_same_data_metrics_only(spec):
+    same = {r["metric"] for r in spec.reported if spec.comparability_of(r, "public")[0] == "same_data"}
+    assert set(spec.margins) == same == {"AUC", "BCA", "SEN", "SPE"}
+    assert spec.margin("AUC") == 0.05 and all(spec.margin(m) == 0.10 for m in ("BCA", "SEN", "SPE"))
+
+
+def test_same_data_verdict_needs_seed_runs_and_is_three_way(spec):
+    res = ChapterResults(spec, data="public", parameters={})
+    res.add_cohort("cv", n=115, n_positive=58, source="WORC Lipo")
+    one = res.add_metric("Imaging model", "cv", "AUC", 0.80, (0.72, 0.88))
+    assert one["verdict"] == "inconclusive" and "no seed re-runs" in one["rule"]
+    # SE_d = s * sqrt(1 + 1/3); 90% CI = d +- 1.645 SE_d against the margin 0.05
+    close = res.add_metric("Imaging model", "cv", "AUC", 0.82, (0.74, 0.90), seed_values=[0.815, 0.82, 0.825])
+    far = res.add_metric("Volume model", "cv", "AUC", 0.70, (0.60, 0.80), seed_values=[0.695, 0.70, 0.705])
+    wide = res.add_metric("Imaging model", "cv", "SEN", 0.65, (0.5, 0.8), seed_values=[0.55, 0.65, 0.75])
+    assert (close["verdict"], far["verdict"], wide["verdict"]) == ("reproduced", "not reproduced", "inconclusive")
+    assert close["difference_ci_level"] == 0.90 and close["margin"] == 0.05
+    sd = float(np.std([0.815, 0.82, 0.825], ddof=1))
+    assert close["se_difference"] == pytest.approx(sd * math.sqrt(1 + 1 / 3))
 
 
 # ------------------------------------------------------------------------------------------- the pipeline
@@ -94,7 +118,8 @@ def _record_cv(results, name, ev):
     for metric in TABLE2_METRICS:
         r = ev.summary.loc[metric]
         results.add_metric(name, "cv", metric, r["value"], (r["low"], r["high"]),
-                           ci_raw=[float(r["low_raw"]), float(r["high_raw"])])
+                           ci_raw=[float(r["low_raw"]), float(r["high_raw"])],
+                           seed_values=None if ev.seed_values is None else ev.seed_values[metric])
 
 
 def _check_contract(res: dict):
@@ -188,15 +213,17 @@ def test_public_cohort1_on_a_few_worc_splits(spec, tmp_path, monkeypatch):
     X, y = c.meta["features"], c.table["label"].astype(int)
     splits = load_worc_splits()[:4]
     assert all(len(tr) == 92 and len(te) == 23 for tr, te in splits)
-    ev = automl.evaluate_random_splits(lambda s: WORCAutoML(n_workflows=10, n_top=3, inner_cv=3, seed=s),
-                                       X, y, splits, seed=0, n_jobs=2)
+    runs = [automl.evaluate_random_splits(lambda s: WORCAutoML(n_workflows=10, n_top=3, inner_cv=3, seed=s),
+                                          X, y, splits, seed=seed, n_jobs=2) for seed in (0, 1)]
+    ev = automl.pool_seed_runs(runs)
     assert ev.n_train == 92 and ev.n_test == 23
     assert ev.summary.loc["AUC", "value"] > 0.6
     res = ChapterResults(spec, data="public", parameters={"seed": 0, "profile": "quick", "null_labels": False,
                                                            "protocol": "paper"})
     res.add_cohort("cv", n=len(y), n_positive=int(y.sum()), source="WORC Lipo")
     _record_cv(res, "Imaging model", ev)
-    row = next(m for m in res.metrics if m["metric"] == "AUC")
+    row = res._paired(next(m for m in res.metrics if m["metric"] == "AUC"))
     assert row["reported"] == 0.83 and row["reported_ci"] == [0.75, 0.90]
-    assert row["verdict"] in ("reproduced", "not reproduced")
+    assert row["comparability"] == "same_data"
+    assert row["verdict"] in ("reproduced", "not reproduced", "inconclusive") and "R = 2 seed re-runs" in row["rule"]
     assert math.isfinite(row["ci"][0]) and row["ci"][1] <= 1

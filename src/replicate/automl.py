@@ -35,8 +35,14 @@ is exact, and a test checks it). SVMs are fitted without Platt scaling during
 the search (their hard predictions and ranking do not depend on it); the
 refitted ensemble members do use it, as WORC does. The weighted F1-score is
 computed in numpy (:func:`f1_weighted`, equal to scikit-learn's) and scikit-learn's
-per-``clone`` signature inspection is memoised during a search (:func:`cached_param_names`).
+per-``clone`` signature inspection is memoised during a search (:func:`cached_param_names`). An ensemble
+member's imputer computes its statistics only when a value is missing (:class:`LazyImputer`, same output)
+and the robust z-score uses the vectorised percentile when nothing is missing (same values).
 Workflows are evaluated in parallel with joblib (``n_jobs``).
+
+Fallbacks: every step that can skip itself, fail or be replaced is listed in :data:`DEPARTURES`; a fit
+counts the ones it took (``fallbacks_``, :data:`FALLBACKS`), the counts travel with the cached split
+predictions (:meth:`SplitEvaluation.fallbacks`), and the chapter lists them with its deviations.
 """
 from __future__ import annotations
 
@@ -113,7 +119,8 @@ WORC_SEARCH_SPACE: dict[str, Any] = {
     "outer_cv": {"type": "random_split", "n_splits": 100, "test_size": 0.2},
 }
 
-#: Where this implementation knowingly departs from WORC (printed as deviations by the chapter).
+#: Where this implementation knowingly departs from WORC, and the fallbacks its code can take
+#: (printed as deviations by the chapter; :data:`FALLBACKS` counts which ones a run actually took).
 DEPARTURES: list[str] = [
     "WORC's XGBClassifier (xgboost) is replaced by scikit-learn's GradientBoostingClassifier with the same "
     "ranges for boosting rounds, maximum depth and learning rate; min_child_weight -> min_samples_leaf, "
@@ -122,17 +129,64 @@ DEPARTURES: list[str] = [
     "RELIEF: WORC's single-label implementation searches near misses among the same class (a bug that "
     "zeroes every score) and samples its sample size with int() (always 0); here standard ReliefF "
     "(k nearest hits and misses, Manhattan/Minkowski distance) on a uniform 75-95 % sample is used.",
-    "Logistic regression: scikit-learn >= 1.8 expresses the penalty as l1_ratio (l2 = 0, l1 = 1, "
-    "elasticnet = sampled). l1 and l2 are fitted with liblinear (the same objective as WORC's lbfgs/saga, "
-    "which take up to a second per fit or stall on robust-z-scored features); elastic net with saga, capped "
-    "at 1,000 epochs.",
-    "Resampling strategies that a given imbalanced-learn sampler does not accept (e.g. 'majority' for an "
-    "over-sampler) and samplers that fail or leave fewer than 10 patients in a class are skipped, as "
-    "WORC skips a failing resampler.",
+    "Logistic regression: the solver is drawn from WORC's list (lbfgs, saga) but not used. l1 and l2 are "
+    "fitted with liblinear, elastic net with saga; WORC fits l2 with the drawn solver and switches l1 and "
+    "elastic net to saga. liblinear minimises the same penalised likelihood except that it also penalises "
+    "the intercept (small on robust-z-scored features); it is used because lbfgs takes up to a second per "
+    "fit and saga stalls on robust-z-scored features. Both stop after 1,000 iterations / epochs, converged "
+    "or not (WORC: max_iter 100,000): robust z-scoring leaves some features with values in the tens of "
+    "thousands, on which one l1 fit ran for over ten minutes. scikit-learn >= 1.8 expresses the penalty as "
+    "l1_ratio (l2 = 0, l1 = 1, elastic net = drawn).",
+    "Resampling is WORC's ObjectSampler: SMOTE and BorderlineSMOTE ignore the drawn sampling strategy "
+    "(WORC passes none, so 'auto'); NearMiss and the neighbourhood cleaning rule use 3 neighbours, ADASYN the "
+    "drawn n_neighbors, SMOTE the drawn k_neighbors. As in WORC, a drawn strategy the sampler does not "
+    "accept ('minority' for an under-sampler or the cleaning rule, 'majority' for an over-sampler), more "
+    "neighbours than patients, or fewer than 10 patients left in a class skips resampling for that "
+    "workflow (the data pass unchanged); nothing is substituted. The sampler's random state is seeded "
+    "(WORC draws it unseeded).",
     "SVMs are fitted without Platt scaling while workflows are scored in the inner cross-validation (their "
     "hard predictions, and hence the weighted F1-score, are identical); the ensemble members are refitted "
     "with probability=True as in WORC.",
+    "QDA is fitted as scikit-learn < 1.7 (the versions WORC ran on) fitted it: a class with no more "
+    "patients than features gets its covariance in the subspace its patients span plus reg_param; "
+    "scikit-learn 1.7+ raises instead.",
+    "Feature-group and toolbox draws never select nothing: WORC also draws a toolbox (All, PREDICT, "
+    "PyRadiomics), which against the PREDICT-only public features selects no feature in a third of its "
+    "workflows, and its group switches can turn every group off (half the workflows of the single-feature "
+    "volume model); WORC scores such workflows as failed. Here the toolbox is not drawn and an all-off group "
+    "draw is redrawn, so every workflow has features: as WORC with the empty draws discarded, i.e. a larger "
+    "WORC search (the volume model's 50 workflows are all valid, WORC's 1,000 hold about 333 valid ones).",
+    "Fallbacks: a workflow that fails in any inner split is never ranked; a top workflow whose refit fails is passed over for the next best; an ensemble "
+    "member that fails to predict is left out of the mean (all failing is an error); variance threshold, "
+    "SelectFromModel and Mann-Whitney selection keep every feature when they would keep none, a fixed-size "
+    "PCA not smaller than the features is skipped (all as WORC); a feature with no value strictly between "
+    "its 5th and 95th percentiles is z-scored with its ordinary mean and SD. The fallbacks a run took are "
+    "counted and listed with the deviations.",
 ]
+
+#: The fallbacks :class:`WORCAutoML` counts in ``fallbacks_`` (and per prediction ``predict_failures_``),
+#: in words for the chapter's deviations.
+FALLBACKS: dict[str, str] = {
+    "workflows_failed": "sampled workflows that failed in the inner cross-validation (never ranked)",
+    "refits_failed": "top-ranked workflows whose refit failed (passed over for the next best)",
+    "ensemble_short": "ensemble places left empty (fewer workflows could be refitted than the ensemble size)",
+    "predict_failures": "ensemble members that failed to predict (left out of the mean)",
+    "resampling_skipped": "ensemble members whose resampling was skipped (strategy not accepted by the sampler, "
+                          "sampler error, or fewer than 10 patients left in a class; as WORC)",
+    "variance_skipped": "ensemble members whose variance threshold would have removed every feature (all kept)",
+    "select_from_model_skipped": "ensemble members whose SelectFromModel selected nothing (skipped)",
+    "pca_skipped": "ensemble members whose fixed-size PCA was not smaller than the features (skipped)",
+    "statistical_test_skipped": "ensemble members whose Mann-Whitney selection passed no feature (skipped)",
+    "lr_solver_replaced": "logistic-regression ensemble members fitted with another solver than WORC's "
+                          "(liblinear for l1 / l2)",
+    "lr_iteration_cap": "logistic-regression ensemble members stopped at the 1,000-iteration cap before "
+                        "converging",
+    "scaling_fallback_columns": "feature columns (summed over ensemble members) z-scored with the ordinary "
+                                "mean and SD (no value strictly between their 5th and 95th percentiles)",
+}
+
+#: Workflow steps that can skip themselves (their ``skipped_`` attribute), counted per ensemble member.
+_SKIPPABLE_STEPS = ("resampling", "variance", "select_from_model", "pca", "statistical_test")
 
 
 def _u(rng: np.random.Generator, loc_scale) -> float:
@@ -218,17 +272,20 @@ class ColumnSubset(BaseEstimator, TransformerMixin):
 class RobustZScore(BaseEstimator, TransformerMixin):
     """WORC's ``robust_z_score``: z-score with mean/sd computed on the values strictly between the
     5th and 95th percentile of each feature (WORC.featureprocessing.Scalers.RobustStandardScaler).
-    Features with no such values fall back to the ordinary mean/sd; a zero sd becomes 1."""
+    Features with no such values fall back to the ordinary mean/sd (counted in ``n_fallback_``); a zero
+    sd becomes 1."""
 
     def fit(self, X, y=None):
         X = np.asarray(X, dtype=float)
-        lo, hi = np.nanpercentile(X, 5, axis=0), np.nanpercentile(X, 95, axis=0)
+        # np.percentile is vectorised, np.nanpercentile loops over columns (~50x slower); same values without NaN
+        lo, hi = (np.nanpercentile if np.isnan(X).any() else np.percentile)(X, [5, 95], axis=0)
         inner = np.where((X > lo) & (X < hi), X, np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(inner, axis=0)
             sd = np.nanstd(inner, axis=0)
         empty = ~np.isfinite(mean)
+        self.n_fallback_ = int(empty.sum())
         if empty.any():
             mean[empty] = np.nanmean(X[:, empty], axis=0)
             sd[empty] = np.nanstd(X[:, empty], axis=0)
@@ -248,6 +305,7 @@ class SafeVarianceThreshold(BaseEstimator, TransformerMixin):
 
     def fit(self, X, y=None):
         keep = np.nanvar(np.asarray(X, dtype=float), axis=0) > self.threshold
+        self.skipped_ = not keep.any()
         self.support_ = keep if keep.any() else np.ones_like(keep)
         return self
 
@@ -318,6 +376,7 @@ class SafeSelectFromModel(BaseEstimator, TransformerMixin):
             raise ValueError(f"unknown SelectFromModel estimator {self.estimator!r}")
         sel = SelectFromModel(est).fit(X, y)
         keep = sel.get_support()
+        self.skipped_ = not keep.any()
         self.support_ = keep if keep.any() else np.ones_like(keep)
         return self
 
@@ -344,8 +403,9 @@ class WORCPCA(BaseEstimator, TransformerMixin):
         else:
             k = min(n, int(self.pca_type))
             if k >= p:
-                self.pca_ = None
+                self.pca_, self.skipped_ = None, True
                 return self
+        self.skipped_ = False
         self.pca_ = PCA(n_components=k, random_state=self.random_state).fit(X)
         return self
 
@@ -369,6 +429,7 @@ class MannWhitneySelector(BaseEstimator, TransformerMixin):
         p = np.where(np.isfinite(p), p, 1.0)
         keep = p < self.threshold
         self.pvalues_ = p
+        self.skipped_ = not keep.any()
         self.support_ = keep if keep.any() else np.ones_like(keep)
         return self
 
@@ -376,18 +437,18 @@ class MannWhitneySelector(BaseEstimator, TransformerMixin):
         return np.asarray(X)[:, self.support_]
 
 
-_OVER = {"RandomOverSampling", "ADASYN", "BorderlineSMOTE", "SMOTE", "SMOTEENN", "SMOTETomek"}
-_UNDER = {"RandomUnderSampling", "NearMiss"}
-_VALID_STRATEGY = {
-    "over": {"minority", "not minority", "not majority", "all"},
-    "under": {"majority", "not minority", "not majority", "all"},
-    "clean": {"majority", "not minority", "not majority", "all"},
-}
-
-
 class SafeResampler(BaseEstimator):
-    """WORC's ObjectSampler: one imbalanced-learn sampler; a failing sampler, a strategy the sampler
-    does not accept, or a result with fewer than 10 patients in a class leaves the data unchanged."""
+    """WORC's ObjectSampler (WORC/classification/ObjectSampler.py) as called by its ``fit_and_score``.
+
+    The sampler gets what WORC gives it: RandomUnderSampling, RandomOverSampling, NearMiss and
+    NeighbourhoodCleaningRule the sampled ``sampling_strategy`` (NearMiss and the cleaning rule their
+    default 3 neighbours, the rule the sampled ``threshold_cleaning``); ADASYN the strategy and the sampled
+    ``n_neighbors``; SMOTE and BorderlineSMOTE the sampled ``k_neighbors`` and *no* strategy (so
+    ``"auto"``); SMOTEENN and SMOTETomek the strategy and their default inner samplers. As in WORC, a
+    sampler that raises ``ValueError`` (e.g. ``"minority"`` for an under-sampler, ``"majority"`` for an
+    over-sampler, more neighbours than patients) or leaves fewer than 10 patients in a class is skipped:
+    the data pass unchanged and ``skipped_`` is True. Any other error (e.g. ADASYN's "not suited for this
+    dataset") propagates, so the workflow fails, as in WORC."""
 
     def __init__(self, method="SMOTE", sampling_strategy="auto", n_neighbors=3, k_neighbors=5,
                  threshold_cleaning=0.5, random_state=None):
@@ -398,51 +459,42 @@ class SafeResampler(BaseEstimator):
         self.threshold_cleaning = threshold_cleaning
         self.random_state = random_state
 
-    def _sampler(self, y):
+    def _sampler(self):
         from imblearn import combine, over_sampling, under_sampling
-        kind = "over" if self.method in _OVER else ("under" if self.method in _UNDER else "clean")
-        strategy = self.sampling_strategy if self.sampling_strategy in _VALID_STRATEGY[kind] else "auto"
-        n_min = int(np.bincount(np.asarray(y, dtype=int)).min())
-        k = max(1, min(int(self.k_neighbors), n_min - 1))
-        nn = max(1, min(int(self.n_neighbors), n_min - 1))
-        rs = self.random_state
-        m = self.method
+        strategy, rs, m = self.sampling_strategy, self.random_state, self.method
         if m == "RandomUnderSampling":
             return under_sampling.RandomUnderSampler(sampling_strategy=strategy, random_state=rs)
         if m == "RandomOverSampling":
             return over_sampling.RandomOverSampler(sampling_strategy=strategy, random_state=rs)
         if m == "NearMiss":
-            return under_sampling.NearMiss(sampling_strategy=strategy, n_neighbors=nn)
+            return under_sampling.NearMiss(sampling_strategy=strategy)
         if m == "NeighbourhoodCleaningRule":
-            return under_sampling.NeighbourhoodCleaningRule(sampling_strategy=strategy, n_neighbors=nn,
+            return under_sampling.NeighbourhoodCleaningRule(sampling_strategy=strategy,
                                                             threshold_cleaning=self.threshold_cleaning)
         if m == "ADASYN":
-            return over_sampling.ADASYN(sampling_strategy=strategy, n_neighbors=k, random_state=rs)
+            return over_sampling.ADASYN(sampling_strategy=strategy, n_neighbors=int(self.n_neighbors),
+                                        random_state=rs)
         if m == "BorderlineSMOTE":
-            return over_sampling.BorderlineSMOTE(sampling_strategy=strategy, k_neighbors=k, m_neighbors=nn,
-                                                 random_state=rs)
+            return over_sampling.BorderlineSMOTE(k_neighbors=int(self.k_neighbors), random_state=rs)
         if m == "SMOTE":
-            return over_sampling.SMOTE(sampling_strategy=strategy, k_neighbors=k, random_state=rs)
+            return over_sampling.SMOTE(k_neighbors=int(self.k_neighbors), random_state=rs)
         if m == "SMOTEENN":
-            return combine.SMOTEENN(sampling_strategy=strategy,
-                                    smote=over_sampling.SMOTE(k_neighbors=k, random_state=rs), random_state=rs)
+            return combine.SMOTEENN(sampling_strategy=strategy, random_state=rs)
         if m == "SMOTETomek":
-            return combine.SMOTETomek(sampling_strategy=strategy,
-                                      smote=over_sampling.SMOTE(k_neighbors=k, random_state=rs), random_state=rs)
+            return combine.SMOTETomek(sampling_strategy=strategy, random_state=rs)
         raise ValueError(f"unknown resampling method {m!r}")
 
     def fit_resample(self, X, y):
-        self.applied_ = False
+        self.skipped_ = True
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                Xr, yr = self._sampler(y).fit_resample(X, y)
-        except Exception:                                   # noqa: BLE001 - WORC skips a failing sampler
+                Xr, yr = self._sampler().fit_resample(X, y)
+        except ValueError:                                  # WORC: WORCValueError -> "Skipping resampling"
             return X, y
-        counts = np.bincount(np.asarray(yr, dtype=int), minlength=2)
-        if counts.min() < 10:
-            return X, y
-        self.applied_ = True
+        if np.bincount(np.asarray(yr, dtype=int), minlength=2).min() < 10:
+            return X, y                                     # WORC: "to few objects returned" -> skipped
+        self.skipped_ = False
         return Xr, yr
 
     def fit(self, X, y):
@@ -453,6 +505,17 @@ class SafeResampler(BaseEstimator):
 # ---------------------------------------------------------------------------------------------
 # Sampling and building workflows
 # ---------------------------------------------------------------------------------------------
+
+def _draw_groups(rng: np.random.Generator, searchable: Sequence[str], has_other: bool) -> dict[str, bool]:
+    """WORC's groupwise search: each feature group on with probability 0.5, conditioned on the workflow
+    keeping at least one feature. A draw that switches off every group (with no ``other`` column to keep)
+    selects nothing, and WORC scores such a workflow as failed; it is redrawn here (see DEPARTURES). The
+    redraw consumes random numbers only when it happens, so other draws are WORC's."""
+    while True:
+        draw = {g: bool(rng.random() < 0.5) for g in searchable}
+        if has_other or not draw or any(draw.values()):
+            return draw
+
 
 def sample_workflow(rng: np.random.Generator, groups: Sequence[str] = (),
                     space: dict | None = None) -> dict:
@@ -465,7 +528,7 @@ def sample_workflow(rng: np.random.Generator, groups: Sequence[str] = (),
     imp = s["imputation"]
     cfg["imputation"] = {"strategy": _choice(rng, imp["strategy"]), "n_neighbors": _du(rng, imp["n_neighbors"])}
     searchable = sorted(g for g in set(groups) if g != "other")
-    cfg["groups"] = {g: bool(rng.random() < 0.5) for g in searchable} if s.get("groupwise_search", True) else {}
+    cfg["groups"] = _draw_groups(rng, searchable, "other" in groups) if s.get("groupwise_search", True) else {}
     cfg["variance"] = bool(rng.random() < s["variance"]["use"])
     r = s["relief"]
     cfg["relief"] = ({"n_neighbors": _du(rng, r["n_neighbors"]), "sample_size": _u(rng, r["sample_size"]),
@@ -537,13 +600,9 @@ def make_classifier(clf: dict, random_state: int | None = None, probability: boo
                                       random_state=random_state)
     if name == "LR":
         l1 = {"l2": 0.0, "l1": 1.0}.get(clf["penalty"], clf["l1_ratio"])
-        if clf["penalty"] in ("l1", "l2"):
-            # same objective as WORC's lbfgs/saga; liblinear converges in ~10 ms where lbfgs takes up to
-            # a second and saga stalls on robust-z-scored features (see DEPARTURES)
-            return LogisticRegression(C=clf["C"], l1_ratio=l1, solver="liblinear", max_iter=max_iter,
-                                      random_state=random_state)
-        return LogisticRegression(C=clf["C"], l1_ratio=l1, solver="saga", max_iter=LR_SAGA_MAX_ITER,
-                                  random_state=random_state)
+        solver = lr_solver(clf)
+        return LogisticRegression(C=clf["C"], l1_ratio=l1, solver=solver, random_state=random_state,
+                                  max_iter=min(max_iter, LR_MAX_ITER))
     if name == "LDA":
         shrink = None if clf["solver"] == "svd" else clf["shrinkage"]
         return LinearDiscriminantAnalysis(solver=clf["solver"], shrinkage=shrink)
@@ -562,8 +621,23 @@ def make_classifier(clf: dict, random_state: int | None = None, probability: boo
     raise ValueError(f"unknown classifier {name!r}")
 
 
-#: saga (only for elastic-net logistic regression) is capped at this many epochs (see DEPARTURES).
-LR_SAGA_MAX_ITER = 1000
+#: Logistic regression stops after this many iterations (liblinear) or epochs (saga), converged or not (see
+#: DEPARTURES): robust z-scoring leaves some PREDICT features with values in the tens of thousands, on which
+#: an l1 fit can run 1,000 liblinear iterations in 6 s and WORC's 100,000 for ten minutes.
+LR_MAX_ITER = 1000
+
+
+def lr_solver(clf: dict) -> str:
+    """The solver our logistic regression uses: liblinear for l1 and l2 (it converges in ~10 ms where
+    lbfgs takes up to a second and saga stalls on robust-z-scored features), saga for elastic net (the
+    only solver for it). The sampled ``solver`` is not used (see :data:`DEPARTURES`)."""
+    return "saga" if clf["penalty"] == "elasticnet" else "liblinear"
+
+
+def worc_lr_solver(clf: dict) -> str:
+    """The solver WORC's construct_classifier uses: the sampled one, except that l1 and elastic net with
+    lbfgs are switched to saga ("[WORC Warning] ... penalty requires saga solver ... Changing solver.")."""
+    return "saga" if clf["penalty"] in ("l1", "elasticnet") else clf["solver"]
 
 
 class LegacyQDA(QuadraticDiscriminantAnalysis):
@@ -595,11 +669,42 @@ class LegacyQDA(QuadraticDiscriminantAnalysis):
         return self
 
 
+class LazyImputer(BaseEstimator, TransformerMixin):
+    """A scikit-learn imputer whose statistics are computed when a value has to be filled, not before.
+
+    Fitted on data without NaN it keeps the training data and passes NaN-free data through unchanged;
+    the first NaN it meets fits ``imputer`` on the training data. The output equals ``imputer``'s (its
+    statistics depend on the training data only). Why: every ensemble member starts with an imputer, and
+    SimpleImputer's ``most_frequent`` on ~500 continuous features costs ~0.5 s per fit, wasted when (as in
+    WORC Lipo) nothing is missing."""
+
+    def __init__(self, imputer=None):
+        self.imputer = imputer
+
+    def fit(self, X, y=None):
+        from sklearn.base import clone
+        X = np.asarray(X, dtype=float)
+        self.imputer_ = clone(self.imputer).fit(X) if np.isnan(X).any() else None
+        self.X_fit_ = None if self.imputer_ is not None else X
+        return self
+
+    def transform(self, X):
+        from sklearn.base import clone
+        X = np.asarray(X, dtype=float)
+        if self.imputer_ is None:
+            if not np.isnan(X).any():
+                return X
+            self.imputer_ = clone(self.imputer).fit(self.X_fit_)
+        return self.imputer_.transform(X)
+
+
 def _imputer(imp: dict):
     from sklearn.impute import KNNImputer, SimpleImputer
     if imp["strategy"] == "knn":
-        return KNNImputer(n_neighbors=imp["n_neighbors"], keep_empty_features=True)
-    return SimpleImputer(strategy=imp["strategy"], fill_value=0.0, keep_empty_features=True)
+        base = KNNImputer(n_neighbors=imp["n_neighbors"], keep_empty_features=True)
+    else:
+        base = SimpleImputer(strategy=imp["strategy"], fill_value=0.0, keep_empty_features=True)
+    return LazyImputer(base)
 
 
 def selected_columns(cfg: dict, groups: np.ndarray) -> np.ndarray:
@@ -906,6 +1011,7 @@ class WORCAutoML(ClassifierMixin, BaseEstimator):
         self.inner_splits_ = splits
         # refit the best workflows on all training data (skipping any that fail)
         self.members_, self.member_ids_ = [], []
+        refits_failed = 0
         import sklearn
         with sklearn.config_context(skip_parameter_validation=True), cached_param_names(), \
                 warnings.catch_warnings(), \
@@ -917,28 +1023,58 @@ class WORCAutoML(ClassifierMixin, BaseEstimator):
                 try:
                     member = build_workflow(self.workflows_[i], self.groups_).fit(Xa, y)
                     if not np.all(np.isfinite(member.predict_proba(Xa[:5]))):
+                        refits_failed += 1
                         continue
                 except Exception:                                   # noqa: BLE001 - WORC skips a failing refit
+                    refits_failed += 1
                     continue
                 self.members_.append(member)
                 self.member_ids_.append(int(i))
         if not self.members_:
             raise RuntimeError("WORCAutoML: no workflow could be fitted")
+        self.fallbacks_ = self._fallbacks(failed, refits_failed)
         return self
+
+    def _fallbacks(self, failed: np.ndarray, refits_failed: int) -> dict[str, int]:
+        """What the fit did that the workflows as sampled did not ask for (see :data:`FALLBACKS`): counts
+        over the search (failed workflows) and over the refitted ensemble members (skipped steps)."""
+        out = {"workflows_failed": int(failed.sum()),
+               "refits_failed": int(refits_failed),
+               "ensemble_short": max(0, int(self.n_top) - len(self.members_)),
+               "lr_solver_replaced": 0, "lr_iteration_cap": 0, "scaling_fallback_columns": 0}
+        for step in _SKIPPABLE_STEPS:
+            out[f"{step}_skipped"] = 0
+        for member, i in zip(self.members_, self.member_ids_):
+            for step in _SKIPPABLE_STEPS:
+                est = member.named_steps.get(step)
+                out[f"{step}_skipped"] += int(bool(getattr(est, "skipped_", False)))
+            clf = self.workflows_[i]["classifier"]
+            out["lr_solver_replaced"] += int(clf["name"] == "LR" and lr_solver(clf) != worc_lr_solver(clf))
+            lr = member.named_steps["classifier"]
+            out["lr_iteration_cap"] += int(clf["name"] == "LR" and int(np.max(lr.n_iter_)) >= lr.max_iter)
+            scaler = member.named_steps.get("scaling")
+            out["scaling_fallback_columns"] += int(getattr(scaler, "n_fallback_", 0))
+        return out
 
     # -- predict -----------------------------------------------------------------------------
     def predict_proba(self, X) -> np.ndarray:
+        """The mean of the ensemble members' probabilities. A member that fails on ``X`` is left out and
+        counted in ``predict_failures_`` (a fallback the chapter reports); if every member fails this raises."""
         Xa = self._as_array(X)
         probs = []
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             for m in self.members_:
                 try:
-                    probs.append(m.predict_proba(Xa)[:, 1])
+                    p = m.predict_proba(Xa)[:, 1]
                 except Exception:                                   # noqa: BLE001 - a member that fails is left out
-                    probs.append(np.full(len(Xa), np.nan))
-            p = np.nanmean(np.vstack(probs), axis=0)
-        p = np.where(np.isfinite(p), p, 0.5)
+                    continue
+                if np.all(np.isfinite(p)):
+                    probs.append(p)
+        self.predict_failures_ = len(self.members_) - len(probs)
+        if not probs:
+            raise RuntimeError(f"WORCAutoML: all {len(self.members_)} ensemble members failed to predict")
+        p = np.mean(np.vstack(probs), axis=0)
         return np.column_stack([1 - p, p])
 
     def predict(self, X) -> np.ndarray:
@@ -976,7 +1112,8 @@ def _code_version() -> str:
                 and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)
                 and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
-    tree.body = [n for n in tree.body if not (isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "DEPARTURES")]
+    tree.body = [n for n in tree.body
+                 if not (isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") in ("DEPARTURES", "FALLBACKS"))]
     return hashlib.sha256(ast.unparse(tree).encode()).hexdigest()[:16]
 
 
@@ -988,6 +1125,13 @@ def data_fingerprint(X: pd.DataFrame, y: pd.Series) -> str:
     h.update("|".join(map(str, X.columns)).encode())
     h.update(pd.util.hash_pandas_object(pd.Series(np.asarray(y), index=X.index), index=True).to_numpy().tobytes())
     return h.hexdigest()[:32]
+
+
+def fallback_counts(model) -> dict[str, int]:
+    """A fitted :class:`WORCAutoML`'s fallbacks (:data:`FALLBACKS`) after its last prediction; {} otherwise."""
+    if not hasattr(model, "fallbacks_"):
+        return {}
+    return {**model.fallbacks_, "predict_failures": int(getattr(model, "predict_failures_", 0))}
 
 
 def fit_predict_split(make_model: Callable[[int], Any], X: pd.DataFrame, y: pd.Series, train_ids, test_ids,
@@ -1008,6 +1152,8 @@ def fit_predict_split(make_model: Callable[[int], Any], X: pd.DataFrame, y: pd.S
     out = pd.DataFrame({"patient_id": [str(i) for i in test_ids], "y": y.loc[list(test_ids)].to_numpy().astype(int),
                         "score": p, "fit_wall_s": time.perf_counter() - t_wall,
                         "fit_cpu_s": time.process_time() - t_cpu})
+    for k, v in fallback_counts(model).items():
+        out[f"fb_{k}"] = v
     if cache_file is not None:
         atomic_write_text(cache_file, out.to_json(orient="split", index=False, double_precision=15))
     return out
@@ -1020,7 +1166,8 @@ def run_random_splits(make_model: Callable[[int], Any], X: pd.DataFrame, y: pd.S
 
     ``make_model(seed) -> estimator``; ``splits``: (train_ids, test_ids) pairs of ``X.index`` labels.
     Returns a long DataFrame (split, patient_id, y, score, fit_wall_s, fit_cpu_s: the split's fit time,
-    repeated on its rows). Parallel over splits (``n_jobs``).
+    and ``fb_<name>``: the split's fallback counts, :func:`fallback_counts`, both repeated on its rows).
+    Parallel over splits (``n_jobs``).
 
     ``cache_dir`` + ``cache_key`` (anything JSON-able that identifies the model, e.g. its parameters):
     each split's predictions are stored under a hash of (key, data, split, seed, this module's code),
@@ -1120,21 +1267,45 @@ class SplitEvaluation:
 
     ``preds``: split, patient_id, y, score (one row per test patient per split); ``per_split``: AUC, BCA,
     SEN, SPE, ACC per split; ``summary``: mean and corrected resampled t-test CI per metric
-    (:func:`summarize_random_splits`); ``n_train`` / ``n_test``: mean split sizes."""
+    (:func:`summarize_random_splits`); ``n_train`` / ``n_test``: mean split sizes. ``seed_values``: when
+    the evaluation pools R re-runs with different seeds (:func:`pool_seed_runs`), each run's value per
+    metric; ``None`` for a single run."""
     preds: pd.DataFrame
     per_split: pd.DataFrame
     summary: pd.DataFrame
     n_train: float
     n_test: float
+    seed_values: dict[str, list[float]] | None = None
+    run_per_split: pd.DataFrame | None = None
+
+    def seed_sd_from_splits(self, metric: str) -> float:
+        """The SD of one run's mean over the splits, estimated from the runs' spread *within* each split:
+        ``sqrt(sum_j s_j^2) / J`` (``s_j``: SD over the R runs at split j). Each split's fit draws its own
+        seeds, so its seed noise is independent of the other splits'; this estimate has J (R - 1) degrees
+        of freedom where the SD of the R run means has R - 1. NaN for a single run."""
+        if self.run_per_split is None:
+            return float("nan")
+        var = self.run_per_split[metric].groupby(level="split").var(ddof=1).dropna()
+        return float(np.sqrt(var.sum()) / len(var)) if len(var) else float("nan")
 
     def patient_scores(self) -> pd.DataFrame:
         """Each patient's mean test score over the splits that tested it (y, score, n_tested)."""
         g = self.preds.groupby("patient_id", sort=True)
         return pd.DataFrame({"y": g["y"].first(), "score": g["score"].mean(), "n_tested": g.size()})
 
+    def _per_fit(self) -> pd.DataFrame:
+        """One row per fit (split, and run when pooled)."""
+        keys = ["run", "split"] if "run" in self.preds else ["split"]
+        return self.preds.groupby(keys).first()
+
     @property
     def cpu_seconds(self) -> float:
-        return float(self.preds.groupby("split")["fit_cpu_s"].first().sum()) if "fit_cpu_s" in self.preds else 0.0
+        return float(self._per_fit()["fit_cpu_s"].sum()) if "fit_cpu_s" in self.preds else 0.0
+
+    def fallbacks(self) -> dict[str, int]:
+        """The fallbacks (:data:`FALLBACKS`) the fits took, summed over the splits (and runs)."""
+        per_fit = self._per_fit()
+        return {c[3:]: int(per_fit[c].sum()) for c in per_fit.columns if c.startswith("fb_")}
 
 
 def evaluate_random_splits(make_model: Callable[[int], Any], X: pd.DataFrame, y: pd.Series,
@@ -1148,6 +1319,50 @@ def evaluate_random_splits(make_model: Callable[[int], Any], X: pd.DataFrame, y:
     n_test = float(np.mean([len(te) for _, te in splits]))
     return SplitEvaluation(preds, per_split_metrics(preds, threshold),
                            summarize_random_splits(preds, n_train, n_test, threshold, level), n_train, n_test)
+
+
+def pool_seed_runs(runs: Sequence[SplitEvaluation], level: float = 0.95) -> SplitEvaluation:
+    """R re-runs of one model on the SAME splits with different seeds, as one evaluation.
+
+    The seed changes everything the method draws (the workflows searched, the inner splits, each
+    workflow's random state), not the patients: the runs' spread is the method's own variability, which
+    an equivalence test on the same data needs (``seed_values``). The pooled ``per_split`` metrics are
+    the runs' per-split means; ``summary``'s value per metric is the mean of the runs' values (which
+    ``seed_values`` holds), its CI the corrected resampled t-test on the pooled per-split metrics;
+    ``preds`` stacks the runs (column ``run``), so :meth:`SplitEvaluation.patient_scores` averages a
+    patient's scores over runs and splits."""
+    if not runs:
+        raise ValueError("pool_seed_runs needs at least one run")
+    if any(not r.per_split.index.equals(runs[0].per_split.index) for r in runs):
+        raise ValueError("seed re-runs must cover the same splits")
+    per_split = pd.concat([r.per_split for r in runs]).groupby(level=0).mean()
+    seed_values = {m: [float(r.summary.loc[m, "value"]) for r in runs] for m in runs[0].summary.index}
+    rows = {}
+    for metric, vals in seed_values.items():
+        _, lo, hi = corrected_t_ci(per_split[metric].to_numpy(), runs[0].n_train, runs[0].n_test, level)
+        rows[metric] = {"value": float(np.mean(vals)), "low": max(0.0, lo), "high": min(1.0, hi), "low_raw": lo,
+                        "high_raw": hi, "n_splits": int(per_split[metric].notna().sum())}
+    preds = pd.concat([r.preds.assign(run=k) for k, r in enumerate(runs)], ignore_index=True)
+    run_per_split = pd.concat({k: r.per_split for k, r in enumerate(runs)}, names=["run", "split"])
+    return SplitEvaluation(preds, per_split, pd.DataFrame(rows).T, runs[0].n_train, runs[0].n_test, seed_values,
+                           run_per_split)
+
+
+def describe_fallbacks(counts: dict[str, int], n_fits: int, n_workflows: int, n_top: int) -> str:
+    """One sentence for the deviations: which fallbacks (:data:`FALLBACKS`) ``n_fits`` searches took."""
+    per = {"workflows": n_fits * n_workflows, "members": n_fits * n_top}
+    parts = []
+    for key, text in FALLBACKS.items():
+        k = int(counts.get(key, 0))
+        if not k:
+            continue
+        if key == "scaling_fallback_columns":
+            parts.append(f"{k} {text}")
+        else:
+            parts.append(f"{k} of {per['workflows'] if key.startswith('workflows') else per['members']} {text}")
+    head = (f"AutoML fallbacks taken in this run ({n_fits} searches, {per['workflows']} sampled workflows, "
+            f"up to {per['members']} ensemble members)")
+    return f"{head}: " + "; ".join(parts) + "." if parts else f"{head}: none."
 
 
 def compare_split_evaluations(a: SplitEvaluation, b: SplitEvaluation, level: float = 0.95) -> dict:

@@ -11,6 +11,11 @@ inside) plus ``a`` times a smooth random field (Gaussian-filtered white noise, c
 the largest connected component is kept. The amplitude ``a`` (mm) is found by bisection so that the DSC
 is within ``tol`` of the target (DSC falls monotonically, in expectation, as ``a`` grows). The result
 is deterministic given the seed.
+
+Degraded masks are cached on disk by what they depend on: the source mask's content (voxels and
+geometry), the target DSC, the seed and the algorithm's version (:func:`degraded_mask_key`). A cache keyed
+by case id alone would hand a later run (another effect size, cohort size or profile, hence another
+tumour shape under the same id) a mask of the wrong tumour, whose shape carries the earlier run's labels.
 """
 from __future__ import annotations
 
@@ -22,7 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-__all__ = ["dice", "degrade_mask", "degrade_mask_file", "assign_grades", "degrade_cases"]
+__all__ = ["dice", "degrade_mask", "degrade_mask_file", "degraded_mask_key", "mask_content_hash",
+           "assign_grades", "degrade_cases"]
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -92,29 +98,59 @@ def degrade_mask(mask: np.ndarray, target_dice: float, rng: np.random.Generator,
     return best, float(best_d)
 
 
-def degrade_mask_file(mask_path: str | os.PathLike, out_path: str | os.PathLike, target_dice: float,
-                      seed: int) -> float:
+#: Version of the degradation algorithm, part of every cached mask's key (bump it when the algorithm changes).
+DEGRADE_VERSION = 1
+
+
+def mask_content_hash(img) -> str:
+    """sha256 of a mask's content: its voxels (as booleans) and its geometry (size, spacing, origin, direction).
+
+    ``img``: a SimpleITK image. Two files with the same tumour hash alike whatever their compression."""
+    import hashlib
+
+    import SimpleITK as sitk
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(sitk.GetArrayFromImage(img) > 0).tobytes())
+    h.update(repr((img.GetSize(), img.GetSpacing(), img.GetOrigin(), img.GetDirection())).encode())
+    return h.hexdigest()
+
+
+def degraded_mask_key(source_hash: str, target_dice: float, seed: int) -> str:
+    """The cache key of a degraded mask: the source mask's content, the target DSC, the seed, the algorithm.
+
+    A degraded mask depends on nothing else, so a mask rendered for another effect size, cohort size or
+    profile (another tumour shape) can never be mistaken for this one."""
+    from .io import stable_hash
+    return stable_hash({"source": source_hash, "target_dice": round(float(target_dice), 12), "seed": int(seed),
+                        "version": DEGRADE_VERSION})[:24]
+
+
+def degrade_mask_file(mask_path: str | os.PathLike, out_dir: str | os.PathLike, target_dice: float,
+                      seed: int, case_id: str | None = None) -> tuple[Path, float]:
     """Read a mask (NIfTI), degrade it to ``target_dice`` and write it with the same geometry.
 
-    Returns the achieved DSC. An existing ``out_path`` is reused (its DSC is recomputed)."""
+    The file goes to ``out_dir/<case>_<key>.nii.gz``, ``key`` = :func:`degraded_mask_key` of the source
+    mask's content hash, the target and the seed; an existing file with that key is reused (its DSC is
+    recomputed against the source). Returns ``(path, achieved DSC)``."""
     import SimpleITK as sitk
 
     from .io import atomic_write_bytes
     ref_img = sitk.ReadImage(str(mask_path))
     ref = sitk.GetArrayFromImage(ref_img) > 0                      # (z, y, x)
-    out_path = Path(out_path)
+    name = case_id if case_id is not None else Path(str(mask_path)).name.split(".")[0]
+    out_path = Path(out_dir) / f"{name}_{degraded_mask_key(mask_content_hash(ref_img), target_dice, seed)}.nii.gz"
     if out_path.exists():
-        return dice(sitk.GetArrayFromImage(sitk.ReadImage(str(out_path))) > 0, ref)
+        return out_path, dice(sitk.GetArrayFromImage(sitk.ReadImage(str(out_path))) > 0, ref)
     spacing_zyx = tuple(reversed(ref_img.GetSpacing()))
     new, d = degrade_mask(ref, target_dice, np.random.default_rng(seed), spacing=spacing_zyx)
     img = sitk.GetImageFromArray(new.astype(np.uint8))
     img.CopyInformation(ref_img)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp.nii.gz")
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp.nii.gz")
     sitk.WriteImage(img, str(tmp), True)
     atomic_write_bytes(out_path, tmp.read_bytes())
     tmp.unlink()
-    return d
+    return out_path, d
 
 
 def assign_grades(ids: Iterable[str], counts: Mapping[str, int], seed: int) -> pd.Series:
@@ -131,27 +167,36 @@ def assign_grades(ids: Iterable[str], counts: Mapping[str, int], seed: int) -> p
 
 
 def degrade_cases(cases, grades: pd.Series, dice_ranges: Mapping[str, tuple[float, float]], out_dir,
-                  seed: int = 0, n_jobs: int = 1):
+                  seed: int = 0, n_jobs: int = 1, tol: float = 0.005):
     """Degraded copies of the cases' masks, each to a DSC drawn uniformly from its grade's range.
 
     ``cases``: :class:`replicate.data.cohort.Case` list; ``grades``: case id -> grade (a key of
-    ``dice_ranges``). Returns ``(new_cases, table)`` with ``table`` = case id, grade, target and achieved
-    DSC. Files go to ``out_dir/<case>_<grade>_<seed>.nii.gz`` (reused when present)."""
+    ``dice_ranges``). Targets are drawn from ``[lo + tol, hi - tol]`` (the bisection stops within ``tol``
+    of its target), and every achieved DSC must lie in its grade's ``[lo, hi]``: a case that misses
+    raises ``ValueError`` naming it. Files are cached by the source mask's content, the target and the
+    seed (:func:`degrade_mask_file`). Returns ``(new_cases, table)`` with ``table`` = case id, grade,
+    target and achieved DSC."""
     from dataclasses import replace
 
     from joblib import Parallel, delayed
-    out_dir = Path(out_dir)
     jobs, rows = [], []
     for k, c in enumerate(cases):
         g = grades.loc[str(c.case_id)]
         lo, hi = dice_ranges[g]
+        if not 0 < lo + tol < hi - tol <= 1:
+            raise ValueError(f"grade {g!r}: Dice range {lo}-{hi} is too narrow for the tolerance {tol}")
         rs = np.random.default_rng([seed, k])
-        target = float(rs.uniform(lo, hi))
-        out = out_dir / f"{c.case_id}_{g}_{seed}.nii.gz"
-        jobs.append((c, out, target, int(rs.integers(2**31 - 1))))
+        target = float(rs.uniform(lo + tol, hi - tol))
+        jobs.append((c, target, int(rs.integers(2**31 - 1))))
         rows.append({"case_id": str(c.case_id), "grade": g, "target_dice": target})
-    achieved = Parallel(n_jobs=n_jobs)(delayed(degrade_mask_file)(c.mask, out, t, s) for c, out, t, s in jobs)
+    done = Parallel(n_jobs=n_jobs)(delayed(degrade_mask_file)(c.mask, out_dir, t, s, case_id=str(c.case_id))
+                                   for c, t, s in jobs)
     table = pd.DataFrame(rows)
-    table["dice"] = achieved
-    new_cases = [replace(c, mask=out) for (c, out, _, _) in jobs]
+    table["dice"] = [d for _, d in done]
+    for r in table.itertuples():
+        lo, hi = dice_ranges[r.grade]
+        if not lo <= r.dice <= hi:
+            raise ValueError(f"case {r.case_id}: the degraded mask reached Dice {r.dice:.4f}, outside the "
+                             f"{r.grade!r} range [{lo}, {hi}] (target {r.target_dice:.4f})")
+    new_cases = [replace(c, mask=path) for (c, _, _), (path, _) in zip(jobs, done)]
     return new_cases, table.set_index("case_id")

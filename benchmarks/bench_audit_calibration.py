@@ -10,6 +10,7 @@ an error or a warning). Writes ``src/replicate/data/audit_calibration.json`` (th
 "Audit a paper in ten minutes" shows, read by ``replicate.audit_sim.stored_calibration``) and prints the
 tables as Markdown.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,15 +45,20 @@ def main() -> int:
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "command": f"benchmarks/bench_audit_calibration.py --papers {a.papers} --planted {a.planted} --seed {a.seed}",
-        "papers": a.papers, "planted_per_kind": a.planted, "seed": a.seed, "seconds": round(seconds, 1),
+        "papers": a.papers,
+        "planted_per_kind": a.planted,
+        "seed": a.seed,
+        "seconds": round(seconds, 1),
         "goal": "error rate < 1 % of consistent papers for every check",
         "goal_met": bool((fp[["error rate, undeclared", "error rate, declared"]] < 0.01).all().all()),
         "false_positives": fp.reset_index().to_dict(orient="records"),
         "detection": det.reset_index().to_dict(orient="records"),
     }
     atomic_write_text(Path(a.out), json.dumps(out, indent=1))
-    print(f"## Audit calibration: {a.papers} consistent papers, each error type planted in up to {a.planted} "
-          f"({seconds / 60:.1f} min)\n")
+    print(
+        f"## Audit calibration: {a.papers} consistent papers, each error type planted in up to {a.planted} "
+        f"({seconds / 60:.1f} min)\n"
+    )
     print((fp * 100).round(1).to_markdown() + "\n")
     det_pct = det.copy()
     for col in ("detected_as_error", "detected_as_error_or_warning"):

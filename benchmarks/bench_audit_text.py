@@ -16,6 +16,7 @@ Three columns per paper: the core extractor alone; held out (the core plus the r
 *other* four papers: the paper is measured without the rules its own text motivated,
 replicate.audit_text.RULES); and all rules (in sample).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -122,26 +123,37 @@ def score(cid: str, papers: Path, exclude: tuple[str, ...]) -> dict:
     e, e_sizes = extracted(cid, papers, exclude)
     found = sum(min(n, e[k]) for k, n in t.items())
     model_found = sum(min(n, e[k]) for k, n in t.items() if k[0] == "metric")
-    linked = sum(min(n, sum(1 for s in e_sizes.get(k, []) if s in t_sizes.get(k, set())))
-                 for k, n in t.items() if k[0] == "metric")
+    linked = sum(
+        min(n, sum(1 for s in e_sizes.get(k, []) if s in t_sizes.get(k, set())))
+        for k, n in t.items()
+        if k[0] == "metric"
+    )
     by_kind = {}
     for kind in ("metric", "OR", "comparison", "table1", "size"):
         tk = sum(n for k, n in t.items() if k[0] == kind)
         ek = sum(n for k, n in e.items() if k[0] == kind)
         fk = sum(min(n, e[k]) for k, n in t.items() if k[0] == kind)
         by_kind[kind] = {"in_spec": tk, "extracted": ek, "found": fk}
-    return {"in_spec": sum(t.values()), "extracted": sum(e.values()), "found": found,
-            "recall": found / max(1, sum(t.values())), "precision": found / max(1, sum(e.values())),
-            "linked": linked / max(1, model_found), "by_kind": by_kind}
+    return {
+        "in_spec": sum(t.values()),
+        "extracted": sum(e.values()),
+        "found": found,
+        "recall": found / max(1, sum(t.values())),
+        "precision": found / max(1, sum(e.values())),
+        "linked": linked / max(1, model_found),
+        "by_kind": by_kind,
+    }
 
 
 def run(papers: Path) -> dict:
     everyone = tuple(PAPERS)
     out = {}
     for cid in PAPERS:
-        out[cid] = {"core": score(cid, papers, exclude=everyone),
-                    "held_out": score(cid, papers, exclude=(cid,)),
-                    "all_rules": score(cid, papers, exclude=())}
+        out[cid] = {
+            "core": score(cid, papers, exclude=everyone),
+            "held_out": score(cid, papers, exclude=(cid,)),
+            "all_rules": score(cid, papers, exclude=()),
+        }
     return out
 
 
@@ -154,8 +166,10 @@ def main() -> int:
     if not papers.is_dir():
         papers = Path("/work/shared/papers")
     res = run(papers)
-    print("| paper | values in spec | core: recall / precision | held out: recall / precision (linked) | "
-          "all rules: recall / precision |")
+    print(
+        "| paper | values in spec | core: recall / precision | held out: recall / precision (linked) | "
+        "all rules: recall / precision |"
+    )
     print("| --- | ---: | ---: | ---: | ---: |")
     tot = {m: Counter() for m in ("core", "held_out", "all_rules")}
     for cid, r in res.items():
@@ -163,15 +177,26 @@ def main() -> int:
         for m in ("core", "held_out", "all_rules"):
             s = r[m]
             tot[m].update(found=s["found"], extracted=s["extracted"], in_spec=s["in_spec"])
-            cells.append(f"{s['recall']:.0%} / {s['precision']:.0%}" + (f" ({s['linked']:.0%})" if m == "held_out" else ""))
+            cells.append(
+                f"{s['recall']:.0%} / {s['precision']:.0%}" + (f" ({s['linked']:.0%})" if m == "held_out" else "")
+            )
         print(f"| {cid} | {r['core']['in_spec']} | " + " | ".join(cells) + " |")
-    print("| all five | {} | ".format(tot["core"]["in_spec"]) + " | ".join(
-        f"{t['found'] / t['in_spec']:.0%} / {t['found'] / max(1, t['extracted']):.0%}" for t in tot.values()) + " |")
+    print(
+        "| all five | {} | ".format(tot["core"]["in_spec"])
+        + " | ".join(
+            f"{t['found'] / t['in_spec']:.0%} / {t['found'] / max(1, t['extracted']):.0%}" for t in tot.values()
+        )
+        + " |"
+    )
     print()
     print("held out, by kind (found / in spec, extracted):")
     for cid, r in res.items():
-        print(f"  {cid}: " + "; ".join(f"{k} {v['found']}/{v['in_spec']} ({v['extracted']})"
-                                      for k, v in r["held_out"]["by_kind"].items()))
+        print(
+            f"  {cid}: "
+            + "; ".join(
+                f"{k} {v['found']}/{v['in_spec']} ({v['extracted']})" for k, v in r["held_out"]["by_kind"].items()
+            )
+        )
     print(f"\nrules: {len(RULES)} (" + ", ".join(f"{r.name} <- {r.motivated_by}" for r in RULES) + ")")
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1))

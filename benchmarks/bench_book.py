@@ -4,6 +4,7 @@ Cold means the executed-chapter cache (book/_executed) is emptied; the feature
 cache under data/cache is kept unless --cold-features is given (then every
 chapter re-extracts its features too).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,11 +29,17 @@ def run(cold: bool = True, cold_features: bool = False) -> list[dict]:
         shutil.rmtree(ROOT / "book" / "_executed", ignore_errors=True)
         if cold_features:
             shutil.rmtree(ROOT / "data" / "cache" / "features", ignore_errors=True)
-        rows.append({"name": "make book, cold" + (" (features too)" if cold_features else " (features cached)"),
-                     "seconds": round(_timed_build(), 1), "goal": ""})
+        rows.append(
+            {
+                "name": "make book, cold" + (" (features too)" if cold_features else " (features cached)"),
+                "seconds": round(_timed_build(), 1),
+                "goal": "",
+            }
+        )
     warm = _timed_build()
-    rows.append({"name": "make book, warm (nothing changed)", "seconds": round(warm, 1), "goal": "<= 60 s",
-                 "met": warm <= 60})
+    rows.append(
+        {"name": "make book, warm (nothing changed)", "seconds": round(warm, 1), "goal": "<= 60 s", "met": warm <= 60}
+    )
     return rows
 
 

@@ -19,6 +19,7 @@ The table of medians over the runs (and each run's value) replaces the section b
 ``<!-- cold-book-<from>:begin -->`` and ``<!-- cold-book-<from>:end -->`` of ``benchmarks/RESULTS.md``
 (appended when absent); the raw numbers go to ``benchmarks/cold_book_<from>.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,9 @@ def markers(source: str) -> tuple[str, str]:
 def checkout_files() -> list[str]:
     """Tracked files and untracked files that git does not ignore (what a fresh clone plus your
     uncommitted work would hold)."""
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
-                         capture_output=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True, capture_output=True
+    ).stdout
     return [p for p in out.decode().split("\0") if p and (ROOT / p).is_file()]
 
 
@@ -61,14 +63,21 @@ def make_scratch(parent: Path | None) -> Path:
 
 def scratch_env(scratch: Path) -> dict[str, str]:
     """The build's environment: the scratch copy's code and empty caches; the data mirror as make sets it."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("REPLICATE_") or k in ("REPLICATE_DATA_MIRROR",)}
-    mirror = os.environ.get("REPLICATE_DATA_MIRROR") or (str((ROOT.parent / "shared" / "data").resolve())
-                                                        if (ROOT.parent / "shared" / "data").is_dir() else None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLICATE_") or k in ("REPLICATE_DATA_MIRROR",)}
+    mirror = os.environ.get("REPLICATE_DATA_MIRROR") or (
+        str((ROOT.parent / "shared" / "data").resolve()) if (ROOT.parent / "shared" / "data").is_dir() else None
+    )
     if mirror:
         env["REPLICATE_DATA_MIRROR"] = mirror
-    env.update({"REPLICATE_ROOT": str(scratch), "REPLICATE_DATA_DIR": str(scratch / "data" / "cache"),
-                "PYTHONPATH": str(scratch / "src"), "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"})
+    env.update(
+        {
+            "REPLICATE_ROOT": str(scratch),
+            "REPLICATE_DATA_DIR": str(scratch / "data" / "cache"),
+            "PYTHONPATH": str(scratch / "src"),
+            "MPLBACKEND": "Agg",
+            "PYTHONHASHSEED": "0",
+        }
+    )
     return env
 
 
@@ -98,9 +107,17 @@ def one_run(k: int, args) -> dict:
         rc_check, check_s = _run([exe, "book", "check"], scratch, env, log)
     timings_path = scratch / "book" / "_executed" / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    run = {"run": k, "load_before": load, "exit_code": rc, "check_exit_code": rc_check,
-           "build_s": round(build_s, 1), "check_s": round(check_s, 1) if check_s is not None else None,
-           "total_s": round(build_s + (check_s or 0), 1), "timings": timings, "scratch": str(scratch)}
+    run = {
+        "run": k,
+        "load_before": load,
+        "exit_code": rc,
+        "check_exit_code": rc_check,
+        "build_s": round(build_s, 1),
+        "check_s": round(check_s, 1) if check_s is not None else None,
+        "total_s": round(build_s + (check_s or 0), 1),
+        "timings": timings,
+        "scratch": str(scratch),
+    }
     if not args.keep:
         shutil.rmtree(scratch, ignore_errors=True)
     return run
@@ -128,8 +145,7 @@ def stage_rows(runs: list[dict]) -> list[dict]:
         got = [v for v in values[key] if v is not None]
         if not got:
             continue
-        out.append({"chapter": key[0], "stage": key[1], "median_s": statistics.median(got),
-                    "runs_s": values[key]})
+        out.append({"chapter": key[0], "stage": key[1], "median_s": statistics.median(got), "runs_s": values[key]})
     return out
 
 
@@ -141,24 +157,38 @@ def _fmt(s) -> str:
 
 
 def markdown(runs: list[dict], args) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     rows = stage_rows(runs)
-    head = (f"### Cold `make book` (`bench_cold_book.py --runs {len(runs)} --from {args.source}`)\n\n"
-            f"{dt.date.today().isoformat()}, commit {commit}, {platform.node()} {platform.machine()}, "
-            f"{os.cpu_count()} cores, Python {platform.python_version()}. Load average before each run: "
-            + ", ".join(f"{r['load_before']:.1f}" if r["load_before"] is not None else "?" for r in runs)
-            + ". Exit codes: " + ", ".join(str(r["exit_code"]) for r in runs) + ". Empty data and feature caches "
-            "in a scratch copy of the checkout; features "
-            + ("unpacked from the verified release where it matches" if args.source == "release"
-               else "re-extracted from the images (FROM=images)") + ". Rows marked (library) are library stages, summed over "
-            "their calls (they overlap the notebook sections they run in; the six longest per chapter).\n\n")
-    lines = ["| chapter | stage | median | " + " | ".join(f"run {r['run']}" for r in runs) + " |",
-             "| --- | --- | ---: | " + " | ".join("---:" for _ in runs) + " |"]
+    head = (
+        f"### Cold `make book` (`bench_cold_book.py --runs {len(runs)} --from {args.source}`)\n\n"
+        f"{dt.date.today().isoformat()}, commit {commit}, {platform.node()} {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}. Load average before each run: "
+        + ", ".join(f"{r['load_before']:.1f}" if r["load_before"] is not None else "?" for r in runs)
+        + ". Exit codes: "
+        + ", ".join(str(r["exit_code"]) for r in runs)
+        + ". Empty data and feature caches "
+        "in a scratch copy of the checkout; features "
+        + (
+            "unpacked from the verified release where it matches"
+            if args.source == "release"
+            else "re-extracted from the images (FROM=images)"
+        )
+        + ". Rows marked (library) are library stages, summed over "
+        "their calls (they overlap the notebook sections they run in; the six longest per chapter).\n\n"
+    )
+    lines = [
+        "| chapter | stage | median | " + " | ".join(f"run {r['run']}" for r in runs) + " |",
+        "| --- | --- | ---: | " + " | ".join("---:" for _ in runs) + " |",
+    ]
     for r in rows:
-        lines.append(f"| {r['chapter']} | {r['stage'].strip() if r['stage'] != '(total)' else '**total**'}"
-                     f"{' (library)' if r['stage'].startswith('  ') else ''} | {_fmt(r['median_s'])} | "
-                     + " | ".join(_fmt(v) for v in r["runs_s"]) + " |")
+        lines.append(
+            f"| {r['chapter']} | {r['stage'].strip() if r['stage'] != '(total)' else '**total**'}"
+            f"{' (library)' if r['stage'].startswith('  ') else ''} | {_fmt(r['median_s'])} | "
+            + " | ".join(_fmt(v) for v in r["runs_s"])
+            + " |"
+        )
     return head + "\n".join(lines) + "\n"
 
 
@@ -168,7 +198,7 @@ def write_results(text: str, source: str) -> Path:
     begin, end = markers(source)
     block = f"{begin}\n{text}{end}"
     if begin in old and end in old:
-        new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
+        new = old[: old.index(begin)] + block + old[old.index(end) + len(end) :]
     else:
         new = old.rstrip("\n") + "\n\n## Cold `make book`, per chapter and stage\n\n" + block + "\n"
     path.write_text(new)

@@ -16,6 +16,7 @@ each at every ``--threads`` value (torch intra-op threads, set for both sides), 
 give the same features: ``max_rel_diff`` = max |ours - baseline| / max |baseline|.
 ``run()`` returns rows for ``benchmarks/run_all.py``; ``ratio`` = baseline / ours (> 1: ours is faster).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,9 @@ WDLPS_LAYERS = ("last_conv", "layer1", "layer2", "layer3")
 
 def load_baseline(ref: str):
     """``replicate.features.deep`` as it was at git ``ref`` (imported as a sibling module)."""
-    src = subprocess.run(["git", "show", f"{ref}:src/replicate/features/deep.py"], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
+    src = subprocess.run(
+        ["git", "show", f"{ref}:src/replicate/features/deep.py"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
     path = Path(tempfile.mkdtemp()) / "deep_baseline.py"
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("replicate.features._deep_baseline", path)
@@ -92,22 +94,45 @@ def _rows_at(t, base, deep, cases, kw, base_kw, repeat, n_cases) -> list[dict]:
 
     b_s, b = _best(old_wdlps, repeat)
     o_s, o = _best(new_wdlps, repeat)
-    rows.append({"name": f"ResNet50 at 4 layers (wdlps), {n_cases} cases, {t} thread(s): one pass vs 4 calls",
-                 "ours_s": round(o_s, 2), "naive_s": round(b_s, 2), "ratio": round(b_s / o_s, 2),
-                 "max_rel_diff": max(_rel_diff(o[lay].features, b[lay].features) for lay in WDLPS_LAYERS),
-                 "n_cases": n_cases, "threads": t})
+    rows.append(
+        {
+            "name": f"ResNet50 at 4 layers (wdlps), {n_cases} cases, {t} thread(s): one pass vs 4 calls",
+            "ours_s": round(o_s, 2),
+            "naive_s": round(b_s, 2),
+            "ratio": round(b_s / o_s, 2),
+            "max_rel_diff": max(_rel_diff(o[lay].features, b[lay].features) for lay in WDLPS_LAYERS),
+            "n_cases": n_cases,
+            "threads": t,
+        }
+    )
 
     b_s, b = _best(lambda: base.extract_deep(cases, "resnet34", layer="last_conv", **base_kw), repeat)
     o_s, o = _best(lambda: deep.extract_deep(cases, "resnet34", layer="last_conv", threads=t, **kw), repeat)
-    one_s, one = _best(lambda: deep.extract_deep(cases, "resnet34", layer="last_conv", threads=t, batch_size=1,
-                                                 **kw), repeat)
-    rows.append({"name": f"ResNet34 last_conv (sts), {n_cases} cases, {t} thread(s): ours vs baseline "
-                         f"(both batch 16)", "ours_s": round(o_s, 2), "naive_s": round(b_s, 2),
-                 "ratio": round(b_s / o_s, 2), "max_rel_diff": _rel_diff(o.features, b.features),
-                 "n_cases": n_cases, "threads": t})
-    rows.append({"name": f"ResNet34 last_conv (sts), {n_cases} cases, {t} thread(s): batch 16 vs batch 1",
-                 "ours_s": round(o_s, 2), "naive_s": round(one_s, 2), "ratio": round(one_s / o_s, 2),
-                 "max_rel_diff": _rel_diff(o.features, one.features), "n_cases": n_cases, "threads": t})
+    one_s, one = _best(
+        lambda: deep.extract_deep(cases, "resnet34", layer="last_conv", threads=t, batch_size=1, **kw), repeat
+    )
+    rows.append(
+        {
+            "name": f"ResNet34 last_conv (sts), {n_cases} cases, {t} thread(s): ours vs baseline (both batch 16)",
+            "ours_s": round(o_s, 2),
+            "naive_s": round(b_s, 2),
+            "ratio": round(b_s / o_s, 2),
+            "max_rel_diff": _rel_diff(o.features, b.features),
+            "n_cases": n_cases,
+            "threads": t,
+        }
+    )
+    rows.append(
+        {
+            "name": f"ResNet34 last_conv (sts), {n_cases} cases, {t} thread(s): batch 16 vs batch 1",
+            "ours_s": round(o_s, 2),
+            "naive_s": round(one_s, 2),
+            "ratio": round(one_s / o_s, 2),
+            "max_rel_diff": _rel_diff(o.features, one.features),
+            "n_cases": n_cases,
+            "threads": t,
+        }
+    )
 
     def old_two():
         return [base.extract_deep(cases, b_, layer="last_conv", **base_kw) for b_ in ("resnet18", "resnet34")]
@@ -117,10 +142,17 @@ def _rows_at(t, base, deep, cases, kw, base_kw, repeat, n_cases) -> list[dict]:
 
     b_s, b = _best(old_two, repeat)
     o_s, o = _best(new_two, repeat)
-    rows.append({"name": f"ResNet18 + ResNet34 over the same {n_cases} cases, {t} thread(s): crops read once",
-                 "ours_s": round(o_s, 2), "naive_s": round(b_s, 2), "ratio": round(b_s / o_s, 2),
-                 "max_rel_diff": max(_rel_diff(x.features, y.features) for x, y in zip(o, b)),
-                 "n_cases": n_cases, "threads": t})
+    rows.append(
+        {
+            "name": f"ResNet18 + ResNet34 over the same {n_cases} cases, {t} thread(s): crops read once",
+            "ours_s": round(o_s, 2),
+            "naive_s": round(b_s, 2),
+            "ratio": round(b_s / o_s, 2),
+            "max_rel_diff": max(_rel_diff(x.features, y.features) for x, y in zip(o, b)),
+            "n_cases": n_cases,
+            "threads": t,
+        }
+    )
     return rows
 
 

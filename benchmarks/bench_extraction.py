@@ -15,6 +15,7 @@ the three N times and keeps each one's fastest, for a machine whose load varies)
 ``benchmarks/run_all.py``; ``naive_s`` is the CLI's wall time and ``ratio`` = CLI / ours
 (> 1: ours is faster). The goal for (b) is ours <= 1.05 x the CLI, i.e. ratio >= 1 / 1.05.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,8 +95,9 @@ def _max_rel_diff(a: pd.DataFrame, b: pd.DataFrame) -> float:
     return float(np.nanmax(d)) if d.size else float("nan")
 
 
-def run(n_cases: int = 51, params="sts", workdir: str | os.PathLike | None = None, verbose: bool = True,
-        repeat: int = 1) -> list[dict]:
+def run(
+    n_cases: int = 51, params="sts", workdir: str | os.PathLike | None = None, verbose: bool = True, repeat: int = 1
+) -> list[dict]:
     """Time (a) the CLI, (b) ours with 1 worker, (c) ours with 2 workers; ``repeat`` > 1 alternates
     the three ``repeat`` times (each with a fresh cold cache) and keeps each one's fastest run."""
     from replicate.data import load_cohort
@@ -110,8 +112,13 @@ def run(n_cases: int = 51, params="sts", workdir: str | os.PathLike | None = Non
     try:
         pfile = _params_file(params, wd)
         csv = wd / "cases.csv"
-        pd.DataFrame({"ID": [c.case_id for c in cases], "Image": [str(c.image) for c in cases],
-                      "Mask": [str(c.mask) for c in cases]}).to_csv(csv, index=False)
+        pd.DataFrame(
+            {
+                "ID": [c.case_id for c in cases],
+                "Image": [str(c.image) for c in cases],
+                "Mask": [str(c.mask) for c in cases],
+            }
+        ).to_csv(csv, index=False)
         for c in cases:  # same warm OS file cache for every contender
             sha256_file(c.image), sha256_file(c.mask)
         env = dict(os.environ, PYTHONHASHSEED="0")
@@ -132,16 +139,20 @@ def run(n_cases: int = 51, params="sts", workdir: str | os.PathLike | None = Non
             for jobs in (1, 2):
                 out = wd / f"ours_{jobs}.csv"
                 cache = wd / f"cache_{jobs}_{rep}"  # empty: a cold cache
-                dt, r = _timed([sys.executable, "-c", _OURS, str(csv), str(pfile), str(jobs), str(cache), str(out)],
-                               env)
+                dt, r = _timed(
+                    [sys.executable, "-c", _OURS, str(csv), str(pfile), str(jobs), str(cache), str(out)], env
+                )
                 meta = json.loads(r.stdout.strip().splitlines()[-1])
                 feats = pd.read_csv(out, index_col=0)
                 feats.index = feats.index.astype(str)
                 ours_times[jobs].append(dt)
                 ours[jobs] = (meta, feats)
                 if verbose:
-                    print(f"[{rep + 1}] ours n_jobs={jobs}: {dt:.2f} s ({dt / n:.3f} s/case; extraction "
-                          f"{meta['extract_s']:.2f} s, imports {meta['import_s']:.2f} s)", flush=True)
+                    print(
+                        f"[{rep + 1}] ours n_jobs={jobs}: {dt:.2f} s ({dt / n:.3f} s/case; extraction "
+                        f"{meta['extract_s']:.2f} s, imports {meta['import_s']:.2f} s)",
+                        flush=True,
+                    )
         ref = _cli_features(cli_out, [c.case_id for c in cases])
         cli_s = min(cli_times)
         rows = []
@@ -149,21 +160,30 @@ def run(n_cases: int = 51, params="sts", workdir: str | os.PathLike | None = Non
             meta, feats = ours[jobs]
             dt = min(ours_times[jobs])
             ratio = cli_s / dt
-            rows.append({
-                "name": f"PyRadiomics, {n} ibsi_sts T1 cases, params {Path(str(pfile)).stem} "
-                        f"({count_features(str(pfile))} features): ours n_jobs={jobs} vs CLI -j 1",
-                "ours_s": round(dt, 2), "naive_s": round(cli_s, 2), "ratio": round(ratio, 3),
-                "goal": "ours <= 1.05 x CLI" if jobs == 1 else "",
-                "met": bool(ratio >= GOAL_RATIO) if jobs == 1 else None,
-                "max_abs_diff": _max_rel_diff(feats, ref),  # relative difference to the CLI's values
-                "per_case_s": round(dt / n, 3), "cli_per_case_s": round(cli_s / n, 3),
-                "n_cases": n, "n_failed": meta["n_failed"], "n_features": meta["n_features"],
-                "repeat": max(1, int(repeat)),
-            })
+            rows.append(
+                {
+                    "name": f"PyRadiomics, {n} ibsi_sts T1 cases, params {Path(str(pfile)).stem} "
+                    f"({count_features(str(pfile))} features): ours n_jobs={jobs} vs CLI -j 1",
+                    "ours_s": round(dt, 2),
+                    "naive_s": round(cli_s, 2),
+                    "ratio": round(ratio, 3),
+                    "goal": "ours <= 1.05 x CLI" if jobs == 1 else "",
+                    "met": bool(ratio >= GOAL_RATIO) if jobs == 1 else None,
+                    "max_abs_diff": _max_rel_diff(feats, ref),  # relative difference to the CLI's values
+                    "per_case_s": round(dt / n, 3),
+                    "cli_per_case_s": round(cli_s / n, 3),
+                    "n_cases": n,
+                    "n_failed": meta["n_failed"],
+                    "n_features": meta["n_features"],
+                    "repeat": max(1, int(repeat)),
+                }
+            )
         if verbose:
             for r in rows:
-                print(f"{r['name']}: CLI {r['naive_s']} s, ours {r['ours_s']} s, CLI/ours {r['ratio']}, "
-                      f"max relative difference {r['max_abs_diff']:.2g}")
+                print(
+                    f"{r['name']}: CLI {r['naive_s']} s, ours {r['ours_s']} s, CLI/ours {r['ratio']}, "
+                    f"max relative difference {r['max_abs_diff']:.2g}"
+                )
         return rows
     finally:
         if tmp is not None:

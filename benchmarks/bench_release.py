@@ -11,6 +11,7 @@ On the 51 ``ibsi_sts`` T1 cases with the chapter's PyRadiomics settings it
     what a cold chapter pays without the release.
 ``run()`` returns rows for ``benchmarks/run_all.py``; ``ratio`` = extraction / (unpack + read).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,11 +53,18 @@ def run(params: str = "sts", image_types: list[str] | None = None, n_extract: in
     per_case = (time.perf_counter() - t0) / n_extract
     n = len(cases)
     name = f"PyRadiomics {params} ({first.n_features} features), {n} ibsi_sts T1 cases"
-    return [{"name": f"{name}: release unpack + read vs extraction (1 worker, extrapolated from {n_extract})",
-             "ours_s": round(unpack_s + read_s, 2), "naive_s": round(per_case * n, 1),
-             "ratio": round(per_case * n / (unpack_s + read_s), 1), "n_cases": n,
-             "archive_bytes": manifest["archive_bytes"], "bytes_per_entry": manifest["archive_bytes"] // n,
-             "build_s": round(build_s, 1)}]
+    return [
+        {
+            "name": f"{name}: release unpack + read vs extraction (1 worker, extrapolated from {n_extract})",
+            "ours_s": round(unpack_s + read_s, 2),
+            "naive_s": round(per_case * n, 1),
+            "ratio": round(per_case * n / (unpack_s + read_s), 1),
+            "n_cases": n,
+            "archive_bytes": manifest["archive_bytes"],
+            "bytes_per_entry": manifest["archive_bytes"] // n,
+            "build_s": round(build_s, 1),
+        }
+    ]
 
 
 def main() -> int:

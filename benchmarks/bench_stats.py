@@ -5,6 +5,7 @@
 ``run()`` returns rows ``{name, ours_s, naive_s, ratio, goal, met, max_abs_diff}``
 (``ratio`` = naive / ours, i.e. the speed-up) for ``benchmarks/run_all.py``.
 """
+
 from __future__ import annotations
 
 import time
@@ -34,8 +35,8 @@ def naive_delong_paired(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[fl
         col = np.zeros(n)
         step = max(1, 2_000_000 // n)
         for i in range(0, m, step):
-            psi = (x[i:i + step, None] > z[None, :]) + 0.5 * (x[i:i + step, None] == z[None, :])
-            row[i:i + step] = psi.mean(axis=1)
+            psi = (x[i : i + step, None] > z[None, :]) + 0.5 * (x[i : i + step, None] == z[None, :])
+            row[i : i + step] = psi.mean(axis=1)
             col += psi.sum(axis=0)
         v10.append(row)
         v01.append(col / m)
@@ -56,8 +57,15 @@ def bench_delong(n: int = 10_000, seed: int = 0) -> dict:
     b = 0.8 * y + rng.normal(size=n)
     ours_s, r = _best_of(lambda: delong_test(y, a, b))
     naive_s, (z, _) = _best_of(lambda: naive_delong_paired(y, a, b), repeat=1)
-    return {"name": f"DeLong paired test, n = {n:,}", "ours_s": round(ours_s, 4), "naive_s": round(naive_s, 3),
-            "ratio": round(naive_s / ours_s, 1), "goal": "", "met": None, "max_abs_diff": float(abs(r.z - z))}
+    return {
+        "name": f"DeLong paired test, n = {n:,}",
+        "ours_s": round(ours_s, 4),
+        "naive_s": round(naive_s, 3),
+        "ratio": round(naive_s / ours_s, 1),
+        "goal": "",
+        "met": None,
+        "max_abs_diff": float(abs(r.z - z)),
+    }
 
 
 def bench_bootstrap(n: int = 500, n_boot: int = 2000, seed: int = 0) -> dict:
@@ -74,9 +82,15 @@ def bench_bootstrap(n: int = 500, n_boot: int = 2000, seed: int = 0) -> dict:
         return np.array([roc_auc_score(y[i], s[i]) for i in bootstrap_indices(y, n_boot, seed=1, stratified=True)])
 
     naive_s, slow = _best_of(loop, repeat=1)
-    return {"name": f"stratified bootstrap AUC, {n_boot:,} resamples, n = {n}", "ours_s": round(ours_s, 4),
-            "naive_s": round(naive_s, 3), "ratio": round(naive_s / ours_s, 1), "goal": "<= 2 s",
-            "met": bool(ours_s <= 2.0), "max_abs_diff": float(np.max(np.abs(fast - slow)))}
+    return {
+        "name": f"stratified bootstrap AUC, {n_boot:,} resamples, n = {n}",
+        "ours_s": round(ours_s, 4),
+        "naive_s": round(naive_s, 3),
+        "ratio": round(naive_s / ours_s, 1),
+        "goal": "<= 2 s",
+        "met": bool(ours_s <= 2.0),
+        "max_abs_diff": float(np.max(np.abs(fast - slow))),
+    }
 
 
 def run() -> list[dict]:

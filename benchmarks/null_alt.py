@@ -16,6 +16,7 @@ WORC-style search (10 workflows, ensemble of the best 3, 3 inner splits) refitte
   resampled t-test SE (Nadeau & Bengio), the SE the chapter's CI uses (not DeLong's);
 * ``<model>, pooled score``: the AUC of each patient's mean out-of-split score, with DeLong's SE.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,11 +27,9 @@ import time
 import zlib
 from datetime import date
 
-import numpy as np
-
 CHAPTER = "alt"
 MODELS = ("Imaging model", "Volume model")
-CHUNK = 10                                     # seeds between saves
+CHUNK = 10  # seeds between saves
 VOLUME = "PREDICT_original_sf_volume_2.5D"
 
 
@@ -53,29 +52,47 @@ def make_one_seed(n_jobs: int = 2, profile: str = "quick"):
     columns = {"Imaging model": list(X.columns), "Volume model": [VOLUME]}
 
     def make_model(s):
-        return WORCAutoML(n_workflows=counts["run_n_workflows"], n_top=counts["run_n_top"],
-                          inner_cv=counts["inner_splits"], inner_test_size=counts["inner_test_size"],
-                          scoring=counts["scoring"], seed=s, n_jobs=1)
+        return WORCAutoML(
+            n_workflows=counts["run_n_workflows"],
+            n_top=counts["run_n_top"],
+            inner_cv=counts["inner_splits"],
+            inner_test_size=counts["inner_test_size"],
+            scoring=counts["scoring"],
+            seed=s,
+            n_jobs=1,
+        )
 
     def one_seed(seed: int) -> dict[str, dict]:
-        ctx = replicate.chapter.start(CHAPTER, data="public", seed=seed, profile=profile, null_labels=True,
-                                      output_dir=out_dir)
-        y = ctx.labels(y_true)                       # the chapter's permutation, before anything is learned
+        ctx = replicate.chapter.start(
+            CHAPTER, data="public", seed=seed, profile=profile, null_labels=True, output_dir=out_dir
+        )
+        y = ctx.labels(y_true)  # the chapter's permutation, before anything is learned
 
-        def sseed(*keys):                            # the notebook's seeds for named steps
+        def sseed(*keys):  # the notebook's seeds for named steps
             return ctx.child_seed(*[zlib.crc32(str(k).encode()) for k in keys])
 
         res = {}
         for name in MODELS:
-            ev = automl.evaluate_random_splits(make_model, X[columns[name]], y, splits, seed=sseed("cv", name, 0),
-                                               n_jobs=n_jobs)
+            ev = automl.evaluate_random_splits(
+                make_model, X[columns[name]], y, splits, seed=sseed("cv", name, 0), n_jobs=n_jobs
+            )
             per = ev.per_split["AUC"].dropna().to_numpy()
-            res[name] = {"cohort": "cv", "auc": float(per.mean()), "se": corrected_se(per, n_train, n_test),
-                         "n_positive": int(y.sum()), "n_negative": int((1 - y).sum())}
+            res[name] = {
+                "cohort": "cv",
+                "auc": float(per.mean()),
+                "se": corrected_se(per, n_train, n_test),
+                "n_positive": int(y.sum()),
+                "n_negative": int((1 - y).sum()),
+            }
             ps = ev.patient_scores()
             auc, var = delong_variance(ps["y"].to_numpy(), ps["score"].to_numpy())
-            res[f"{name}, pooled score"] = {"cohort": "cv", "auc": auc, "se": math.sqrt(var),
-                                            "n_positive": int(ps["y"].sum()), "n_negative": int((1 - ps["y"]).sum())}
+            res[f"{name}, pooled score"] = {
+                "cohort": "cv",
+                "auc": auc,
+                "se": math.sqrt(var),
+                "n_positive": int(ps["y"].sum()),
+                "n_negative": int((1 - ps["y"]).sum()),
+            }
         return res
 
     return one_seed, counts
@@ -89,6 +106,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="default benchmarks/results/null_alt.json")
     args = ap.parse_args(argv)
     from replicate import automl, null
+
     one_seed, counts = make_one_seed(args.n_jobs)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     notes = [
@@ -100,13 +118,15 @@ def main(argv=None) -> int:
         "'<model>, pooled score': the AUC of each patient's mean out-of-split score; its curve uses DeLong's SE.",
         f"AutoML code version {automl._code_version()} (replicate.automl._code_version()).",
     ]
-    generated_by = (f"benchmarks/null_alt.py --seeds {args.seeds} --first-seed {args.first_seed} "
-                    f"({date.today().isoformat()})")
+    generated_by = (
+        f"benchmarks/null_alt.py --seeds {args.seeds} --first-seed {args.first_seed} ({date.today().isoformat()})"
+    )
     t0 = time.perf_counter()
     dist = None
-    for start in range(0, len(seeds), CHUNK):            # saved after every chunk: an interrupted run keeps its seeds
-        part = null.run_null(CHAPTER, one_seed, seeds[start:start + CHUNK], data="public", profile="quick",
-                             generated_by=generated_by)
+    for start in range(0, len(seeds), CHUNK):  # saved after every chunk: an interrupted run keeps its seeds
+        part = null.run_null(
+            CHAPTER, one_seed, seeds[start : start + CHUNK], data="public", profile="quick", generated_by=generated_by
+        )
         if dist is None:
             dist = part
         else:
@@ -116,14 +136,18 @@ def main(argv=None) -> int:
                 dist.models[name]["ses"] += m["ses"]
         dist.seconds = round(time.perf_counter() - t0, 1)
         done = len(dist.seeds) == len(seeds)
-        dist.notes = notes + [f"{len(dist.seeds)} seeds in {dist.seconds:.0f} s wall"
-                              + ("." if done else f" (partial: {len(dist.seeds)} of {len(seeds)} seeds so far).")]
+        dist.notes = notes + [
+            f"{len(dist.seeds)} seeds in {dist.seconds:.0f} s wall"
+            + ("." if done else f" (partial: {len(dist.seeds)} of {len(seeds)} seeds so far).")
+        ]
         null.save(dist, args.out)
     path = null.save(dist, args.out)
     print(path)
     for name, s in dist.summary().items():
-        print(f"{name:32s} mean {s['mean']:.3f}  SD {s['sd']:.3f}  predicted {s['delong_sd']:.3f}  "
-              f"tolerance {s['tolerance']:.3f}  range [{s['min']:.2f}, {s['max']:.2f}]")
+        print(
+            f"{name:32s} mean {s['mean']:.3f}  SD {s['sd']:.3f}  predicted {s['delong_sd']:.3f}  "
+            f"tolerance {s['tolerance']:.3f}  range [{s['min']:.2f}, {s['max']:.2f}]"
+        )
     off = null.check_centred(dist)
     print("centred (|mean - 0.5| <= 3 SD / sqrt(seeds)):", "all" if not off else f"NOT {sorted(off)}")
     return 0 if math.isfinite(dist.seconds) else 1

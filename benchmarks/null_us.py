@@ -14,6 +14,7 @@ at that seed) before anything is learned, then the chapter's quick-profile famil
 external cohort: each model's external AUC with DeLong's SE. The cut-offs do not enter an AUC and are not
 fitted here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,9 +46,17 @@ def make_one_seed(data: str = "public", n_jobs: int = 2, profile: str = "quick")
         cohort = make_cohort(CHAPTER, seed=0, n_patients=counts.get("synthetic_n_patients"))
         label = cohort.label
     t0 = time.perf_counter()
-    inp = crdl_inputs(cohort, data=data, design=spec.design, proxy=spec.proxy, counts=counts, seed=0,
-                      icc_seed=ctx0.child_seed("icc patients"), perturb_seed=ctx0.child_seed("perturb"),
-                      n_jobs=n_jobs)
+    inp = crdl_inputs(
+        cohort,
+        data=data,
+        design=spec.design,
+        proxy=spec.proxy,
+        counts=counts,
+        seed=0,
+        icc_seed=ctx0.child_seed("icc patients"),
+        perturb_seed=ctx0.child_seed("perturb"),
+        n_jobs=n_jobs,
+    )
     print(f"[null us] features for {len(inp.X)} patients in {time.perf_counter() - t0:.0f} s", flush=True)
     X = inp.X
     split = cohort.table.loc[X.index, "split"]
@@ -55,9 +64,10 @@ def make_one_seed(data: str = "public", n_jobs: int = 2, profile: str = "quick")
     tr, va = X.index[split == "training"], X.index[split == "validation"]
 
     def one_seed(seed: int) -> dict[str, dict]:
-        ctx = replicate.chapter.start(CHAPTER, data=data, seed=seed, profile=profile, null_labels=True,
-                                      output_dir=out_dir)
-        y = permute_within(y_true, split, seed=ctx.child_seed("null labels"))   # the notebook's permutation
+        ctx = replicate.chapter.start(
+            CHAPTER, data=data, seed=seed, profile=profile, null_labels=True, output_dir=out_dir
+        )
+        y = permute_within(y_true, split, seed=ctx.child_seed("null labels"))  # the notebook's permutation
         family = crdl_family(spec.design, counts, inp.icc_tables, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -67,8 +77,13 @@ def make_one_seed(data: str = "public", n_jobs: int = 2, profile: str = "quick")
         res = {}
         for m in P:
             auc, var = delong_variance(yv, P[m].to_numpy())
-            res[m] = {"cohort": "validation", "auc": auc, "se": math.sqrt(var), "n_positive": int(yv.sum()),
-                      "n_negative": int((1 - yv).sum())}
+            res[m] = {
+                "cohort": "validation",
+                "auc": auc,
+                "se": math.sqrt(var),
+                "n_positive": int(yv.sum()),
+                "n_negative": int((1 - yv).sum()),
+            }
         return res
 
     return one_seed, counts, inp
@@ -87,9 +102,15 @@ def main(argv=None) -> int:
     one_seed, counts, inp = make_one_seed(args.data, args.n_jobs)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     t0 = time.perf_counter()
-    dist = null.run_null(CHAPTER, one_seed, seeds, data=args.data, profile="quick",
-                         generated_by=f"benchmarks/null_us.py --seeds {args.seeds} --first-seed {args.first_seed} "
-                                      f"--data {args.data} ({date.today().isoformat()})")
+    dist = null.run_null(
+        CHAPTER,
+        one_seed,
+        seeds,
+        data=args.data,
+        profile="quick",
+        generated_by=f"benchmarks/null_us.py --seeds {args.seeds} --first-seed {args.first_seed} "
+        f"--data {args.data} ({date.today().isoformat()})",
+    )
     dist.notes += [
         f"{'BUS-BRA' if args.data == 'public' else 'synthetic twin'}, {len(inp.X)} patients with every feature block; "
         "the chapter's quick-profile features (seed 0), extracted once; per seed the outcome permuted within "
@@ -102,8 +123,10 @@ def main(argv=None) -> int:
     path = null.save(dist, args.out)
     print(path)
     for name, s in dist.summary().items():
-        print(f"{name:20s} mean {s['mean']:.3f}  SD {s['sd']:.3f}  DeLong {s['delong_sd']:.3f}  "
-              f"tolerance {s['tolerance']:.3f}  range [{s['min']:.2f}, {s['max']:.2f}]")
+        print(
+            f"{name:20s} mean {s['mean']:.3f}  SD {s['sd']:.3f}  DeLong {s['delong_sd']:.3f}  "
+            f"tolerance {s['tolerance']:.3f}  range [{s['min']:.2f}, {s['max']:.2f}]"
+        )
     off = null.check_centred(dist)
     print("centred (|mean - 0.5| <= 3 SD / sqrt(seeds)):", "all" if not off else f"NOT {sorted(off)}")
     return 0

@@ -13,6 +13,7 @@ commit runs its own notebooks and library. `compare` lists every difference; a d
 another issue asks for, or that unifying a definition implies, is listed in an --allow YAML file
 (`- {chapter: us, data: synthetic, model: ..., metric: ..., reason: ...}`) and reported, not failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,10 @@ import time
 from pathlib import Path
 
 CHAPTERS = ("sts", "rls", "alt", "wdlps", "us")
-RUNS = {"synthetic": {"data": "synthetic", "profile": "quick", "seed": 0},
-        "public": {"data": "public", "profile": "quick", "seed": 0}}
+RUNS = {
+    "synthetic": {"data": "synthetic", "profile": "quick", "seed": 0},
+    "public": {"data": "public", "profile": "quick", "seed": 0},
+}
 TOL = 1e-9
 
 
@@ -87,15 +90,22 @@ def compare(before: Path, after: Path, allow: list[dict]) -> int:
                     diffs.append((k, field, mb.get(field), ma.get(field)))
         n_allowed = 0
         for k, field, vb, va in diffs:
-            reason = next((r["reason"] for r in allow if r.get("chapter") == cid
-                           and r.get("data", kind) == kind and r.get("model", k[0]) == k[0]
-                           and r.get("metric", k[2]) == k[2]), None)
+            reason = next(
+                (
+                    r["reason"]
+                    for r in allow
+                    if r.get("chapter") == cid
+                    and r.get("data", kind) == kind
+                    and r.get("model", k[0]) == k[0]
+                    and r.get("metric", k[2]) == k[2]
+                ),
+                None,
+            )
             tag = f"allowed ({reason})" if reason else "CHANGED"
             n_allowed += bool(reason)
             print(f"{name}: {tag}: {k[:4]} {field}: {vb} -> {va}")
         n_bad = len(diffs) - n_allowed
-        print(f"{name}: {len(b)} metrics before, {len(a)} after; {n_bad} unexplained differences, "
-              f"{n_allowed} allowed")
+        print(f"{name}: {len(b)} metrics before, {len(a)} after; {n_bad} unexplained differences, {n_allowed} allowed")
         bad += n_bad
     return 1 if bad else 0
 
@@ -118,6 +128,7 @@ def main(argv=None) -> int:
     allow = []
     if a.allow:
         import yaml
+
         allow = yaml.safe_load(a.allow.read_text()) or []
     return compare(a.before, a.after, allow)
 

@@ -1,7 +1,8 @@
 """Run every benchmark and print one table (the numbers in RESULTS.md come from this script).
 
-    .venv/bin/python benchmarks/run_all.py [--quick] [--skip-book] [--n-cases N]
+.venv/bin/python benchmarks/run_all.py [--quick] [--skip-book] [--n-cases N]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ Unless the caller chose a folder (``REPLICATE_DATA_DIR``), every test — and ev
 executes, whose kernel inherits the environment — uses ``.cache/test-data`` in the checkout (git-ignored):
 warm across test runs on one machine, separate from ``data/cache`` that ``make book`` fills.
 """
+
 import os
 from pathlib import Path
 

@@ -4,6 +4,7 @@ Effect size 0 must give an uninformative cohort (mean out-of-fold AUC 0.5 +- 0.1
 effect a clearly separable one (> 0.8). Everything learned (scaling, feature selection, the
 classifier) is refitted inside every training fold.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -16,12 +17,20 @@ from replicate.features.radiomics import extract_radiomics
 from replicate.learn import DropConstant, ZScore
 from replicate.validation import repeated_cv_predict
 
-DESIGN = {"kind": "volume", "outcome": "label", "modalities": ["T1"], "tumour_style": "sarcoma",
-          "geometry": {"shape": [40, 40, 12], "spacing": [1.5, 1.5, 4.0]},
-          "cohorts": [{"split": "training", "centre": "A", "n": 80, "n_positive": 40}],
-          "clinical": [{"name": "age", "type": "normal", "mean": [55, 55], "sd": [12, 12]}]}
-PARAMS = {"setting": {"binWidth": 25, "label": 1}, "imageType": {"Original": {}},
-          "featureClass": {"firstorder": [], "shape": [], "glcm": []}}
+DESIGN = {
+    "kind": "volume",
+    "outcome": "label",
+    "modalities": ["T1"],
+    "tumour_style": "sarcoma",
+    "geometry": {"shape": [40, 40, 12], "spacing": [1.5, 1.5, 4.0]},
+    "cohorts": [{"split": "training", "centre": "A", "n": 80, "n_positive": 40}],
+    "clinical": [{"name": "age", "type": "normal", "mean": [55, 55], "sd": [12, 12]}],
+}
+PARAMS = {
+    "setting": {"binWidth": 25, "label": 1},
+    "imageType": {"Original": {}},
+    "featureClass": {"firstorder": [], "shape": [], "glcm": []},
+}
 
 
 def model():

@@ -1,4 +1,5 @@
 """replicate.audit: each planted inconsistency is found, a consistent spec gives no warning/error."""
+
 from __future__ import annotations
 
 import json
@@ -43,29 +44,32 @@ def test_clean_spec_has_no_warnings_or_errors(clean):
     assert ci and "wilson" in ci[0].detail
 
 
-@pytest.mark.parametrize("check, token, severity, issue", [
-    ("feasibility", "feas_sen", "error", None),            # 0.730 is no k/20
-    ("feasibility", "feas_trunc", "warning", None),        # 23/30 truncated, not rounded
-    ("feasibility", "t1_va_f", "error", None),             # 12/50 printed as 25.0%
-    ("estimate_in_ci", "inci_spe", "error", None),
-    ("ci_method", "ci_other", "warning", None),            # CI of 16/20 next to 15/20
-    ("ci_method", "ci_none", "warning", None),             # no method gives this CI
-    ("confusion_matrix", "ModelX", "error", None),         # SEN, SPE, PPV incompatible
-    ("class_split", "unknown", "error", None),             # no split of 78 fits
-    ("auc_ci_width", "auc_narrow", "warning", None),       # far narrower than Hanley-McNeil
-    ("auc_ci_width", "auc_above_one", "error", None),      # limit above 1
-    ("comparison", "cmp_p", "error", "p_vs_z"),
-    ("comparison", "cmp_sig", "error", "significance"),
-    ("comparison", "cmp_centre", "error", "ci_centre"),
-    ("comparison", "cmp_se", "error", "se_vs_ci"),
-    ("odds_ratio", "or_counts", "error", None),
-    ("ratio_ci_p", "or_lopsided", "warning", None),
-    ("ratio_ci_p", "or_p", "warning", None),
-    ("cohort_table", "t1_tr_m", "error", None),            # levels add to 95, not 100
-    ("cohort_table", "t1_all_m", "error", None),           # all != training + validation
-    ("cohort_table", "t1_p_sex", "warning", "p_value"),    # P the counts cannot give
-    ("cross_reference", "xref_alpha", "error", None),
-])
+@pytest.mark.parametrize(
+    "check, token, severity, issue",
+    [
+        ("feasibility", "feas_sen", "error", None),  # 0.730 is no k/20
+        ("feasibility", "feas_trunc", "warning", None),  # 23/30 truncated, not rounded
+        ("feasibility", "t1_va_f", "error", None),  # 12/50 printed as 25.0%
+        ("estimate_in_ci", "inci_spe", "error", None),
+        ("ci_method", "ci_other", "warning", None),  # CI of 16/20 next to 15/20
+        ("ci_method", "ci_none", "warning", None),  # no method gives this CI
+        ("confusion_matrix", "ModelX", "error", None),  # SEN, SPE, PPV incompatible
+        ("class_split", "unknown", "error", None),  # no split of 78 fits
+        ("auc_ci_width", "auc_narrow", "warning", None),  # far narrower than Hanley-McNeil
+        ("auc_ci_width", "auc_above_one", "error", None),  # limit above 1
+        ("comparison", "cmp_p", "error", "p_vs_z"),
+        ("comparison", "cmp_sig", "error", "significance"),
+        ("comparison", "cmp_centre", "error", "ci_centre"),
+        ("comparison", "cmp_se", "error", "se_vs_ci"),
+        ("odds_ratio", "or_counts", "error", None),
+        ("ratio_ci_p", "or_lopsided", "warning", None),
+        ("ratio_ci_p", "or_p", "warning", None),
+        ("cohort_table", "t1_tr_m", "error", None),  # levels add to 95, not 100
+        ("cohort_table", "t1_all_m", "error", None),  # all != training + validation
+        ("cohort_table", "t1_p_sex", "warning", "p_value"),  # P the counts cannot give
+        ("cross_reference", "xref_alpha", "error", None),
+    ],
+)
 def test_planted_inconsistency_is_found(planted, check, token, severity, issue):
     hits = _hits(planted, check, token, severity, issue)
     assert hits, f"{check} did not flag {token}: " + "; ".join(f"{f.check}/{f.where}" for f in planted)
@@ -76,11 +80,11 @@ def test_planted_details_explain(planted):
     (cm,) = _hits(planted, "confusion_matrix", "ModelX")
     assert "PPV = 0.714" in cm.detail and cm.evidence["consistent_without"]["PPV"]["matrix"]["TP"] == 15
     (centre,) = _hits(planted, "comparison", "cmp_centre", issue="ci_centre")
-    assert "Alpha - Beta" in centre.detail            # the CI belongs to another pair
+    assert "Alpha - Beta" in centre.detail  # the CI belongs to another pair
     (other,) = _hits(planted, "ci_method", "ci_other")
     assert "16/20" in other.detail
     (split,) = _hits(planted, "class_split", "unknown")
-    assert "55, 61, 67, 73" in split.detail            # the splits SEN 83.6% allows
+    assert "55, 61, 67, 73" in split.detail  # the splits SEN 83.6% allows
 
 
 def test_means_over_resamples_are_exempt(planted):
@@ -148,8 +152,10 @@ def test_audit_notebook_runs(tmp_path):
 
 
 def _one_ci(ci, **decl):
-    spec = {"cohorts": {"v": {"n": 50, "n_positive": 20, **decl.get("cohort", {})}},
-            "reported": [{"id": "sen", "cohort": "v", "metric": "SEN", "value": "0.750", "ci": ci}]}
+    spec = {
+        "cohorts": {"v": {"n": 50, "n_positive": 20, **decl.get("cohort", {})}},
+        "reported": [{"id": "sen", "cohort": "v", "metric": "SEN", "value": "0.750", "ci": ci}],
+    }
     if "spec" in decl:
         spec["ci_method"] = decl["spec"]
     return [f for f in audit_spec(spec) if f.check == "ci_method"]
@@ -158,11 +164,11 @@ def _one_ci(ci, **decl):
 def test_declared_ci_method_is_the_one_checked():
     from replicate.stats import proportion_ci
 
-    boot = ["0.550", "0.950"]                     # a bootstrap interval of 15/20: no closed form gives it
+    boot = ["0.550", "0.950"]  # a bootstrap interval of 15/20: no closed form gives it
     assert [f.severity for f in _one_ci(boot)] == ["warning"]
     assert not [f for f in _one_ci(boot, spec="bootstrap") if f.severity != "info"]
     assert not [f for f in _one_ci(boot, cohort={"ci_method": {"proportion": "bootstrap"}}) if f.severity != "info"]
     cp = [f"{x:.3f}" for x in proportion_ci(15, 20, "clopper-pearson")]
-    assert not [f for f in _one_ci(cp) if f.severity != "info"]          # undeclared: any standard method
+    assert not [f for f in _one_ci(cp) if f.severity != "info"]  # undeclared: any standard method
     (w,) = [f for f in _one_ci(cp, spec="wilson") if f.severity == "warning"]
     assert "declared method wilson" in w.detail and "clopper-pearson" in w.detail

@@ -1,4 +1,5 @@
 """``replicate audit`` on any spec file, from any folder; the template; the minimal audit schema."""
+
 from __future__ import annotations
 
 import json
@@ -23,17 +24,17 @@ def test_template_is_a_consistent_paper(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["audit", "init"]) == 0
     assert (tmp_path / "audit_spec.yaml").read_text() == TEMPLATE
-    assert main(["audit", "init"]) == 2                      # never overwrites without --force
+    assert main(["audit", "init"]) == 2  # never overwrites without --force
     assert "exists" in capsys.readouterr().err
     findings = audit.audit_spec(tmp_path / "audit_spec.yaml")
     assert [f.detail for f in findings if f.severity != "info"] == []
     checks = {f.check for f in findings}
-    assert {"confusion_matrix", "ci_method", "cohort_table"} <= checks   # the template exercises the checks
+    assert {"confusion_matrix", "ci_method", "cohort_table"} <= checks  # the template exercises the checks
 
 
 def test_audit_a_spec_file_from_another_folder(tmp_path, monkeypatch, capsys):
     raw = yaml.safe_load(TEMPLATE)
-    raw["reported"][2]["value"] = "77.0%"                    # no count of 40 negatives is 77.0%
+    raw["reported"][2]["value"] = "77.0%"  # no count of 40 negatives is 77.0%
     (tmp_path / "mine.yaml").write_text(yaml.safe_dump(raw))
     monkeypatch.chdir(tmp_path)
     assert main(["audit", "mine.yaml", "--json"]) == 0
@@ -46,8 +47,14 @@ def test_audit_a_spec_file_from_another_folder(tmp_path, monkeypatch, capsys):
 def test_python_dash_m_from_any_folder(tmp_path):
     (tmp_path / "paper.yaml").write_text(TEMPLATE)
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    out = subprocess.run([sys.executable, "-m", "replicate", "audit", "paper.yaml", "--json"], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "replicate", "audit", "paper.yaml", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert {r["check"] for r in json.loads(out)} >= {"confusion_matrix"}
 
 
@@ -73,7 +80,7 @@ def test_unknown_target_and_bad_spec_are_clear_errors(tmp_path, capsys):
 def test_terminal_table_fits_100_columns(cid):
     text = audit.format_findings(audit.audit(cid), width=100)
     assert max(len(line) for line in text.splitlines()) <= 100
-    for f in audit.audit(cid):                               # nothing is cut, only wrapped
+    for f in audit.audit(cid):  # nothing is cut, only wrapped
         assert f.detail.split()[-1] in text
 
 
@@ -83,13 +90,24 @@ def test_printed_numbers_keep_their_decimals():
     assert parse_number(0.85) == (0.85, None)
     with pytest.raises(SpecError, match="not a number"):
         parse_number("0.8O", "r001.value")
-    spec = load_audit_spec({"cohorts": {"v": {"n": 50, "n_positive": 20}},
-                            "reported": [{"cohort": "v", "metric": "SEN", "value": "75.0%", "ci": ["53.1%", "88.8%"]}],
-                            "table1": [{"characteristic": "Sex", "level": "F", "cohort": "v", "k": 12, "percent": "24.0"},
-                                       {"characteristic": "Sex", "cohort": "v", "p_value": "<0.01"}]})
+    spec = load_audit_spec(
+        {
+            "cohorts": {"v": {"n": 50, "n_positive": 20}},
+            "reported": [{"cohort": "v", "metric": "SEN", "value": "75.0%", "ci": ["53.1%", "88.8%"]}],
+            "table1": [
+                {"characteristic": "Sex", "level": "F", "cohort": "v", "k": 12, "percent": "24.0"},
+                {"characteristic": "Sex", "cohort": "v", "p_value": "<0.01"},
+            ],
+        }
+    )
     sen, f, p = spec.reported
     assert (sen["value"], sen["decimals"], sen["ci"], sen["model"]) == (0.75, 3, pytest.approx([0.531, 0.888]), "model")
     assert (f["metric"], f["variable"], f["value"], f["decimals"], f["denominators"]) == (
-        "PROP", "Sex: F", pytest.approx(0.24), 3, {"k": 12})
+        "PROP",
+        "Sex: F",
+        pytest.approx(0.24),
+        3,
+        {"k": 12},
+    )
     assert (p["metric"], p["p_value"]) == ("P", "<0.01")
     assert spec.cohorts["v"]["n_negative"] == 30

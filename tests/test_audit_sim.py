@@ -1,5 +1,6 @@
 """The calibration simulator (replicate.audit_sim), small: consistent papers raise no error, planted errors
 are found. The full calibration is benchmarks/bench_audit_calibration.py."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,14 @@ def test_simulation_is_deterministic_and_plants_change_the_paper():
 
 @pytest.fixture(scope="module")
 def small():
-    kinds = ("proportion typo", "comparison P", "Table 1 count typo", "metric swapped between models",
-             "AUC CI too narrow", "CI of another count")
+    kinds = (
+        "proportion typo",
+        "comparison P",
+        "Table 1 count typo",
+        "metric swapped between models",
+        "AUC CI too narrow",
+        "CI of another count",
+    )
     return summarise(calibrate(10, seed=5, n_planted=10, kinds=kinds))
 
 

@@ -1,5 +1,6 @@
 """``replicate audit PAPER.txt``: numbers extracted from a paper's plain text, each with its quote, audited,
 and written as a draft spec; the extraction's leave-one-paper-out rules."""
+
 from __future__ import annotations
 
 import json
@@ -29,10 +30,10 @@ def test_unseen_text_from_any_folder_finds_the_planted_error(tmp_path, monkeypat
     # the table's specificity 76.0% is no count of 40 negatives; the other numbers say 77.5% (31/40)
     assert len(errors) == 1 and "0.760" in errors[0]["detail"] and "agree on 0.775" in errors[0]["detail"]
     assert any(r["check"] == "spec" and "automatic extraction" in r["detail"] for r in rows)
-    draft = load_audit_spec(tmp_path / "draft.yaml")          # the draft is a valid audit spec ...
+    draft = load_audit_spec(tmp_path / "draft.yaml")  # the draft is a valid audit spec ...
     assert draft.cohorts["validation"]["n"] == 60 and draft.cohorts["validation"]["n_positive"] == 20
     assert draft.cohorts["all"]["composed_of"] == ["training", "validation"]
-    again = [f for f in audit_spec(draft) if f.severity == "error"]    # ... that audits to the same error
+    again = [f for f in audit_spec(draft) if f.severity == "error"]  # ... that audits to the same error
     assert len(again) == 1 and "0.760" in again[0].detail
 
 
@@ -79,8 +80,13 @@ def test_extraction_recovers_the_hand_made_specs():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from bench_audit_text import score
 
-    for cid, (recall, precision) in {"rls": (0.9, 0.95), "alt": (0.9, 0.95), "wdlps": (0.5, 0.95),
-                                     "sts": (0.6, 0.75), "us": (0.8, 0.9)}.items():
+    for cid, (recall, precision) in {
+        "rls": (0.9, 0.95),
+        "alt": (0.9, 0.95),
+        "wdlps": (0.5, 0.95),
+        "sts": (0.6, 0.75),
+        "us": (0.8, 0.9),
+    }.items():
         s = score(cid, PAPERS, exclude=())
         assert s["recall"] >= recall and s["precision"] >= precision, (cid, s["recall"], s["precision"])
 
@@ -93,7 +99,7 @@ def test_tian_from_its_text_finds_its_known_errors():
     errors = [f for f in findings if f.severity == "error"]
     checks = {f.check for f in errors}
     assert {"feasibility", "confusion_matrix", "comparison", "cross_reference"} <= checks
-    assert any("0.875" in f.detail and "42/48" in f.detail for f in errors)      # the clinical SPE is SEN
+    assert any("0.875" in f.detail and "42/48" in f.detail for f in errors)  # the clinical SPE is SEN
     yaml.safe_dump(spec)
 
 

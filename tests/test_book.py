@@ -1,4 +1,5 @@
 """The book: cached execution decisions, summary/provenance pages, placeholders, HTML build."""
+
 import json
 import shutil
 from pathlib import Path
@@ -26,37 +27,107 @@ def _fake_run(bookdir: Path, cid: str) -> None:
     out = bookdir / "_executed" / cid
     out.mkdir(parents=True)
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# Chapter {cid}\n\nfake executed chapter"),
-                nbformat.v4.new_code_cell("print('a result')")]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(f"# Chapter {cid}\n\nfake executed chapter"),
+        nbformat.v4.new_code_cell("print('a result')"),
+    ]
     nbformat.write(nb, out / f"{cid}.ipynb")
-    res = {"chapter": cid, "paper": "Fake 2020", "data": "public", "parameters": {},
-           "cohorts": [{"name": "validation", "n": 10, "n_positive": 4}],
-           "metrics": [
-               {"model": "M", "cohort": "validation", "metric": "AUC", "value": 0.71, "ci": [0.6, 0.8],
-                "reported": 0.75, "reported_ci": [0.7, 0.8], "comparability": "same_data", "difference": -0.04,
-                "difference_ci": [-0.06, -0.02], "resolution": 0.03, "verdict": "inconclusive", "rule": "r"},
-               {"model": "M", "cohort": "validation", "metric": "SEN", "value": 0.4, "ci": [0.2, 0.6],
-                "reported": 0.9, "reported_ci": None, "comparability": "proxy", "difference": -0.5,
-                "difference_ci": [-0.7, -0.3], "resolution": 0.2, "verdict": "lower on proxy", "rule": "r"},
-               {"model": "M", "cohort": "training", "metric": "AUC", "value": 0.9, "ci": [0.8, 1.0],
-                "reported": 0.91, "reported_ci": [0.85, 0.97], "comparability": "same_data", "difference": -0.01,
-                "difference_ci": [-0.02, 0.0], "resolution": 0.01, "verdict": "reproduced", "rule": "r"},
-               {"model": "M", "cohort": "training", "metric": "AUC", "value": 0.9, "ci": [0.8, 1.0],
-                "reported": 0.6, "reported_ci": None, "comparability": "same_data", "restatement_of": "x",
-                "verdict": "not reproduced", "rule": "r"},
-               {"model": "N", "cohort": "validation", "metric": "AUC", "value": 0.6, "ci": None,
-                "reported": None, "reported_ci": None, "comparability": "none", "verdict": "not comparable",
-                "rule": "r"}],
-           "comparability": {"level": "proxy", "reason": "fake proxy", "shows": "What the fake proxy shows.",
-                             "headline": {"model": "M", "cohort": "validation", "metric": "AUC"}},
-           "deviations": ["fake"], "provenance": {"runtime_s": 1.0, "git_commit": "abc"}}
+    res = {
+        "chapter": cid,
+        "paper": "Fake 2020",
+        "data": "public",
+        "parameters": {},
+        "cohorts": [{"name": "validation", "n": 10, "n_positive": 4}],
+        "metrics": [
+            {
+                "model": "M",
+                "cohort": "validation",
+                "metric": "AUC",
+                "value": 0.71,
+                "ci": [0.6, 0.8],
+                "reported": 0.75,
+                "reported_ci": [0.7, 0.8],
+                "comparability": "same_data",
+                "difference": -0.04,
+                "difference_ci": [-0.06, -0.02],
+                "resolution": 0.03,
+                "verdict": "inconclusive",
+                "rule": "r",
+            },
+            {
+                "model": "M",
+                "cohort": "validation",
+                "metric": "SEN",
+                "value": 0.4,
+                "ci": [0.2, 0.6],
+                "reported": 0.9,
+                "reported_ci": None,
+                "comparability": "proxy",
+                "difference": -0.5,
+                "difference_ci": [-0.7, -0.3],
+                "resolution": 0.2,
+                "verdict": "lower on proxy",
+                "rule": "r",
+            },
+            {
+                "model": "M",
+                "cohort": "training",
+                "metric": "AUC",
+                "value": 0.9,
+                "ci": [0.8, 1.0],
+                "reported": 0.91,
+                "reported_ci": [0.85, 0.97],
+                "comparability": "same_data",
+                "difference": -0.01,
+                "difference_ci": [-0.02, 0.0],
+                "resolution": 0.01,
+                "verdict": "reproduced",
+                "rule": "r",
+            },
+            {
+                "model": "M",
+                "cohort": "training",
+                "metric": "AUC",
+                "value": 0.9,
+                "ci": [0.8, 1.0],
+                "reported": 0.6,
+                "reported_ci": None,
+                "comparability": "same_data",
+                "restatement_of": "x",
+                "verdict": "not reproduced",
+                "rule": "r",
+            },
+            {
+                "model": "N",
+                "cohort": "validation",
+                "metric": "AUC",
+                "value": 0.6,
+                "ci": None,
+                "reported": None,
+                "reported_ci": None,
+                "comparability": "none",
+                "verdict": "not comparable",
+                "rule": "r",
+            },
+        ],
+        "comparability": {
+            "level": "proxy",
+            "reason": "fake proxy",
+            "shows": "What the fake proxy shows.",
+            "headline": {"model": "M", "cohort": "validation", "metric": "AUC"},
+        },
+        "deviations": ["fake"],
+        "provenance": {"runtime_s": 1.0, "git_commit": "abc"},
+    }
     (out / "results.json").write_text(json.dumps(res))
 
 
 def test_summary_and_placeholders(bookdir):
     _fake_run(bookdir, "sts")
-    status = {"sts": {"state": "ok", "parameters": {}, "input_hash": "0" * 64, "seconds": 1.0},
-              "rls": {"state": "failed", "error": "ValueError: boom"}}
+    status = {
+        "sts": {"state": "ok", "parameters": {}, "input_hash": "0" * 64, "seconds": 1.0},
+        "rls": {"state": "failed", "error": "ValueError: boom"},
+    }
     chapters = book.assemble(status)
     summary = (chapters / "summary.md").read_text()
     assert "| [sts](sts.ipynb) |" in summary and "| 1 / 0 / 1 | 1 lower | 0 |" in summary

@@ -1,4 +1,5 @@
 """The built book opens in headless Chromium: every page loads, images render, internal links resolve."""
+
 import shutil
 from pathlib import Path
 
@@ -26,14 +27,19 @@ def _executed_chapter_with_figure(out: Path, cid: str) -> None:
     plt.close(fig)
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("plot()", execution_count=1)
-    cell.outputs = [nbformat.v4.new_output("display_data", data={
-        "image/png": base64.b64encode(buf.getvalue()).decode(), "text/plain": "<Figure>"})]
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data", data={"image/png": base64.b64encode(buf.getvalue()).decode(), "text/plain": "<Figure>"}
+        )
+    ]
     nb.cells = [nbformat.v4.new_markdown_cell(f"# {cid}\n\nSee the [summary](summary.md)."), cell]
     out.mkdir(parents=True)
     nbformat.write(nb, out / f"{cid}.ipynb")
-    (out / "results.json").write_text('{"chapter": "%s", "paper": "p", "data": "synthetic", "parameters": {},'
-                                      ' "cohorts": [], "metrics": [], "verdict_counts": {}, "deviations": [],'
-                                      ' "provenance": {}}' % cid)
+    (out / "results.json").write_text(
+        f'{{"chapter": "{cid}", "paper": "p", "data": "synthetic", "parameters": {{}},'
+        ' "cohorts": [], "metrics": [], "verdict_counts": {}, "deviations": [],'
+        ' "provenance": {}}'
+    )
 
 
 @pytest.mark.slow

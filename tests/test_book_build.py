@@ -1,5 +1,6 @@
 """make book's execution loop: resuming after an interruption, status lines, the final timing table,
 where features come from (release / FROM=images) and the scheduler handed to the chapters."""
+
 import json
 import os
 import shutil
@@ -48,9 +49,18 @@ class FakeRun:
             raise KeyboardInterrupt
         Path(out).mkdir(parents=True, exist_ok=True)
         nbformat.write(nbformat.v4.new_notebook(), Path(out) / f"{cid}.ipynb")
-        (Path(out) / "timings.json").write_text(json.dumps({
-            "total": 12.0, "ok": True, "sections": [{"stage": "notebook > Features", "seconds": 10.0, "count": 1}],
-            "stages": [{"stage": "PyRadiomics sts", "seconds": 9.0, "count": 1, "n_cached": 2, "n_extracted": 49}]}))
+        (Path(out) / "timings.json").write_text(
+            json.dumps(
+                {
+                    "total": 12.0,
+                    "ok": True,
+                    "sections": [{"stage": "notebook > Features", "seconds": 10.0, "count": 1}],
+                    "stages": [
+                        {"stage": "PyRadiomics sts", "seconds": 9.0, "count": 1, "n_cached": 2, "n_extracted": 49}
+                    ],
+                }
+            )
+        )
         return {}
 
 
@@ -95,9 +105,9 @@ def test_status_lines_are_rate_limited(monkeypatch):
     now[0] += 10
     sl(st, [{}])  # counters moved and 10 s passed: a line
     now[0] += 1
-    sl(st, [])    # nothing new: no line
+    sl(st, [])  # nothing new: no line
     now[0] += 61
-    sl(st, [])    # a heartbeat
+    sl(st, [])  # a heartbeat
     assert len(lines) == 3
     assert lines[0].startswith("[book 1/5] sts | PyRadiomics sts | 0/51 cases")
     assert "3/51 cases" in lines[1]
@@ -121,8 +131,14 @@ def _fake_release(monkeypatch, tmp_path):
 
     def fake_unpack(path):
         called.append(path)
-        return {"unpacked": {"radiomics": 3}, "present": {}, "skipped": {}, "skipped_reasons": {},
-                "seconds": 0.1, "archive_sha256": "ab" * 32}
+        return {
+            "unpacked": {"radiomics": 3},
+            "present": {},
+            "skipped": {},
+            "skipped_reasons": {},
+            "seconds": 0.1,
+            "archive_sha256": "ab" * 32,
+        }
 
     monkeypatch.setattr(release, "unpack_release", fake_unpack)
     return archive, called

@@ -1,4 +1,5 @@
 """The one cache: content-addressed keys, atomic writes, exact round trips, corrupt entries recomputed."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,8 +17,10 @@ def test_key_is_the_content(tmp_path):
 @pytest.mark.parametrize("fmt", ["json", "frame", "joblib"])
 def test_round_trips_are_exact_and_computed_once(tmp_path, fmt):
     s = Store("toy", root=tmp_path)
-    df = pd.DataFrame({"p": np.random.default_rng(0).random(5), "y": [0, 1, 0, 1, 1]},
-                      index=pd.Index([f"P{i}" for i in range(5)], name="patient_id"))
+    df = pd.DataFrame(
+        {"p": np.random.default_rng(0).random(5), "y": [0, 1, 0, 1, 1]},
+        index=pd.Index([f"P{i}" for i in range(5)], name="patient_id"),
+    )
     obj = {"x": [0.1, 1 / 3], "n": 3} if fmt == "json" else df
     calls = []
 
@@ -32,9 +35,9 @@ def test_round_trips_are_exact_and_computed_once(tmp_path, fmt):
         assert again == obj
     else:
         pd.testing.assert_frame_equal(again, df)
-        assert (again["p"].to_numpy() == df["p"].to_numpy()).all()   # bit-exact floats
+        assert (again["p"].to_numpy() == df["p"].to_numpy()).all()  # bit-exact floats
     assert first is obj
-    assert not list(s.root.glob(".*.tmp")) and not list(s.root.glob(".*"))   # no temporary files left
+    assert not list(s.root.glob(".*.tmp")) and not list(s.root.glob(".*"))  # no temporary files left
 
 
 def test_a_corrupt_entry_is_recomputed(tmp_path):

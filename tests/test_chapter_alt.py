@@ -1,6 +1,7 @@
 """Chapter `alt` (Spaanderman et al. 2024): the spec against the paper's tables, its internal consistency,
 and the chapter's library pipeline on a tiny synthetic twin (and on the public WORC Lipo features when
 the mirror is there)."""
+
 import json
 import math
 import os
@@ -23,6 +24,7 @@ def spec():
 
 
 # ------------------------------------------------------------------------------------------- the spec
+
 
 def test_every_results_table_row_is_reported(spec):
     for table in spec.raw["tables"]:
@@ -66,8 +68,9 @@ def test_reported_numbers_are_internally_consistent(spec):
         assert ch["depth_superficial"][0] + ch["depth_deep"][0] == n, name
         assert sum(v[0] for v in ch["location"].values()) == n, name
     for key in ("n", "n_positive", "n_negative"):
-        assert cohorts["external_pooled"][key] == sum(cohorts[c][key] for c in ("validation", "external2",
-                                                                                  "prospective"))
+        assert cohorts["external_pooled"][key] == sum(
+            cohorts[c][key] for c in ("validation", "external2", "prospective")
+        )
 
 
 def test_only_cohort1_imaging_and_volume_are_same_data(spec):
@@ -114,12 +117,19 @@ def test_same_data_verdict_needs_seed_runs_and_is_three_way(spec):
 
 # ------------------------------------------------------------------------------------------- the pipeline
 
+
 def _record_cv(results, name, ev):
     for metric in TABLE2_METRICS:
         r = ev.summary.loc[metric]
-        results.add_metric(name, "cv", metric, r["value"], (r["low"], r["high"]),
-                           ci_raw=[float(r["low_raw"]), float(r["high_raw"])],
-                           seed_values=None if ev.seed_values is None else ev.seed_values[metric])
+        results.add_metric(
+            name,
+            "cv",
+            metric,
+            r["value"],
+            (r["low"], r["high"]),
+            ci_raw=[float(r["low_raw"]), float(r["high_raw"])],
+            seed_values=None if ev.seed_values is None else ev.seed_values[metric],
+        )
 
 
 def _check_contract(res: dict):
@@ -158,13 +168,19 @@ def test_pipeline_on_tiny_synthetic_twin(spec, tmp_path, monkeypatch):
     ext_ids = list(t.index[t["split"] == "validation"])
     sq = twin["segmentation_quality"]
     grades = assign_grades(ext_ids, {g: v["n"] for g, v in sq.items()}, seed=0)
-    graded, dice_table = degrade_cases([cases[i] for i in ext_ids], grades,
-                                       {g: tuple(v["dice"]) for g, v in sq.items()}, tmp_path / "masks", seed=0)
+    graded, dice_table = degrade_cases(
+        [cases[i] for i in ext_ids], grades, {g: tuple(v["dice"]) for g, v in sq.items()}, tmp_path / "masks", seed=0
+    )
     for g, (lo, hi) in ((g, v["dice"]) for g, v in sq.items()):
         d = dice_table.loc[dice_table["grade"] == g, "dice"]
         assert ((d > lo - 0.02) & (d < hi + 0.02)).all()
-    ft = extract_radiomics([cases[i] for i in train_ids] + graded, twin["radiomics_params"], n_jobs=1,
-                           progress=False, cache_dir=tmp_path / "features")
+    ft = extract_radiomics(
+        [cases[i] for i in train_ids] + graded,
+        twin["radiomics_params"],
+        n_jobs=1,
+        progress=False,
+        cache_dir=tmp_path / "features",
+    )
     assert ft.failures.empty
     X = ft.features.loc[:, ft.features.std() > 0]
     y = t["mdm2"].astype(int)
@@ -173,15 +189,20 @@ def test_pipeline_on_tiny_synthetic_twin(spec, tmp_path, monkeypatch):
     splits = [(list(ytr.index[a]), list(ytr.index[b])) for a, b in random_splits(ytr, 4, 0.2, seed=0)]
     mk = lambda s: WORCAutoML(n_workflows=6, n_top=2, inner_cv=2, seed=s)  # noqa: E731
 
-    res = ChapterResults(spec, data="synthetic", parameters={"seed": 0, "profile": "quick", "null_labels": False,
-                                                              "protocol": "paper"})
+    res = ChapterResults(
+        spec, data="synthetic", parameters={"seed": 0, "profile": "quick", "null_labels": False, "protocol": "paper"}
+    )
     res.add_cohort("cv", n=len(ytr), n_positive=int(ytr.sum()), source="tiny twin")
     evs = {}
-    for name, cols in (("Imaging model", list(X.columns)), ("Volume model", ["original_shape_MeshVolume"]),
-                       ("Clinical model", list(clin.columns))):
+    for name, cols in (
+        ("Imaging model", list(X.columns)),
+        ("Volume model", ["original_shape_MeshVolume"]),
+        ("Clinical model", list(clin.columns)),
+    ):
         data = X if name != "Clinical model" else clin
-        evs[name] = automl.evaluate_random_splits(mk, data.loc[train_ids, cols], ytr, splits, seed=1,
-                                                  cache_dir=tmp_path / "pred", cache_key=name)
+        evs[name] = automl.evaluate_random_splits(
+            mk, data.loc[train_ids, cols], ytr, splits, seed=1, cache_dir=tmp_path / "pred", cache_key=name
+        )
         _record_cv(res, name, evs[name])
     c = automl.compare_split_evaluations(evs["Volume model"], evs["Imaging model"])
     res.add_comparison("Volume model", "Imaging model", "cv", test="DeLong", p_value=c["delong_p"])
@@ -189,14 +210,16 @@ def test_pipeline_on_tiny_synthetic_twin(spec, tmp_path, monkeypatch):
     score = final.predict_proba(X.loc[ext_ids])[:, 1]
     b = automl.worc_bootstrap(y.loc[ext_ids], score, n_boot=50, seed=0)
     res.add_cohort("validation", n=len(ext_ids), n_positive=int(y.loc[ext_ids].sum()), source="tiny twin")
-    res.add_metric("Imaging model", "validation", "AUC", b.loc["AUC", "value"], (b.loc["AUC", "low"],
-                                                                                 b.loc["AUC", "high"]))
+    res.add_metric(
+        "Imaging model", "validation", "AUC", b.loc["AUC", "value"], (b.loc["AUC", "low"], b.loc["AUC", "high"])
+    )
     res.add_deviation("tiny twin")
     out = json.loads(res.write(tmp_path / "run").read_text())
     _check_contract(out)
-    row = next(m for m in out["metrics"] if m["model"] == "Imaging model" and m["cohort"] == "cv"
-               and m["metric"] == "AUC")
-    assert row["reported"] == 0.83 and row["verdict"] == "not comparable"   # synthetic: never comparable
+    row = next(
+        m for m in out["metrics"] if m["model"] == "Imaging model" and m["cohort"] == "cv" and m["metric"] == "AUC"
+    )
+    assert row["reported"] == 0.83 and row["verdict"] == "not comparable"  # synthetic: never comparable
     assert len(row["ci_raw"]) == 2
 
 
@@ -209,17 +232,23 @@ def test_public_cohort1_on_a_few_worc_splits(spec, tmp_path, monkeypatch):
     the corrected t-test CI is recorded and paired with the paper's 0.83 [0.75, 0.90]."""
     monkeypatch.setenv("REPLICATE_DATA_DIR", str(tmp_path / "cache"))
     from replicate.data.loaders import load_cohort, load_worc_splits
+
     c = load_cohort("worc_lipo")
     X, y = c.meta["features"], c.table["label"].astype(int)
     splits = load_worc_splits()[:4]
     assert all(len(tr) == 92 and len(te) == 23 for tr, te in splits)
-    runs = [automl.evaluate_random_splits(lambda s: WORCAutoML(n_workflows=10, n_top=3, inner_cv=3, seed=s),
-                                          X, y, splits, seed=seed, n_jobs=2) for seed in (0, 1)]
+    runs = [
+        automl.evaluate_random_splits(
+            lambda s: WORCAutoML(n_workflows=10, n_top=3, inner_cv=3, seed=s), X, y, splits, seed=seed, n_jobs=2
+        )
+        for seed in (0, 1)
+    ]
     ev = automl.pool_seed_runs(runs)
     assert ev.n_train == 92 and ev.n_test == 23
     assert ev.summary.loc["AUC", "value"] > 0.6
-    res = ChapterResults(spec, data="public", parameters={"seed": 0, "profile": "quick", "null_labels": False,
-                                                           "protocol": "paper"})
+    res = ChapterResults(
+        spec, data="public", parameters={"seed": 0, "profile": "quick", "null_labels": False, "protocol": "paper"}
+    )
     res.add_cohort("cv", n=len(y), n_positive=int(y.sum()), source="WORC Lipo")
     _record_cv(res, "Imaging model", ev)
     row = res._paired(next(m for m in res.metrics if m["metric"] == "AUC"))

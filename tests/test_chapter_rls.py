@@ -2,6 +2,7 @@
 the PyRadiomics parameter count, and the chapter's library pipeline (RS, DLRS, clinical model, DLRN,
 Table 3 metrics, DeLong table, DMFS) on a tiny synthetic twin, down to a results.json that follows the
 contract."""
+
 import json
 
 import numpy as np
@@ -14,8 +15,14 @@ from replicate.spec import load_spec
 
 MODELS = ("DLRN", "DLRS", "RS", "Clinical")
 TABLE3_ROW = {"DLRN": "DLRN", "DLRS": "DLRS", "RS": "RS", "Clinical model": "Clinical"}
-PAIRS = [("DLRN", "DLRS"), ("DLRN", "RS"), ("DLRN", "Clinical"), ("DLRS", "Clinical"), ("DLRS", "RS"),
-         ("RS", "Clinical")]
+PAIRS = [
+    ("DLRN", "DLRS"),
+    ("DLRN", "RS"),
+    ("DLRN", "Clinical"),
+    ("DLRS", "Clinical"),
+    ("DLRS", "RS"),
+    ("RS", "Clinical"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +31,7 @@ def spec():
 
 
 # ------------------------------------------------------------------------------------------- the spec
+
 
 def test_every_table3_row_is_reported(spec):
     rows = next(t for t in spec.raw["tables"] if t["name"] == "Table 3")["rows"]
@@ -53,8 +61,10 @@ def test_every_table2_row_is_reported(spec):
 
 def test_chapter_sections(spec):
     d = spec.design
-    assert d["signatures"] == {"RS": {"sources": ["hcr"], "description": d["signatures"]["RS"]["description"]},
-                               "DLRS": {"sources": ["hcr", "deep"], "description": d["signatures"]["DLRS"]["description"]}}
+    assert d["signatures"] == {
+        "RS": {"sources": ["hcr"], "description": d["signatures"]["RS"]["description"]},
+        "DLRS": {"sources": ["hcr", "deep"], "description": d["signatures"]["DLRS"]["description"]},
+    }
     assert d["features"]["deep"]["backbone"] == "resnet18" and d["features"]["deep"]["layer"] == "penultimate"
     assert d["robustness"]["icc_threshold"] == 0.8
     syn = spec.synthetic
@@ -90,6 +100,7 @@ def test_lasso_head_rejects_smote():
 # ------------------------------------------------------------------------------ the pipeline on a twin
 # (slow: the twin's images and features take ~20-40 s on 2 shared cores; cached features make re-runs fast)
 
+
 @pytest.fixture(scope="module")
 def twin(spec, tmp_path_factory):
     from replicate.data.synthetic import make_cohort
@@ -97,14 +108,22 @@ def twin(spec, tmp_path_factory):
     cohort = make_cohort("rls", seed=0, n_patients=40, cache_dir=tmp_path_factory.mktemp("rls_twin"))
     table = cohort.table
     d = spec.design
-    ids_icc = dlrn.reproducibility_subset(table, int(round(d["robustness"]["subset_fraction"] * len(table))),
-                                          seed=0, by="centre")
-    imf = dlrn.extract_image_features(cohort, d["modalities"], params="rls", image_types=["Original"],
-                                      deep=dict(backbone="resnet18", layer="penultimate", size=32, crop_margin=0.1,
-                                                slices="max_area"),
-                                      perturb_ids=ids_icc, seed=0, n_jobs=1)
-    clin = pd.DataFrame({k: table.loc[imf.features.index, v].astype(float)
-                         for k, v in d["clinical"]["columns"]["synthetic"].items()})
+    ids_icc = dlrn.reproducibility_subset(
+        table, int(round(d["robustness"]["subset_fraction"] * len(table))), seed=0, by="centre"
+    )
+    imf = dlrn.extract_image_features(
+        cohort,
+        d["modalities"],
+        params="rls",
+        image_types=["Original"],
+        deep=dict(backbone="resnet18", layer="penultimate", size=32, crop_margin=0.1, slices="max_area"),
+        perturb_ids=ids_icc,
+        seed=0,
+        n_jobs=1,
+    )
+    clin = pd.DataFrame(
+        {k: table.loc[imf.features.index, v].astype(float) for k, v in d["clinical"]["columns"]["synthetic"].items()}
+    )
     X = pd.concat([dlrn.combat_all(imf.features, table["centre"]), clin], axis=1)
     y = table.loc[X.index, "mdm"].astype(int)
     cfg = dlrn.DLRNConfig.from_spec(spec, spec.profile("quick"))
@@ -113,8 +132,20 @@ def twin(spec, tmp_path_factory):
     te = [i for i in X.index if table.at[i, "split"] == "validation"]
     make = lambda: dlrn.DLRNModel(cfg, sig, list(clin.columns), perturbed=imf.perturbed, seed=0)  # noqa: E731
     model, s_tr, s_te = dlrn.fit_external(make, X, y, tr, te)
-    return dict(cohort=cohort, imf=imf, X=X, y=y, cfg=cfg, tr=tr, te=te, model=model, s_tr=s_tr, s_te=s_te,
-                make=make, clinical=clin)
+    return dict(
+        cohort=cohort,
+        imf=imf,
+        X=X,
+        y=y,
+        cfg=cfg,
+        tr=tr,
+        te=te,
+        model=model,
+        s_tr=s_tr,
+        s_te=s_te,
+        make=make,
+        clinical=clin,
+    )
 
 
 @pytest.mark.slow
@@ -167,8 +198,9 @@ def test_table3_delong_dmfs_and_results_json(twin, spec, tmp_path):
 
     y, te = twin["y"], twin["te"]
     s = twin["s_te"].rename(columns={"RS LASSO": "RS"})
-    res = ChapterResults(spec, data="synthetic", parameters={"seed": 0, "profile": "quick", "null_labels": False,
-                                                              "protocol": "paper"})
+    res = ChapterResults(
+        spec, data="synthetic", parameters={"seed": 0, "profile": "quick", "null_labels": False, "protocol": "paper"}
+    )
     res.add_cohort("validation", len(te), int(y.loc[te].sum()), source="tiny twin")
     for mname in MODELS:
         rep = dlrn.evaluate(y.loc[te], s[mname], 0.5)
@@ -202,10 +234,13 @@ def test_public_proxy_holds_only_like_for_like_pairs_against_the_paper(spec):
     lv = {e["id"]: spec.comparability_of(e, "public", cond) for e in spec.reported}
     entries = {e["id"]: e for e in spec.reported}
     proxy = [entries[k] for k, (level, _) in lv.items() if level == "proxy"]
-    assert {(e["model"], e["metric"]) for e in proxy} == {("RS", "AUC"), ("Clinical", "AUC"),
-                                                          ("Univariate logistic", "OR")}
+    assert {(e["model"], e["metric"]) for e in proxy} == {
+        ("RS", "AUC"),
+        ("Clinical", "AUC"),
+        ("Univariate logistic", "OR"),
+    }
     assert {e.get("variable") for e in proxy if e["metric"] == "OR"} == {"Age", "Sex", "Tumor size > 10 cm"}
-    assert "sensitivity" in lv["t3_train_clin_spe"][1]                  # the paper's 'SPE' that is a SEN
+    assert "sensitivity" in lv["t3_train_clin_spe"][1]  # the paper's 'SPE' that is a SEN
     assert "score scale" in lv["t2_uni_dlrscore"][1] and "covariates" in lv["t2_multi_size"][1]
     assert "untrained backbone" in lv["t3_ext_dlrs_auc"][1] and lv["disc_ext_radiomics_auc_min"][0] == "none"
 
@@ -215,15 +250,18 @@ def test_spec_annotates_what_the_paper_gets_wrong(spec):
     cmp_ = {c["id"]: c for c in spec.comparisons}
     assert "swapped" in rep["t2_uni_contours"]["note"] and "swapped" in rep["t2_uni_adjacent"]["note"]
     assert "0.948" in rep["t2_uni_cystic"]["note"] and "not computable from Table 1" in rep["t2_uni_cystic"]["note"]
-    for cid, other in (("t3_ext_dlrn_clin", "DLRS - Clinical"), ("t3_ext_dlrs_clin", "DLRN - Clinical"),
-                       ("t3_ext_dlrn_rs", "DLRN - DLRS")):
+    for cid, other in (
+        ("t3_ext_dlrn_clin", "DLRS - Clinical"),
+        ("t3_ext_dlrs_clin", "DLRN - Clinical"),
+        ("t3_ext_dlrn_rs", "DLRN - DLRS"),
+    ):
         assert "PAPER ERROR" in cmp_[cid]["note"] and other in cmp_[cid]["note"]
     # each annotation is backed by the audit, which recomputes them from the paper's own numbers
     flags = dlrn.comparison_audit_flags(spec)
     for cid in ("t3_ext_dlrn_clin", "t3_ext_dlrs_clin", "t3_ext_dlrn_rs"):
         assert any("CI centred on" in f for f in flags[cid]), cid
     # the recomputation the notes quote
-    (a, b), (c, d) = (24, 24), (34, 39)              # contours: irregular / smooth among MDM, non-MDM
+    (a, b), (c, d) = (24, 24), (34, 39)  # contours: irregular / smooth among MDM, non-MDM
     assert round((a * d) / (b * c), 3) == 1.147 == rep["t2_uni_adjacent"]["value"]
     assert round((13 * 60) / (35 * 13), 3) == 1.714 == rep["t2_uni_contours"]["value"]
     assert round((25 * 34) / (23 * 39), 3) == 0.948 != rep["t2_uni_cystic"]["value"]

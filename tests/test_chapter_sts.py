@@ -1,5 +1,6 @@
 """Chapter `sts` (Liang et al. 2022, DLRN for lung metastasis in STS): spec, parameter file, and the
 DLRN pipeline (replicate.dlrn) on a tiny synthetic twin with the quick profile."""
+
 import json
 import math
 import warnings
@@ -33,8 +34,8 @@ def test_spec_loads_with_the_papers_cohorts(spec):
     assert spec.comparability("public")["level"] == "proxy"
     untrained = {"untrained_backbone"}
     auc = spec.find_reported("DLRN", "validation", "AUC")
-    assert spec.comparability_of(auc, "public", untrained)[0] == "none"      # untrained CNN vs ImageNet
-    assert spec.comparability_of(auc, "public")[0] == "proxy"                # with ImageNet weights: a proxy
+    assert spec.comparability_of(auc, "public", untrained)[0] == "none"  # untrained CNN vs ImageNet
+    assert spec.comparability_of(auc, "public")[0] == "proxy"  # with ImageNet weights: a proxy
     acc = spec.find_reported("Radiomics", "validation", "ACC")
     level, reason = spec.comparability_of(acc, "public")
     assert level == "none" and "prevalence" in reason
@@ -48,7 +49,7 @@ def test_every_results_table_row_is_in_reported(spec):
 
 
 def test_table3_is_complete_and_consistent(spec):
-    for row, model in TABLE3_MODELS.items():
+    for _row, model in TABLE3_MODELS.items():
         for cohort in ("training", "validation"):
             for metric in TABLE3_METRICS:
                 r = spec.find_reported(model, cohort, metric)
@@ -64,8 +65,12 @@ def test_table3_is_complete_and_consistent(spec):
 def test_table3_counts_reproduce_the_printed_rates(spec):
     """The DLRN's and the external rows' rates are k/n of the set sizes (the notes give k/n)."""
     n = {"training": (20, 96), "validation": (19, 107)}
-    for model, cohort, tp, tn in (("DLRN", "training", 13, 93), ("DLRN", "validation", 9, 104),
-                                  ("Radiomics", "validation", 5, 106), ("Clinical", "validation", 0, 107)):
+    for model, cohort, tp, tn in (
+        ("DLRN", "training", 13, 93),
+        ("DLRN", "validation", 9, 104),
+        ("Radiomics", "validation", 5, 106),
+        ("Clinical", "validation", 0, 107),
+    ):
         pos, neg = n[cohort]
         fp, fn = neg - tn, pos - tp
         got = {"SEN": tp / pos, "SPE": tn / neg, "ACC": (tp + tn) / (pos + neg), "NPV": tn / (tn + fn)}
@@ -73,8 +78,11 @@ def test_table3_counts_reproduce_the_printed_rates(spec):
             got["PPV"] = tp / (tp + fp)
         for metric, v in got.items():
             # printed to 3 decimals, halves rounded up (13/16 = 0.8125 -> 0.813)
-            assert v == pytest.approx(spec.find_reported(model, cohort, metric)["value"], abs=5.01e-4), \
-                (model, cohort, metric)
+            assert v == pytest.approx(spec.find_reported(model, cohort, metric)["value"], abs=5.01e-4), (
+                model,
+                cohort,
+                metric,
+            )
 
 
 def test_table2_rows_have_or_ci_and_p(spec):
@@ -149,7 +157,7 @@ def test_verdicts_pair_with_the_paper(spec):
     assert row["reported"] is not None and row["comparability"] == "proxy"
     assert row["verdict"] in ("consistent on proxy", "lower on proxy") and row["resolution"] > 0.1
     row = res.add_metric("DLRN", "validation", "AUC", 0.78, (0.70, 0.86))
-    assert row["reported"] == 0.833 and row["verdict"] == "consistent on proxy"   # with ImageNet weights
+    assert row["reported"] == 0.833 and row["verdict"] == "consistent on proxy"  # with ImageNet weights
     res.declare("untrained_backbone")
     dlrn_row = next(r for r in res.all_rows() if r["model"] == "DLRN" and r["metric"] == "AUC")
     assert dlrn_row["comparability"] == "none" and dlrn_row["verdict"] == "not comparable"
@@ -177,9 +185,15 @@ def tiny(spec, tmp_path_factory):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             imf = dlrn.extract_image_features(
-                cohort, ["T1", "T2FS"], params="sts", image_types=counts["radiomics_image_types"],
+                cohort,
+                ["T1", "T2FS"],
+                params="sts",
+                image_types=counts["radiomics_image_types"],
                 deep=dict(backbone="resnet34", layer="last_conv", size=32, crop_margin=0.2, slices="max_area"),
-                perturb_ids=dlrn.reproducibility_subset(cohort.table, 30, seed=0, by="centre"), seed=0, n_jobs=1)
+                perturb_ids=dlrn.reproducibility_subset(cohort.table, 30, seed=0, by="centre"),
+                seed=0,
+                n_jobs=1,
+            )
     finally:
         if old is None:
             os.environ.pop("REPLICATE_FEATURE_CACHE", None)
@@ -196,8 +210,9 @@ def tiny(spec, tmp_path_factory):
 
 
 def _make(tiny, heads="all", batch=None):
-    return lambda: dlrn.DLRNModel(tiny["cfg"], tiny["sig"], tiny["clin"], perturbed=tiny["imf"].perturbed,
-                                  batch=batch, heads=heads, seed=0)
+    return lambda: dlrn.DLRNModel(
+        tiny["cfg"], tiny["sig"], tiny["clin"], perturbed=tiny["imf"].perturbed, batch=batch, heads=heads, seed=0
+    )
 
 
 def test_image_features_of_the_twin(tiny):
@@ -243,8 +258,9 @@ def test_repeated_cv_gives_out_of_fold_scores(tiny):
 
 
 def test_random_splits_with_in_fold_combat(tiny):
-    df = dlrn.random_split_aucs(_make(tiny, heads="chosen", batch=tiny["t"]["centre"]), tiny["X"], tiny["y"],
-                                n_splits=3, test_size=0.25, seed=0)
+    df = dlrn.random_split_aucs(
+        _make(tiny, heads="chosen", batch=tiny["t"]["centre"]), tiny["X"], tiny["y"], n_splits=3, test_size=0.25, seed=0
+    )
     s = dlrn.summarise_split_aucs(df)
     assert {"DLRN", "Clinical", "Radiomics"} <= set(s.index) and (s["n_splits"] == 3).all()
     assert s["mean_AUC"].between(0, 1).all()
@@ -255,8 +271,9 @@ def test_results_json_follows_the_contract(spec, tiny, tmp_path):
     tr = list(t.index[t["split"] == "training"])
     te = list(t.index[t["split"] == "validation"])
     _, s_tr, s_te = dlrn.fit_external(_make(tiny, heads="chosen"), tiny["X"], tiny["y"], tr, te)
-    res = ChapterResults(spec, data="synthetic", parameters={"seed": 0, "profile": "quick", "null_labels": False,
-                                                              "protocol": "paper"})
+    res = ChapterResults(
+        spec, data="synthetic", parameters={"seed": 0, "profile": "quick", "null_labels": False, "protocol": "paper"}
+    )
     res.add_cohort("training", len(tr), int(tiny["y"].loc[tr].sum()), source="twin")
     res.add_cohort("validation", len(te), int(tiny["y"].loc[te].sum()), source="twin")
     for coh, ids, s in (("training", tr, s_tr), ("validation", te, s_te)):
@@ -286,7 +303,7 @@ def test_public_proxy_holds_only_like_for_like_pairs_against_the_paper(spec):
     proxy = {k for k, (level, _) in lv.items() if level == "proxy"}
     assert proxy == {"t3_train_clin_auc", "t3_ext_clin_auc", "t2_uni_age", "t2_uni_gender", "t2_uni_tstage"}
     assert "untrained backbone" in lv["t3_ext_rad_auc"][1] and "untrained backbone" in lv["t3_ext_dlrn_auc"][1]
-    assert "SMOTE-augmented" in lv["t3_train_rad_auc"][1]          # the paper's own training row is off
+    assert "SMOTE-augmented" in lv["t3_train_rad_auc"][1]  # the paper's own training row is off
     assert "prevalence" in lv["t3_ext_clin_spe"][1] and "prevalence" in lv["t3_ext_dlrn_sen"][1]
     assert "covariates" in lv["t2_multi_tstage"][1] and "score scale" in lv["t2_uni_radiscore"][1]
     assert "not available" in lv["t2_uni_nstage"][1]
@@ -312,7 +329,7 @@ def test_cv_auc_pair_uses_the_corrected_se_for_difference_and_resolution(spec):
     assert row["difference_ci"] == pytest.approx([0.60 - 0.664 - half, 0.60 - 0.664 + half], abs=1e-4)
     assert row["verdict"] == "consistent on proxy"
     sec = res.add_metric("Clinical", "validation", "AUC", 0.58, (0.41, 0.75), variable=dlrn.SECONDARY_CV_AUC)
-    assert sec["reported"] is None and sec["comparability"] == "none"     # the secondary is never paired
+    assert sec["reported"] is None and sec["comparability"] == "none"  # the secondary is never paired
     words = dlrn.proxy_sentences(res.all_rows())
     assert len(words) == 1 and words[0].startswith("Clinical (validation) AUC: paper 0.66, here 0.60")
     assert "would reliably show" in words[0]

@@ -1,5 +1,6 @@
 """Chapter `us` (ultrasound CRDL fusion): the spec, the PyRadiomics settings, and the chapter's library pipeline
 on a tiny synthetic twin (features -> nine models -> metrics -> results.json)."""
+
 import json
 import warnings
 
@@ -25,12 +26,20 @@ def test_spec_loads_with_the_chapter_sections(spec):
     assert set(spec.design["models"]) == set(CRDL_MODELS)
     for profile in ("full", "quick"):
         counts = spec.profile(profile)
-        for k in ("worc_splits", "icc_patients", "deep_input_size", "lasso_cv_folds", "svm_tune",
-                  "post_fusion_cv_folds", "n_boot", "radiomics_image_types"):
+        for k in (
+            "worc_splits",
+            "icc_patients",
+            "deep_input_size",
+            "lasso_cv_folds",
+            "svm_tune",
+            "post_fusion_cv_folds",
+            "n_boot",
+            "radiomics_image_types",
+        ):
             assert k in counts, (profile, k)
     assert spec.profile("full")["worc_splits"] == 100
-    assert spec.profile("full")["lasso_cv_folds"] == 10          # the paper's 10-fold LASSO
-    assert spec.profile("full")["svm_cv_folds"] == 5             # the paper's 5-fold tuning
+    assert spec.profile("full")["lasso_cv_folds"] == 10  # the paper's 10-fold LASSO
+    assert spec.profile("full")["svm_cv_folds"] == 5  # the paper's 5-fold tuning
     assert spec.design["robustness"]["icc_threshold"] == 0.8
 
 
@@ -43,8 +52,9 @@ def test_reported_model_names_are_the_notebooks(spec):
     for c in spec.comparisons:
         if c["test"] == "DeLong":
             assert {c["model_a"], c["model_b"]} <= names, c["id"]
-            pair = [k for k, v in spec.design["models"].items() if v == c["model_a"]] + \
-                   [k for k, v in spec.design["models"].items() if v == c["model_b"]]
+            pair = [k for k, v in spec.design["models"].items() if v == c["model_a"]] + [
+                k for k, v in spec.design["models"].items() if v == c["model_b"]
+            ]
             assert pair in [list(p) for p in spec.design["comparisons"]], c["id"]
 
 
@@ -75,8 +85,10 @@ def test_public_comparability_leaves_only_proxy_aucs_without_deep_features(spec)
             assert r["verdict"] not in SAME_DATA_VERDICTS, r
     proxy = [r for r in rows if r["comparability"] == "proxy"]
     assert sorted((r["model"], r["cohort"], r["metric"]) for r in proxy) == [
-        ("Clinical", "validation", "AUC"), ("Pre-FM Clinic+Rad", "validation", "AUC")]
-    for r in proxy:                                    # the two AUCs without a CI: SE from the assumed split
+        ("Clinical", "validation", "AUC"),
+        ("Pre-FM Clinic+Rad", "validation", "AUC"),
+    ]
+    for r in proxy:  # the two AUCs without a CI: SE from the assumed split
         assert r["difference_ci"] and r["resolution"] > 0.1, r
         assert "n+=31, n-=47" in r["resolution_kind"], r["resolution_kind"]
     # the Discussion's numbers name no cohort; training numbers are another estimand (apparent vs ours CV)
@@ -92,6 +104,7 @@ def test_public_comparability_leaves_only_proxy_aucs_without_deep_features(spec)
 def test_synthetic_pairs_are_twins_or_none(spec):
     for r in judged(spec, "synthetic"):
         assert r["comparability"] in ("twin", "none") and r["verdict"] == "not comparable", r
+
 
 def test_synthetic_twin_has_the_papers_cohorts(spec):
     from replicate.data.synthetic import normalize_design
@@ -139,13 +152,15 @@ def test_pipeline_on_a_tiny_twin(spec, tmp_path, monkeypatch):
     assert dl.n_features == 512 and dl.info["weights"].startswith(("imagenet", "untrained"))
     cols = spec.design["clinical"]["twin_columns"]
     clin = t[list(cols.values())].astype(float).rename(columns={v: k for k, v in cols.items()})
-    X = pd.concat([prefix_block(clin, "clin"), prefix_block(rad.features, "rad"), prefix_block(dl.features, "dl")],
-                  axis=1)
+    X = pd.concat(
+        [prefix_block(clin, "clin"), prefix_block(rad.features, "rad"), prefix_block(dl.features, "dl")], axis=1
+    )
     tr = list(t.index[t.split == "training"])
     va = list(t.index[t.split == "validation"])
-    icc_ids = set(tr)        # every training patient: the nested folds still hold enough of them
-    pert = perturbed_cases([c for c in cases if c.case_id in icc_ids], kinds=("jitter",), seed=1,
-                           out_dir=tmp_path / "pert")
+    icc_ids = set(tr)  # every training patient: the nested folds still hold enough of them
+    pert = perturbed_cases(
+        [c for c in cases if c.case_id in icc_ids], kinds=("jitter",), seed=1, out_dir=tmp_path / "pert"
+    )
     rad_p = extract_radiomics(pert["jitter"], params, cache_dir=cache, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -156,8 +171,9 @@ def test_pipeline_on_a_tiny_twin(spec, tmp_path, monkeypatch):
     y = t["malignant"].astype(int)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ev = external_validation(X.loc[tr], y.loc[tr], X.loc[va], y.loc[va], cv_folds=3, seed=1,
-                                 cutoff=stats.youden_threshold, **family)
+        ev = external_validation(
+            X.loc[tr], y.loc[tr], X.loc[va], y.loc[va], cv_folds=3, seed=1, cutoff=stats.youden_threshold, **family
+        )
     P = ev.proba["validation"]
     assert list(P.columns) == [names[k] for k in CRDL_MODELS]
     assert ((P >= 0) & (P <= 1)).all().all() and len(P) == len(va)
@@ -176,10 +192,16 @@ def test_pipeline_on_a_tiny_twin(spec, tmp_path, monkeypatch):
     assert res["chapter"] == "us" and res["paper"] == spec.citation
     assert {"seed", "profile", "null_labels", "protocol"} <= set(res["parameters"])
     assert res["deviations"] and "runtime_s" in res["provenance"]
-    crdl = [m for m in res["metrics"] if m["model"] == "Pre-FM CRDL" and m["metric"] == "AUC"
-            and m["cohort"] == "validation" and m["value"] is not None]
+    crdl = [
+        m
+        for m in res["metrics"]
+        if m["model"] == "Pre-FM CRDL"
+        and m["metric"] == "AUC"
+        and m["cohort"] == "validation"
+        and m["value"] is not None
+    ]
     assert len(crdl) == 1 and crdl[0]["reported"] == 0.948
-    assert crdl[0]["verdict"] == "not comparable"      # the twin is never compared with the paper
+    assert crdl[0]["verdict"] == "not comparable"  # the twin is never compared with the paper
     for m in res["metrics"]:
         assert m["verdict"] == "not comparable"
         if m["metric"] == "AUC" and m["value"] is not None:

@@ -1,4 +1,5 @@
 """The command line: data, spec, run, errors."""
+
 import json
 from pathlib import Path
 
@@ -46,10 +47,14 @@ def test_run_toy_chapter(tmp_path, monkeypatch, capsys):
     nb = nbformat.v4.new_notebook()
     p = nbformat.v4.new_code_cell("seed = 0\noutput_dir = None")
     p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, nbformat.v4.new_code_cell(
-        "from replicate.results import ChapterResults\nfrom replicate.spec import load_spec_file\n"
-        f"r = ChapterResults(load_spec_file({str(fix)!r}), 'public', {{'seed': seed}})\n"
-        "r.add_metric('Model', 'validation', 'AUC', 0.8, (0.7, 0.9))\nr.write(output_dir)")]
+    nb.cells = [
+        p,
+        nbformat.v4.new_code_cell(
+            "from replicate.results import ChapterResults\nfrom replicate.spec import load_spec_file\n"
+            f"r = ChapterResults(load_spec_file({str(fix)!r}), 'public', {{'seed': seed}})\n"
+            "r.add_metric('Model', 'validation', 'AUC', 0.8, (0.7, 0.9))\nr.write(output_dir)"
+        ),
+    ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, nbs / "toy.ipynb")
     out = tmp_path / "out"

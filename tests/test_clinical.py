@@ -1,4 +1,5 @@
 """Clinical model: OR table against statsmodels, selection rules, ClinicalLogit, separation, nomogram inputs."""
+
 from __future__ import annotations
 
 import warnings
@@ -10,8 +11,14 @@ import statsmodels.formula.api as smf
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from replicate.clinical import (ClinicalLogit, SeparationError, format_or, format_p, nomogram_inputs,
-                                univariate_multivariate)
+from replicate.clinical import (
+    ClinicalLogit,
+    SeparationError,
+    format_or,
+    format_p,
+    nomogram_inputs,
+    univariate_multivariate,
+)
 
 CANDIDATES = ["age", "size", "grade", "sex", "noise"]
 
@@ -19,9 +26,16 @@ CANDIDATES = ["age", "size", "grade", "sex", "noise"]
 def _clinical(n=200, seed=0):
     rng = np.random.default_rng(seed)
     idx = pd.Index([f"P{i:03d}" for i in range(n)], name="patient_id")
-    df = pd.DataFrame({"age": rng.normal(60, 10, n), "size": rng.gamma(2, 3, n),
-                       "grade": rng.choice(["G1", "G2", "G3"], n), "sex": rng.choice(["F", "M"], n),
-                       "noise": rng.normal(size=n)}, index=idx)
+    df = pd.DataFrame(
+        {
+            "age": rng.normal(60, 10, n),
+            "size": rng.gamma(2, 3, n),
+            "grade": rng.choice(["G1", "G2", "G3"], n),
+            "sex": rng.choice(["F", "M"], n),
+            "noise": rng.normal(size=n),
+        },
+        index=idx,
+    )
     lp = -3 + 0.03 * (df.age - 60) + 0.25 * df["size"] + 1.0 * (df.grade == "G3") + 0.5 * (df.grade == "G2")
     y = pd.Series((rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int), index=idx, name="mets")
     return df, y
@@ -31,10 +45,12 @@ def test_univariate_ors_match_statsmodels():
     df, y = _clinical()
     sel = univariate_multivariate(df, y, CANDIDATES)
     d = df.assign(y=y)
-    for var, formula, terms in [("age", "y ~ age", {"age": "age"}),
-                                ("size", "y ~ size", {"size": "size"}),
-                                ("grade", "y ~ C(grade)", {"grade[G2]": "C(grade)[T.G2]", "grade[G3]": "C(grade)[T.G3]"}),
-                                ("sex", "y ~ C(sex)", {"sex[M]": "C(sex)[T.M]"})]:
+    for var, formula, terms in [
+        ("age", "y ~ age", {"age": "age"}),
+        ("size", "y ~ size", {"size": "size"}),
+        ("grade", "y ~ C(grade)", {"grade[G2]": "C(grade)[T.G2]", "grade[G3]": "C(grade)[T.G3]"}),
+        ("sex", "y ~ C(sex)", {"sex[M]": "C(sex)[T.M]"}),
+    ]:
         r = smf.logit(formula, data=d).fit(disp=0)
         ci = np.exp(r.conf_int())
         for ours, theirs in terms.items():
@@ -43,7 +59,7 @@ def test_univariate_ors_match_statsmodels():
             assert row.uni_low == pytest.approx(ci.loc[theirs, 0], rel=1e-6)
             assert row.uni_high == pytest.approx(ci.loc[theirs, 1], rel=1e-6)
             assert row.uni_p == pytest.approx(r.pvalues[theirs], rel=1e-6)
-        if var == "grade":       # a 3-level variable enters by its likelihood-ratio test
+        if var == "grade":  # a 3-level variable enters by its likelihood-ratio test
             assert sel.univariate_p["grade"] == pytest.approx(r.llr_pvalue, rel=1e-6)
 
 
@@ -68,8 +84,13 @@ def test_paper_like_table():
     df, y = _clinical()
     sel = univariate_multivariate(df, y, CANDIDATES)
     t = sel.table
-    assert list(t.columns) == ["Variable", "Univariate OR [95% CI]", "Univariate P", "Multivariate OR [95% CI]",
-                               "Multivariate P"]
+    assert list(t.columns) == [
+        "Variable",
+        "Univariate OR [95% CI]",
+        "Univariate P",
+        "Multivariate OR [95% CI]",
+        "Multivariate P",
+    ]
     assert list(t["Variable"]) == ["age", "size", "grade: G2 vs G1", "grade: G3 vs G1", "sex: M vs F", "noise"]
     r = sel.numeric.loc["size"]
     assert t.loc[1, "Univariate OR [95% CI]"] == f"{r.uni_or:.2f} [{r.uni_low:.2f}, {r.uni_high:.2f}]"
@@ -84,7 +105,8 @@ def test_reference_level_and_backward_elimination():
     assert "grade[G1]" in sel.numeric.index and "grade[G3]" not in sel.numeric.index
     r = smf.logit("y ~ C(grade, Treatment('G3'))", data=df.assign(y=y)).fit(disp=0)
     assert sel.numeric.loc["grade[G1]", "uni_or"] == pytest.approx(
-        np.exp(r.params["C(grade, Treatment('G3'))[T.G1]"]), rel=1e-6)
+        np.exp(r.params["C(grade, Treatment('G3'))[T.G1]"]), rel=1e-6
+    )
     back = univariate_multivariate(df, y, CANDIDATES, p_keep=0.05, method="backward")
     assert set(back.selected) <= set(back.entered)
     assert back.numeric.loc[back.numeric["variable"].isin(back.selected), "multi_p_variable"].lt(0.05).all()
@@ -119,8 +141,9 @@ def test_clinical_logit_selects_inside_fit_only():
     m2 = ClinicalLogit(CANDIDATES).fit(df2.loc[train], y2.loc[train])
     pd.testing.assert_series_equal(m.coef_, m2.coef_)
     # usable in cross_val_predict (selection refitted per fold)
-    p = cross_val_predict(ClinicalLogit(CANDIDATES), df, y, cv=StratifiedKFold(5, shuffle=True, random_state=0),
-                          method="predict_proba")[:, 1]
+    p = cross_val_predict(
+        ClinicalLogit(CANDIDATES), df, y, cv=StratifiedKFold(5, shuffle=True, random_state=0), method="predict_proba"
+    )[:, 1]
     assert p.shape == (len(df),) and np.isfinite(p).all()
 
 
@@ -138,7 +161,7 @@ def test_fallback_when_nothing_passes():
 
 def test_perfect_separation_is_handled_with_a_clear_message():
     df, y = _clinical(n=120)
-    df["leak"] = y.astype(float)                       # separates the outcome perfectly
+    df["leak"] = y.astype(float)  # separates the outcome perfectly
     with pytest.warns(UserWarning, match="'leak' separates the outcome"):
         sel = univariate_multivariate(df, y, CANDIDATES + ["leak"])
     assert "leak" not in sel.entered

@@ -1,4 +1,5 @@
 """fetch(): mirror copy / download, sha256 and voxel-hash verification, stamps, offline errors."""
+
 import gzip
 import hashlib
 import importlib
@@ -51,16 +52,33 @@ def toy(tmp_path, monkeypatch):
     (root / "sub").mkdir(parents=True)
     (root / "a.txt").write_text("alpha\n")
     (root / "sub" / "b.txt").write_text("bravo\n")
-    arr = (np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6) - 50)
+    arr = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6) - 50
     img = _nifti(root / "P1" / "image.nii.gz", arr)
     rows = []
     for rel in ("a.txt", "sub/b.txt"):
-        rows.append({"path": rel, "url": f"https://example.invalid/toy/{rel}", "sha256": sha256_file(root / rel),
-                     "size": (root / rel).stat().st_size, "verify": "file"})
-    rows.append({"path": "P1/image.nii.gz", "url": "https://example.invalid/toy/P1/image.nii.gz",
-                 "sha256": sha256_file(img), "size": img.stat().st_size, "verify": "voxel",
-                 "voxel_sha256": _sha(arr.tobytes()), "dtype": "int16", "size_xyz": "6x5x4",
-                 "origin_mm": "0 0 0", "spacing_mm": "1 1 2"})
+        rows.append(
+            {
+                "path": rel,
+                "url": f"https://example.invalid/toy/{rel}",
+                "sha256": sha256_file(root / rel),
+                "size": (root / rel).stat().st_size,
+                "verify": "file",
+            }
+        )
+    rows.append(
+        {
+            "path": "P1/image.nii.gz",
+            "url": "https://example.invalid/toy/P1/image.nii.gz",
+            "sha256": sha256_file(img),
+            "size": img.stat().st_size,
+            "verify": "voxel",
+            "voxel_sha256": _sha(arr.tobytes()),
+            "dtype": "int16",
+            "size_xyz": "6x5x4",
+            "origin_mm": "0 0 0",
+            "spacing_mm": "1 1 2",
+        }
+    )
     ds = Dataset(INFO, pd.DataFrame(rows))
     cache = tmp_path / "cache"
     monkeypatch.setenv("REPLICATE_DATA_DIR", str(cache))
@@ -142,6 +160,7 @@ def test_voxel_hash_accepts_reencoded_image(toy):
     assert check.ok and check.matched == "voxel"
     root = fetch(ds, progress=False)
     import json
+
     stamp = json.loads((root / ".verified" / "P1" / "image.nii.gz.json").read_text())
     assert stamp["matched"] == "voxel"
 
@@ -214,8 +233,10 @@ def test_mirror_only_file_is_never_downloaded(toy, monkeypatch):
 def test_offline_error_for_a_registered_dataset(tmp_path, monkeypatch):
     monkeypatch.setenv("REPLICATE_DATA_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("REPLICATE_DATA_MIRROR", raising=False)
-    monkeypatch.setattr("pooch.retrieve", lambda url, **kw: (_ for _ in ()).throw(
-        requests.exceptions.ConnectTimeout(f"timed out: {url}")))
+    monkeypatch.setattr(
+        "pooch.retrieve",
+        lambda url, **kw: (_ for _ in ()).throw(requests.exceptions.ConnectTimeout(f"timed out: {url}")),
+    )
     with pytest.raises(DataUnavailableError) as err:
         fetch("worc_lipo", progress=False)
     assert "worc_lipo" in str(err.value) and "raw.githubusercontent.com" in str(err.value)
@@ -229,8 +250,10 @@ def _fake_pooch(upstream: Path, seen: list):
         src = upstream / url.split("/toy/", 1)[1]
         data = src.read_bytes()
         if known_hash is not None and known_hash.split(":", 1)[1] != _sha(data):
-            raise ValueError(f"SHA256 hash of downloaded file ({fname}) does not match the known hash: expected "
-                             f"{known_hash.split(':', 1)[1]} but got {_sha(data)}. Deleted download for safety.")
+            raise ValueError(
+                f"SHA256 hash of downloaded file ({fname}) does not match the known hash: expected "
+                f"{known_hash.split(':', 1)[1]} but got {_sha(data)}. Deleted download for safety."
+            )
         out = Path(path) / fname
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
@@ -318,7 +341,7 @@ def test_fetch_ibsi_sts_verifies_all_204_images_from_the_mirror(full_cache, monk
     files = get_dataset("ibsi_sts").files
     images = files[files["path"].str.endswith(".nii.gz")]
     assert len(images) == 204
-    for rel, sha in zip(images["path"], images["sha256"]):
+    for rel, _sha in zip(images["path"], images["sha256"]):
         assert (root / ".verified" / f"{rel}.json").is_file(), rel
     # an independent re-hash of every cached image, by file and by voxel array (the registered voxel
     # hashes are what accepts a copy rebuilt from upstream, so they must hold for every image)

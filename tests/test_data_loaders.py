@@ -1,4 +1,5 @@
 """load_cohort / load_worc_splits: parsing of the upstream tables, and the real cohorts on the mirror."""
+
 import os
 from pathlib import Path
 
@@ -12,10 +13,22 @@ from replicate.data.loaders import read_sts_clinical, worc_patient_id
 
 MIRROR = os.environ.get("REPLICATE_DATA_MIRROR")
 
-HEADERS = ["Patient ID", "Age", "Sex", "Histological type", "MSKCC type", "Site of primary STS", "Grade",
-           "Time – diagnosis to MRI scan (days)", "Time – MRI scan to PET scan (days)", "Treatment",
-           "Outcome (recurrence, mets)", "Time – diagnosis to outcome (days)", "Status (NED, AWD, D)",
-           "Time – diagnosis to last follow-up (days)"]
+HEADERS = [
+    "Patient ID",
+    "Age",
+    "Sex",
+    "Histological type",
+    "MSKCC type",
+    "Site of primary STS",
+    "Grade",
+    "Time – diagnosis to MRI scan (days)",
+    "Time – MRI scan to PET scan (days)",
+    "Treatment",
+    "Outcome (recurrence, mets)",
+    "Time – diagnosis to outcome (days)",
+    "Status (NED, AWD, D)",
+    "Time – diagnosis to last follow-up (days)",
+]
 
 
 def _toy_sts(root: Path) -> Path:
@@ -24,14 +37,63 @@ def _toy_sts(root: Path) -> Path:
     ws = wb.active
     ws.title = "Clinical Information"
     ws.append(HEADERS)
-    ws.append(["STS_001", 59, "Male", "lipo", "Liposarcoma", "left thigh", "High", -7, 4, "RT + S",
-               "Mets – lungs", 266, "D", 845])
-    ws.append(["STS_002", 61, "Female", "lms", "Leiomyosarcoma", "left buttock", "N/A", -10, 25, "RT + S",
-               "--", "--", "NED", 501])
-    ws.append(["STS_003", 17, "Female", "es", "Other", "right buttock", "Low", -13, 15, "RT + S",
-               "Recurrence – local", 100, "AWD", 756])
-    ws.append(["STS_004", 40, "Male", "x", "MFH", "right calf", "Intermediate", 3, 1, "S",
-               "Mets – bones", 300, "D", 400])
+    ws.append(
+        [
+            "STS_001",
+            59,
+            "Male",
+            "lipo",
+            "Liposarcoma",
+            "left thigh",
+            "High",
+            -7,
+            4,
+            "RT + S",
+            "Mets – lungs",
+            266,
+            "D",
+            845,
+        ]
+    )
+    ws.append(
+        [
+            "STS_002",
+            61,
+            "Female",
+            "lms",
+            "Leiomyosarcoma",
+            "left buttock",
+            "N/A",
+            -10,
+            25,
+            "RT + S",
+            "--",
+            "--",
+            "NED",
+            501,
+        ]
+    )
+    ws.append(
+        [
+            "STS_003",
+            17,
+            "Female",
+            "es",
+            "Other",
+            "right buttock",
+            "Low",
+            -13,
+            15,
+            "RT + S",
+            "Recurrence – local",
+            100,
+            "AWD",
+            756,
+        ]
+    )
+    ws.append(
+        ["STS_004", 40, "Male", "x", "MFH", "right calf", "Intermediate", 3, 1, "S", "Mets – bones", 300, "D", 400]
+    )
     ws.append([None] * 14)
     ws.append(["NOTES"])
     ws.append(["Time – diagnosis to outcome: Days elapsed between ..."])
@@ -91,17 +153,32 @@ def test_worc_ids_and_splits_parsing(tmp_path):
     root = tmp_path / "worc"
     root.mkdir()
     ids = [f"Lipo-{i:03d}" for i in range(1, 6)]
-    pd.DataFrame({"ID": [f"{p}_0" for p in ids], "label": ["liposarcoma", "lipoma", "lipoma", "liposarcoma",
-                                                           "lipoma"], "f1": [1, 2, 3, 4, 5], "f2": np.arange(5.0)}
-                 ).to_csv(root / "Lipo_radiomicFeatures.csv", index=False)
-    splits = pd.DataFrame({"0_train": ids[:4], "0_test": [ids[4], None, None, None],
-                           "1_train": ids[1:], "1_test": [ids[0], None, None, None]})
+    pd.DataFrame(
+        {
+            "ID": [f"{p}_0" for p in ids],
+            "label": ["liposarcoma", "lipoma", "lipoma", "liposarcoma", "lipoma"],
+            "f1": [1, 2, 3, 4, 5],
+            "f2": np.arange(5.0),
+        }
+    ).to_csv(root / "Lipo_radiomicFeatures.csv", index=False)
+    splits = pd.DataFrame(
+        {
+            "0_train": ids[:4],
+            "0_test": [ids[4], None, None, None],
+            "1_train": ids[1:],
+            "1_test": [ids[0], None, None, None],
+        }
+    )
     splits.to_csv(root / "crossvalidationsplits_Lipo.csv")
     c = load_cohort("worc_lipo", root=root)
     assert c.table.index.tolist() == ids and c.table["label"].tolist() == [1, 0, 0, 1, 0]
     assert list(c.table.columns) == ["label", "diagnosis", "feature_id"]  # features are not table columns
     feats = c.meta["features"]
-    assert feats.index.tolist() == ids and list(feats.columns) == ["f1", "f2"] and (feats.dtypes == float).all()
+    assert (
+        feats.index.tolist() == ids
+        and list(feats.columns) == ["f1", "f2"]
+        and all(np.issubdtype(dt, np.floating) for dt in feats.dtypes)
+    )
     s = load_worc_splits(root=root)
     assert s == [(ids[:4], [ids[4]]), (ids[1:], [ids[0]])]
     bad = splits.copy()
@@ -115,10 +192,12 @@ def test_busbra_first_view_per_patient(tmp_path):
     root = tmp_path / "bus"
     (root / "Images").mkdir(parents=True)
     (root / "Masks").mkdir()
-    rows = [("bus_0001-l", 1, "idc", "malignant", 4, "GE Logiq 7 @10-14MHz"),
-            ("bus_0001-r", 1, "idc", "malignant", 4, "GE Logiq 7 @10-14MHz"),
-            ("bus_0002-s", 2, "fibroadenoma", "benign", 3, "Toshiba Aplio 300 @12-14 MHz"),
-            ("bus_0003-l", 3, "cyst", "benign", 2, "U-Systems @10-14MHz")]
+    rows = [
+        ("bus_0001-l", 1, "idc", "malignant", 4, "GE Logiq 7 @10-14MHz"),
+        ("bus_0001-r", 1, "idc", "malignant", 4, "GE Logiq 7 @10-14MHz"),
+        ("bus_0002-s", 2, "fibroadenoma", "benign", 3, "Toshiba Aplio 300 @12-14 MHz"),
+        ("bus_0003-l", 3, "cyst", "benign", 2, "U-Systems @10-14MHz"),
+    ]
     df = pd.DataFrame(rows, columns=["ID", "Case", "Histology", "Pathology", "BIRADS", "Device"])
     df["Width"], df["Height"], df["Side"], df["BBOX"] = 10, 20, "left", "[1,2,3,4]"
     df.to_csv(root / "bus_data.csv", index=False)
@@ -141,6 +220,7 @@ def test_unknown_cohort():
 
 
 # --------------------------------------------------------------------------- the real cohorts (mirror)
+
 
 @pytest.fixture(scope="module")
 def mirror_cache(tmp_path_factory):
@@ -169,8 +249,19 @@ def test_ibsi_sts_cohort(mirror_cache):
     assert (t["dm_time"] > 0).all() and (t["pfs_time"] <= t["followup_days"]).all()
     assert set(t["status"]) == {"NED", "AWD", "D"}
     assert t.loc["STS_006", "outcome"] == "Mets – lungs" and t.loc["STS_006", "lung_mets"] == 1
-    for col in ("age", "sex", "histology", "site", "treatment", "outcome", "followup_days", "image_T1", "mask_T1",
-                "image_CT", "mask_CT"):
+    for col in (
+        "age",
+        "sex",
+        "histology",
+        "site",
+        "treatment",
+        "outcome",
+        "followup_days",
+        "image_T1",
+        "mask_T1",
+        "image_CT",
+        "mask_CT",
+    ):
         assert col in t
     assert c.label == "lung_mets" and c.modalities == ["T1", "CT"]
     assert c.failures.empty

@@ -1,4 +1,5 @@
 """The registry: every public file with upstream URL and hashes, citations and licences."""
+
 import os
 import re
 from pathlib import Path
@@ -37,19 +38,26 @@ def test_registered_datasets_and_counts():
     bus = get_dataset("busbra").files
     assert len(bus) == 2 + 1064 * 2
     assert bus["path"].str.startswith("Images/").sum() == 1064 and bus["path"].str.startswith("Masks/").sum() == 1064
-    base = ("https://raw.githubusercontent.com/solutionbeyondnumbers/Ultra-net-codes-/"
-            "ad75b72f88df3a55fd9d3f5e0ad4f60be51df828/BUSBRA/")
+    base = (
+        "https://raw.githubusercontent.com/solutionbeyondnumbers/Ultra-net-codes-/"
+        "ad75b72f88df3a55fd9d3f5e0ad4f60be51df828/BUSBRA/"
+    )
     assert (bus["url"] == base + bus["path"]).all()
 
     worc = get_dataset("worc_lipo").files
     assert sorted(worc["path"]) == ["Lipo_radiomicFeatures.csv", "crossvalidationsplits_Lipo.csv"]
-    assert "c11e4f1374898bbfa1d28a2e9456405eb857146a" in get_dataset("worc_lipo").file("Lipo_radiomicFeatures.csv")["url"]
-    assert "9be98a217f97649d05aaf97b35c11ba8428ab64a" in get_dataset("worc_lipo").file("crossvalidationsplits_Lipo.csv")["url"]
+    assert (
+        "c11e4f1374898bbfa1d28a2e9456405eb857146a" in get_dataset("worc_lipo").file("Lipo_radiomicFeatures.csv")["url"]
+    )
+    assert (
+        "9be98a217f97649d05aaf97b35c11ba8428ab64a"
+        in get_dataset("worc_lipo").file("crossvalidationsplits_Lipo.csv")["url"]
+    )
 
     ph = get_dataset("ibsi_phantoms")
-    assert sorted(ph.files["path"]) == sorted(f"{d}/{f}" for d in ("digital_phantom", "ct_phantom")
-                                              for f in ("image.nii.gz", "mask.nii.gz", "LICENSE.md")) + [
-        "reference_values.csv"]
+    assert sorted(ph.files["path"]) == sorted(
+        f"{d}/{f}" for d in ("digital_phantom", "ct_phantom") for f in ("image.nii.gz", "mask.nii.gz", "LICENSE.md")
+    ) + ["reference_values.csv"]
     images = ph.files[ph.files["path"].str.endswith(".nii.gz")]
     assert images["url"].str.contains("theibsi/data_sets/6da96021bc91faf4c0cb7fd7fa56a4225d2064a8").all()
     assert images["voxel_sha256"].str.match(HEX64).all()

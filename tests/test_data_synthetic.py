@@ -1,4 +1,5 @@
 """Synthetic twins: design validation, sizes, determinism, cache, effect size (0 = uninformative), survival."""
+
 from __future__ import annotations
 
 import os
@@ -15,20 +16,31 @@ from sklearn.metrics import roc_auc_score
 from replicate.data import synthetic as S
 from replicate.data.cohort import Cohort
 
-ENTRIES = [{"split": "training", "centre": "A", "n": 12, "n_positive": 5},
-           {"split": "validation", "centre": "B", "n": 8, "n_positive": 3},
-           {"split": "validation", "centre": "C", "n": 6, "n_positive": 2}]
-CLINICAL = [{"name": "age", "type": "normal", "mean": [50, 60], "sd": [10, 10], "clip": [18, 90], "decimals": 0},
-            {"name": "ldh", "type": "lognormal", "mean": [200, 300], "sd": [60, 90]},
-            {"name": "sex", "type": "categorical", "levels": ["female", "male"], "p": [[0.6, 0.4], [0.3, 0.7]]},
-            {"name": "grade", "type": "categorical", "levels": [1, 2, 3], "p": [[0.5, 0.3, 0.2], [0.1, 0.3, 0.6]]}]
+ENTRIES = [
+    {"split": "training", "centre": "A", "n": 12, "n_positive": 5},
+    {"split": "validation", "centre": "B", "n": 8, "n_positive": 3},
+    {"split": "validation", "centre": "C", "n": 6, "n_positive": 2},
+]
+CLINICAL = [
+    {"name": "age", "type": "normal", "mean": [50, 60], "sd": [10, 10], "clip": [18, 90], "decimals": 0},
+    {"name": "ldh", "type": "lognormal", "mean": [200, 300], "sd": [60, 90]},
+    {"name": "sex", "type": "categorical", "levels": ["female", "male"], "p": [[0.6, 0.4], [0.3, 0.7]]},
+    {"name": "grade", "type": "categorical", "levels": [1, 2, 3], "p": [[0.5, 0.3, 0.2], [0.1, 0.3, 0.6]]},
+]
 SURVIVAL = [{"name": "os", "shape": 1.2, "median_days": 1200, "hazard_ratio": 3.0, "followup_days": [365, 1825]}]
 
 
 def volume_design(**kw) -> dict:
-    d = {"kind": "volume", "outcome": "lung_mets", "modalities": ["T1", "T2FS"], "tumour_style": "sarcoma",
-         "cohorts": ENTRIES, "clinical": CLINICAL, "survival": SURVIVAL,
-         "centres": {"B": {"scale": 1.2, "offset": 0.05, "noise": 0.05, "blur": 0.5, "spacing": [0.8, 0.8, 3.5]}}}
+    d = {
+        "kind": "volume",
+        "outcome": "lung_mets",
+        "modalities": ["T1", "T2FS"],
+        "tumour_style": "sarcoma",
+        "cohorts": ENTRIES,
+        "clinical": CLINICAL,
+        "survival": SURVIVAL,
+        "centres": {"B": {"scale": 1.2, "offset": 0.05, "noise": 0.05, "blur": 0.5, "spacing": [0.8, 0.8, 3.5]}},
+    }
     d.update(kw)
     used = {c["centre"] for c in d["cohorts"]}
     d["centres"] = {k: v for k, v in d["centres"].items() if k in used}
@@ -36,8 +48,13 @@ def volume_design(**kw) -> dict:
 
 
 def us_design(n=40, n_pos=20, **kw) -> dict:
-    d = {"kind": "ultrasound", "outcome": "malignant", "modalities": ["US", "doppler"],
-         "cohorts": [{"split": "training", "centre": "H1", "n": n, "n_positive": n_pos}], "clinical": CLINICAL[:2]}
+    d = {
+        "kind": "ultrasound",
+        "outcome": "malignant",
+        "modalities": ["US", "doppler"],
+        "cohorts": [{"split": "training", "centre": "H1", "n": n, "n_positive": n_pos}],
+        "clinical": CLINICAL[:2],
+    }
     d.update(kw)
     return d
 
@@ -88,26 +105,34 @@ def test_docstring_examples_are_valid_designs():
         assert S.normalize_design(nd) == nd  # normalising is idempotent
     liang = S.normalize_design(designs[0])
     assert [(c["split"], c["n"], c["n_positive"]) for c in liang["cohorts"]] == [
-        ("training", 116, 20), ("validation", 70, 10), ("validation", 56, 9)]
+        ("training", 116, 20),
+        ("validation", 70, 10),
+        ("validation", 56, 9),
+    ]
     assert liang["centres"]["Jinan"]["spacing"] == [0.8, 0.8, 3.5]
     assert liang["image"]["necrosis"]["mean"] == [0.0, 0.5]
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"kind": "mri"}, "kind"),
-    ({"colour": 1}, "unknown key 'colour' in the top level"),
-    ({"modalities": ["T1", "FLAIR3"]}, "unknown modality"),
-    ({"tumour_style": "breast"}, "tumour_style"),
-    ({"cohorts": [{"split": "test", "centre": "A", "n": 10, "n_positive": 2}]}, "split"),
-    ({"cohorts": [{"split": "training", "centre": "A", "n": 10, "n_positive": 12}]}, "n_positive"),
-    ({"clinical": [{"name": "sex", "type": "categorical", "levels": ["f", "m"], "p": [[0.5, 0.2], [0.5, 0.5]]}]},
-     "sum"),
-    ({"clinical": [{"name": "age", "type": "weird"}]}, "type"),
-    ({"image": {"septa_mm": [1, 2]}}, "unknown key 'septa_mm' in image"),
-    ({"centres": {"Z": {"scale": 1}}}, "not used"),
-    ({"survival": [{"name": "os", "hazard_ratio": 0}]}, "survival/0/hazard_ratio"),
-    ({"clinical": [{"name": "tumour_diameter_mm", "type": "normal", "mean": 1, "sd": 1}]}, "semantic"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"kind": "mri"}, "kind"),
+        ({"colour": 1}, "unknown key 'colour' in the top level"),
+        ({"modalities": ["T1", "FLAIR3"]}, "unknown modality"),
+        ({"tumour_style": "breast"}, "tumour_style"),
+        ({"cohorts": [{"split": "test", "centre": "A", "n": 10, "n_positive": 2}]}, "split"),
+        ({"cohorts": [{"split": "training", "centre": "A", "n": 10, "n_positive": 12}]}, "n_positive"),
+        (
+            {"clinical": [{"name": "sex", "type": "categorical", "levels": ["f", "m"], "p": [[0.5, 0.2], [0.5, 0.5]]}]},
+            "sum",
+        ),
+        ({"clinical": [{"name": "age", "type": "weird"}]}, "type"),
+        ({"image": {"septa_mm": [1, 2]}}, "unknown key 'septa_mm' in image"),
+        ({"centres": {"Z": {"scale": 1}}}, "not used"),
+        ({"survival": [{"name": "os", "hazard_ratio": 0}]}, "survival/0/hazard_ratio"),
+        ({"clinical": [{"name": "tumour_diameter_mm", "type": "normal", "mean": 1, "sd": 1}]}, "semantic"),
+    ],
+)
 def test_bad_designs_are_refused_with_the_key(change, message):
     with pytest.raises(S.DesignError, match=message):
         d = volume_design()
@@ -118,36 +143,67 @@ def test_bad_designs_are_refused_with_the_key(change, message):
 def test_a_typo_in_a_design_names_the_key_and_a_close_one():
     d = volume_design()
     d["centres"]["B"]["noize"] = d["centres"]["B"].pop("noise")
-    with pytest.raises(S.DesignError, match=re.escape(
-            "synthetic design: unknown key 'noize' in centres/B (did you mean 'noise'?)")):
+    with pytest.raises(
+        S.DesignError, match=re.escape("synthetic design: unknown key 'noize' in centres/B (did you mean 'noise'?)")
+    ):
         S.normalize_design(d)
     with pytest.raises(S.DesignError, match=re.escape("unknown key 'sdd' in image/necrosis (did you mean 'sd'?)")):
         S.normalize_design(volume_design(image={"necrosis": {"mean": [0.1, 0.4], "sdd": 0.1}}))
     with pytest.raises(S.DesignError, match=re.escape("unknown key 'mean' in clinical/0")):
-        S.normalize_design(volume_design(clinical=[{"name": "sex", "type": "categorical", "levels": ["f", "m"],
-                                                    "p": [0.5, 0.5], "mean": 1}]))
+        S.normalize_design(
+            volume_design(
+                clinical=[{"name": "sex", "type": "categorical", "levels": ["f", "m"], "p": [0.5, 0.5], "mean": 1}]
+            )
+        )
 
 
 def test_the_schemas_defaults_are_filled_in():
-    d = S.normalize_design({"kind": "volume", "outcome": "y", "modalities": ["T1"],
-                            "cohorts": [{"split": "training", "n": 20, "n_negative": 12}],
-                            "clinical": [{"name": "age", "mean": 50, "sd": 10}], "survival": [{"name": "os"}]})
+    d = S.normalize_design(
+        {
+            "kind": "volume",
+            "outcome": "y",
+            "modalities": ["T1"],
+            "cohorts": [{"split": "training", "n": 20, "n_negative": 12}],
+            "clinical": [{"name": "age", "mean": 50, "sd": 10}],
+            "survival": [{"name": "os"}],
+        }
+    )
     assert d["tumour_style"] == "sarcoma" and d["image_effect"] == 1.0 and d["id_prefix"] == "SYN"
     assert d["semantic"] is True and d["intensities"] == {}
     assert d["cohorts"] == [{"split": "training", "centre": "centre", "n": 20, "n_positive": 8}]
-    assert d["geometry"] == {"shape": [64, 64, 24], "spacing": [1.0, 1.0, 3.0],
-                             "tumour_diameter_mm": {"mean": [30.0, 38.0], "sd": [7.0, 9.0]}}
-    assert d["centres"] == {"centre": {"scale": 1.0, "offset": 0.0, "noise": 0.03, "blur": 0.0,
-                                       "spacing": [1.0, 1.0, 3.0]}}
-    assert d["clinical"] == [{"name": "age", "type": "normal", "mean": [50.0, 50.0], "sd": [10.0, 10.0],
-                              "effect": 1.0, "missing": 0.0}]
-    assert d["survival"] == [{"name": "os", "shape": 1.2, "median_days": 1500.0, "hazard_ratio": 2.0,
-                              "size_hazard_ratio": 1.0, "followup_days": [365.0, 1825.0], "dropout": 0.0,
-                              "effect": 1.0}]
+    assert d["geometry"] == {
+        "shape": [64, 64, 24],
+        "spacing": [1.0, 1.0, 3.0],
+        "tumour_diameter_mm": {"mean": [30.0, 38.0], "sd": [7.0, 9.0]},
+    }
+    assert d["centres"] == {
+        "centre": {"scale": 1.0, "offset": 0.0, "noise": 0.03, "blur": 0.0, "spacing": [1.0, 1.0, 3.0]}
+    }
+    assert d["clinical"] == [
+        {"name": "age", "type": "normal", "mean": [50.0, 50.0], "sd": [10.0, 10.0], "effect": 1.0, "missing": 0.0}
+    ]
+    assert d["survival"] == [
+        {
+            "name": "os",
+            "shape": 1.2,
+            "median_days": 1500.0,
+            "hazard_ratio": 2.0,
+            "size_hazard_ratio": 1.0,
+            "followup_days": [365.0, 1825.0],
+            "dropout": 0.0,
+            "effect": 1.0,
+        }
+    ]
     assert d["image"]["necrosis"] == {"mean": [0.10, 0.35], "sd": 0.22, "clip": [0.0, 0.8]}
     u = S.normalize_design(us_design())
-    assert u["centres"]["H1"] == {"scale": 1.0, "offset": 0.0, "noise": 0.02, "blur": 0.0, "speckle": 1.0,
-                                  "spacing": 0.3}
+    assert u["centres"]["H1"] == {
+        "scale": 1.0,
+        "offset": 0.0,
+        "noise": 0.02,
+        "blur": 0.0,
+        "speckle": 1.0,
+        "spacing": 0.3,
+    }
     assert u["geometry"]["shape"] == [128, 128] and u["image"]["blood_flow_grade"][1] == [0.08, 0.22, 0.35, 0.35]
 
 
@@ -172,8 +228,9 @@ def test_a_specs_twin_normalises_the_same_from_the_file_and_from_the_loaded_spec
 
 
 def test_unknown_modality_with_intensities_like_a_known_one():
-    d = S.normalize_design(volume_design(modalities=["T1", "FLAIR3"],
-                                         intensities={"FLAIR3": {"like": "T2", "fat": 300}}))
+    d = S.normalize_design(
+        volume_design(modalities=["T1", "FLAIR3"], intensities={"FLAIR3": {"like": "T2", "fat": 300}})
+    )
     assert d["modalities"] == ["T1", "FLAIR3"]
 
 
@@ -188,8 +245,22 @@ def test_sizes_class_counts_centres_and_columns(vol):
     for e in ENTRIES:
         assert tuple(got.loc[(e["split"], e["centre"])]) == (e["n"], e["n_positive"])
     assert set(t["lung_mets"]) == {0, 1} and t["lung_mets"].dtype == np.int64
-    for col in ["split", "centre", "age", "ldh", "sex", "grade", "os_time", "os_event", "tumour_diameter_mm",
-                "necrosis", "image_T1", "image_T2FS", "mask_T1", "mask_T2FS"]:
+    for col in [
+        "split",
+        "centre",
+        "age",
+        "ldh",
+        "sex",
+        "grade",
+        "os_time",
+        "os_event",
+        "tumour_diameter_mm",
+        "necrosis",
+        "image_T1",
+        "image_T2FS",
+        "mask_T1",
+        "mask_T2FS",
+    ]:
         assert col in t, col
     assert set(t["sex"]) <= {"female", "male"} and set(t["grade"]) <= {1, 2, 3}
     assert (t["age"] == t["age"].round()).all() and t["age"].between(18, 90).all()
@@ -237,8 +308,9 @@ def test_ultrasound_png_files_like_busbra(us):
 
 
 def test_ct_phases_enhance_the_tumour(tmp_path):
-    d = volume_design(modalities=["CT", "arterial", "venous", "delayed"], cohorts=[ENTRIES[0]], clinical=[],
-                      survival=[])
+    d = volume_design(
+        modalities=["CT", "arterial", "venous", "delayed"], cohorts=[ENTRIES[0]], clinical=[], survival=[]
+    )
     c = S.make_cohort(d, seed=1, n_patients=6, cache_dir=tmp_path)
     means = tumour_stats(c, "CT")["mean"]
     for phase in ["arterial", "venous", "delayed"]:
@@ -249,9 +321,11 @@ def test_ct_phases_enhance_the_tumour(tmp_path):
 
 
 def test_scale_counts_keeps_structure_and_balance():
-    liang = [{"split": "training", "centre": "A", "n": 116, "n_positive": 20},
-             {"split": "validation", "centre": "B", "n": 70, "n_positive": 10},
-             {"split": "validation", "centre": "C", "n": 56, "n_positive": 9}]
+    liang = [
+        {"split": "training", "centre": "A", "n": 116, "n_positive": 20},
+        {"split": "validation", "centre": "B", "n": 70, "n_positive": 10},
+        {"split": "validation", "centre": "C", "n": 56, "n_positive": 9},
+    ]
     got = S.scale_counts(liang, 60)
     assert sum(c["n"] for c in got) == 60 and [c["n"] for c in got] == [29, 17, 14]
     assert [c["n_positive"] for c in got] == [5, 3, 3]
@@ -325,16 +399,27 @@ def test_default_cache_is_under_the_data_dir(tmp_path, monkeypatch):
 @pytest.mark.parametrize("style", ["sarcoma", "lipomatous", "breast"])
 def test_effect_zero_draws_do_not_depend_on_the_label(style):
     kind = "ultrasound" if style == "breast" else "volume"
-    d = S.normalize_design({"kind": kind, "outcome": "y", "modalities": ["US"] if kind == "ultrasound" else ["T1"],
-                            "tumour_style": style, "cohorts": [{"split": "training", "centre": "A", "n": 50,
-                                                                "n_positive": 25}],
-                            "clinical": CLINICAL, "survival": SURVIVAL})
+    d = S.normalize_design(
+        {
+            "kind": kind,
+            "outcome": "y",
+            "modalities": ["US"] if kind == "ultrasound" else ["T1"],
+            "tumour_style": style,
+            "cohorts": [{"split": "training", "centre": "A", "n": 50, "n_positive": 25}],
+            "clinical": CLINICAL,
+            "survival": SURVIVAL,
+        }
+    )
     y = np.array([0, 1] * 25)
     y2 = np.random.default_rng(0).permutation(y)
     for e, same in [(0.0, True), (1.0, False)]:
         a, b = S.draw_latents(d, y, 7, e), S.draw_latents(d, y2, 7, e)
-        assert a.drop(columns=["elongation", "angles", "offset"]).equals(
-            b.drop(columns=["elongation", "angles", "offset"])) is same
+        assert (
+            a.drop(columns=["elongation", "angles", "offset"]).equals(
+                b.drop(columns=["elongation", "angles", "offset"])
+            )
+            is same
+        )
         assert S.draw_clinical(d, y, 7, e).equals(S.draw_clinical(d, y2, 7, e)) is same
         z = a["z_size"].to_numpy()
         assert S.draw_survival(d, y, z, 7, e).equals(S.draw_survival(d, y2, z, 7, e)) is same
@@ -344,12 +429,21 @@ def test_effect_zero_images_and_covariates_are_uninformative(tmp_path):
     c = S.make_cohort(us_design(n=240, n_pos=120), seed=11, effect_size=0.0, cache_dir=tmp_path)
     st = tumour_stats(c, "US")
     y = c.y
-    for name, x in [("mean", st["mean"]), ("sd", st["sd"]), ("size", st["size"]), ("age", c.table.age),
-                    ("ldh", c.table.ldh), ("flow", c.table.blood_flow_grade)]:
+    for name, x in [
+        ("mean", st["mean"]),
+        ("sd", st["sd"]),
+        ("size", st["size"]),
+        ("age", c.table.age),
+        ("ldh", c.table.ldh),
+        ("flow", c.table.blood_flow_grade),
+    ]:
         assert abs(auc(y, x) - 0.5) < 0.15, name
-    v = S.make_cohort(volume_design(modalities=["T1"], cohorts=[{"split": "training", "centre": "A", "n": 100,
-                                                                 "n_positive": 50}]),
-                      seed=11, effect_size=0.0, cache_dir=tmp_path)
+    v = S.make_cohort(
+        volume_design(modalities=["T1"], cohorts=[{"split": "training", "centre": "A", "n": 100, "n_positive": 50}]),
+        seed=11,
+        effect_size=0.0,
+        cache_dir=tmp_path,
+    )
     st = tumour_stats(v, "T1")
     for name in ["mean", "sd", "size"]:
         assert abs(auc(v.y, st[name]) - 0.5) < 0.15, name
@@ -358,15 +452,25 @@ def test_effect_zero_images_and_covariates_are_uninformative(tmp_path):
 
 
 def test_strong_effect_is_clearly_separable(tmp_path):
-    v = S.make_cohort(volume_design(modalities=["T1"], cohorts=[{"split": "training", "centre": "A", "n": 60,
-                                                                 "n_positive": 30}]),
-                      seed=5, effect_size=2.0, cache_dir=tmp_path)
+    v = S.make_cohort(
+        volume_design(modalities=["T1"], cohorts=[{"split": "training", "centre": "A", "n": 60, "n_positive": 30}]),
+        seed=5,
+        effect_size=2.0,
+        cache_dir=tmp_path,
+    )
     st = tumour_stats(v, "T1")
     assert auc(v.y, st["size"]) > 0.8 and auc(v.y, st["sd"]) > 0.8
     assert auc(v.y, v.table.age) > 0.8
-    lip = S.make_cohort(volume_design(modalities=["T1"], tumour_style="lipomatous",
-                                      cohorts=[{"split": "training", "centre": "A", "n": 60, "n_positive": 30}]),
-                        seed=5, effect_size=2.0, cache_dir=tmp_path)
+    lip = S.make_cohort(
+        volume_design(
+            modalities=["T1"],
+            tumour_style="lipomatous",
+            cohorts=[{"split": "training", "centre": "A", "n": 60, "n_positive": 30}],
+        ),
+        seed=5,
+        effect_size=2.0,
+        cache_dir=tmp_path,
+    )
     assert auc(lip.y, -tumour_stats(lip, "T1")["mean"]) > 0.8  # septa and nodules: darker than fat on T1
     u = S.make_cohort(us_design(n=60, n_pos=30), seed=5, effect_size=2.0, cache_dir=tmp_path)
     assert auc(u.y, tumour_stats(u, "US")["size"]) > 0.8
@@ -377,9 +481,20 @@ def test_strong_effect_is_clearly_separable(tmp_path):
 
 
 def test_weibull_times_positives_fail_earlier_when_effect_is_positive():
-    d = S.normalize_design(volume_design(survival=[{"name": "os", "shape": 1.3, "median_days": 1000,
-                                                    "hazard_ratio": 3.0, "followup_days": [700, 2500],
-                                                    "dropout": 0.1}]))
+    d = S.normalize_design(
+        volume_design(
+            survival=[
+                {
+                    "name": "os",
+                    "shape": 1.3,
+                    "median_days": 1000,
+                    "hazard_ratio": 3.0,
+                    "followup_days": [700, 2500],
+                    "dropout": 0.1,
+                }
+            ]
+        )
+    )
     y = np.array([0, 1] * 500)
     z = np.random.default_rng(1).standard_normal(len(y))
     s = S.draw_survival(d, y, z, 0, 1.0)

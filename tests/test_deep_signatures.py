@@ -1,4 +1,6 @@
-"""replicate.deep_signatures: F-test -> RFE -> RBF-SVM, the paper's protocol, the nomogram, the signature as a CNN head."""
+"""replicate.deep_signatures: F-test -> RFE -> RBF-SVM, the paper's protocol, the nomogram, the signature as a
+CNN head."""
+
 import warnings
 
 import numpy as np
@@ -50,7 +52,7 @@ def test_rfe_order_prefilters_the_top_percentile():
     X, y = toy(p=50)
     pre, order, _ = ds._rfe_order(X.to_numpy(), y.to_numpy(), percentile=20, step=0.1, exact_below=4, C=1.0)
     assert len(pre) == 10 and set(order.tolist()) == set(pre.tolist())
-    assert {0, 1} <= set(pre.tolist())          # the informative columns pass the F-test
+    assert {0, 1} <= set(pre.tolist())  # the informative columns pass the F-test
 
 
 def test_ftest_rfe_svm_finds_the_signal_and_is_deterministic():
@@ -86,7 +88,7 @@ def test_icc_step_drops_features_that_are_not_reproducible():
     X, y = toy(n=60, p=12)
     rng = np.random.default_rng(1)
     reseg = X.iloc[:20].copy()
-    reseg["f1"] = rng.normal(size=20) * 5       # informative but not reproducible
+    reseg["f1"] = rng.normal(size=20) * 5  # informative but not reproducible
     reseg.loc[:, [c for c in X.columns if c != "f1"]] += rng.normal(scale=0.01, size=(20, 11))
     m = ds.signature_pipeline(perturbed=reseg, icc_threshold=0.85, seed=0, percentile=100, **SMALL).fit(X, y)
     icc = m.named_steps["icc"]
@@ -100,8 +102,9 @@ def test_signature_affine_reproduces_the_pipeline():
     X = X * 7 + 3
     from sklearn.pipeline import Pipeline
 
-    pipe = Pipeline([("drop", DropConstant()), ("z", ZScore()),
-                     ("signature", ds.FTestRFESVM(random_state=0, **SMALL))]).fit(X, y)
+    pipe = Pipeline(
+        [("drop", DropConstant()), ("z", ZScore()), ("signature", ds.FTestRFESVM(random_state=0, **SMALL))]
+    ).fit(X, y)
     aff = ds.signature_affine(pipe)
     assert np.allclose(aff.decision(X), pipe.decision_function(X), atol=1e-10)
     with pytest.raises(TypeError):
@@ -126,27 +129,48 @@ class _Spy(ds.FTestRFESVM):
 
 def test_evaluate_model_protocol_and_cache(tmp_path):
     X, y = toy(n=40, p=15)
-    tr = list(X.index[::2])                    # 10 + 10 (toy: first half negative)
+    tr = list(X.index[::2])  # 10 + 10 (toy: first half negative)
     va = [i for i in X.index if i not in tr]
-    seen = []
-    ev = ds.evaluate_model("toy", _Spy(random_state=0, **SMALL), X.loc[tr], y.loc[tr], X.loc[va], y.loc[va],
-                           n_splits=3, n_repeats=2, seed=1, inspect=lambda m: m.seen_, cache_dir=tmp_path,
-                           cache_key={"m": 1})
+    ev = ds.evaluate_model(
+        "toy",
+        _Spy(random_state=0, **SMALL),
+        X.loc[tr],
+        y.loc[tr],
+        X.loc[va],
+        y.loc[va],
+        n_splits=3,
+        n_repeats=2,
+        seed=1,
+        inspect=lambda m: m.seen_,
+        cache_dir=tmp_path,
+        cache_key={"m": 1},
+    )
     assert ev.oof.index.equals(X.loc[tr].index) and ev.oof_per_repeat.shape == (len(tr), 2)
     assert not ev.oof_per_repeat.isna().any().any()
-    for f in ev.fold_info:              # every outer fit saw only its training rows
+    for f in ev.fold_info:  # every outer fit saw only its training rows
         assert len(f["info"]) < len(tr) and set(f["info"]) <= set(tr)
     # the rows a fold was scored on are exactly those it did not see
     per_rep = {}
     for f in ev.fold_info:
         per_rep.setdefault(f["repeat"], []).append(set(tr) - set(f["info"]))
-    for r, tests in per_rep.items():
+    for _r, tests in per_rep.items():
         assert set().union(*tests) == set(tr) and sum(len(t) for t in tests) == len(tr)
     assert ev.p_validation.index.equals(X.loc[va].index) and 0 <= ev.validation_auc <= 1
     assert not ev.cached
-    ev2 = ds.evaluate_model("toy", _Spy(random_state=0, **SMALL), X.loc[tr], y.loc[tr], X.loc[va], y.loc[va],
-                            n_splits=3, n_repeats=2, seed=1, inspect=lambda m: m.seen_, cache_dir=tmp_path,
-                            cache_key={"m": 1})
+    ev2 = ds.evaluate_model(
+        "toy",
+        _Spy(random_state=0, **SMALL),
+        X.loc[tr],
+        y.loc[tr],
+        X.loc[va],
+        y.loc[va],
+        n_splits=3,
+        n_repeats=2,
+        seed=1,
+        inspect=lambda m: m.seen_,
+        cache_dir=tmp_path,
+        cache_key={"m": 1},
+    )
     assert ev2.cached and np.allclose(ev2.oof, ev.oof)
     with pytest.raises(ValueError, match="same index"):
         ds.evaluate_model("bad", _Spy(**SMALL), X.loc[tr], y.loc[va[:5]])
@@ -169,8 +193,17 @@ def test_rank_models_by_validation_or_cv():
     def fake(cv_hi, val_hi):
         y = pd.Series([0, 0, 1, 1], index=list("abcd"))
         good, bad = pd.Series([0.1, 0.2, 0.8, 0.9], index=y.index), pd.Series([0.9, 0.2, 0.8, 0.1], index=y.index)
-        return ds.ModelEvaluation("m", y, good if cv_hi else bad, pd.DataFrame({0: good if cv_hi else bad}),
-                                  pd.Series([1.0]), good, y, good if val_hi else bad, None)
+        return ds.ModelEvaluation(
+            "m",
+            y,
+            good if cv_hi else bad,
+            pd.DataFrame({0: good if cv_hi else bad}),
+            pd.Series([1.0]),
+            good,
+            y,
+            good if val_hi else bad,
+            None,
+        )
 
     evs = {"A": fake(True, False), "B": fake(False, True)}
     assert ds.rank_models(evs, by="validation").iloc[0]["model"] == "B"
@@ -186,8 +219,13 @@ def test_signature_nomogram_fits_inside_training_rows():
     X["sex"] = np.where(rng.uniform(size=len(y)) < 0.5, "male", "female")
     X["ldh"] = rng.normal(160, 30, size=len(y))
     img = [c for c in X.columns if c.startswith("f")]
-    nomo = ds.SignatureNomogram(signature=ds.signature_pipeline(seed=0, **SMALL), signature_columns=img,
-                                clinical=["age", "sex", "ldh"], inner_cv=3, random_state=0)
+    nomo = ds.SignatureNomogram(
+        signature=ds.signature_pipeline(seed=0, **SMALL),
+        signature_columns=img,
+        clinical=["age", "sex", "ldh"],
+        inner_cv=3,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         nomo.fit(X, y)
@@ -202,10 +240,10 @@ def test_signature_nomogram_fits_inside_training_rows():
 
 def test_performance_uses_the_papers_interval():
     y = np.r_[np.ones(20, int), np.zeros(18, int)]
-    p = np.r_[np.full(19, 0.9), [0.1], np.full(16, 0.1), [0.9, 0.9]]        # SEN 19/20, SPE 16/18
+    p = np.r_[np.full(19, 0.9), [0.1], np.full(16, 0.1), [0.9, 0.9]]  # SEN 19/20, SPE 16/18
     perf = ds.performance(y, p, ci_method="wilson-cc")
     assert perf["SEN"][0] == pytest.approx(0.95) and perf["SEN"][1:] == pytest.approx((0.7306, 0.9974), abs=5e-5)
-    assert perf["SPE"][1:] == pytest.approx((0.6393, 0.9805), abs=5e-5)       # Table 2, RN-DL validation
+    assert perf["SPE"][1:] == pytest.approx((0.6393, 0.9805), abs=5e-5)  # Table 2, RN-DL validation
     assert perf["C-index"] == perf["AUC"] and 0 <= perf["AP"][0] <= 1
     res = ChapterResults(load_spec("wdlps"), data="synthetic", parameters={})
     ds.record_performance(res, "Toy", "validation", perf)
@@ -218,8 +256,11 @@ def tiny_cohort(tmp_path_factory):
     from replicate.data.synthetic import make_cohort
 
     design = dict(load_spec("wdlps").synthetic)
-    design["geometry"] = {"shape": [24, 24, 8], "spacing": [6.0, 6.0, 16.0],
-                          "tumour_diameter_mm": {"mean": [60, 80], "sd": [10, 10]}}
+    design["geometry"] = {
+        "shape": [24, 24, 8],
+        "spacing": [6.0, 6.0, 16.0],
+        "tumour_diameter_mm": {"mean": [60, 80], "sd": [10, 10]},
+    }
     design["centres"] = {k: {kk: vv for kk, vv in v.items() if kk != "spacing"} for k, v in design["centres"].items()}
     return make_cohort(design, seed=0, n_patients=10, cache_dir=tmp_path_factory.mktemp("syn"))
 
@@ -232,11 +273,21 @@ def test_extract_feature_sets_and_signature_gradcam(tiny_cohort, tmp_path, monke
     from replicate.features.deep import preprocess, tumour_crops
 
     monkeypatch.setenv("REPLICATE_FEATURE_CACHE", str(tmp_path / "fc"))
-    params = {"imageType": {"Original": {}}, "featureClass": {"firstorder": ["Mean", "Variance"]},
-              "setting": {"binWidth": 25, "label": 1}}
+    params = {
+        "imageType": {"Original": {}},
+        "featureClass": {"firstorder": ["Mean", "Variance"]},
+        "setting": {"binWidth": 25, "label": 1},
+    }
     ids = list(tiny_cohort.table.index)
-    fs = ds.extract_feature_sets(tiny_cohort, ["CT", "T1"], radiomics_params=params, resegment_ids=ids[:4],
-                                 backbones=["resnet18"], layers={"resnet18": ["last_conv", "layer2"]}, size=32)
+    fs = ds.extract_feature_sets(
+        tiny_cohort,
+        ["CT", "T1"],
+        radiomics_params=params,
+        resegment_ids=ids[:4],
+        backbones=["resnet18"],
+        layers={"resnet18": ["last_conv", "layer2"]},
+        size=32,
+    )
     assert fs.failures.empty
     n = len(ids)
     assert fs.hcr["CT"].shape == (n, 2) and fs.hcr_resegmented["T1"].shape == (4, 2)
@@ -245,8 +296,9 @@ def test_extract_feature_sets_and_signature_gradcam(tiny_cohort, tmp_path, monke
     assert fs.info["weights"]["resnet18"] in ("imagenet", "untrained (ImageNet weights not available)")
     X, _ = ds.combine_modalities({m: fs.deep[("resnet18", "last_conv", m)] for m in ("CT", "T1")}, ["CT", "T1"])
     y = tiny_cohort.table["wdlps"].astype(int)
-    model = ds.signature_pipeline(seed=0, n_features_grid=(2, 3), C_grid=(1.0,), gamma_grid=("scale",),
-                                  inner_cv=2).fit(X, y)
+    model = ds.signature_pipeline(seed=0, n_features_grid=(2, 3), C_grid=(1.0,), gamma_grid=("scale",), inner_cv=2).fit(
+        X, y
+    )
     pid = ids[0]
     case = next(c for c in tiny_cohort.cases("T1") if c.case_id == pid)
     _, crop = tumour_crops(case)[0]
@@ -254,14 +306,15 @@ def test_extract_feature_sets_and_signature_gradcam(tiny_cohort, tmp_path, monke
     from replicate.features.deep import build_backbone, resolve_layer
 
     net, meta = build_backbone("resnet18", "auto", seed=0)
-    head = ds.SignatureScore.build(net, resolve_layer("resnet18", "last_conv"), aff, "T1", "resnet18_last_conv_",
-                                   X.loc[pid])
+    head = ds.SignatureScore.build(
+        net, resolve_layer("resnet18", "last_conv"), aff, "T1", "resnet18_last_conv_", X.loc[pid]
+    )
     with torch.no_grad():
         d = head(preprocess(crop, 32, meta["mean"], meta["std"])[None])[0, 1].item()
     assert d == pytest.approx(float(model.decision_function(X.loc[[pid]])[0]), abs=1e-3)
     cam, n_used, cls = ds.signature_gradcam(model, X.loc[pid], crop, "T1", backbone="resnet18", seed=0, size=32)
     assert cam.shape == crop.shape and n_used == head.n_used
-    assert cls == int(model.decision_function(X.loc[[pid]])[0] > 0)       # default: the predicted class
+    assert cls == int(model.decision_function(X.loc[[pid]])[0] > 0)  # default: the predicted class
     if n_used:
         assert cam.min() >= 0 and cam.max() <= 1 + 1e-6
     else:
@@ -271,13 +324,16 @@ def test_extract_feature_sets_and_signature_gradcam(tiny_cohort, tmp_path, monke
 def test_f_test_keeps_the_top_20_percent_and_tuning_is_the_inner_cv_optimum():
     X, y = toy(n=60, p=45)
     m = ds.FTestRFESVM(random_state=0, percentile=20, **SMALL).fit(X, y)
-    assert len(m.prefiltered_features_) == 9                       # ceil(20% of 45)
+    assert len(m.prefiltered_features_) == 9  # ceil(20% of 45)
     assert set(m.selected_features_) <= set(m.prefiltered_features_) and set(m.order_) == set(m.prefiltered_features_)
     # the full grid was scored by the inner CV, and the refit uses its (first) best combination
     assert len(m.cv_results_) == len(SMALL["n_features_grid"]) * len(SMALL["C_grid"]) * len(SMALL["gamma_grid"])
     best = m.cv_results_.iloc[int(np.nanargmax(m.cv_results_["mean_auc"].to_numpy()))]
-    assert (best["n_features"], best["C"], best["gamma"]) == (m.best_params_["n_features"], m.best_params_["C"],
-                                                              m.best_params_["gamma"])
+    assert (best["n_features"], best["C"], best["gamma"]) == (
+        m.best_params_["n_features"],
+        m.best_params_["C"],
+        m.best_params_["gamma"],
+    )
     assert m.selected_features_ == m.order_[: m.best_params_["n_features"]]
 
 
@@ -285,7 +341,7 @@ def test_nested_cv_every_learned_step_sees_training_rows_only(monkeypatch):
     """Outer CV (evaluate_model) x inner CV (FTestRFESVM.fit): z-score, F-test, RFE and the SVM grid are fitted on
     rows of the current training part only; the validation cohort and each outer test fold never reach them."""
     X, y = toy(n=60, p=20)
-    X["rowid"] = np.arange(len(X), dtype=float) + 1000.0          # a harmless feature that names the row
+    X["rowid"] = np.arange(len(X), dtype=float) + 1000.0  # a harmless feature that names the row
     seen: list[set] = []
     real = ds._zscore_fit
 
@@ -298,21 +354,31 @@ def test_nested_cv_every_learned_step_sees_training_rows_only(monkeypatch):
     tr, va = list(X.index[:40]), list(X.index[40:])
     model = ds.FTestRFESVM(random_state=0, inner_cv=4, **{k: v for k, v in SMALL.items() if k != "inner_cv"})
     folds = []
-    ev = ds.evaluate_model("nested", model, X.loc[tr], y.loc[tr], X.loc[va], y.loc[va], n_splits=4, n_repeats=1,
-                           seed=0, inspect=lambda m: None)
+    ev = ds.evaluate_model(
+        "nested",
+        model,
+        X.loc[tr],
+        y.loc[tr],
+        X.loc[va],
+        y.loc[va],
+        n_splits=4,
+        n_repeats=1,
+        seed=0,
+        inspect=lambda m: None,
+    )
     train_rows, val_rows = {ids[i] for i in tr}, {ids[i] for i in va}
     assert seen and all(s <= train_rows and not (s & val_rows) for s in seen)
     # per outer fit: 4 inner fits on ~3/4 of its rows, then the refit on all of them (5 z-score fits)
     assert len(seen) == 5 * (4 + 1)
     for k in range(5):
-        block = seen[5 * k: 5 * k + 5]
+        block = seen[5 * k : 5 * k + 5]
         outer_train = block[-1]
-        assert all(s < outer_train for s in block[:-1])               # inner parts are strict subsets
-        assert set().union(*block[:-1]) == outer_train                # ... that cover the outer training part
+        assert all(s < outer_train for s in block[:-1])  # inner parts are strict subsets
+        assert set().union(*block[:-1]) == outer_train  # ... that cover the outer training part
         folds.append(outer_train)
-    for s in folds[:4]:                                                # the 4 outer folds leave out their test rows
+    for s in folds[:4]:  # the 4 outer folds leave out their test rows
         assert len(s) == 30 and s < train_rows
-    assert folds[4] == train_rows                                      # the final model: every training row
+    assert folds[4] == train_rows  # the final model: every training row
     assert ev.p_validation.index.equals(y.loc[va].index)
 
 
@@ -328,8 +394,9 @@ def test_the_papers_six_cnns_on_tiny_inputs(tiny_cohort, tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             ft = extract_deep(cases, backbone, layer="last_conv", size=80, seed=0, cache_dir=tmp_path, progress=False)
-            again = extract_deep(cases, backbone, layer="last_conv", size=80, seed=0, cache_dir=tmp_path,
-                                 progress=False)
+            again = extract_deep(
+                cases, backbone, layer="last_conv", size=80, seed=0, cache_dir=tmp_path, progress=False
+            )
         assert ft.failures.empty, (paper_name, ft.failures)
         assert ft.features.shape == (2, design["n_features"][paper_name]), paper_name
         assert np.isfinite(ft.features.to_numpy()).all() and ft.features.to_numpy().std() > 0
@@ -337,11 +404,12 @@ def test_the_papers_six_cnns_on_tiny_inputs(tiny_cohort, tmp_path):
         assert again.info["n_cached"] == 2 and np.array_equal(again.features.to_numpy(), ft.features.to_numpy())
 
 
-# ----------------------------------------------------------------------------- issue 12: cut-offs, repeated CV, fallbacks
+# ---------------------------------------------------------------------- issue 12: cut-offs, repeated CV, fallbacks
 
 
 def test_f_test_ranks_undefined_last_and_perfect_separation_first():
-    """scikit-learn's convention: a column constant on the rows (F = 0/0) last, one constant within each class (F = inf) first."""
+    """scikit-learn's convention: a column constant on the rows (F = 0/0) last, one constant within each class
+    (F = inf) first."""
     X, y = toy(n=40, p=20, shift=0.8)
     X["const"] = 3.0
     X["perfect"] = y.to_numpy() * 2.0
@@ -358,17 +426,18 @@ def test_cutoff_is_fixed_before_the_evaluated_cohort_is_seen():
     """A cut-off chosen on the evaluated cohort's own scores (held-out or in-sample) would make these perfect;
     the fixed 0.5 keeps them as they are."""
     y = np.r_[np.zeros(10, int), np.ones(10, int)]
-    p = np.r_[np.linspace(0.55, 0.70, 10), np.linspace(0.75, 0.95, 10)]     # separable at 0.72, not at 0.5
+    p = np.r_[np.linspace(0.55, 0.70, 10), np.linspace(0.75, 0.95, 10)]  # separable at 0.72, not at 0.5
     perf = ds.performance(y, p, threshold=0.5)
     assert perf["threshold"] == 0.5 and perf["AUC"][0] == 1.0
-    assert perf["SPE"][0] == 0.0 and perf["SEN"][0] == 1.0                     # every score >= 0.5: all positive
+    assert perf["SPE"][0] == 0.0 and perf["SEN"][0] == 1.0  # every score >= 0.5: all positive
     # the cross-validated training metrics: per repeat at the same fixed threshold
     idx = [f"P{i}" for i in range(20)]
     per = pd.DataFrame({0: p, 1: p[::-1].copy()}, index=idx)
     per.iloc[:10, 1] = np.linspace(0.55, 0.70, 10)
     ys = pd.Series(y, index=idx)
-    ev = ds.ModelEvaluation("fixed", ys, per.mean(axis=1), per, pd.Series([1.0, 1.0]), per[0], None, None, None,
-                            n_splits=5)
+    ev = ds.ModelEvaluation(
+        "fixed", ys, per.mean(axis=1), per, pd.Series([1.0, 1.0]), per[0], None, None, None, n_splits=5
+    )
     cv = ds.cv_performance(ev, threshold=0.5)
     assert cv["threshold"] == 0.5 and cv["SPE"]["mean"] == 0.0 and cv["per_repeat"]["SPE"].tolist() == [0.0, 0.0]
     assert cv["pooled"]["threshold"] == 0.5 and cv["pooled"]["SPE"][0] == 0.0
@@ -391,13 +460,13 @@ def test_repeat_summary_is_the_corrected_resampled_t_interval():
 
     v = np.array([0.70, 0.80, 0.75, 0.72])
     s = ds.repeat_summary(v, n_splits=5, n=100)
-    se = np.sqrt((1 / 4 + 20 / 80) * v.var(ddof=1))                    # n_test / n_train = 1 / (K - 1)
+    se = np.sqrt((1 / 4 + 20 / 80) * v.var(ddof=1))  # n_test / n_train = 1 / (K - 1)
     lo, hi = stats.t.interval(0.95, 3, loc=v.mean(), scale=se)
     assert s["mean"] == pytest.approx(v.mean()) and s["se"] == pytest.approx(se)
     assert (s["low"], s["high"]) == pytest.approx((lo, hi)) and s["n_repeats"] == 4
     one = ds.repeat_summary([0.7], n_splits=5, n=100)
     assert one["mean"] == 0.7 and np.isnan(one["low"]) and np.isnan(one["se"])
-    assert ds.repeat_summary([0.7, np.nan, 0.8], 5, 100)["n_repeats"] == 2     # undefined repeats left out
+    assert ds.repeat_summary([0.7, np.nan, 0.8], 5, 100)["n_repeats"] == 2  # undefined repeats left out
 
 
 def test_cv_performance_headlines_the_per_repeat_mean_and_labels_the_pooled_auc():
@@ -406,7 +475,7 @@ def test_cv_performance_headlines_the_per_repeat_mean_and_labels_the_pooled_auc(
     per_repeat = [roc_auc_score(y, ev.oof_per_repeat[r]) for r in range(3)]
     cv = ds.cv_performance(ev)
     assert cv["AUC"]["mean"] == pytest.approx(np.mean(per_repeat)) == pytest.approx(ev.cv_auc_summary()["mean"])
-    assert cv["pooled"]["AUC"][0] == pytest.approx(ev.cv_auc)          # the secondary
+    assert cv["pooled"]["AUC"][0] == pytest.approx(ev.cv_auc)  # the secondary
     assert cv["AUC"]["low"] < cv["AUC"]["mean"] < cv["AUC"]["high"] and cv["AUC"]["se"] > 0
     res = ChapterResults(load_spec("wdlps"), data="synthetic", parameters={})
     ds.record_cv_performance(res, "Toy", cv)
@@ -452,8 +521,15 @@ def test_fit_fallbacks_report_the_code_path_taken():
     noise = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)}, index=X.index)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ev = ds.evaluate_model("clin", ClinicalLogit(candidates=["a", "b"], p_enter=1e-9, p_keep=1e-9), noise, y,
-                               n_splits=4, n_repeats=1, seed=0)
+        ev = ds.evaluate_model(
+            "clin",
+            ClinicalLogit(candidates=["a", "b"], p_enter=1e-9, p_keep=1e-9),
+            noise,
+            y,
+            n_splits=4,
+            n_repeats=1,
+            seed=0,
+        )
     assert ev.n_fits == 5 and ev.fallbacks
     assert all(t.startswith("clinical model: no variable with univariate P") for t in ev.fallbacks)
     assert sum(ev.fallbacks.values()) == 5
@@ -462,10 +538,16 @@ def test_fit_fallbacks_report_the_code_path_taken():
 def test_nomogram_reports_its_fallbacks():
     X, y = toy(n=40, p=12)
     rng = np.random.default_rng(3)
-    X["age"] = rng.normal(50, 10, size=len(y))          # unrelated to the outcome: nothing is selected
+    X["age"] = rng.normal(50, 10, size=len(y))  # unrelated to the outcome: nothing is selected
     img = [c for c in X.columns if c.startswith("f")]
-    nomo = ds.SignatureNomogram(signature=ds.signature_pipeline(seed=0, **SMALL), signature_columns=img,
-                                clinical=["age"], p_enter=1e-9, inner_cv=3, random_state=0)
+    nomo = ds.SignatureNomogram(
+        signature=ds.signature_pipeline(seed=0, **SMALL),
+        signature_columns=img,
+        clinical=["age"],
+        p_enter=1e-9,
+        inner_cv=3,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         nomo.fit(X, y)

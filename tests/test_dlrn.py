@@ -2,6 +2,7 @@
 SMOTE only ever resamples training rows, the same seed gives the same numbers, a null effect scores
 AUC ~ 0.5 out of fold (while the same selection done on all rows first does not), and a strong effect
 scores a high AUC."""
+
 from __future__ import annotations
 
 import warnings
@@ -23,8 +24,15 @@ DL = [f"T1_dl_{i:03d}" for i in range(30)]
 CLIN = ["age", "t_stage"]
 
 
-def toy(n: int = 90, effect: float = 0.0, seed: int = 0, n_hcr: int = 40, n_dl: int = 30, pos_rate: float = 0.3,
-        clin_effect: float | None = None):
+def toy(
+    n: int = 90,
+    effect: float = 0.0,
+    seed: int = 0,
+    n_hcr: int = 40,
+    n_dl: int = 30,
+    pos_rate: float = 0.3,
+    clin_effect: float | None = None,
+):
     """Feature table of ``n`` patients: HCR + DL noise columns, two of each shifted by ``effect`` SDs in the
     positives, age (noise) and an ordinal T-stage (shifted by ``clin_effect``, default ``effect``), plus one
     perturbed HCR re-extraction (half the HCR columns stable, half pure noise) of 2/3 of the patients."""
@@ -56,9 +64,14 @@ def toy(n: int = 90, effect: float = 0.0, seed: int = 0, n_hcr: int = 40, n_dl: 
 
 
 def config(classifiers=("lr", "svm"), mrmr_k: int = 5, lasso_cv: int = 3) -> dlrn.DLRNConfig:
-    return dlrn.DLRNConfig(signatures={"HCR": ["hcr"], "DL": ["deep"], "HD-Combined": ["hcr", "deep"]},
-                           classifiers=list(classifiers), smote=[False, True], chosen=("HD-Combined", "svm", True),
-                           mrmr_k=mrmr_k, lasso_cv=lasso_cv)
+    return dlrn.DLRNConfig(
+        signatures={"HCR": ["hcr"], "DL": ["deep"], "HD-Combined": ["hcr", "deep"]},
+        classifiers=list(classifiers),
+        smote=[False, True],
+        chosen=("HD-Combined", "svm", True),
+        mrmr_k=mrmr_k,
+        lasso_cv=lasso_cv,
+    )
 
 
 def maker(sig, perturbed, cfg=None, heads="all", seed=0, batch=None, cls=dlrn.DLRNModel):
@@ -303,16 +316,15 @@ def test_lasso_head_scores_with_the_selection_lasso():
 
 def test_in_fold_combat_and_combat_all():
     X, y, sig, pert = toy(n=90, effect=1.0, seed=14)
-    centre = pd.Series(np.where(np.arange(90) % 3 == 0, "A", np.where(np.arange(90) % 3 == 1, "B", "C")),
-                       index=X.index)
+    centre = pd.Series(np.where(np.arange(90) % 3 == 0, "A", np.where(np.arange(90) % 3 == 1, "B", "C")), index=X.index)
     Xs = X.copy()
     Xs.loc[centre == "B", HCR + DL] = Xs.loc[centre == "B", HCR + DL] * 2.0 + 3.0
     h = dlrn.combat_all(Xs[HCR + DL], centre)
     raw, means = Xs[HCR + DL].groupby(centre).mean(), h.groupby(centre).mean()
     rsd, sd = Xs[HCR + DL].groupby(centre).std(), h.groupby(centre).std()
     assert (raw.loc["B"] - raw.loc["A"]).abs().mean() > 2.5 and (rsd.loc["B"] / rsd.loc["A"]).mean() > 1.7
-    assert (means.loc["B"] - means.loc["A"]).abs().mean() < 0.3     # the centre shift is gone ...
-    assert 0.75 < (sd.loc["B"] / sd.loc["A"]).mean() < 1.33          # ... and so is the scale change
+    assert (means.loc["B"] - means.loc["A"]).abs().mean() < 0.3  # the centre shift is gone ...
+    assert 0.75 < (sd.loc["B"] / sd.loc["A"]).mean() < 1.33  # ... and so is the scale change
     with pytest.raises(ValueError, match="no batch"):
         dlrn.combat_all(Xs[HCR], centre.iloc[1:])
     with pytest.raises(ValueError, match="fewer than 2"):
@@ -337,7 +349,10 @@ def test_config_heads_and_names():
     cfg = config(classifiers=("lr", "dt", "svm"))
     assert cfg.heads("dlrn") == [("HD-Combined", "svm", True)]
     assert len(cfg.heads("all")) == 3 * 3 * 2 and cfg.heads("chosen") == [
-        ("HCR", "svm", True), ("DL", "svm", True), ("HD-Combined", "svm", True)]
+        ("HCR", "svm", True),
+        ("DL", "svm", True),
+        ("HD-Combined", "svm", True),
+    ]
     assert cfg.model_name("HD-Combined", "adaboost", False) == "HD-Combined AdaBoost"
     with pytest.raises(ValueError):
         cfg.heads("some")
@@ -354,8 +369,9 @@ def test_evaluate_record_and_signature_table():
     dlrn.record_metrics(res, "DLRN", "validation", r)
     rows = [m for m in res.metrics if m["model"] == "DLRN"]
     assert {m["metric"] for m in rows} == set(dlrn.TABLE_METRICS)
-    tab = dlrn.signature_table(y, pd.DataFrame({"HD-Combined SVM-SMOTE": s, "HCR LR": 1 - s}),
-                               ["HD-Combined SVM-SMOTE", "HCR LR"])
+    tab = dlrn.signature_table(
+        y, pd.DataFrame({"HD-Combined SVM-SMOTE": s, "HCR LR": 1 - s}), ["HD-Combined SVM-SMOTE", "HCR LR"]
+    )
     assert tab["SMOTE"].tolist() == [True, False] and tab["classifier"].tolist() == ["SVM", "LR"]
     assert tab["AUC"].iloc[1] == pytest.approx(1 - tab["AUC"].iloc[0], abs=1e-3)
 
@@ -429,7 +445,7 @@ def test_cv_cutoffs_are_learned_in_each_training_fold(monkeypatch):
     per_fold = len(cfg.cutoff_models)
     assert len(calls) == per_fold * len(splits) and len(cv.fold_cutoffs) == len(splits)
     for k, (tr, te) in enumerate(splits):
-        for idx, _ in calls[k * per_fold:(k + 1) * per_fold]:
+        for idx, _ in calls[k * per_fold : (k + 1) * per_fold]:
             assert set(idx) <= set(X.index[tr]) and not set(idx) & set(X.index[te]), f"fold {k}"
     # each patient's call uses the cut-off of the fold model that scored it
     calls01 = cv.predictions_at_cutoff("DLRN")
@@ -480,7 +496,7 @@ def test_auc_summary_is_the_mean_fold_auc_with_the_corrected_resampled_ci():
 def test_fallbacks_taken_are_recorded_and_worded():
     # pure noise, few patients: the clinical model finds no variable, the LASSO often keeps nothing
     X, y, sig, pert = toy(n=40, effect=0.0, seed=24, clin_effect=0.0)
-    X["t_stage"] = 2.0 + np.random.default_rng(0).normal(scale=1e-3, size=len(X))   # no signal at all
+    X["t_stage"] = 2.0 + np.random.default_rng(0).normal(scale=1e-3, size=len(X))  # no signal at all
     X["age"] = np.random.default_rng(1).normal(size=len(X))
     m = maker(sig, pert, heads="dlrn")().fit(X, y)
     steps = {fb["step"] for fb in m.info_["fallbacks"]}
@@ -491,19 +507,40 @@ def test_fallbacks_taken_are_recorded_and_worded():
     if "lasso_keep_one" in steps:
         assert any("'never empty' fallback" in w for w in words)
     # counting across fits (and inner cut-off fits), and nothing when no fallback was taken
-    infos = [{"fallbacks": [{"step": "lasso_keep_one", "where": "HCR", "detail": "f1"}],
-              "inner_fits": [{"fallbacks": [{"step": "lasso_keep_one", "where": "HCR", "detail": "f2"}]}]},
-             {"fallbacks": []}]
+    infos = [
+        {
+            "fallbacks": [{"step": "lasso_keep_one", "where": "HCR", "detail": "f1"}],
+            "inner_fits": [{"fallbacks": [{"step": "lasso_keep_one", "where": "HCR", "detail": "f2"}]}],
+        },
+        {"fallbacks": []},
+    ]
     assert dlrn.fallback_deviations(infos) == [
-        ("LASSO (HCR): the cross-validated penalty removed every feature; the single feature that enters the LASSO "
-         "path first was kept and refitted without penalty (LassoSelector's 'never empty' fallback) (in 2 of 3 "
-         "model fits).")]
+        (
+            "LASSO (HCR): the cross-validated penalty removed every feature; the single feature that enters the LASSO "
+            "path first was kept and refitted without penalty (LassoSelector's 'never empty' fallback) (in 2 of 3 "
+            "model fits)."
+        )
+    ]
     assert dlrn.fallback_deviations([{"fallbacks": []}]) == []
-    sep = [{"fallbacks": [{"step": "clinical", "where": "Clinical", "detail": f"multivariable model separated (on {v}); "
-                           f"fell back to the best univariate variable {v[0]!r}"}]} for v in (["Age", "Grade"], ["Age"])]
+    sep = [
+        {
+            "fallbacks": [
+                {
+                    "step": "clinical",
+                    "where": "Clinical",
+                    "detail": f"multivariable model separated (on {v}); "
+                    f"fell back to the best univariate variable {v[0]!r}",
+                }
+            ]
+        }
+        for v in (["Age", "Grade"], ["Age"])
+    ]
     assert dlrn.fallback_deviations(sep) == [
-        ("Clinical model in 2 of 2 model fits: multivariable model separated; the single variable with the smallest "
-         "univariate P was used instead (ClinicalLogit's fallback): Age (2x).")]
+        (
+            "Clinical model in 2 of 2 model fits: multivariable model separated; the single variable with the smallest "
+            "univariate P was used instead (ClinicalLogit's fallback): Age (2x)."
+        )
+    ]
 
 
 def test_method_declarations_read_the_fitted_settings():
@@ -511,7 +548,11 @@ def test_method_declarations_read_the_fitted_settings():
     m = maker(sig, pert, cfg=config(classifiers=("lr", "svm", "adaboost")))().fit(X, y)
     text = " ".join(dlrn.method_declarations(m))
     assert "SVC(kernel='rbf', C=1.0, gamma='scale', probability=True" in text and "Platt scaling" in text
-    assert "LogisticRegression(l1_ratio=0.0, C=1.0" in text and "an L2 penalty" in text and "depth-1 decision stumps" in text
+    assert (
+        "LogisticRegression(l1_ratio=0.0, C=1.0" in text
+        and "an L2 penalty" in text
+        and "depth-1 decision stumps" in text
+    )
     assert "k_neighbors=5" in text and "L1-penalised logistic regression" in text and "3-fold" in text
     assert "training rows" in text
 
@@ -538,13 +579,18 @@ def test_survival_by_risk_and_event_label_overlap():
     assert r["c_low"] <= r["c_index"] <= r["c_high"] and r["c_index"] > 0.5
     assert dlrn.survival_by_risk(t, e, score, 2.0, n_boot=10)["logrank_p"] is None
     ov = dlrn.event_label_overlap([1, 1, 0, 1, 0], [1, 0, 0, 1, 1])
-    assert ov == {"events": 3, "events_in_label_positive": 2, "events_in_label_negative": 1, "label_positive": 3,
-                  "label_positive_without_event": 1}
+    assert ov == {
+        "events": 3,
+        "events_in_label_positive": 2,
+        "events_in_label_negative": 1,
+        "label_positive": 3,
+        "label_positive_without_event": 1,
+    }
 
 
 def test_comparison_audit_flags_name_the_papers_inconsistent_delong_rows():
     flags = dlrn.comparison_audit_flags(load_spec("rls"))
     assert any("DLRS - Clinical" in f for f in flags["t3_ext_dlrn_clin"])
     assert any("DLRN - Clinical" in f for f in flags["t3_ext_dlrs_clin"])
-    assert "t3_train_dlrn_clin" not in flags        # a consistent row is not flagged
+    assert "t3_train_dlrn_clin" not in flags  # a consistent row is not flagged
     assert dlrn.comparison_audit_flags(load_spec("sts")) == {}

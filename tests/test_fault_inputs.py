@@ -1,4 +1,5 @@
 """Bad inputs outside feature extraction give clear errors that name the problem (and the patients)."""
+
 import numpy as np
 import pandas as pd
 import pytest

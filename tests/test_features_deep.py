@@ -1,4 +1,5 @@
 """extract_deep: shapes, weights label (never a download), determinism, cache, slices, layers, Grad-CAM."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,8 @@ import pytest
 import SimpleITK as sitk
 
 from replicate.data.cohort import Case
-from replicate.features import deep as deep_mod
 from replicate.features import build_backbone, extract_deep, gradcam, tumour_crops
+from replicate.features import deep as deep_mod
 
 UNTRAINED = "untrained (ImageNet weights not available)"
 
@@ -56,7 +57,7 @@ def _case3d(root, cid, seed):
 def _case2d(root, cid):
     rng = np.random.default_rng(5)
     y, x = np.indices((60, 80))
-    m = (((y - 30) / 12) ** 2 + ((x - 40) / 20) ** 2 <= 1)
+    m = ((y - 30) / 12) ** 2 + ((x - 40) / 20) ** 2 <= 1
     img = np.clip(rng.normal(80, 15, (60, 80)) + 70 * m, 0, 255).astype(np.uint8)
     root.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(sitk.GetImageFromArray(img), str(root / f"{cid}.png"))
@@ -167,7 +168,7 @@ def test_bad_input_is_a_failure_not_a_crash(cases, tmp_path):
 
 
 def test_crops_are_square_in_mm(cases):
-    (z, crop), = tumour_crops(cases[0])
+    ((z, crop),) = tumour_crops(cases[0])
     assert z == 4
     assert abs(crop.shape[0] - crop.shape[1]) <= 1  # in-plane spacing is isotropic here
     # tumour x-extent 2*11+1 voxels, margin 10 % on each side
@@ -175,7 +176,7 @@ def test_crops_are_square_in_mm(cases):
 
 
 def test_gradcam_map_has_input_size_and_is_non_negative(cases):
-    (_, crop), = tumour_crops(cases[1])
+    ((_, crop),) = tumour_crops(cases[1])
     cam = gradcam("resnet18", crop, size=64)
     assert cam.shape == crop.shape
     assert (cam >= 0).all() and cam.max() <= 1.0 + 1e-6
@@ -185,12 +186,20 @@ def test_gradcam_map_has_input_size_and_is_non_negative(cases):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backbone,layer,dim", [
-    ("resnet34", "penultimate", 512), ("resnet50", "penultimate", 2048), ("resnet50", "layer1", 256),
-    ("resnet50", "layer3", 1024), ("vgg16", "penultimate", 4096), ("vgg19", "last_conv", 512),
-    ("inception_v3", "penultimate", 2048), ("xception", "penultimate", 2048),
-    ("inception_resnet_v2", "penultimate", 1536),
-])
+@pytest.mark.parametrize(
+    "backbone,layer,dim",
+    [
+        ("resnet34", "penultimate", 512),
+        ("resnet50", "penultimate", 2048),
+        ("resnet50", "layer1", 256),
+        ("resnet50", "layer3", 1024),
+        ("vgg16", "penultimate", 4096),
+        ("vgg19", "last_conv", 512),
+        ("inception_v3", "penultimate", 2048),
+        ("xception", "penultimate", 2048),
+        ("inception_resnet_v2", "penultimate", 1536),
+    ],
+)
 def test_every_backbone_gives_its_documented_dimension(cases, backbone, layer, dim):
     with pytest.warns(UserWarning, match="UNTRAINED"):
         t = extract_deep(cases[1:], backbone, layer=layer, size=96, cache_dir=False, progress=False)

@@ -1,4 +1,5 @@
 """extract_deep_layers: several layers from one forward pass, batches, explicit threads, shared cache entries."""
+
 from __future__ import annotations
 
 import numpy as np

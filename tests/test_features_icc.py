@@ -1,4 +1,5 @@
 """Vectorised ICC against pingouin.intraclass_corr, constant columns, missing values."""
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,14 @@ from replicate.features import icc
 from replicate.features.icc import ALL_KINDS
 
 # pingouin 0.7 labels the forms with McGraw & Wong's names
-PG_NAME = {"ICC(1,1)": "ICC(1,1)", "ICC(2,1)": "ICC(A,1)", "ICC(3,1)": "ICC(C,1)",
-           "ICC(1,k)": "ICC(1,k)", "ICC(2,k)": "ICC(A,k)", "ICC(3,k)": "ICC(C,k)"}
+PG_NAME = {
+    "ICC(1,1)": "ICC(1,1)",
+    "ICC(2,1)": "ICC(A,1)",
+    "ICC(3,1)": "ICC(C,1)",
+    "ICC(1,k)": "ICC(1,k)",
+    "ICC(2,k)": "ICC(A,k)",
+    "ICC(3,k)": "ICC(C,k)",
+}
 
 
 def _raters(n=30, p=5, k=3, seed=0):
@@ -24,14 +31,20 @@ def _raters(n=30, p=5, k=3, seed=0):
     truth = rng.normal(0, 1, (n, p)) * np.arange(1, p + 1)
     noise_sd = np.linspace(0.1, 3, p)
     bias = rng.normal(0, 0.5, (k, p))
-    tables = [pd.DataFrame(truth + bias[r] + rng.normal(0, 1, (n, p)) * noise_sd, index=idx, columns=cols)
-              for r in range(k)]
+    tables = [
+        pd.DataFrame(truth + bias[r] + rng.normal(0, 1, (n, p)) * noise_sd, index=idx, columns=cols) for r in range(k)
+    ]
     return tables[0], tables[1:]
 
 
 def _pingouin(ref, others, col):
-    long = pd.concat([pd.DataFrame({"subject": t.index, "rater": r, "value": t[col].to_numpy()})
-                      for r, t in enumerate([ref, *others])], ignore_index=True)
+    long = pd.concat(
+        [
+            pd.DataFrame({"subject": t.index, "rater": r, "value": t[col].to_numpy()})
+            for r, t in enumerate([ref, *others])
+        ],
+        ignore_index=True,
+    )
     res = pg.intraclass_corr(long, targets="subject", raters="rater", ratings="value", nan_policy="omit")
     return res.set_index("Type")["ICC"]
 
@@ -52,8 +65,9 @@ def test_single_form_series_and_aliases():
     s = icc(ref, others)  # default ICC(3,1)
     assert isinstance(s, pd.Series) and s.name == "ICC(3,1)" and list(s.index) == list(ref.columns)
     pd.testing.assert_series_equal(s, icc(ref, others, kind="ICC3"), check_names=False)
-    pd.testing.assert_series_equal(icc(ref, others, kind="ICC(2,1)"), icc(ref, others, kind="icc(a,1)"),
-                                   check_names=False)
+    pd.testing.assert_series_equal(
+        icc(ref, others, kind="ICC(2,1)"), icc(ref, others, kind="icc(a,1)"), check_names=False
+    )
     with pytest.raises(ValueError, match="unknown ICC kind"):
         icc(ref, others, kind="ICC(4,1)")
     # the first column is the noisiest-but-smallest-signal one: reliability increases with signal/noise

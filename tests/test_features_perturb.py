@@ -1,4 +1,5 @@
 """Mask perturbations: geometry kept, erosion/dilation in mm, seeded contour jitter, cached files, ICC pipeline."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -50,8 +51,9 @@ def test_erode_dilate_keep_geometry_and_change_volume():
 
 def test_default_radius_is_one_finest_voxel():
     m = _mask_image()
-    np.testing.assert_array_equal(_arr(perturb_mask(m, "erode", seed=0)),
-                                  _arr(perturb_mask(m, "erode", seed=0, radius_mm=0.8)))
+    np.testing.assert_array_equal(
+        _arr(perturb_mask(m, "erode", seed=0)), _arr(perturb_mask(m, "erode", seed=0, radius_mm=0.8))
+    )
 
 
 def test_erosion_to_empty_is_refused():
@@ -130,8 +132,12 @@ def test_perturbed_cases_are_cached_files_and_feed_the_extractor(tmp_path):
 
     params = {"featureClass": {"firstorder": None, "glcm": None}}
     ref = extract_radiomics(cases[:3], params, cache_dir=tmp_path / "cache", progress=False)
-    tabs = [extract_radiomics([c for c in pert[k] if c.case_id != "P3"], params, cache_dir=tmp_path / "cache", progress=False).features
-            for k in ("erode", "dilate", "jitter")]
+    tabs = [
+        extract_radiomics(
+            [c for c in pert[k] if c.case_id != "P3"], params, cache_dir=tmp_path / "cache", progress=False
+        ).features
+        for k in ("erode", "dilate", "jitter")
+    ]
     assert all(list(t.index) == ["P0", "P1", "P2"] for t in tabs)
     values = icc(ref.features, tabs)
     assert values.index.equals(ref.features.columns)

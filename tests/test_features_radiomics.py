@@ -1,4 +1,5 @@
 """extract_radiomics: agreement with PyRadiomics, cache, resume after a kill, bad input, joblib and Dask."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ import pytest
 import SimpleITK as sitk
 
 from replicate.data.cohort import Case
-from replicate.features import radiomics as rad
 from replicate.features import count_features, extract_radiomics, load_params
+from replicate.features import radiomics as rad
 from replicate.features.radiomics import ExtractionError
 
 SHAPE = (10, 24, 24)  # z, y, x
@@ -66,7 +67,7 @@ def test_load_params_by_name_path_and_dict(tmp_path):
     assert load_params({"featureClass": {"glcm": None}}) == {"featureClass": {"glcm": None}}
     with pytest.raises(FileNotFoundError, match="not found"):
         load_params("no_such_params")
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError, match="binWidth"):
         load_params({"setting": {"binWidth": "not a number"}})
 
 
@@ -177,8 +178,12 @@ def test_killed_extraction_resumes_without_corrupt_entries(tmp_path, monkeypatch
     cache = tmp_path / "cache"
     script = tmp_path / "run.py"
     script.write_text(textwrap.dedent(_KILL_SCRIPT))
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "data"), str(cache)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "data"), str(cache)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -258,8 +263,11 @@ def test_bad_inputs_are_reported_per_case(tmp_path, monkeypatch):
     from radiomics.firstorder import RadiomicsFirstOrder
 
     real_mean = RadiomicsFirstOrder.getMeanFeatureValue
-    monkeypatch.setattr(RadiomicsFirstOrder, "getMeanFeatureValue",
-                        lambda self: np.nan if np.nanmin(self.targetVoxelArray) > 4000 else real_mean(self))
+    monkeypatch.setattr(
+        RadiomicsFirstOrder,
+        "getMeanFeatureValue",
+        lambda self: np.nan if np.nanmin(self.targetVoxelArray) > 4000 else real_mean(self),
+    )
     cases, expect = _bad_cases(tmp_path / "data")
     t = extract_radiomics(cases, "default", cache_dir=tmp_path / "cache", progress=False)
     assert list(t.features.index) == ["good_a", "good_b"]
@@ -293,8 +301,9 @@ def test_nan_policy_keep(tmp_path, monkeypatch):
     monkeypatch.setattr(RadiomicsFirstOrder, "getMeanFeatureValue", lambda self: np.inf)
     cases = make_cases(tmp_path / "data", 2)
     with pytest.warns(UserWarning, match="NaN/inf"):
-        t = extract_radiomics(cases, {"featureClass": {"firstorder": None}}, cache_dir=False, progress=False,
-                              nan_policy="keep")
+        t = extract_radiomics(
+            cases, {"featureClass": {"firstorder": None}}, cache_dir=False, progress=False, nan_policy="keep"
+        )
     assert len(t.features) == 2 and t.failures.empty
     assert t.info["nonfinite"] == {"P00": ["original_firstorder_Mean"], "P01": ["original_firstorder_Mean"]}
 
@@ -305,8 +314,7 @@ def test_small_geometry_differences_within_tolerance_pass(tmp_path):
     d.mkdir()
     ip = _write(img, d / "i.nii.gz")
     mp = _write(mask, d / "m.nii.gz", origin=(0.0, 0.0, 2e-4))
-    t = extract_radiomics([Case("c", ip, mp)], {"featureClass": {"firstorder": None}}, cache_dir=False,
-                          progress=False)
+    t = extract_radiomics([Case("c", ip, mp)], {"featureClass": {"firstorder": None}}, cache_dir=False, progress=False)
     assert t.failures.empty and len(t.features) == 1
 
 
@@ -322,9 +330,11 @@ def test_png_2d_and_0_255_masks(tmp_path):
     bad = mask.copy()
     bad[24, 28:32] = 128
     sitk.WriteImage(sitk.GetImageFromArray(bad), str(tmp_path / "bad.png"))
-    cases = [Case("us1", tmp_path / "img.png", tmp_path / "mask.png"),
-             Case("us_rgb", tmp_path / "rgb.png", tmp_path / "mask.png"),
-             Case("us_bad", tmp_path / "img.png", tmp_path / "bad.png")]
+    cases = [
+        Case("us1", tmp_path / "img.png", tmp_path / "mask.png"),
+        Case("us_rgb", tmp_path / "rgb.png", tmp_path / "mask.png"),
+        Case("us_bad", tmp_path / "img.png", tmp_path / "bad.png"),
+    ]
     t = extract_radiomics(cases, "default", cache_dir=tmp_path / "cache", progress=False)
     assert list(t.features.index) == ["us1", "us_rgb"]
     assert t.n_features == count_features("default", ndim=2) == 102
@@ -353,11 +363,14 @@ def test_dask_gives_same_features_and_cache(tmp_path):
     distributed = pytest.importorskip("distributed")
     cases = make_cases(tmp_path / "data", 3)
     local = extract_radiomics(cases, "default", cache_dir=tmp_path / "local", progress=False)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cl, \
-            distributed.Client(cl) as client:
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cl,
+        distributed.Client(cl) as client,
+    ):
         remote = extract_radiomics(cases, "default", scheduler=client, cache_dir=tmp_path / "dask", progress=False)
-        by_address = extract_radiomics(cases, "default", scheduler=cl.scheduler_address,
-                                       cache_dir=tmp_path / "dask", progress=False)
+        by_address = extract_radiomics(
+            cases, "default", scheduler=cl.scheduler_address, cache_dir=tmp_path / "dask", progress=False
+        )
     pd.testing.assert_frame_equal(local.features, remote.features, check_exact=True)
     assert remote.info["n_extracted"] == 3
     assert by_address.info["n_cached"] == 3

@@ -1,5 +1,6 @@
 """The verified feature release: built from the extractors' logs, unpacked into the cache, verified by
 re-extraction, refused when corrupt, ignored under FROM=images."""
+
 import io
 import json
 import lzma
@@ -16,8 +17,7 @@ from replicate.features import release
 from replicate.features.deep import extract_deep
 from replicate.features.radiomics import extract_radiomics
 
-PARAMS = {"imageType": {"Original": {}}, "featureClass": {"firstorder": None, "glcm": None},
-          "setting": {"binWidth": 5}}
+PARAMS = {"imageType": {"Original": {}}, "featureClass": {"firstorder": None, "glcm": None}, "setting": {"binWidth": 5}}
 DEEP = {"size": 32, "weights": "untrained", "progress": False}
 pytestmark = pytest.mark.filterwarnings("ignore:deep features come from an UNTRAINED")
 
@@ -27,7 +27,7 @@ def _cases(root: Path, n: int = 5):
 
     root.mkdir(parents=True, exist_ok=True)
     grid = np.indices((16, 16, 16)) - 7.5
-    mask = (np.sqrt((grid ** 2).sum(0)) <= 5).astype(np.uint8)
+    mask = (np.sqrt((grid**2).sum(0)) <= 5).astype(np.uint8)
     out = []
     for i in range(n):
         img = np.random.default_rng(i).normal(100, 10 + i, (16, 16, 16)).astype(np.float32)
@@ -51,8 +51,14 @@ def run(tmp_path, monkeypatch):
     rad = extract_radiomics(cases, PARAMS, progress=False)
     deep = extract_deep(cases, "resnet18", **DEEP)
     monkeypatch.delenv(release.FEATURE_LOG_ENV)
-    return {"cases": cases, "rad": rad, "deep": deep, "log": log, "archive": tmp_path / "rel" / "features.tar.xz",
-            "tmp": tmp_path}
+    return {
+        "cases": cases,
+        "rad": rad,
+        "deep": deep,
+        "log": log,
+        "archive": tmp_path / "rel" / "features.tar.xz",
+        "tmp": tmp_path,
+    }
 
 
 def test_build_unpack_and_use(run, tmp_path):
@@ -63,8 +69,10 @@ def test_build_unpack_and_use(run, tmp_path):
     e = next(e for e in manifest["entries"] if e["kind"] == "radiomics")
     assert e["image"] == "cohort/c0_image.nii.gz" or e["image"].startswith("cohort/")  # portable paths
     assert e["chapters"] == ["toy"] and len(e["sha256"]) == 64
-    assert set(manifest["settings"]) == {f"radiomics/{run['rad'].info['settings_hash']}",
-                                         f"deep/{run['deep'].info['settings_hash']}"}
+    assert set(manifest["settings"]) == {
+        f"radiomics/{run['rad'].info['settings_hash']}",
+        f"deep/{run['deep'].info['settings_hash']}",
+    }
     side = json.loads((run["archive"].parent / release.MANIFEST_NAME).read_text())
     assert side["entries"] == manifest["entries"]
     # unpacked into an empty cache, the extractors find every entry and give the same numbers
@@ -107,6 +115,7 @@ def _rewrite_cache_entry(run, kind, change):
 def test_verification_fails_when_the_code_drifts(run):
     """A release whose values the code no longer produces (simulated by editing an entry before the build,
     which keeps its sha256 consistent) fails verification, naming the case."""
+
     def bump(path):
         e = json.loads(path.read_text())
         name = next(k for k in e["features"] if k.endswith("firstorder_Mean"))
@@ -194,10 +203,12 @@ def test_shipped_release_matches_the_code():
 
 
 def test_groups_that_save_least_time_per_byte_are_left_out_first():
-    parts = {"radiomics/aaaa": {"entries": 10, "xz_bytes": 100, "extraction_s": 90.0},   # 0.9 s/B
-             "deep/bbbb": {"entries": 10, "xz_bytes": 300, "extraction_s": 30.0},        # 0.1 s/B
-             "deep/cccc": {"entries": 10, "xz_bytes": 200, "extraction_s": 100.0},       # 0.5 s/B
-             "deep/dddd": {"entries": 10, "xz_bytes": 50, "extraction_s": None}}         # unknown: 0
+    parts = {
+        "radiomics/aaaa": {"entries": 10, "xz_bytes": 100, "extraction_s": 90.0},  # 0.9 s/B
+        "deep/bbbb": {"entries": 10, "xz_bytes": 300, "extraction_s": 30.0},  # 0.1 s/B
+        "deep/cccc": {"entries": 10, "xz_bytes": 200, "extraction_s": 100.0},  # 0.5 s/B
+        "deep/dddd": {"entries": 10, "xz_bytes": 50, "extraction_s": None},
+    }  # unknown: 0
     assert release.select_groups(parts, 10_000) == []
     out = release.select_groups(parts, 320)
     assert [g["group"] for g in out] == ["deep/dddd", "deep/bbbb"]  # 650 -> 600 -> 300 <= 320

@@ -1,5 +1,6 @@
 """replicate.fusion: feature-level (pre-) and decision-level (post-) fusion, leak-free stacking, the CRDL family,
 the ultrasound semantic stand-ins. Tiny synthetic tables only (seconds)."""
+
 import warnings
 
 import numpy as np
@@ -10,10 +11,26 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from replicate.fusion import (CRDL_MODELS, BlockFusion, PostFusionClassifier, SubsetICCFilter, TuneThenRefit,
-                              block_columns, block_of, cross_validate_fusion, crdl_models, external_validation,
-                              fallbacks_taken, fit_fusion_models, make_pre_fusion, operating_report, out_of_fold_proba,
-                              permute_within, prefix_block, ultrasound_semantics)
+from replicate.fusion import (
+    CRDL_MODELS,
+    BlockFusion,
+    PostFusionClassifier,
+    SubsetICCFilter,
+    TuneThenRefit,
+    block_columns,
+    block_of,
+    crdl_models,
+    cross_validate_fusion,
+    external_validation,
+    fallbacks_taken,
+    fit_fusion_models,
+    make_pre_fusion,
+    operating_report,
+    out_of_fold_proba,
+    permute_within,
+    prefix_block,
+    ultrasound_semantics,
+)
 from replicate.learn import TTestFilter, ZScore
 from replicate.models import make_classifier
 from replicate.stats import youden_threshold
@@ -131,8 +148,12 @@ def test_out_of_fold_proba_matches_a_manual_loop():
 
 def test_post_fusion_meta_is_trained_on_out_of_fold_probabilities():
     X, y = blocks_data()
-    post = PostFusionClassifier([("a", Memoriser()), ("b", make_pre_fusion(["rad"], LogisticRegression()))],
-                                final_estimator=Recorder(), cv=5, random_state=0).fit(X, y)
+    post = PostFusionClassifier(
+        [("a", Memoriser()), ("b", make_pre_fusion(["rad"], LogisticRegression()))],
+        final_estimator=Recorder(),
+        cv=5,
+        random_state=0,
+    ).fit(X, y)
     seen = post.final_estimator_.X_seen_
     assert list(seen.columns) == ["a", "b"]
     # the memoriser's in-sample probability would be 1 everywhere; out-of-fold it is 0 everywhere
@@ -147,12 +168,18 @@ def test_post_fusion_meta_is_trained_on_out_of_fold_probabilities():
 
 def test_post_fusion_from_fitted_equals_fitting_from_scratch():
     X, y = blocks_data()
-    bases = {"clin": make_pre_fusion(["clin"], LogisticRegression()),
-             "rad": make_pre_fusion(["rad"], LogisticRegression())}
+    bases = {
+        "clin": make_pre_fusion(["clin"], LogisticRegression()),
+        "rad": make_pre_fusion(["rad"], LogisticRegression()),
+    }
     scratch = PostFusionClassifier(list(bases.items()), LogisticRegression(), cv=5, random_state=1).fit(X, y)
-    fitted = {k: v.fit(X, y) for k, v in {k: make_pre_fusion(*a) for k, a in
-                                        {"clin": (["clin"], LogisticRegression()),
-                                         "rad": (["rad"], LogisticRegression())}.items()}.items()}
+    fitted = {
+        k: v.fit(X, y)
+        for k, v in {
+            k: make_pre_fusion(*a)
+            for k, a in {"clin": (["clin"], LogisticRegression()), "rad": (["rad"], LogisticRegression())}.items()
+        }.items()
+    }
     oof = pd.DataFrame({k: out_of_fold_proba(bases[k], X, y, 5, 1) for k in bases})
     shared = PostFusionClassifier.from_fitted(fitted, oof, y, LogisticRegression(), cv=5, random_state=1)
     np.testing.assert_allclose(shared.predict_proba(X), scratch.predict_proba(X))
@@ -177,8 +204,12 @@ def test_null_labels_give_chance_auc_for_pre_and_post_fusion():
         tr, te = next(StratifiedKFold(3, shuffle=True, random_state=rep).split(X, y))
         sel = [("z", ZScore()), ("t", TTestFilter(alpha=0.2))]
         pre = make_pre_fusion(["clin", "rad", "dl"], LogisticRegression(C=0.1), steps=sel)
-        post = PostFusionClassifier([(b, make_pre_fusion([b], LogisticRegression(C=0.1), steps=sel))
-                                     for b in ("clin", "rad", "dl")], LogisticRegression(), cv=3, random_state=0)
+        post = PostFusionClassifier(
+            [(b, make_pre_fusion([b], LogisticRegression(C=0.1), steps=sel)) for b in ("clin", "rad", "dl")],
+            LogisticRegression(),
+            cv=3,
+            random_state=0,
+        )
         for k, m in (("pre", pre), ("post", post)):
             m.fit(X.iloc[tr], y.iloc[tr])
             aucs[k].append(roc_auc_score(y.iloc[te], m.predict_proba(X.iloc[te])[:, 1]))
@@ -214,8 +245,15 @@ class CutoffRecorder:
 
 
 def marker_family(rule):
-    return dict(single={"A": Marker(), "B": Marker()}, pre={"P": Marker()}, post={"Q": ["A", "B"]},
-                final_estimator=LogisticRegression(), cv=3, random_state=0, cutoff=rule)
+    return dict(
+        single={"A": Marker(), "B": Marker()},
+        pre={"P": Marker()},
+        post={"Q": ["A", "B"]},
+        final_estimator=LogisticRegression(),
+        cv=3,
+        random_state=0,
+        cutoff=rule,
+    )
 
 
 def test_cutoffs_are_chosen_on_out_of_fold_training_scores():
@@ -227,7 +265,7 @@ def test_cutoffs_are_chosen_on_out_of_fold_training_scores():
     assert (fm.predict_proba(X.loc[tr])[["A", "B", "P"]] == 1.0).all().all()
     assert len(rule.seen) == 4
     for ids, score in rule.seen:
-        assert ids == set(tr) and score.max() < 0.95          # training rows only, never an in-sample score
+        assert ids == set(tr) and score.max() < 0.95  # training rows only, never an in-sample score
     for n in ("A", "B", "P", "Q"):
         assert fm.thresholds[n] == youden_threshold(y.loc[tr], fm.oof[n])
     # the post-fusion score: its meta refitted on the other folds of the bases' out-of-fold probabilities
@@ -247,7 +285,7 @@ def test_no_score_of_the_evaluated_cohort_chooses_its_cutoff():
     tr, va = X.index[:60], X.index[60:]
     rule = CutoffRecorder()
     ev = external_validation(X.loc[tr], y.loc[tr], X.loc[va], y.loc[va], cv_folds=3, seed=1, **marker_family(rule))
-    assert len(rule.seen) == 4 + 3 * 4                        # the full family, then 3 folds x 4 models
+    assert len(rule.seen) == 4 + 3 * 4  # the full family, then 3 folds x 4 models
     for ids, score in rule.seen:
         assert not ids & set(va), "a validation patient's score chose a cut-off"
         assert score.max() < 0.95, "an in-sample score chose a cut-off"
@@ -255,7 +293,7 @@ def test_no_score_of_the_evaluated_cohort_chooses_its_cutoff():
     for j in range(3):
         held_out = set(fold.index[fold == j])
         chooser = [ids for ids, _ in rule.seen if ids == set(tr) - held_out]
-        assert len(chooser) == 4, j                           # fold j's four cut-offs saw every other row
+        assert len(chooser) == 4, j  # fold j's four cut-offs saw every other row
     expected = (ev.proba["training"] >= ev.cv.thresholds.loc[fold.to_numpy()].set_axis(fold.index)).astype(int)
     pd.testing.assert_frame_equal(ev.calls["training"], expected)
     pd.testing.assert_frame_equal(ev.calls["validation"], ev.family.predict(X.loc[va]))
@@ -263,8 +301,9 @@ def test_no_score_of_the_evaluated_cohort_chooses_its_cutoff():
     assert set(r) == {"AUC", "ACC", "SEN", "SPE", "PPV", "NPV"}
     assert r == operating_report(y.loc[va], ev.proba["validation"]["P"], ev.calls["validation"]["P"])
     # the external cohort's labels enter nothing but its own metrics
-    flipped = external_validation(X.loc[tr], y.loc[tr], X.loc[va], 1 - y.loc[va], cv_folds=3, seed=1,
-                                  **marker_family(CutoffRecorder()))
+    flipped = external_validation(
+        X.loc[tr], y.loc[tr], X.loc[va], 1 - y.loc[va], cv_folds=3, seed=1, **marker_family(CutoffRecorder())
+    )
     pd.testing.assert_series_equal(flipped.family.thresholds, ev.family.thresholds)
     pd.testing.assert_frame_equal(flipped.calls["validation"], ev.calls["validation"])
     with pytest.raises(ValueError, match="cutoff"):
@@ -288,8 +327,16 @@ def test_permute_within_keeps_each_cohorts_positives():
 def test_fit_fusion_models_shares_single_models_and_checks_names():
     X, y = blocks_data()
     single = {"C": make_pre_fusion(["clin"], LogisticRegression()), "R": make_pre_fusion(["rad"], LogisticRegression())}
-    fm = fit_fusion_models(X, y, single=single, pre={"P": make_pre_fusion(["clin", "rad"], LogisticRegression())},
-                           post={"Q": ["C", "R"]}, final_estimator=LogisticRegression(), cv=3, random_state=0)
+    fm = fit_fusion_models(
+        X,
+        y,
+        single=single,
+        pre={"P": make_pre_fusion(["clin", "rad"], LogisticRegression())},
+        post={"Q": ["C", "R"]},
+        final_estimator=LogisticRegression(),
+        cv=3,
+        random_state=0,
+    )
     assert fm.names() == ["C", "R", "P", "Q"] and fm.names("post") == ["Q"]
     assert fm.models["Q"].estimators_["C"] is fm.models["C"]
     assert list(fm.oof.columns) == ["C", "R"]
@@ -306,7 +353,7 @@ def test_crdl_family_fits_all_nine_models_with_icc_subset():
     rng = np.random.default_rng(5)
     ids = X.index[:40]
     pert = X.loc[ids].copy()
-    noisy = [c for c in X if c.startswith(("rad:r1", "dl:d1"))]          # these become unreproducible
+    noisy = [c for c in X if c.startswith(("rad:r1", "dl:d1"))]  # these become unreproducible
     pert[noisy] = rng.normal(size=(len(ids), len(noisy)))
     pert[[c for c in X if c not in noisy]] += rng.normal(scale=0.05, size=(len(ids), X.shape[1] - len(noisy)))
     icc = {"rad": [pert.filter(like="rad:")], "dl": [pert.filter(like="dl:")]}
@@ -324,7 +371,7 @@ def test_crdl_family_fits_all_nine_models_with_icc_subset():
     assert roc_auc_score(y, P["PRE_CRDL"]) > 0.8
     rad_step = fm.models["RADIOMICS"].named_steps["fusion"].steps_["rad"].named_steps["icc"]
     assert "rad:r1" not in rad_step.selected_features_ and "rad:r0" in rad_step.selected_features_
-    assert "rad:r10" not in rad_step.selected_features_   # also matched by the 'rad:r1' prefix: unreproducible
+    assert "rad:r10" not in rad_step.selected_features_  # also matched by the 'rad:r1' prefix: unreproducible
     assert len(rad_step.icc_rows_) == 40
     # a subset of the family pulls in the single models its post-fusion needs
     s2, p2, q2, _ = crdl_models(clf, keys=["post_clin_dl"])
@@ -338,10 +385,19 @@ def test_fallbacks_taken_names_the_silent_fallbacks():
     X, y = blocks_data(n=80, null=True)
     rng = np.random.default_rng(1)
     ids = X.index[:30]
-    icc = {b: [pd.DataFrame(rng.normal(size=(30, X.filter(like=f"{b}:").shape[1])), index=ids,
-                            columns=X.filter(like=f"{b}:").columns)] for b in ("rad", "dl")}
-    single, pre, post, meta = crdl_models(LogisticRegression(), icc_tables=icc, ttest_alpha=1e-12, lasso_cv=3,
-                                          lasso_Cs=3, keys=["radiomics", "clinical"])
+    icc = {
+        b: [
+            pd.DataFrame(
+                rng.normal(size=(30, X.filter(like=f"{b}:").shape[1])),
+                index=ids,
+                columns=X.filter(like=f"{b}:").columns,
+            )
+        ]
+        for b in ("rad", "dl")
+    }
+    single, pre, post, meta = crdl_models(
+        LogisticRegression(), icc_tables=icc, ttest_alpha=1e-12, lasso_cv=3, lasso_Cs=3, keys=["radiomics", "clinical"]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fm = fit_fusion_models(X, y, single=single, pre=pre, post=post, final_estimator=meta, cv=3, random_state=0)
@@ -354,6 +410,7 @@ def test_fallbacks_taken_names_the_silent_fallbacks():
     s2, p2, q2, m2 = crdl_models(LogisticRegression(), lasso_cv=3, lasso_Cs=5, keys=["radiomics"])
     fm2 = fit_fusion_models(X2, y2, single=s2, pre=p2, post=q2, final_estimator=m2, cv=3, random_state=0)
     assert fallbacks_taken(fm2) == {"radiomics": []}
+
 
 def test_subset_icc_filter_needs_enough_rows():
     X, _ = blocks_data(n=30)
@@ -392,16 +449,23 @@ def test_ultrasound_semantics_measures_shape_margin_and_echo(tmp_path):
     from replicate.data.cohort import Case
 
     yy, xx = np.mgrid[:80, :80]
-    disc = ((yy - 40) ** 2 + (xx - 40) ** 2 <= 20 ** 2)
-    star = disc & ((np.arctan2(yy - 40, xx - 40) * 5 % (2 * np.pi)) < np.pi) | ((yy - 40) ** 2 + (xx - 40) ** 2 <= 10 ** 2)
+    disc = (yy - 40) ** 2 + (xx - 40) ** 2 <= 20**2
+    star = disc & ((np.arctan2(yy - 40, xx - 40) * 5 % (2 * np.pi)) < np.pi) | (
+        (yy - 40) ** 2 + (xx - 40) ** 2 <= 10**2
+    )
     rng = np.random.default_rng(0)
     sharp = np.where(disc, 60, 160).astype(float)
     blurred = ndimage.gaussian_filter(sharp, 6)
     het = sharp + np.where(disc, rng.normal(0, 25, disc.shape), 0)
     cases = []
     for name, img, m in (("sharp", sharp, disc), ("blurred", blurred, disc), ("het", het, disc), ("star", sharp, star)):
-        cases.append(Case(name, _png(tmp_path / f"{name}.png", np.clip(img, 0, 255).astype(np.uint8)),
-                          _png(tmp_path / f"{name}_m.png", (m * 255).astype(np.uint8))))
+        cases.append(
+            Case(
+                name,
+                _png(tmp_path / f"{name}.png", np.clip(img, 0, 255).astype(np.uint8)),
+                _png(tmp_path / f"{name}_m.png", (m * 255).astype(np.uint8)),
+            )
+        )
     cases.append(Case("empty", cases[0].image, _png(tmp_path / "empty_m.png", np.zeros((80, 80), np.uint8))))
     cases.append(Case("small", cases[0].image, _png(tmp_path / "small_m.png", np.zeros((40, 40), np.uint8))))
     cases.append(Case("missing", tmp_path / "nope.png", cases[0].mask))
@@ -410,7 +474,7 @@ def test_ultrasound_semantics_measures_shape_margin_and_echo(tmp_path):
     assert sorted(fails["case_id"]) == ["empty", "missing", "small"]
     assert fails.set_index("case_id").loc["empty", "reason"].startswith("EmptyMask")
     assert fails.set_index("case_id").loc["small", "reason"].startswith("GeometryMismatch")
-    assert abs(tab.loc["sharp", "size"] - 41) < 2.5                      # Feret diameter of a radius-20 disc
+    assert abs(tab.loc["sharp", "size"] - 41) < 2.5  # Feret diameter of a radius-20 disc
     assert tab.loc["sharp", "morphology"] < 0.05 < tab.loc["star", "morphology"]
     assert tab.loc["sharp", "boundary"] > 2 * tab.loc["blurred", "boundary"]
     assert tab.loc["het", "internal_echo"] > 0.2 > tab.loc["sharp", "internal_echo"]

@@ -1,4 +1,5 @@
 """IBSI compliance card: comparison rule, feature map, phantoms end to end, chapter cards, CLI and page."""
+
 import json
 import os
 
@@ -13,6 +14,7 @@ MIRROR = os.environ.get("REPLICATE_DATA_MIRROR")
 
 
 # --------------------------------------------------------------------------- the comparison rule
+
 
 def test_printed_precision_is_half_a_unit_of_the_third_significant_digit():
     assert ibsi.printed_precision(0.698) == pytest.approx(0.0005)
@@ -34,37 +36,66 @@ def test_within_uses_the_tolerance_or_the_printed_precision():
 
 
 def _ref(rows):
-    cols = ["phantom", "config", "ibsi_feature_name", "ibsi_code", "ibsi_feature_tag", "aggregation",
-            "aggregation_code", "value", "tolerance"]
+    cols = [
+        "phantom",
+        "config",
+        "ibsi_feature_name",
+        "ibsi_code",
+        "ibsi_feature_tag",
+        "aggregation",
+        "aggregation_code",
+        "value",
+        "tolerance",
+    ]
     df = pd.DataFrame(rows, columns=cols)
     df["family"] = df["ibsi_feature_tag"].str.split(".").str[0]
     return df
 
 
-HAND_MADE = _ref([
-    ("digital", "digital", "Volume (mesh)", "RNU0", "morph.vol", "", "", 556.0, 4.0),
-    ("digital", "digital", "Mean intensity", "Q4LE", "stat.mean", "", "", 2.15, np.nan),
-    ("digital", "digital", "(Excess) intensity kurtosis", "IPH6", "stat.kurt", "", "", -0.355, np.nan),
-    ("digital", "digital", "Joint maximum", "GYBY", "cm.joint.max", "3D, averaged", "ITBB", 0.503, np.nan),
-    ("digital", "digital", "Joint maximum", "GYBY", "cm.joint.max", "2D, averaged", "BTW3", 0.519, np.nan),
-    ("digital", "digital", "Contrast", "ACUI", "cm.contrast", "3D, averaged", "ITBB", 5.32, np.nan),
-    ("digital", "digital", "Volume fraction at 10% intensity", "BC2M", "ivh.V10", "", "", 0.324, np.nan),
-    ("digital", "digital", "Normalised grey level non-uniformity", "5SPA", "ngl.glnu.norm", "3D", "KOBO", 0.512, np.nan),
-])
+HAND_MADE = _ref(
+    [
+        ("digital", "digital", "Volume (mesh)", "RNU0", "morph.vol", "", "", 556.0, 4.0),
+        ("digital", "digital", "Mean intensity", "Q4LE", "stat.mean", "", "", 2.15, np.nan),
+        ("digital", "digital", "(Excess) intensity kurtosis", "IPH6", "stat.kurt", "", "", -0.355, np.nan),
+        ("digital", "digital", "Joint maximum", "GYBY", "cm.joint.max", "3D, averaged", "ITBB", 0.503, np.nan),
+        ("digital", "digital", "Joint maximum", "GYBY", "cm.joint.max", "2D, averaged", "BTW3", 0.519, np.nan),
+        ("digital", "digital", "Contrast", "ACUI", "cm.contrast", "3D, averaged", "ITBB", 5.32, np.nan),
+        ("digital", "digital", "Volume fraction at 10% intensity", "BC2M", "ivh.V10", "", "", 0.324, np.nan),
+        (
+            "digital",
+            "digital",
+            "Normalised grey level non-uniformity",
+            "5SPA",
+            "ngl.glnu.norm",
+            "3D",
+            "KOBO",
+            0.512,
+            np.nan,
+        ),
+    ]
+)
 HAND_VALUES = {
-    ("shape:MeshVolume", ""): 556.33, ("firstorder:Mean", ""): 2.1486, ("firstorder:Kurtosis", ""): 2.6454,
-    ("glcm:MaximumProbability", "ITBB"): 0.5028, ("glcm:Contrast", "ITBB"): 5.40,
+    ("shape:MeshVolume", ""): 556.33,
+    ("firstorder:Mean", ""): 2.1486,
+    ("firstorder:Kurtosis", ""): 2.6454,
+    ("glcm:MaximumProbability", "ITBB"): 0.5028,
+    ("glcm:Contrast", "ITBB"): 5.40,
     ("firstorder:Uniformity", ""): 0.5124,
 }
 
 
 def test_compare_on_hand_made_rows():
-    rows = ibsi.compare(HAND_MADE, HAND_VALUES, produced_codes={"ITBB", "KOBO"},
-                        explain=lambda row: f"because {row['tag']}")
+    rows = ibsi.compare(
+        HAND_MADE, HAND_VALUES, produced_codes={"ITBB", "KOBO"}, explain=lambda row: f"because {row['tag']}"
+    )
     status = dict(zip(rows["tag"] + "/" + rows["aggregation_code"], rows["status"]))
     assert status == {
-        "morph.vol/": "match", "stat.mean/": "match", "stat.kurt/": "match after conversion",
-        "cm.joint.max/ITBB": "match", "cm.joint.max/BTW3": "not mappable", "cm.contrast/ITBB": "mismatch",
+        "morph.vol/": "match",
+        "stat.mean/": "match",
+        "stat.kurt/": "match after conversion",
+        "cm.joint.max/ITBB": "match",
+        "cm.joint.max/BTW3": "not mappable",
+        "cm.contrast/ITBB": "mismatch",
         "ivh.V10/": "not mappable",
         "ngl.glnu.norm/KOBO": "match",  # PyRadiomics' first-order Uniformity, the whole ROI's value
     }
@@ -89,6 +120,7 @@ def test_compare_refuses_a_missing_value():
 
 
 # --------------------------------------------------------------------------- settings as data
+
 
 def test_feature_map_and_configs_are_consistent():
     fmap = ibsi.load_feature_map()
@@ -117,8 +149,11 @@ def test_feature_map_and_configs_are_consistent():
 def test_malformed_feature_map_is_rejected(tmp_path, monkeypatch):
     bad = tmp_path / "ibsi"
     bad.mkdir()
-    text = (ibsi.SETTINGS_DIR / "feature_map.csv").read_text().replace(",firstorder:Kurtosis,x - 3,",
-                                                                       ",firstorder:Kurtosis,x * 3,")
+    text = (
+        (ibsi.SETTINGS_DIR / "feature_map.csv")
+        .read_text()
+        .replace(",firstorder:Kurtosis,x - 3,", ",firstorder:Kurtosis,x * 3,")
+    )
     (bad / "feature_map.csv").write_text(text)
     monkeypatch.setattr(ibsi, "SETTINGS_DIR", bad)
     ibsi._feature_map.cache_clear()
@@ -153,6 +188,7 @@ def test_centred_grid_follows_ibsi():
 
 
 # --------------------------------------------------------------------------- the phantoms end to end
+
 
 @pytest.fixture(scope="module")
 def phantoms(tmp_path_factory):
@@ -201,8 +237,11 @@ def test_digital_phantom_end_to_end(phantoms):
     # every comparable value matches, except the documented ones
     off = compared[compared["status"] != "match"]
     assert dict(zip(off["tag"], off["status"])) == {
-        "morph.asphericity": "match after conversion", "stat.kurt": "match after conversion",
-        "morph.pca.minor": "mismatch", "morph.pca.least": "mismatch"}
+        "morph.asphericity": "match after conversion",
+        "stat.kurt": "match after conversion",
+        "morph.pca.minor": "mismatch",
+        "morph.pca.least": "mismatch",
+    }
     assert off.loc[off["tag"] == "morph.pca.minor", "reason"].str.contains("sample covariance").all()
     # every texture aggregation PyRadiomics can express was compared, the 2-D ones were not
     cm = compared[compared["family"] == "cm"]
@@ -222,8 +261,9 @@ def test_ct_configuration_a_end_to_end(phantoms):
     rows = report.rows
     compared = rows[rows["status"] != "not mappable"]
     assert len(compared) == 150
-    assert (compared["status"].isin(["match", "match after conversion"])).all(), \
-        compared.loc[compared["status"] == "mismatch", "tag"].tolist()
+    assert (compared["status"].isin(["match", "match after conversion"])).all(), compared.loc[
+        compared["status"] == "mismatch", "tag"
+    ].tolist()
     assert set(compared.loc[compared["family"] == "cm", "aggregation_code"]) == {"JJUI", "ZW7Z"}
     assert report.extractions[("A", "pyradiomics")].grey_level_offset == 0  # the ROI reaches -500 HU
     text = ibsi.format_report(report, width=100)
@@ -261,6 +301,7 @@ def test_interpolating_configurations_both_routes(phantoms):
 
 # --------------------------------------------------------------------------- chapter cards
 
+
 def test_chapter_cards():
     sts = ibsi.chapter_card("sts")
     assert (sts.n_features, sts.n_original, sts.n_filtered) == (1379, 105, 1274)
@@ -286,6 +327,7 @@ def test_chapter_cards():
 
 # --------------------------------------------------------------------------- command line and page
 
+
 @pytest.mark.mirror
 @pytest.mark.xdist_group("ibsi_phantoms")
 @pytest.mark.skipif(not MIRROR, reason="needs REPLICATE_DATA_MIRROR")
@@ -298,8 +340,18 @@ def test_cli_json_and_text(phantoms, monkeypatch, capsys):
     assert list(out["configs"]) == ["digital"]
     assert len(out["rows"]) == 482
     row = next(r for r in out["rows"] if r["tag"] == "morph.vol")
-    assert {"phantom", "config", "ibsi_code", "feature", "aggregation", "reference", "tolerance", "ours",
-            "status", "reason"} <= set(row)
+    assert {
+        "phantom",
+        "config",
+        "ibsi_code",
+        "feature",
+        "aggregation",
+        "reference",
+        "tolerance",
+        "ours",
+        "status",
+        "reason",
+    } <= set(row)
     assert row["ibsi_code"] == "RNU0" and row["status"] == "match"
     total = out["totals"][0]
     assert total["config"] == "digital" and total["compared"] >= 100

@@ -1,4 +1,5 @@
 """DropConstant, ZScore, Impute."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,15 +13,18 @@ from replicate.learn import DropConstant, Impute, ZScore
 
 def _frame():
     idx = pd.Index(["a", "b", "c", "d"], name="patient_id")
-    return pd.DataFrame({
-        "ok": [1.0, 2.0, 3.0, 4.0],
-        "zero": [0.0, 0.0, 0.0, 0.0],                  # "null" feature
-        "const": [0.1, 0.1, 0.1, 0.1],
-        "nan_only": [np.nan] * 4,
-        "const_with_nan": [5.0, np.nan, 5.0, 5.0],
-        "tiny": [1.0, 1.0 + 1e-12, 1.0, 1.0],
-        "with_nan": [1.0, np.nan, 2.0, 3.0],
-    }, index=idx)
+    return pd.DataFrame(
+        {
+            "ok": [1.0, 2.0, 3.0, 4.0],
+            "zero": [0.0, 0.0, 0.0, 0.0],  # "null" feature
+            "const": [0.1, 0.1, 0.1, 0.1],
+            "nan_only": [np.nan] * 4,
+            "const_with_nan": [5.0, np.nan, 5.0, 5.0],
+            "tiny": [1.0, 1.0 + 1e-12, 1.0, 1.0],
+            "with_nan": [1.0, np.nan, 2.0, 3.0],
+        },
+        index=idx,
+    )
 
 
 def test_drop_constant_eliminates_null_constant_and_nan_only():
@@ -35,7 +39,7 @@ def test_drop_constant_eliminates_null_constant_and_nan_only():
 
 def test_drop_constant_uses_training_rows_only():
     X = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [0.0, 0.0, 0.0, 9.0]}, index=list("pqrs"))
-    dc = DropConstant().fit(X.iloc[:3])          # b is constant on the training rows
+    dc = DropConstant().fit(X.iloc[:3])  # b is constant on the training rows
     assert dc.selected_features_ == ["a"]
     assert list(dc.transform(X).columns) == ["a"]
     with pytest.raises(ValueError, match="every feature"):
@@ -45,7 +49,7 @@ def test_drop_constant_uses_training_rows_only():
 def test_zscore_matches_standard_scaler():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(3, 2, size=(30, 4)), columns=list("abcd"), index=[f"p{i}" for i in range(30)])
-    X["c"] = 7.0          # constant: centred only, like StandardScaler
+    X["c"] = 7.0  # constant: centred only, like StandardScaler
     z = ZScore().fit(X.iloc[:20])
     ref = StandardScaler().fit(X.iloc[:20].to_numpy())
     np.testing.assert_allclose(z.transform(X).to_numpy(), ref.transform(X.to_numpy()), atol=1e-12)

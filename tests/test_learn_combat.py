@@ -1,4 +1,5 @@
 """ComBat against neuroCombat applied directly; training estimates applied to new rows; edge cases."""
+
 from __future__ import annotations
 
 import contextlib
@@ -27,12 +28,15 @@ def _batched(n=90, p=6, seed=0):
 def _direct(X, batch, **kw):
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = neuroCombat(dat=X.to_numpy().T, covars=pd.DataFrame({"batch": batch.loc[X.index].to_numpy()}),
-                          batch_col="batch", **kw)
+        out = neuroCombat(
+            dat=X.to_numpy().T, covars=pd.DataFrame({"batch": batch.loc[X.index].to_numpy()}), batch_col="batch", **kw
+        )
     return out["data"].T
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(parametric=False), dict(eb=False)], ids=["parametric", "nonparam", "no-eb"])
+@pytest.mark.parametrize(
+    "kw", [dict(), dict(parametric=False), dict(eb=False)], ids=["parametric", "nonparam", "no-eb"]
+)
 def test_matches_neurocombat_on_training_data(kw):
     X, batch = _batched(seed=1)
     cb = ComBat(batch=batch, **kw).fit(X)
@@ -46,7 +50,7 @@ def test_matches_neurocombat_on_training_data(kw):
 
 
 def test_nonparametric_underflow_falls_back_to_location_scale_estimates():
-    X, batch = _batched(seed=0)          # neuroCombat's non-parametric prior gives NaN for f0 here
+    X, batch = _batched(seed=0)  # neuroCombat's non-parametric prior gives NaN for f0 here
     ref = _direct(X, batch, parametric=False)
     assert np.isnan(ref[:, 0]).all()
     with pytest.warns(UserWarning, match="not finite"):
@@ -65,8 +69,12 @@ def test_nonparametric_underflow_falls_back_to_location_scale_estimates():
 def _direct_gamma(X, batch):
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = neuroCombat(dat=X.to_numpy().T, covars=pd.DataFrame({"batch": batch.loc[X.index].to_numpy()}),
-                          batch_col="batch", parametric=False)
+        out = neuroCombat(
+            dat=X.to_numpy().T,
+            covars=pd.DataFrame({"batch": batch.loc[X.index].to_numpy()}),
+            batch_col="batch",
+            parametric=False,
+        )
     return np.asarray(out["estimates"]["gamma.star"], dtype=float)
 
 
@@ -143,8 +151,9 @@ def test_constant_training_columns_pass_through():
     assert "const" not in cb.harmonised_columns_
     out = cb.transform(X)
     assert (out["const"] == 3.0).all()
-    np.testing.assert_allclose(out.drop(columns="const").to_numpy(), _direct(X.drop(columns="const"), batch),
-                               rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(
+        out.drop(columns="const").to_numpy(), _direct(X.drop(columns="const"), batch), rtol=1e-8, atol=1e-8
+    )
 
 
 def test_quiet():

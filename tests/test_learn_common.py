@@ -1,5 +1,6 @@
 """Contract shared by every learned step: get_params/clone round trip, pandas in/out, numpy in/out,
 feature names, determinism, use inside cross_val_predict and an imblearn Pipeline."""
+
 from __future__ import annotations
 
 import warnings
@@ -12,8 +13,17 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from replicate.learn import (ComBat, DropConstant, FTestRFE, ICCFilter, Impute, LassoSelector, MRMRSelector,
-                             TTestFilter, ZScore)
+from replicate.learn import (
+    ComBat,
+    DropConstant,
+    FTestRFE,
+    ICCFilter,
+    Impute,
+    LassoSelector,
+    MRMRSelector,
+    TTestFilter,
+    ZScore,
+)
 
 
 def _data(n=60, p=12, seed=0):
@@ -136,7 +146,7 @@ def test_fitted_on_training_rows_only(make):
         est.fit(X0.loc[train], Y0.loc[train])
     out_a = est.transform(X0.loc[test])
     X_b = X0.copy()
-    X_b.loc[test] = X_b.loc[test] * 10 + 5          # wildly different test rows
+    X_b.loc[test] = X_b.loc[test] * 10 + 5  # wildly different test rows
     est2 = make()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -149,8 +159,9 @@ def test_fitted_on_training_rows_only(make):
 def test_inside_cross_val_predict_and_imblearn_pipeline(name):
     from imblearn.over_sampling import SMOTE
 
-    pipe = Pipeline([("step", ESTIMATORS[name]()), ("smote", SMOTE(random_state=0)),
-                     ("clf", LogisticRegression(max_iter=1000))])
+    pipe = Pipeline(
+        [("step", ESTIMATORS[name]()), ("smote", SMOTE(random_state=0)), ("clf", LogisticRegression(max_iter=1000))]
+    )
     cv = StratifiedKFold(5, shuffle=True, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -1,4 +1,5 @@
 """TTestFilter and FTestRFE against scipy / scikit-learn."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,7 @@ def _data(n=60, p=30, seed=0):
 def test_ttest_filter_matches_scipy(equal_var):
     X, y = _data()
     f = TTestFilter(alpha=0.05, equal_var=equal_var).fit(X, y)
-    p = np.array([stats.ttest_ind(X.loc[y == 1, c], X.loc[y == 0, c], equal_var=equal_var).pvalue
-                  for c in X.columns])
+    p = np.array([stats.ttest_ind(X.loc[y == 1, c], X.loc[y == 0, c], equal_var=equal_var).pvalue for c in X.columns])
     np.testing.assert_allclose(f.pvalues_.to_numpy(), p, rtol=1e-10)
     assert f.selected_features_ == [c for c, q in zip(X.columns, p) if q < 0.05]
     assert {"g00", "g01"} <= set(f.selected_features_)
@@ -34,7 +34,7 @@ def test_ttest_filter_matches_scipy(equal_var):
 
 def test_ttest_filter_keeps_at_least_one():
     X, y = _data()
-    X = X.iloc[:, 10:]                                   # noise only
+    X = X.iloc[:, 10:]  # noise only
     f = TTestFilter(alpha=1e-9).fit(X, y)
     assert f.fallback_ and f.selected_features_ == [f.pvalues_.idxmin()]
     X["const"] = 2.0
@@ -56,8 +56,9 @@ def test_ftest_rfecv_when_no_count_given():
     X, y = _data(p=40)
     sel = FTestRFE(percentile=20, random_state=3).fit(X, y)
     pre_cols = sel.prefiltered_features_
-    ref = RFECV(SVC(kernel="linear"), step=0.1, cv=StratifiedKFold(5, shuffle=True, random_state=3),
-                scoring="roc_auc").fit(X[pre_cols].to_numpy(), y)
+    ref = RFECV(
+        SVC(kernel="linear"), step=0.1, cv=StratifiedKFold(5, shuffle=True, random_state=3), scoring="roc_auc"
+    ).fit(X[pre_cols].to_numpy(), y)
     assert sel.selected_features_ == [c for c, s in zip(pre_cols, ref.support_) if s]
     assert len(sel.selected_features_) >= 1
     assert sel.ranking_.index.tolist() == pre_cols

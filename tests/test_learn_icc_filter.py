@@ -1,4 +1,5 @@
 """ICCFilter: keeps reproducible features, computed through replicate.features.icc on training patients only."""
+
 from __future__ import annotations
 
 import numpy as np

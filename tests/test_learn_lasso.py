@@ -1,4 +1,5 @@
 """LassoSelector: picks informative features, CV-chosen penalty, score formula, fallback."""
+
 from __future__ import annotations
 
 import re
@@ -37,9 +38,16 @@ def test_picks_the_informative_features(kind):
 def test_logistic_kind_is_logistic_regression_cv_with_l1():
     X, y = _problem(seed=3)
     sel = LassoSelector(cv=10, random_state=7).fit(X, y)
-    ref = LogisticRegressionCV(Cs=sel.Cs_, l1_ratios=(1.0,), solver="liblinear", max_iter=10000,
-                               cv=StratifiedKFold(10, shuffle=True, random_state=7), scoring="neg_log_loss",
-                               random_state=7, use_legacy_attributes=False).fit(X.to_numpy(), y.to_numpy())
+    ref = LogisticRegressionCV(
+        Cs=sel.Cs_,
+        l1_ratios=(1.0,),
+        solver="liblinear",
+        max_iter=10000,
+        cv=StratifiedKFold(10, shuffle=True, random_state=7),
+        scoring="neg_log_loss",
+        random_state=7,
+        use_legacy_attributes=False,
+    ).fit(X.to_numpy(), y.to_numpy())
     assert sel.C_ == pytest.approx(float(np.ravel(ref.C_)[0]))
     np.testing.assert_allclose(sel.coef_.to_numpy(), ref.coef_.ravel(), atol=1e-10)
     assert sel.intercept_ == pytest.approx(float(ref.intercept_[0]))
@@ -72,7 +80,7 @@ def test_score_formula_and_rad_score():
     assert f.startswith("Rad-score = ")
     for feat in sel.selected_features_:
         assert f"× {feat}" in f
-    assert "− " in f                       # feat_01 has a negative coefficient
+    assert "− " in f  # feat_01 has a negative coefficient
     assert "× feat_39" not in f or "feat_39" in sel.selected_features_
     # the formula evaluates to rad_score (up to rounding)
     terms = re.findall(r"([+−]) (\d+\.\d+) × (\w+)", f)
@@ -80,15 +88,14 @@ def test_score_formula_and_rad_score():
     row = X.iloc[0]
     manual = b0 + sum((1 if s == "+" else -1) * float(b) * row[c] for s, b, c in terms)
     assert manual == pytest.approx(sel.rad_score(X).iloc[0], abs=5e-3 * (1 + len(terms)) * 3)
-    np.testing.assert_allclose(sel.rad_score(X).to_numpy(),
-                               sel.intercept_ + X.to_numpy() @ sel.coef_.to_numpy())
+    np.testing.assert_allclose(sel.rad_score(X).to_numpy(), sel.intercept_ + X.to_numpy() @ sel.coef_.to_numpy())
 
 
 def test_nothing_survives_keeps_the_first_feature_of_the_path():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(40, 5)), columns=list("abcde"))
     y = pd.Series(np.r_[np.ones(20, int), np.zeros(20, int)])
-    X["c"] += 1.0 * y                                    # the most correlated: first to enter the path
+    X["c"] += 1.0 * y  # the most correlated: first to enter the path
     Xc = X - X.mean()
     assert (Xc.T @ (y - y.mean())).abs().idxmax() == "c"
     with pytest.warns(UserWarning, match="no feature survived"):

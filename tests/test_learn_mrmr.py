@@ -1,4 +1,5 @@
 """MRMRSelector against mrmr.mrmr_classif called directly."""
+
 from __future__ import annotations
 
 import warnings
@@ -17,7 +18,7 @@ def _data(n=60, p=200, seed=0):
     y = pd.Series((rng.random(n) < 0.4).astype(int), index=idx)
     X = pd.DataFrame(rng.normal(size=(n, p)), index=idx, columns=[f"f{j:03d}" for j in range(p)])
     X.iloc[:, :5] += 0.9 * y.to_numpy()[:, None]
-    X["f005"] = X["f000"] + rng.normal(scale=0.05, size=n)       # redundant copy of an informative feature
+    X["f005"] = X["f000"] + rng.normal(scale=0.05, size=n)  # redundant copy of an informative feature
     return X, y
 
 
@@ -30,7 +31,7 @@ def test_same_selection_as_the_package(seed, k):
     sel = MRMRSelector(k=k).fit(X, y)
     assert sel.ranking_ == ref
     assert set(sel.selected_features_) == set(ref)
-    assert sel.selected_features_ == [c for c in X.columns if c in set(ref)]    # output in input order
+    assert sel.selected_features_ == [c for c in X.columns if c in set(ref)]  # output in input order
 
 
 def test_fast_false_is_the_package_itself():
@@ -68,7 +69,7 @@ def test_constant_features_never_chosen_and_k_capped():
 def test_import_does_not_silence_warnings():
     import_mrmr()
     with warnings.catch_warnings(record=True) as w:
-        warnings.warn("still visible", UserWarning)
+        warnings.warn("still visible", UserWarning, stacklevel=1)
     # catch_warnings(record=True) resets to the default action, so check the global filters instead
     assert ("ignore", None, Warning, None, 0) not in warnings.filters
     assert w

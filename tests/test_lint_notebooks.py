@@ -1,4 +1,5 @@
 """The chapter-notebook linter: one parameters cell, short cells, ruff-clean code."""
+
 from replicate.lint_notebooks import problems
 
 HEAD = "---\nkernelspec:\n  name: python3\n  display_name: Python 3\n  language: python\n---\n\n"
@@ -11,8 +12,11 @@ def _nb(tmp_path, body):
 
 
 def test_a_clean_notebook_has_no_problems(tmp_path):
-    p = _nb(tmp_path, "```{code-cell}\n:tags: [parameters]\n\nseed = 0\n```\n\n# Text\n\n"
-                      "```{code-cell}\nimport math\n\nmath.sqrt(seed)\n```\n")
+    p = _nb(
+        tmp_path,
+        "```{code-cell}\n:tags: [parameters]\n\nseed = 0\n```\n\n# Text\n\n"
+        "```{code-cell}\nimport math\n\nmath.sqrt(seed)\n```\n",
+    )
     assert problems(p) == []
 
 
@@ -22,4 +26,4 @@ def test_missing_parameters_long_cells_and_lint_errors_are_found(tmp_path):
     found = "\n".join(problems(p, max_cell_lines=30))
     assert "0 code cells tagged 'parameters'" in found
     assert "code cell 1 has 32 lines (> 30)" in found
-    assert "F401" in found   # `import os` unused
+    assert "F401" in found  # `import os` unused

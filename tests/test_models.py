@@ -1,4 +1,5 @@
 """Classifier factory: every name builds, fits and predicts; SMOTE placement; tuning; make_pipeline."""
+
 from __future__ import annotations
 
 import warnings
@@ -12,14 +13,21 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from replicate.learn import DropConstant, MRMRSelector, ZScore
-from replicate.models import (DISPLAY_NAMES, PARAM_GRIDS, AdaptiveSMOTE, available_classifiers, display_name,
-                              make_classifier, make_pipeline)
+from replicate.models import (
+    DISPLAY_NAMES,
+    PARAM_GRIDS,
+    AdaptiveSMOTE,
+    available_classifiers,
+    display_name,
+    make_classifier,
+    make_pipeline,
+)
 
 
 def _data(n=80, p=6, seed=0):
     rng = np.random.default_rng(seed)
     idx = pd.Index([f"P{i:03d}" for i in range(n)], name="patient_id")
-    y = pd.Series((np.arange(n) < n // 4).astype(int), index=idx)       # imbalanced 1:3
+    y = pd.Series((np.arange(n) < n // 4).astype(int), index=idx)  # imbalanced 1:3
     X = pd.DataFrame(rng.normal(size=(n, p)), index=idx, columns=[f"f{j}" for j in range(p)])
     X["f0"] += 2.0 * y
     return X, y
@@ -33,7 +41,7 @@ def test_every_classifier_fits_and_predicts(name, smote):
     assert isinstance(m, Pipeline) and m.steps[-1][0] == "clf"
     assert [s for s, _ in m.steps] == (["scale", "smote", "clf"] if smote else ["scale", "clf"])
     with warnings.catch_warnings():
-        warnings.simplefilter("error", FutureWarning)      # no deprecation noise from the factory
+        warnings.simplefilter("error", FutureWarning)  # no deprecation noise from the factory
         m.fit(X, y)
         p = m.predict_proba(X)[:, 1]
     assert p.shape == (len(X),) and np.all((p >= 0) & (p <= 1))
@@ -76,7 +84,7 @@ def test_smote_only_resamples_training_rows():
 def test_adaptive_smote_small_minority():
     X, y = _data(n=40)
     y[:] = 0
-    y.iloc[:3] = 1                                            # 3 minority samples < k_neighbors + 1
+    y.iloc[:3] = 1  # 3 minority samples < k_neighbors + 1
     with pytest.raises(ValueError):
         SMOTE(random_state=0).fit_resample(X, y)
     s = AdaptiveSMOTE(random_state=0)

@@ -1,5 +1,6 @@
 """Every chapter notebook that exists runs end to end on quick synthetic data (so CI catches a broken
 notebook), writes a results.json that follows the chapter contract, and passes the leakage canary."""
+
 import json
 
 import numpy as np
@@ -10,13 +11,14 @@ from replicate.runner import has_notebook, run_chapter
 from replicate.spec import CHAPTER_IDS, load_spec
 
 # One xdist group per chapter: its runs share a worker (and the cached first run).
-EXISTING = [pytest.param(cid, marks=pytest.mark.xdist_group(f"chapter-{cid}"))
-            for cid in CHAPTER_IDS if has_notebook(cid)]
+EXISTING = [
+    pytest.param(cid, marks=pytest.mark.xdist_group(f"chapter-{cid}")) for cid in CHAPTER_IDS if has_notebook(cid)
+]
 QUICK = {"data": "synthetic", "profile": "quick", "seed": 0}
 
 
 def check_contract(res: dict, cid: str) -> None:
-    validate_results(res)                            # the versioned results.json schema
+    validate_results(res)  # the versioned results.json schema
     assert res["chapter"] == cid
     assert res["paper"] == load_spec(cid).citation
     assert res["data"] in ("public", "synthetic")
@@ -32,7 +34,7 @@ def check_contract(res: dict, cid: str) -> None:
     for m in res["metrics"]:
         assert {"model", "cohort", "metric", "value", "ci", "reported", "verdict", "rule", "comparability"} <= set(m)
         assert m["verdict"] in VERDICTS
-        if m["verdict"] in SAME_DATA_VERDICTS:      # a verdict is a claim: same data only
+        if m["verdict"] in SAME_DATA_VERDICTS:  # a verdict is a claim: same data only
             assert m["comparability"] == "same_data", m
         if m["comparability"] == "proxy" and m["metric"] == "AUC" and m["value"] is not None:
             assert m.get("difference") is not None and m.get("resolution") is not None, m
@@ -69,8 +71,12 @@ def test_chapter_runs_quick_on_synthetic(cid, tmp_path_factory):
     nb = json.loads((out / f"{cid}.ipynb").read_text())
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
     assert any("image/png" in o.get("data", {}) for o in outputs), "the executed notebook shows no figure"
-    as_text = [o for o in outputs if "image/png" not in o.get("data", {})
-               and "".join(o.get("data", {}).get("text/plain", "")).startswith("<Figure size")]
+    as_text = [
+        o
+        for o in outputs
+        if "image/png" not in o.get("data", {})
+        and "".join(o.get("data", {}).get("text/plain", "")).startswith("<Figure size")
+    ]
     assert not as_text, "a figure was displayed as text"
 
 
@@ -95,10 +101,14 @@ def test_leakage_canary_null_labels(cid, tmp_path):
     """Permuted outcome: every leak-free model's mean AUC over random splits must be 0.5 ± 0.1."""
     per_model: dict[str, list[float]] = {}
     for seed in CANARY_SEEDS:
-        res = run_chapter(cid, dict(QUICK, seed=seed, null_labels=True, protocol="worc"), tmp_path / f"{cid}_{seed}",
-                          progress=False)
-        aucs = [m for m in res["metrics"] if m["metric"] == "AUC" and m["cohort"] == "cv"
-                and m["value"] is not None and m.get("leak_free", True)]
+        res = run_chapter(
+            cid, dict(QUICK, seed=seed, null_labels=True, protocol="worc"), tmp_path / f"{cid}_{seed}", progress=False
+        )
+        aucs = [
+            m
+            for m in res["metrics"]
+            if m["metric"] == "AUC" and m["cohort"] == "cv" and m["value"] is not None and m.get("leak_free", True)
+        ]
         assert aucs, "protocol=worc must report the mean AUC of each leak-free model on cohort 'cv'"
         for m in aucs:
             per_model.setdefault(m["model"], []).append(m["value"])

@@ -1,4 +1,5 @@
 """The null-distribution framework: collection over seeds, the centring check, storage, the figure."""
+
 import numpy as np
 
 from replicate import null
@@ -8,9 +9,17 @@ from replicate.plots import null_distribution_plot
 def _one_seed(bias):
     def run(seed):
         rng = np.random.default_rng(seed)
-        return {"A": {"cohort": "cv", "auc": 0.5 + bias + rng.normal(0, 0.07), "se": 0.07,
-                      "n_positive": 19, "n_negative": 32},
-                "B": {"cohort": "cv", "auc": 0.5 + rng.normal(0, 0.07), "se": 0.07}}
+        return {
+            "A": {
+                "cohort": "cv",
+                "auc": 0.5 + bias + rng.normal(0, 0.07),
+                "se": 0.07,
+                "n_positive": 19,
+                "n_negative": 32,
+            },
+            "B": {"cohort": "cv", "auc": 0.5 + rng.normal(0, 0.07), "se": 0.07},
+        }
+
     return run
 
 
@@ -26,4 +35,7 @@ def test_centred_models_pass_and_a_leak_is_caught(tmp_path):
     assert back.models["A"]["aucs"] == fair.models["A"]["aucs"] and back.seeds == list(range(200))
     assert null.load(tmp_path / "missing.json") is None
     fig = null_distribution_plot(back)
-    assert "A (SD" in fig.axes[0].get_yticklabels()[-1].get_text() and "predicted 0.07" in fig.axes[0].get_yticklabels()[-1].get_text()
+    assert (
+        "A (SD" in fig.axes[0].get_yticklabels()[-1].get_text()
+        and "predicted 0.07" in fig.axes[0].get_yticklabels()[-1].get_text()
+    )

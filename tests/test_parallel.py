@@ -1,4 +1,5 @@
 """replicate.parallel: the same numbers in this process, in joblib workers and on a two-worker Dask cluster."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,7 +49,7 @@ def _cases(root, n=8):
     root.mkdir(parents=True, exist_ok=True)
     cases, labels = [], []
     grid = np.indices((16, 16, 16)) - 7.5
-    mask = (np.sqrt((grid ** 2).sum(0)) <= 5).astype(np.uint8)
+    mask = (np.sqrt((grid**2).sum(0)) <= 5).astype(np.uint8)
     for i in range(n):
         rng = np.random.default_rng(i)
         img = rng.normal(100 + 15 * (i % 2), 10 + 5 * (i % 2), (16, 16, 16)).astype(np.float32)
@@ -59,8 +60,7 @@ def _cases(root, n=8):
     return cases, pd.Series(labels, index=[c.case_id for c in cases])
 
 
-PARAMS = {"imageType": {"Original": {}}, "featureClass": {"firstorder": None, "glcm": None},
-          "setting": {"binWidth": 5}}
+PARAMS = {"imageType": {"Original": {}}, "featureClass": {"firstorder": None, "glcm": None}, "setting": {"binWidth": 5}}
 
 
 def _workload(cases, y, scheduler):
@@ -71,10 +71,10 @@ def _workload(cases, y, scheduler):
     ft = extract_radiomics(cases, PARAMS, cache_dir=False, progress=False, scheduler=scheduler)
     X = ft.features
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=500))
-    cv = repeated_cv_predict(model, X, y.loc[X.index], n_splits=3, n_repeats=2, seed=3, progress=False,
-                             scheduler=scheduler)
-    splits = evaluate_splits(model, X, y.loc[X.index], random_splits(y.loc[X.index], 6, seed=4),
-                             scheduler=scheduler)
+    cv = repeated_cv_predict(
+        model, X, y.loc[X.index], n_splits=3, n_repeats=2, seed=3, progress=False, scheduler=scheduler
+    )
+    splits = evaluate_splits(model, X, y.loc[X.index], random_splits(y.loc[X.index], 6, seed=4), scheduler=scheduler)
     return ft, cv, splits
 
 

@@ -1,4 +1,5 @@
 """Each plot returns a Figure with the expected artists on tiny data (and leaves no pyplot figure open)."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,9 +95,15 @@ def test_nomogram_scales_and_plot():
 
 
 def test_bar_auc_plot():
-    df = pd.DataFrame({"model": ["A", "B", "A", "B"], "auc": [0.8, 0.7, 0.75, 0.6],
-                       "low": [0.7, 0.6, 0.65, np.nan], "high": [0.9, 0.8, 0.85, np.nan],
-                       "cohort": ["training", "training", "validation", "validation"]})
+    df = pd.DataFrame(
+        {
+            "model": ["A", "B", "A", "B"],
+            "auc": [0.8, 0.7, 0.75, 0.6],
+            "low": [0.7, 0.6, 0.65, np.nan],
+            "high": [0.9, 0.8, 0.85, np.nan],
+            "cohort": ["training", "training", "validation", "validation"],
+        }
+    )
     fig = plots.bar_auc_plot(df, "AUC", group="cohort")
     ax = fig.axes[0]
     assert len(ax.patches) == 4
@@ -125,15 +132,51 @@ def test_forest_plot_draws_pairs_by_comparability():
     from replicate.plots import forest_plot
 
     rows = [
-        {"model": "A", "cohort": "cv", "metric": "AUC", "value": 0.8, "ci": [0.7, 0.9], "reported": 0.83,
-         "reported_ci": [0.75, 0.9], "comparability": "same_data", "verdict": "reproduced"},
-        {"model": "B", "cohort": "validation", "metric": "AUC", "value": 0.6, "ci": [0.5, 0.7], "reported": 0.8,
-         "reported_ci": None, "comparability": "proxy", "verdict": "lower on proxy"},
-        {"model": "C", "cohort": "validation", "metric": "SEN", "value": 0.6, "ci": None, "reported": 0.7,
-         "comparability": "none", "verdict": "not comparable"},                 # not drawn: none, not an AUC
-        {"model": "B", "cohort": "validation", "metric": "AUC", "value": 0.6, "ci": [0.5, 0.7], "reported": 0.5,
-         "comparability": "proxy", "restatement_of": "x", "verdict": "higher on proxy"},   # not drawn twice
-        {"model": "D", "cohort": "validation", "metric": "AUC", "value": None, "reported": 0.7}]
+        {
+            "model": "A",
+            "cohort": "cv",
+            "metric": "AUC",
+            "value": 0.8,
+            "ci": [0.7, 0.9],
+            "reported": 0.83,
+            "reported_ci": [0.75, 0.9],
+            "comparability": "same_data",
+            "verdict": "reproduced",
+        },
+        {
+            "model": "B",
+            "cohort": "validation",
+            "metric": "AUC",
+            "value": 0.6,
+            "ci": [0.5, 0.7],
+            "reported": 0.8,
+            "reported_ci": None,
+            "comparability": "proxy",
+            "verdict": "lower on proxy",
+        },
+        {
+            "model": "C",
+            "cohort": "validation",
+            "metric": "SEN",
+            "value": 0.6,
+            "ci": None,
+            "reported": 0.7,
+            "comparability": "none",
+            "verdict": "not comparable",
+        },  # not drawn: none, not an AUC
+        {
+            "model": "B",
+            "cohort": "validation",
+            "metric": "AUC",
+            "value": 0.6,
+            "ci": [0.5, 0.7],
+            "reported": 0.5,
+            "comparability": "proxy",
+            "restatement_of": "x",
+            "verdict": "higher on proxy",
+        },  # not drawn twice
+        {"model": "D", "cohort": "validation", "metric": "AUC", "value": None, "reported": 0.7},
+    ]
     fig = forest_plot(rows, title="toy")
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["B · validation · AUC", "A · cv · AUC"]

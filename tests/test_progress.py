@@ -1,4 +1,5 @@
 """replicate.progress: stages and counters as JSON lines, the state a reader builds, the runner's sections."""
+
 import json
 import os
 import time
@@ -88,9 +89,13 @@ def test_state_eta_and_paths_across_processes():
 
 
 def test_stage_table_sums_repeated_stages():
-    ev = [{"ev": "start", "stage": "CV folds"}, {"ev": "end", "stage": "CV folds", "seconds": 1.5, "n": 3},
-          {"ev": "start", "stage": "CV folds"}, {"ev": "end", "stage": "CV folds", "seconds": 2.0, "n": 4},
-          {"ev": "start", "stage": "never ended"}]
+    ev = [
+        {"ev": "start", "stage": "CV folds"},
+        {"ev": "end", "stage": "CV folds", "seconds": 1.5, "n": 3},
+        {"ev": "start", "stage": "CV folds"},
+        {"ev": "end", "stage": "CV folds", "seconds": 2.0, "n": 4},
+        {"ev": "start", "stage": "never ended"},
+    ]
     assert progress.stage_table(ev) == [{"stage": "CV folds", "seconds": 3.5, "count": 2, "n": 7}]
 
 
@@ -118,12 +123,19 @@ def _toy(path):
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell("seed = 0\noutput_dir = None")
     params.metadata["tags"] = ["parameters"]
-    work = ("from replicate import progress\nimport time\n"
-            "with progress.stage('work', total=3, unit='case'):\n"
-            "    for i in range(1, 4):\n        time.sleep(0.05)\n        progress.tick(i)")
-    nb.cells = [nbformat.v4.new_markdown_cell("# Toy"), params, nbformat.v4.new_markdown_cell("## Features"),
-                nbformat.v4.new_code_cell(work), nbformat.v4.new_markdown_cell("## Models"),
-                nbformat.v4.new_code_cell("x = 1")]
+    work = (
+        "from replicate import progress\nimport time\n"
+        "with progress.stage('work', total=3, unit='case'):\n"
+        "    for i in range(1, 4):\n        time.sleep(0.05)\n        progress.tick(i)"
+    )
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Toy"),
+        params,
+        nbformat.v4.new_markdown_cell("## Features"),
+        nbformat.v4.new_code_cell(work),
+        nbformat.v4.new_markdown_cell("## Models"),
+        nbformat.v4.new_code_cell("x = 1"),
+    ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
 
@@ -136,8 +148,9 @@ def test_runner_sections_timings_monitor_and_no_tcp_warning(tmp_path, monkeypatc
     _toy(nbs / "toy.ipynb")
     out = tmp_path / "out"
     seen = []
-    runner.run_chapter("toy", {"seed": 1}, out, require_results=False,
-                       monitor=lambda state, events: seen.append(state.stage))
+    runner.run_chapter(
+        "toy", {"seed": 1}, out, require_results=False, monitor=lambda state, events: seen.append(state.stage)
+    )
     err = capfd.readouterr().err
     assert "without encryption" not in err
     events = _events(out / runner.PROGRESS_FILE)
@@ -146,8 +159,7 @@ def test_runner_sections_timings_monitor_and_no_tcp_warning(tmp_path, monkeypatc
     assert {e["pid"] for e in events if e["stage"] == "work"} != {os.getpid()}  # from the kernel
     timings = json.loads((out / runner.TIMINGS_FILE).read_text())
     assert timings["ok"] is True and timings["total"] > 0
-    assert [r["stage"] for r in timings["sections"]] == ["notebook > setup", "notebook > Features",
-                                                         "notebook > Models"]
+    assert [r["stage"] for r in timings["sections"]] == ["notebook > setup", "notebook > Features", "notebook > Models"]
     assert timings["stages"][0]["stage"] == "work" and timings["stages"][0]["seconds"] >= 0.1
     assert progress.ENV not in os.environ  # restored after the run
     assert any(s and s.endswith("work") for s in seen) or "notebook > Models" in seen
@@ -180,7 +192,7 @@ def test_extraction_stages_name_the_modality_and_the_perturbed_masks(pfile, tmp_
     monkeypatch.setenv("REPLICATE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("REPLICATE_FEATURE_CACHE", raising=False)
     grid = np.indices((12, 12, 12)) - 5.5
-    mask = (np.sqrt((grid ** 2).sum(0)) <= 4).astype(np.uint8)
+    mask = (np.sqrt((grid**2).sum(0)) <= 4).astype(np.uint8)
     cases = []
     for i in range(2):
         img = np.random.default_rng(i).normal(100, 10, (12, 12, 12)).astype(np.float32)
@@ -193,8 +205,11 @@ def test_extraction_stages_name_the_modality_and_the_perturbed_masks(pfile, tmp_
     extract_radiomics(pert["dilate"], params, progress=False)
     extract_radiomics(pert["dilate"], params, progress=False)
     rows = {r["stage"]: r for r in progress.stage_table(_events(pfile))}
-    assert list(rows) == ["PyRadiomics T1 (1 image types)", "perturb masks (dilate)",
-                          "PyRadiomics T1 (1 image types), perturbed masks"]
+    assert list(rows) == [
+        "PyRadiomics T1 (1 image types)",
+        "perturb masks (dilate)",
+        "PyRadiomics T1 (1 image types), perturbed masks",
+    ]
     pm = rows["PyRadiomics T1 (1 image types), perturbed masks"]
     assert pm["count"] == 2 and pm["n_extracted"] == 2 and pm["n_cached"] == 2  # the second call read the cache
     assert rows["perturb masks (dilate)"]["n_made"] == 2

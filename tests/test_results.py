@@ -1,9 +1,8 @@
 import json
 from pathlib import Path
 
-import pytest
-
 import numpy as np
+import pytest
 import yaml
 
 from replicate.results import SAME_DATA_VERDICTS, ChapterResults, judge, prevalence_adjusted, validate_results
@@ -26,7 +25,7 @@ def toy(**comparability) -> Spec:
 
 def test_proxy_pair_gets_difference_interval_resolution_and_a_contrast_word():
     spec = toy()
-    rep = spec.find_reported("Model", "validation", "AUC")             # 0.80 [0.70, 0.90]
+    rep = spec.find_reported("Model", "validation", "AUC")  # 0.80 [0.70, 0.90]
     row = {"value": 0.60, "ci": [0.45, 0.75]}
     out = judge(spec, "public", row, rep, our_counts={"n": 60, "n_positive": 20})
     assert out["comparability"] == "proxy" and out["verdict"] == "lower on proxy"
@@ -48,8 +47,9 @@ def test_proxy_pair_gets_difference_interval_resolution_and_a_contrast_word():
 def test_proxy_pair_uses_a_given_se_for_cross_validated_estimates():
     spec = toy()
     rep = spec.find_reported("Model", "validation", "AUC")
-    out = judge(spec, "public", {"value": 0.70, "ci": [0.6, 0.8], "se": 0.04}, rep,
-                our_counts={"n": 60, "n_positive": 20})
+    out = judge(
+        spec, "public", {"value": 0.70, "ci": [0.6, 0.8], "se": 0.04}, rep, our_counts={"n": 60, "n_positive": 20}
+    )
     se_p = 0.20 / (2 * 1.959964)
     assert out["resolution"] == pytest.approx(2.8016 * np.sqrt(0.04**2 + se_p**2), rel=1e-3)
     half = 1.959964 * np.sqrt(0.04**2 + se_p**2)
@@ -58,9 +58,10 @@ def test_proxy_pair_uses_a_given_se_for_cross_validated_estimates():
 
 def test_proxy_pair_without_a_paper_interval_uses_its_denominators():
     spec = toy()
-    rep = spec.find_reported("Model", "validation", "SEN")             # 0.75, no CI; paper n+ = 20
+    rep = spec.find_reported("Model", "validation", "SEN")  # 0.75, no CI; paper n+ = 20
     out = judge(spec, "public", {"value": 0.50, "ci": [0.30, 0.70]}, rep, our_counts={"n": 40, "n_positive": 16})
-    def wilson_se(p, n, z2=1.959964**2):   # half-width of the Wilson interval / z
+
+    def wilson_se(p, n, z2=1.959964**2):  # half-width of the Wilson interval / z
         return np.sqrt(p * (1 - p) / n + z2 / (4 * n**2)) / (1 + z2 / n)
 
     assert "Wilson (n=20)" in out["rule"] and out["verdict"] in ("lower on proxy", "consistent on proxy")
@@ -73,15 +74,22 @@ def test_declared_none_and_twin_carry_no_verdict():
     spec = toy(rules=[{"metrics": ["SEN"], "level": "none", "reason": "prevalence differs"}])
     rep = spec.find_reported("Model", "validation", "SEN")
     out = judge(spec, "public", {"value": 0.75, "ci": [0.6, 0.9]}, rep)
-    assert out == {"comparability": "none", "comparability_reason": "prevalence differs",
-                   "verdict": "not comparable", "rule": "not comparable (prevalence differs)"}
+    assert out == {
+        "comparability": "none",
+        "comparability_reason": "prevalence differs",
+        "verdict": "not comparable",
+        "rule": "not comparable (prevalence differs)",
+    }
     twin = judge(spec, "synthetic", {"value": 0.80, "ci": [0.7, 0.9]}, spec.find_reported("Model", "validation", "AUC"))
     assert twin["comparability"] == "twin" and twin["verdict"] == "not comparable" and "difference" not in twin
 
 
 def test_conditions_switch_rules_on():
-    spec = toy(rules=[{"models": ["Model"], "condition": "untrained_backbone", "level": "none",
-                       "reason": "untrained backbone"}])
+    spec = toy(
+        rules=[
+            {"models": ["Model"], "condition": "untrained_backbone", "level": "none", "reason": "untrained backbone"}
+        ]
+    )
     rep = spec.find_reported("Model", "validation", "AUC")
     assert judge(spec, "public", {"value": 0.7, "ci": [0.6, 0.8]}, rep)["comparability"] == "proxy"
     out = judge(spec, "public", {"value": 0.7, "ci": [0.6, 0.8]}, rep, frozenset({"untrained_backbone"}))
@@ -95,15 +103,18 @@ def test_an_entry_overrides_the_spec():
     spec = Spec(raw)
     rep = spec.find_reported("Model", "validation", "AUC")
     assert spec.comparability_of(rep, "public") == ("same_data", "the paper's own patients")
-    assert spec.comparability_of(rep, "synthetic")[0] == "twin"      # the override covers public data only
+    assert spec.comparability_of(rep, "synthetic")[0] == "twin"  # the override covers public data only
 
 
-@pytest.mark.parametrize("seeds, expected", [
-    ([0.80, 0.81, 0.79, 0.80], "reproduced"),          # d = 0, tiny method SE
-    ([0.70, 0.71, 0.69, 0.70], "not reproduced"),      # d = -0.10, clear of the 0.05 margin
-    ([0.70, 0.86, 0.74, 0.90], "inconclusive"),         # d = 0, but the method varies too much
-    ([0.76, 0.78, 0.74, 0.76], "inconclusive"),         # d = -0.04: its CI crosses -0.05
-])
+@pytest.mark.parametrize(
+    "seeds, expected",
+    [
+        ([0.80, 0.81, 0.79, 0.80], "reproduced"),  # d = 0, tiny method SE
+        ([0.70, 0.71, 0.69, 0.70], "not reproduced"),  # d = -0.10, clear of the 0.05 margin
+        ([0.70, 0.86, 0.74, 0.90], "inconclusive"),  # d = 0, but the method varies too much
+        ([0.76, 0.78, 0.74, 0.76], "inconclusive"),  # d = -0.04: its CI crosses -0.05
+    ],
+)
 def test_same_data_pairs_are_judged_by_tost_on_the_methods_own_variability(seeds, expected):
     raw = toy_raw()
     raw["comparability"]["public"] = {"level": "same_data", "reason": "same patients"}
@@ -142,8 +153,9 @@ def test_prevalence_adjusted_ppv_npv():
 
 def test_results_pairing_counts_and_json(tmp_path):
     spec = load_spec_file(FIX / "spec_toy.yaml")
-    res = ChapterResults(spec, data="public", parameters={"seed": 0, "profile": "quick", "null_labels": False,
-                                                          "protocol": "paper"})
+    res = ChapterResults(
+        spec, data="public", parameters={"seed": 0, "profile": "quick", "null_labels": False, "protocol": "paper"}
+    )
     res.add_cohort("validation", 50, 20, source="toy")
     row = res.add_metric("Model", "validation", "AUC", 0.78, (0.66, 0.88))
     assert row["reported"] == 0.80 and row["verdict"] == "consistent on proxy" and row["reported_id"] == "auc_val"
@@ -168,15 +180,25 @@ def test_results_pairing_counts_and_json(tmp_path):
     assert other["reported"] is None and other["verdict"] == "not comparable"
     assert out["deviations"] == ["toy deviation"]
     table = res.table(only_reported=True)
-    assert list(table.columns) == ["model", "cohort", "metric", "reported", "reproduced", "comparability",
-                                   "difference [CI]", "resolution", "verdict"]
+    assert list(table.columns) == [
+        "model",
+        "cohort",
+        "metric",
+        "reported",
+        "reproduced",
+        "comparability",
+        "difference [CI]",
+        "resolution",
+        "verdict",
+    ]
     assert len(table) == 3
 
 
 def test_conditions_declared_late_apply_to_every_pair():
     raw = toy_raw()
-    raw["comparability"]["public"]["rules"] = [{"models": ["Model"], "condition": "untrained_backbone",
-                                                "level": "none", "reason": "untrained backbone"}]
+    raw["comparability"]["public"]["rules"] = [
+        {"models": ["Model"], "condition": "untrained_backbone", "level": "none", "reason": "untrained backbone"}
+    ]
     res = ChapterResults(Spec(raw), data="public", parameters={})
     res.add_metric("Model", "validation", "AUC", 0.78, (0.66, 0.88))
     res.declare("untrained_backbone")
@@ -195,9 +217,18 @@ def test_adding_a_metric_twice_replaces_it():
 def test_a_metric_reported_twice_is_judged_against_both(tmp_path):
     """Papers state some numbers twice (abstract and table, sometimes differently): ours meets each."""
     import yaml
+
     raw = yaml.safe_load((FIX / "spec_toy.yaml").read_text())
-    raw["reported"].append({"id": "auc_val_abstract", "model": "Model", "cohort": "validation", "metric": "AUC",
-                            "value": 0.50, "where": {"section": "Abstract"}})
+    raw["reported"].append(
+        {
+            "id": "auc_val_abstract",
+            "model": "Model",
+            "cohort": "validation",
+            "metric": "AUC",
+            "value": 0.50,
+            "where": {"section": "Abstract"},
+        }
+    )
     p = tmp_path / "toy.yaml"
     p.write_text(yaml.safe_dump(raw))
     res = ChapterResults(load_spec_file(p), data="public", parameters={"seed": 0})
@@ -221,19 +252,22 @@ def test_a_metric_reported_twice_is_judged_against_both(tmp_path):
 def test_the_results_schema_rejects_a_verdict_on_a_proxy():
     import jsonschema
 
-    res = ChapterResults(load_spec_file(FIX / "spec_toy.yaml"), data="public", parameters={
-        "seed": 0, "profile": "quick", "null_labels": False, "protocol": "paper"})
+    res = ChapterResults(
+        load_spec_file(FIX / "spec_toy.yaml"),
+        data="public",
+        parameters={"seed": 0, "profile": "quick", "null_labels": False, "protocol": "paper"},
+    )
     res.add_cohort("validation", 50, 20)
     res.add_metric("Model", "validation", "AUC", 0.78, (0.66, 0.88))
     res.add_deviation("toy")
     out = json.loads(json.dumps(res.to_dict()))
     validate_results(out)
     bad = json.loads(json.dumps(out))
-    bad["metrics"][0]["verdict"] = "reproduced"           # a proxy pair cannot be reproduced
+    bad["metrics"][0]["verdict"] = "reproduced"  # a proxy pair cannot be reproduced
     with pytest.raises(jsonschema.ValidationError):
         validate_results(bad)
     bad = json.loads(json.dumps(out))
-    del bad["metrics"][0]["resolution"]                    # a proxy AUC pair shows its resolution
+    del bad["metrics"][0]["resolution"]  # a proxy AUC pair shows its resolution
     with pytest.raises(jsonschema.ValidationError):
         validate_results(bad)
 
@@ -242,8 +276,11 @@ def test_the_results_schema_takes_the_papers_cohort_names_only_for_rows_we_did_n
     """A reported-only row keeps the paper's cohort (e.g. 'all', 'prospective'); a computed one is ours."""
     import jsonschema
 
-    res = ChapterResults(load_spec_file(FIX / "spec_toy.yaml"), data="public", parameters={
-        "seed": 0, "profile": "quick", "null_labels": False, "protocol": "paper"})
+    res = ChapterResults(
+        load_spec_file(FIX / "spec_toy.yaml"),
+        data="public",
+        parameters={"seed": 0, "profile": "quick", "null_labels": False, "protocol": "paper"},
+    )
     res.add_cohort("validation", 50, 20)
     res.add_metric("Model", "validation", "AUC", 0.78, (0.66, 0.88))
     res.add_deviation("toy")
@@ -252,10 +289,10 @@ def test_the_results_schema_takes_the_papers_cohort_names_only_for_rows_we_did_n
     out["metrics"].append(paper_only)
     validate_results(out)
     bad = json.loads(json.dumps(out))
-    bad["metrics"][-1]["value"] = 0.7                      # computed on a cohort this run does not have
+    bad["metrics"][-1]["value"] = 0.7  # computed on a cohort this run does not have
     with pytest.raises(jsonschema.ValidationError):
         validate_results(bad)
-    bad["metrics"][-1]["cohort"] = "all cohorts"           # not an identifier
+    bad["metrics"][-1]["cohort"] = "all cohorts"  # not an identifier
     bad["metrics"][-1]["value"] = None
     with pytest.raises(jsonschema.ValidationError):
         validate_results(bad)

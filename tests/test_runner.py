@@ -1,5 +1,5 @@
 """The papermill runner: parameters, results.json, failures, input hashing."""
-import json
+
 from pathlib import Path
 
 import nbformat
@@ -22,7 +22,7 @@ def _toy_notebook(path: Path, body: str) -> None:
 GOOD = f"""
 from replicate.results import ChapterResults
 from replicate.spec import load_spec_file
-res = ChapterResults(load_spec_file({str(FIX / 'spec_toy.yaml')!r}), data="public",
+res = ChapterResults(load_spec_file({str(FIX / "spec_toy.yaml")!r}), data="public",
                      parameters={{"seed": seed, "null_labels": null_labels}})
 res.add_metric("Model", "validation", "AUC", 0.5 + seed / 100, (0.4, 0.6))
 res.write(output_dir)
@@ -39,7 +39,11 @@ def nbdir(tmp_path, monkeypatch):
 
 def test_parse_parameters_types():
     assert runner.parse_parameters(["seed=3", "null_labels=true", "data=synthetic", "effect_size=0.5"]) == {
-        "seed": 3, "null_labels": True, "data": "synthetic", "effect_size": 0.5}
+        "seed": 3,
+        "null_labels": True,
+        "data": "synthetic",
+        "effect_size": 0.5,
+    }
     with pytest.raises(ValueError, match="KEY=VALUE"):
         runner.parse_parameters(["seed"])
     with pytest.raises(ValueError, match="identifier"):
@@ -146,18 +150,19 @@ def test_shipped_chapters_are_text_notebooks():
 
 
 def test_a_chapter_depends_only_on_the_modules_it_imports():
+    from replicate.config import PACKAGE_DIR
     from replicate.runner import chapter_dependencies
 
-    from replicate.config import PACKAGE_DIR
-
-    names = {cid: {str(p.relative_to(PACKAGE_DIR)) for p in chapter_dependencies(cid) if p.is_relative_to(PACKAGE_DIR)}
-             for cid in ("sts", "alt", "us")}
+    names = {
+        cid: {str(p.relative_to(PACKAGE_DIR)) for p in chapter_dependencies(cid) if p.is_relative_to(PACKAGE_DIR)}
+        for cid in ("sts", "alt", "us")
+    }
     assert "dlrn.py" in names["sts"] and "dlrn.py" not in names["alt"]
     assert "automl.py" in names["alt"] and "automl.py" not in names["sts"]
     assert "fusion.py" in names["us"] and "automl.py" not in names["us"]
     deps = [p.name for p in chapter_dependencies("us")]
-    assert "null_us.json" in deps and "null_sts.json" not in deps    # the chapter's stored chance section
-    for cid, files in names.items():   # shared layers and the chapter's own spec, never another's spec
+    assert "null_us.json" in deps and "null_sts.json" not in deps  # the chapter's stored chance section
+    for cid, files in names.items():  # shared layers and the chapter's own spec, never another's spec
         assert {"results.py", "chapter.py", "spec.py", "specs/schema.yaml", f"specs/{cid}.yaml"} <= files
         assert not ({"specs/sts.yaml", "specs/alt.yaml", "specs/us.yaml"} - {f"specs/{cid}.yaml"}) & files
         assert not ({"specs/schema/sts.yaml", "specs/schema/alt.yaml"} - {f"specs/schema/{cid}.yaml"}) & files
@@ -170,7 +175,7 @@ def test_editing_one_pipeline_module_reruns_only_its_chapters(monkeypatch):
     after = {cid: runner.input_hash(cid, {}) for cid in ("sts", "rls", "alt", "us")}
     assert [cid for cid in before if before[cid] != after[cid]] == ["alt"]
     monkeypatch.setattr(runner, "_file_digest", lambda p: real(p) + ("edited" if p.name == "results.py" else ""))
-    assert all(runner.input_hash(cid, {}) != before[cid] for cid in before)   # a shared layer re-runs all
+    assert all(runner.input_hash(cid, {}) != before[cid] for cid in before)  # a shared layer re-runs all
 
 
 def test_tests_never_write_into_the_users_data_cache():

@@ -15,24 +15,30 @@ def test_toy_spec_loads_and_indexes():
     assert spec.id == "toy"
     assert spec.find_reported("Model", "validation", "AUC")["value"] == 0.80
     assert spec.find_reported("Model", "validation", "ACC") is None
-    assert spec.denominators(spec.find_reported("Model", "validation", "SEN")) == {"n": 50, "n_positive": 20,
-                                                                                    "n_negative": 30}
+    assert spec.denominators(spec.find_reported("Model", "validation", "SEN")) == {
+        "n": 50,
+        "n_positive": 20,
+        "n_negative": 30,
+    }
     assert spec.profile("quick") == {"n_splits": 5}
     with pytest.raises(SpecError):
         spec.profile("medium")
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda r: r.pop("comparability"), "comparability"),
-    (lambda r: r.pop("margins"), "margins"),
-    (lambda r: r["comparability"]["public"].update(level="reproducible"), "reproducible"),
-    (lambda r: r["reported"][0].update(comparability={"level": "none"}), "without a reason"),
-    (lambda r: r["reported"][0].update(cohort="nowhere"), "unknown cohort"),
-    (lambda r: r["reported"][1].update(id="auc_val"), "duplicate"),
-    (lambda r: r["reported"][0].update(ci=[0.9, 0.7]), "lower bound"),
-    (lambda r: r["cohorts"]["training"].update(n_positive=50), "n_positive"),
-    (lambda r: r["reported"][0].update(colour="red"), "spec: unknown key 'colour' in reported/0$"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: r.pop("comparability"), "comparability"),
+        (lambda r: r.pop("margins"), "margins"),
+        (lambda r: r["comparability"]["public"].update(level="reproducible"), "reproducible"),
+        (lambda r: r["reported"][0].update(comparability={"level": "none"}), "without a reason"),
+        (lambda r: r["reported"][0].update(cohort="nowhere"), "unknown cohort"),
+        (lambda r: r["reported"][1].update(id="auc_val"), "duplicate"),
+        (lambda r: r["reported"][0].update(ci=[0.9, 0.7]), "lower bound"),
+        (lambda r: r["cohorts"]["training"].update(n_positive=50), "n_positive"),
+        (lambda r: r["reported"][0].update(colour="red"), "spec: unknown key 'colour' in reported/0$"),
+    ],
+)
 def test_invalid_specs_are_rejected(mutate, message):
     raw = yaml.safe_load((FIX / "spec_toy.yaml").read_text())
     mutate(raw)
@@ -64,17 +70,20 @@ def _rename(node: dict, old: str, new: str) -> None:
     node[new] = node.pop(old)
 
 
-@pytest.mark.parametrize("cid, path, old, new", [
-    ("sts", ["profiles", "quick"], "cv_repeats", "cv_repeat"),
-    ("us", ["profiles", "full"], "svm_grid", "svm_grids"),
-    ("alt", ["profiles", "quick"], "n_patients", "n_patient"),
-    ("rls", ["design", "robustness"], "icc_threshold", "icc_treshold"),
-    ("wdlps", ["design"], "handcrafted_sets", "handcrafted_set"),
-    ("alt", ["design", "twin"], "cohort_names", "cohort_name"),
-    ("sts", ["synthetic", "centres", "Institution-2"], "noise", "noize"),
-    ("us", ["synthetic", "centres", "Hospital-2"], "speckle", "speckel"),
-    ("rls", ["synthetic", "survival", 0], "hazard_ratio", "hazard_ration"),
-])
+@pytest.mark.parametrize(
+    "cid, path, old, new",
+    [
+        ("sts", ["profiles", "quick"], "cv_repeats", "cv_repeat"),
+        ("us", ["profiles", "full"], "svm_grid", "svm_grids"),
+        ("alt", ["profiles", "quick"], "n_patients", "n_patient"),
+        ("rls", ["design", "robustness"], "icc_threshold", "icc_treshold"),
+        ("wdlps", ["design"], "handcrafted_sets", "handcrafted_set"),
+        ("alt", ["design", "twin"], "cohort_names", "cohort_name"),
+        ("sts", ["synthetic", "centres", "Institution-2"], "noise", "noize"),
+        ("us", ["synthetic", "centres", "Hospital-2"], "speckle", "speckel"),
+        ("rls", ["synthetic", "survival", 0], "hazard_ratio", "hazard_ration"),
+    ],
+)
 def test_a_typo_is_an_error_naming_the_file_and_the_key(tmp_path, cid, path, old, new):
     raw = _raw(cid)
     node = raw
@@ -95,14 +104,21 @@ def test_an_unknown_key_far_from_any_known_one_gets_no_suggestion():
         validate(raw, "sts.yaml")
 
 
-@pytest.mark.parametrize("cid, path, value, message", [
-    ("sts", ["profiles", "full", "cv_folds"], 1, "1 is less than the minimum of 2 (at profiles/full/cv_folds)"),
-    ("rls", ["design", "features", "deep", "layer"], "fc", "'fc' is not one of"),
-    ("us", ["design", "robustness", "perturbation"], "shrink", "'shrink' is not one of"),
-    ("wdlps", ["profiles", "quick", "hcr_image_types"], ["Original", "Wavlet"],
-     "'Wavlet' is not one of ['Original', 'Wavelet',"),
-    ("alt", ["synthetic", "kind"], "mri", "'mri' is not one of ['volume', 'ultrasound'] (at synthetic/kind)"),
-])
+@pytest.mark.parametrize(
+    "cid, path, value, message",
+    [
+        ("sts", ["profiles", "full", "cv_folds"], 1, "1 is less than the minimum of 2 (at profiles/full/cv_folds)"),
+        ("rls", ["design", "features", "deep", "layer"], "fc", "'fc' is not one of"),
+        ("us", ["design", "robustness", "perturbation"], "shrink", "'shrink' is not one of"),
+        (
+            "wdlps",
+            ["profiles", "quick", "hcr_image_types"],
+            ["Original", "Wavlet"],
+            "'Wavlet' is not one of ['Original', 'Wavelet',",
+        ),
+        ("alt", ["synthetic", "kind"], "mri", "'mri' is not one of ['volume', 'ultrasound'] (at synthetic/kind)"),
+    ],
+)
 def test_a_wrong_value_is_an_error_naming_its_place(cid, path, value, message):
     raw = _raw(cid)
     node = raw
@@ -138,8 +154,11 @@ def test_defaults_are_filled_in_from_the_schema():
     assert d["robustness"]["icc_kind"] == "ICC(2,1)" and d["chosen_signature"]["smote"] is False
     assert raw["profiles"]["quick"]["mrmr_pool"] is None
     assert syn["semantic"] is True and syn["id_prefix"] == "SYN"
-    assert syn["geometry"] == {"shape": [64, 64, 24], "spacing": [1.0, 1.0, 3.0],
-                               "tumour_diameter_mm": {"mean": [30, 38], "sd": [7, 9]}}
+    assert syn["geometry"] == {
+        "shape": [64, 64, 24],
+        "spacing": [1.0, 1.0, 3.0],
+        "tumour_diameter_mm": {"mean": [30, 38], "sd": [7, 9]},
+    }
     assert syn["survival"][0]["dropout"] == 0.0 and syn["clinical"][0]["missing"] == 0.0
     assert syn["centres"]["Institution-1"] == {"scale": 1.0, "offset": 0.0, "noise": 0.03, "blur": 0.0}
 
@@ -153,7 +172,7 @@ def test_filling_defaults_is_idempotent_and_leaves_given_values():
     assert twice == once
     assert once["profiles"]["quick"]["svm_grid"] == raw["profiles"]["quick"]["svm_grid"]
     assert once["synthetic"]["centres"]["Hospital-2"]["noise"] == raw["synthetic"]["centres"]["Hospital-2"]["noise"]
-    assert once["synthetic"]["centres"]["Hospital-2"]["blur"] == 0.0     # not in the file: the default
+    assert once["synthetic"]["centres"]["Hospital-2"]["blur"] == 0.0  # not in the file: the default
 
 
 def test_defaults_are_copies():

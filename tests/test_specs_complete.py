@@ -4,12 +4,13 @@ The last part is checked against the spec's own ``tables`` list: a row counts as
 ``reported`` entry (or a ``comparisons`` entry, for test rows such as "DLRN vs. DLRS") names that
 table (or figure) and row in its ``where``. A chapter whose spec has not landed yet fails here on purpose.
 """
+
 from __future__ import annotations
 
 import pytest
 
-from replicate.spec import CHAPTER_IDS, load_spec
 from replicate.config import specs_dir
+from replicate.spec import CHAPTER_IDS, load_spec
 
 
 @pytest.mark.parametrize("cid", CHAPTER_IDS)
@@ -32,7 +33,10 @@ def test_every_table_row_has_a_reported_entry(cid):
     spec = load_spec(cid)
     tables = spec.raw.get("tables", [])
     assert tables, f"{cid}: the spec lists no results tables"
-    present = {((e.get("where") or {}).get(key), (e.get("where") or {}).get("row"))
-               for e in list(spec.reported) + list(spec.comparisons) for key in ("table", "figure")}
+    present = {
+        ((e.get("where") or {}).get(key), (e.get("where") or {}).get("row"))
+        for e in list(spec.reported) + list(spec.comparisons)
+        for key in ("table", "figure")
+    }
     missing = [f"{t['name']} / {row}" for t in tables for row in t["rows"] if (t["name"], row) not in present]
     assert not missing, f"{cid}: table rows without a reported entry: {missing}"

@@ -1,4 +1,5 @@
 """AUC, DeLong variance / test: pROC's own test-suite values on aSAH, sklearn, a naive O(n^2) DeLong."""
+
 import json
 import os
 from pathlib import Path
@@ -83,10 +84,12 @@ def _naive_delong(y, scores):
         aucs.append(psi.mean())
     v10, v01 = np.array(v10s), np.array(v01s)
     m, n = v10.shape[1], v01.shape[1]
-    s10 = np.array([[np.sum((v10[i] - v10[i].mean()) * (v10[j] - v10[j].mean())) / (m - 1) for j in range(k)]
-                    for i in range(k)])
-    s01 = np.array([[np.sum((v01[i] - v01[i].mean()) * (v01[j] - v01[j].mean())) / (n - 1) for j in range(k)]
-                    for i in range(k)])
+    s10 = np.array(
+        [[np.sum((v10[i] - v10[i].mean()) * (v10[j] - v10[j].mean())) / (m - 1) for j in range(k)] for i in range(k)]
+    )
+    s01 = np.array(
+        [[np.sum((v01[i] - v01[i].mean()) * (v01[j] - v01[j].mean())) / (n - 1) for j in range(k)] for i in range(k)]
+    )
     return np.array(aucs), s10 / m + s01 / n
 
 
@@ -95,9 +98,13 @@ def test_fast_delong_equals_naive_with_ties(seed):
     rng = np.random.default_rng(seed)
     n = 157
     y = rng.integers(0, 2, n)
-    s = np.vstack([np.round(y + rng.normal(size=n), 1),        # many ties
-                   rng.integers(0, 4, n).astype(float),        # heavy ties
-                   0.3 * y + rng.normal(size=n)])
+    s = np.vstack(
+        [
+            np.round(y + rng.normal(size=n), 1),  # many ties
+            rng.integers(0, 4, n).astype(float),  # heavy ties
+            0.3 * y + rng.normal(size=n),
+        ]
+    )
     auc, cov = delong_covariance(y, s)
     auc_n, cov_n = _naive_delong(y, s)
     np.testing.assert_allclose(auc, auc_n, atol=1e-12)

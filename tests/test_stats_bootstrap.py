@@ -1,4 +1,5 @@
 """Vectorised bootstrap of the AUC against a loop over the same resamples with sklearn."""
+
 import time
 
 import numpy as np
@@ -65,8 +66,9 @@ def test_percentile_ci_and_generic(data):
     assert g == pytest.approx((low, est, high))
     # 2-D score: paired difference of two models, resampled together
     s2 = np.c_[s, -s]
-    diff = bootstrap_ci(y, s2, lambda yy, ss: roc_auc_score(yy, ss[:, 0]) - roc_auc_score(yy, ss[:, 1]),
-                        n_boot=50, seed=0)
+    diff = bootstrap_ci(
+        y, s2, lambda yy, ss: roc_auc_score(yy, ss[:, 0]) - roc_auc_score(yy, ss[:, 1]), n_boot=50, seed=0
+    )
     assert diff[1] == pytest.approx(2 * roc_auc_score(y, s) - 1)
 
 

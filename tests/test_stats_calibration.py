@@ -1,4 +1,5 @@
 """Hosmer-Lemeshow (hand-worked example + an R-faithful restatement), calibration curve, Brier score."""
+
 import numpy as np
 import pandas as pd
 import pytest

@@ -1,11 +1,21 @@
 """Reported vs reproduced statistics: MOVER, SE from a CI, resolution, TOST (validated on published numbers)."""
+
 import math
 
 import numpy as np
 import pytest
 
-from replicate.stats import (POWER_FACTOR, contrast_word, hanley_mcneil_se, method_se, mover_difference,
-                             proportion_ci, resolution, se_from_ci, tost)
+from replicate.stats import (
+    POWER_FACTOR,
+    contrast_word,
+    hanley_mcneil_se,
+    method_se,
+    mover_difference,
+    proportion_ci,
+    resolution,
+    se_from_ci,
+    tost,
+)
 
 
 def test_mover_with_wilson_intervals_is_newcombes_method_10():
@@ -56,14 +66,16 @@ def test_method_se_and_tost():
     eq = tost(0.0, 0.01, 0.05)
     assert eq.verdict == "reproduced" and eq.low == pytest.approx(-1.644854 * 0.01, rel=1e-5)
     assert tost(-0.2, 0.01, 0.05).verdict == "not reproduced"
-    assert tost(-0.05, 0.01, 0.05).verdict == "inconclusive"     # touches the margin
-    assert tost(0.0, 0.1, 0.05).verdict == "inconclusive"        # too variable to tell
+    assert tost(-0.05, 0.01, 0.05).verdict == "inconclusive"  # touches the margin
+    assert tost(0.0, 0.1, 0.05).verdict == "inconclusive"  # too variable to tell
     with pytest.raises(ValueError):
         tost(0.0, 0.01, 0.0)
 
 
-@pytest.mark.parametrize("low, high, word", [(-0.3, -0.01, "lower on proxy"), (0.02, 0.2, "higher on proxy"),
-                                              (-0.1, 0.1, "consistent on proxy")])
+@pytest.mark.parametrize(
+    "low, high, word",
+    [(-0.3, -0.01, "lower on proxy"), (0.02, 0.2, "higher on proxy"), (-0.1, 0.1, "consistent on proxy")],
+)
 def test_contrast_words(low, high, word):
     assert contrast_word(low, high) == word
 

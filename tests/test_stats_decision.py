@@ -1,4 +1,5 @@
 """Decision curves (dcurves) against net benefit computed by hand."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """Confusion metrics against scikit-learn, CIs against proportion_ci / bootstrap, Youden against brute force."""
+
 import numpy as np
 import pytest
 from sklearn.metrics import (
@@ -170,7 +171,10 @@ def test_add_performance_records_each_metric():
     from replicate.spec import load_spec_file
 
     res = ChapterResults(load_spec_file(Path(__file__).parent / "fixtures" / "spec_toy.yaml"), "public", {})
-    res.add_performance("Model", "validation", {"AUC": (0.8, 0.7, 0.9), "SEN": (float("nan"),) * 3,
-                                                 "PPV": (0.5, float("nan"), float("nan"))})
+    res.add_performance(
+        "Model",
+        "validation",
+        {"AUC": (0.8, 0.7, 0.9), "SEN": (float("nan"),) * 3, "PPV": (0.5, float("nan"), float("nan"))},
+    )
     rows = {m["metric"]: m for m in res.metrics}
     assert rows["AUC"]["ci"] == [0.7, 0.9] and rows["SEN"]["value"] is None and rows["PPV"]["ci"] is None

@@ -1,4 +1,5 @@
 """McNemar's test against statsmodels and the exact binomial test."""
+
 import numpy as np
 import pytest
 from scipy.stats import binomtest

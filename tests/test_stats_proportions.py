@@ -1,4 +1,5 @@
 """Proportion CIs against statsmodels and Newcombe (1998) Table I."""
+
 import numpy as np
 import pytest
 from statsmodels.stats.proportion import proportion_confint
@@ -11,10 +12,18 @@ SM = {"wald": "normal", "wilson": "wilson", "clopper-pearson": "beta", "agresti-
 # methods. Stat Med 17:857-872, Table I (95% limits, 4 decimals).
 NEWCOMBE_TABLE_I = {
     # (k, n): {method: (low, high)}
-    (81, 263): {"wald": (0.2522, 0.3638), "wilson": (0.2553, 0.3662), "wilson-cc": (0.2535, 0.3682),
-                "clopper-pearson": (0.2527, 0.3676)},
-    (15, 148): {"wald": (0.0527, 0.1500), "wilson": (0.0624, 0.1605), "wilson-cc": (0.0598, 0.1644),
-                "clopper-pearson": (0.0578, 0.1617)},
+    (81, 263): {
+        "wald": (0.2522, 0.3638),
+        "wilson": (0.2553, 0.3662),
+        "wilson-cc": (0.2535, 0.3682),
+        "clopper-pearson": (0.2527, 0.3676),
+    },
+    (15, 148): {
+        "wald": (0.0527, 0.1500),
+        "wilson": (0.0624, 0.1605),
+        "wilson-cc": (0.0598, 0.1644),
+        "clopper-pearson": (0.0578, 0.1617),
+    },
     (0, 20): {"wilson": (0.0000, 0.1611), "wilson-cc": (0.0000, 0.2005), "clopper-pearson": (0.0000, 0.1684)},
     (1, 29): {"wilson": (0.0061, 0.1718), "wilson-cc": (0.0018, 0.1963), "clopper-pearson": (0.0009, 0.1776)},
 }

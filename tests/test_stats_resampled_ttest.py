@@ -1,4 +1,5 @@
 """Corrected resampled t-test: WORC/PREDICT's compute_confidence formula and scipy's t distribution."""
+
 import numpy as np
 import pytest
 import scipy.stats as st

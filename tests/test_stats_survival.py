@@ -1,4 +1,5 @@
 """Survival helpers against lifelines and a naive Harrell C-index."""
+
 import numpy as np
 import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter

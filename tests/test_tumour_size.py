@@ -1,4 +1,5 @@
 """replicate.tumour_size: the maximum 3-D diameter of a mask equals PyRadiomics' Maximum3DDiameter."""
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -10,7 +11,7 @@ def _blob(seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     z, y, x = np.mgrid[:18, :26, :28]
     r = rng.uniform(3, 11, size=3)
-    m = (((x - 14) / r[0]) ** 2 + ((y - 13) / r[1]) ** 2 + ((z - 9) / max(r[2] / 2, 1.5)) ** 2 < 1)
+    m = ((x - 14) / r[0]) ** 2 + ((y - 13) / r[1]) ** 2 + ((z - 9) / max(r[2] / 2, 1.5)) ** 2 < 1
     m &= rng.random(m.shape) > 0.05  # holes: a rough surface
     m[9, 13, 14] = True
     return m.astype(np.uint8)

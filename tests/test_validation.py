@@ -6,6 +6,7 @@ SMOTE + SVM) refitted inside every fold gives a cross-validated AUC near 0.5,
 while selecting the features on the whole data set first (the leaky way)
 gives a clearly inflated AUC; with a planted signal the leak-free AUC is high.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -20,8 +21,15 @@ from sklearn.metrics import roc_auc_score
 from replicate.learn import DropConstant, LassoSelector, MRMRSelector, ZScore
 from replicate.models import make_classifier, make_pipeline
 from replicate.stats.resampled_ttest import corrected_resampled_ttest_ci
-from replicate.validation import (CVPredictions, evaluate_splits, external_validation, permute_labels,
-                                  random_splits, repeated_cv_predict, summarise_splits)
+from replicate.validation import (
+    CVPredictions,
+    evaluate_splits,
+    external_validation,
+    permute_labels,
+    random_splits,
+    repeated_cv_predict,
+    summarise_splits,
+)
 
 
 def _cohort(n=80, p=1000, n_pos=32, signal=0.0, n_informative=10, seed=0):
@@ -29,15 +37,16 @@ def _cohort(n=80, p=1000, n_pos=32, signal=0.0, n_informative=10, seed=0):
     idx = pd.Index([f"P{i:03d}" for i in range(n)], name="patient_id")
     y = pd.Series((np.arange(n) < n_pos).astype(int), index=idx, name="label")
     X = pd.DataFrame(rng.normal(size=(n, p)), index=idx, columns=[f"feature_{j:04d}" for j in range(p)])
-    X["null_feature"] = 0.0                                # eliminated by DropConstant
+    X["null_feature"] = 0.0  # eliminated by DropConstant
     if signal:
         X.iloc[:, :n_informative] += signal * y.to_numpy()[:, None]
     return X, y
 
 
 def _radiomics_pipeline():
-    return make_pipeline([DropConstant(), ZScore(), MRMRSelector(k=15), LassoSelector(cv=10)], "svm",
-                         smote=True, seed=0)
+    return make_pipeline(
+        [DropConstant(), ZScore(), MRMRSelector(k=15), LassoSelector(cv=10)], "svm", smote=True, seed=0
+    )
 
 
 # ------------------------------------------------------------------------ the acceptance test
@@ -51,14 +60,16 @@ def test_leak_free_pipeline_on_noise_is_at_chance_and_leaky_selection_is_not():
         assert abs(cv.auc_mean - 0.5) <= 0.1, cv.auc_per_repeat.tolist()
 
         # the leaky way: select on all 80 patients first, then cross-validate only the classifier
-        selector = make_pipeline([DropConstant(), ZScore(), MRMRSelector(k=15), LassoSelector(cv=10)],
-                                 LogisticRegression()).steps[:-1]
+        selector = make_pipeline(
+            [DropConstant(), ZScore(), MRMRSelector(k=15), LassoSelector(cv=10)], LogisticRegression()
+        ).steps[:-1]
         from imblearn.pipeline import Pipeline
 
         pre = Pipeline(selector).fit(X, y)
         X_sel = pre.transform(X)
-        leaky = repeated_cv_predict(make_classifier("svm", smote=True, seed=0), X_sel, y, n_splits=5,
-                                    n_repeats=2, seed=0, progress=False)
+        leaky = repeated_cv_predict(
+            make_classifier("svm", smote=True, seed=0), X_sel, y, n_splits=5, n_repeats=2, seed=0, progress=False
+        )
     assert leaky.auc_mean > 0.75, leaky.auc_per_repeat.tolist()
     assert leaky.auc_mean - cv.auc_mean > 0.2
 
@@ -67,8 +78,16 @@ def test_leak_free_pipeline_finds_a_planted_signal():
     X, y = _cohort(signal=1.2, n_informative=10, seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        cv = repeated_cv_predict(_radiomics_pipeline, X, y, n_splits=5, n_repeats=2, seed=0, progress=False,
-                                 inspect=lambda m: m.named_steps["lasso_selector"].selected_features_)
+        cv = repeated_cv_predict(
+            _radiomics_pipeline,
+            X,
+            y,
+            n_splits=5,
+            n_repeats=2,
+            seed=0,
+            progress=False,
+            inspect=lambda m: m.named_steps["lasso_selector"].selected_features_,
+        )
     assert cv.auc_mean > 0.8, cv.auc_per_repeat.tolist()
     # the selected features are mostly the informative ones
     informative = set(X.columns[:10])
@@ -107,7 +126,7 @@ def test_repeated_cv_never_predicts_a_training_patient():
         assert len(set(test) | set(train)) == 40
     # each patient is predicted exactly once per repeat
     for r in range(3):
-        seen = sum((e[1] for e in preds[4 * r:4 * r + 4]), [])
+        seen = sum((e[1] for e in preds[4 * r : 4 * r + 4]), [])
         assert sorted(seen) == sorted(X.index)
     assert cv.per_repeat.notna().all().all()
 
@@ -124,12 +143,12 @@ def test_repeated_cv_outputs():
     assert cv.y.index.equals(X.index)
     # different repeats use different folds, the same seed the same folds
     assert not np.allclose(cv.per_repeat[0], cv.per_repeat[1])
-    again = repeated_cv_predict(lambda: make_classifier("lr"), X, y, n_splits=5, n_repeats=3, seed=3,
-                                progress=False)
+    again = repeated_cv_predict(lambda: make_classifier("lr"), X, y, n_splits=5, n_repeats=3, seed=3, progress=False)
     pd.testing.assert_frame_equal(cv.per_repeat, again.per_repeat)
     # numpy inputs work too
-    npcv = repeated_cv_predict(make_classifier("lr"), X.to_numpy(), y.to_numpy(), n_splits=5, n_repeats=3,
-                               seed=3, progress=False)
+    npcv = repeated_cv_predict(
+        make_classifier("lr"), X.to_numpy(), y.to_numpy(), n_splits=5, n_repeats=3, seed=3, progress=False
+    )
     np.testing.assert_allclose(npcv.per_repeat.to_numpy(), cv.per_repeat.to_numpy())
 
 
@@ -138,9 +157,10 @@ def test_repeated_cv_parallel_equals_serial():
     a = repeated_cv_predict(make_classifier("lr", smote=True), X, y, n_splits=5, n_repeats=2, progress=False)
     from joblib import parallel_config
 
-    with parallel_config(backend="threading"):          # the joblib path without process start-up cost
-        b = repeated_cv_predict(make_classifier("lr", smote=True), X, y, n_splits=5, n_repeats=2,
-                                progress=False, n_jobs=2)
+    with parallel_config(backend="threading"):  # the joblib path without process start-up cost
+        b = repeated_cv_predict(
+            make_classifier("lr", smote=True), X, y, n_splits=5, n_repeats=2, progress=False, n_jobs=2
+        )
     pd.testing.assert_frame_equal(a.per_repeat, b.per_repeat)
 
 
@@ -226,8 +246,9 @@ class _TwoScores:
         return self
 
     def predict_scores(self, X):
-        return pd.DataFrame({"A": self.a.predict_proba(X)[:, 1], "B": self.b.predict_proba(X.iloc[:, :1])[:, 1]},
-                            index=X.index)
+        return pd.DataFrame(
+            {"A": self.a.predict_proba(X)[:, 1], "B": self.b.predict_proba(X.iloc[:, :1])[:, 1]}, index=X.index
+        )
 
 
 def test_repeated_cv_scores_every_model_and_summarises_fold_aucs():
@@ -264,6 +285,12 @@ def test_tuned_makes_a_nested_cv():
 
     X, y = _data(seed=7)
     seen = []
-    res = repeated_cv(tuned(make_classifier("lr"), {"clf__C": [0.01, 1.0]}, inner_cv=3), X, y, n_splits=3, n_repeats=1,
-                      inspect=lambda m: seen.append(m.best_params_) or m.best_params_)
+    res = repeated_cv(
+        tuned(make_classifier("lr"), {"clf__C": [0.01, 1.0]}, inner_cv=3),
+        X,
+        y,
+        n_splits=3,
+        n_repeats=1,
+        inspect=lambda m: seen.append(m.best_params_) or m.best_params_,
+    )
     assert len(seen) == 3 and all(set(p) == {"clf__C"} for p in seen) and res.models == ["score"]

@@ -1,4 +1,5 @@
 """``python -m replicate ...``: the command line (:mod:`replicate.cli`)."""
+
 import sys
 
 from .cli import main

@@ -82,16 +82,18 @@ Cohorts whose estimates are averages over resamples (``estimate: mean`` or
 ``estimate: proportion``) are exempt from the count-based checks: a mean over
 splits is not ``k / n``.
 """
+
 from __future__ import annotations
 
 import itertools
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -102,15 +104,47 @@ from .spec import Spec, SpecError, available_specs, load_spec
 from .stats.proportions import PROPORTION_METHODS, proportion_ci, proportion_ci_table
 
 __all__ = [
-    "Finding", "audit_spec", "audit", "audit_json", "summary_table", "format_findings", "hanley_mcneil_se", "feasible_counts",
-    "ci_method_table", "auc_width_table", "comparison_table", "odds_ratio_table", "confusion_table",
-    "AUC_WIDTH_RATIO", "RATIO_ASYMMETRY", "RATIO_SE_TOLERANCE", "SE_RATIO_WARN", "CHECKS", "SEVERITIES",
-    "CHECK_GUIDE", "check_guide", "binormal_se", "auc_se_range", "merge_root_causes",
+    "Finding",
+    "audit_spec",
+    "audit",
+    "audit_json",
+    "summary_table",
+    "format_findings",
+    "hanley_mcneil_se",
+    "feasible_counts",
+    "ci_method_table",
+    "auc_width_table",
+    "comparison_table",
+    "odds_ratio_table",
+    "confusion_table",
+    "AUC_WIDTH_RATIO",
+    "RATIO_ASYMMETRY",
+    "RATIO_SE_TOLERANCE",
+    "SE_RATIO_WARN",
+    "CHECKS",
+    "SEVERITIES",
+    "CHECK_GUIDE",
+    "check_guide",
+    "binormal_se",
+    "auc_se_range",
+    "merge_root_causes",
 ]
 
 SEVERITIES = ("error", "warning", "info")
-CHECKS = ("feasibility", "estimate_in_ci", "ci_method", "confusion_matrix", "class_split", "auc_ci_width",
-          "comparison", "ratio_ci_p", "odds_ratio", "cohort_table", "cross_reference", "spec")
+CHECKS = (
+    "feasibility",
+    "estimate_in_ci",
+    "ci_method",
+    "confusion_matrix",
+    "class_split",
+    "auc_ci_width",
+    "comparison",
+    "ratio_ci_p",
+    "odds_ratio",
+    "cohort_table",
+    "cross_reference",
+    "spec",
+)
 CONFUSION_METRICS = ("SEN", "SPE", "PPV", "NPV", "ACC", "ER", "BCA")
 PROPORTION_METRICS = CONFUSION_METRICS + ("PROP",)
 RATIO_METRICS = ("OR", "HR")
@@ -126,52 +160,80 @@ RATIO_SE_TOLERANCE = (0.8, 1.25)
 SE_RATIO_WARN = (0.9, 1.1)
 #: how to read each check: (what it asks, what a finding usually means, what to do)
 CHECK_GUIDE = {
-    "feasibility": ("Is each printed proportion a count over its denominator (SEN over positives, SPE over "
-                    "negatives, ACC over all), at the printed rounding?",
-                    "a typo, a value of another metric or cohort (the detail lists denominators it does fit), or a "
-                    "mean over resamples printed as if it were one count; one unit off in the last digit: a slip "
-                    "(warning)",
-                    "check the number against the paper's table; a cohort whose numbers are means over resamples "
-                    "gets `estimate: mean`"),
-    "estimate_in_ci": ("Does the estimate lie inside its own CI?", "one of the three numbers is a typo",
-                       "the ci_method and confusion_matrix findings merged with it say which"),
-    "ci_method": ("Which standard interval (Wald, Wilson, Wilson-cc, Clopper-Pearson, Agresti-Coull) gives the "
-                  "printed CI from the estimate's count?",
-                  "a CI that is exactly another count's belongs to another number; none at all: a bootstrap or "
-                  "another method (warning)",
-                  "declare the paper's method (`ci_method: bootstrap` or `wilson`, ...) to check every CI against it"),
-    "confusion_matrix": ("Is there one integer TP/FN/TN/FP that gives all of a model's printed SEN, SPE, PPV, NPV, "
-                         "ACC at once?",
-                         "no: at least one is wrong; 'without X the rest fit' names the odd one out, and two models' "
-                         "odd ones out that are each other's printed values are a swap",
-                         "info findings give the reconstructed matrix: the paper's own numbers, recovered"),
-    "class_split": ("With n but no class counts: which splits into positives and negatives do the printed "
-                    "proportions allow?", "none: the proportions contradict each other or come from other cohorts",
-                    "give the class counts (n_positive) if the paper prints them anywhere"),
-    "auc_ci_width": ("Is an AUC CI as wide as its cohort allows (between the narrowest and widest width "
-                     "Hanley-McNeil's and binormal DeLong SEs give)?",
-                     "far narrower: an SE taken for a CI half-width, a CI over another cohort, a typo; a limit "
-                     "outside [0, 1]: an untruncated Wald interval (error)",
-                     "a warning, not an error: bootstrap and DeLong CIs vary; declare `ci_method: {auc: ...}`"),
-    "comparison": ("Do a DeLong comparison's difference, SE, CI and P agree (CI = diff +- 1.96 SE, P from diff / SE, "
-                   "CI excludes 0 iff P < 0.05)?",
-                   "a CI centred on another pair's difference (the detail names it), an SE or P of another row",
-                   "the AUCs the difference is taken from are named in the finding's ids"),
-    "ratio_ci_p": ("Is an odds / hazard ratio's CI symmetric on the log scale and its P what the CI implies?",
-                   "lopsided CI or P off by more than profile-likelihood CIs explain (warning)", "check the row"),
-    "odds_ratio": ("Does an odds ratio equal the cross-product of the 2x2 counts the paper prints?",
-                   "rows swapped (one finding names both) or the reference level inverted", "check Table 1 vs Table 2"),
-    "cohort_table": ("Do Table-1 counts add up (levels to the group, groups and cohorts to the total) and do the "
-                     "P values follow from them (chi-square, Yates, Fisher, likelihood ratio)?",
-                     "a typo in one count (the detail says which level and what it should be), two cells swapped, "
-                     "or a P value from other counts (warning)", "the merged detail says what the numbers agree on"),
-    "cross_reference": ("Is the same model, cohort and metric printed with the same number everywhere (abstract, "
-                        "text, tables, discussion)?",
-                        "a typo in one place, or two models' values swapped; when as many places support each "
-                        "version, the finding says one is wrong, not which",
-                        "read both quotes"),
-    "spec": ("Can the spec be read?", "a missing cohort, a malformed number, or an automatic extraction to check",
-             "fix the file; for a text, write the draft and correct it"),
+    "feasibility": (
+        "Is each printed proportion a count over its denominator (SEN over positives, SPE over "
+        "negatives, ACC over all), at the printed rounding?",
+        "a typo, a value of another metric or cohort (the detail lists denominators it does fit), or a "
+        "mean over resamples printed as if it were one count; one unit off in the last digit: a slip "
+        "(warning)",
+        "check the number against the paper's table; a cohort whose numbers are means over resamples "
+        "gets `estimate: mean`",
+    ),
+    "estimate_in_ci": (
+        "Does the estimate lie inside its own CI?",
+        "one of the three numbers is a typo",
+        "the ci_method and confusion_matrix findings merged with it say which",
+    ),
+    "ci_method": (
+        "Which standard interval (Wald, Wilson, Wilson-cc, Clopper-Pearson, Agresti-Coull) gives the "
+        "printed CI from the estimate's count?",
+        "a CI that is exactly another count's belongs to another number; none at all: a bootstrap or "
+        "another method (warning)",
+        "declare the paper's method (`ci_method: bootstrap` or `wilson`, ...) to check every CI against it",
+    ),
+    "confusion_matrix": (
+        "Is there one integer TP/FN/TN/FP that gives all of a model's printed SEN, SPE, PPV, NPV, ACC at once?",
+        "no: at least one is wrong; 'without X the rest fit' names the odd one out, and two models' "
+        "odd ones out that are each other's printed values are a swap",
+        "info findings give the reconstructed matrix: the paper's own numbers, recovered",
+    ),
+    "class_split": (
+        "With n but no class counts: which splits into positives and negatives do the printed proportions allow?",
+        "none: the proportions contradict each other or come from other cohorts",
+        "give the class counts (n_positive) if the paper prints them anywhere",
+    ),
+    "auc_ci_width": (
+        "Is an AUC CI as wide as its cohort allows (between the narrowest and widest width "
+        "Hanley-McNeil's and binormal DeLong SEs give)?",
+        "far narrower: an SE taken for a CI half-width, a CI over another cohort, a typo; a limit "
+        "outside [0, 1]: an untruncated Wald interval (error)",
+        "a warning, not an error: bootstrap and DeLong CIs vary; declare `ci_method: {auc: ...}`",
+    ),
+    "comparison": (
+        "Do a DeLong comparison's difference, SE, CI and P agree (CI = diff +- 1.96 SE, P from diff / SE, "
+        "CI excludes 0 iff P < 0.05)?",
+        "a CI centred on another pair's difference (the detail names it), an SE or P of another row",
+        "the AUCs the difference is taken from are named in the finding's ids",
+    ),
+    "ratio_ci_p": (
+        "Is an odds / hazard ratio's CI symmetric on the log scale and its P what the CI implies?",
+        "lopsided CI or P off by more than profile-likelihood CIs explain (warning)",
+        "check the row",
+    ),
+    "odds_ratio": (
+        "Does an odds ratio equal the cross-product of the 2x2 counts the paper prints?",
+        "rows swapped (one finding names both) or the reference level inverted",
+        "check Table 1 vs Table 2",
+    ),
+    "cohort_table": (
+        "Do Table-1 counts add up (levels to the group, groups and cohorts to the total) and do the "
+        "P values follow from them (chi-square, Yates, Fisher, likelihood ratio)?",
+        "a typo in one count (the detail says which level and what it should be), two cells swapped, "
+        "or a P value from other counts (warning)",
+        "the merged detail says what the numbers agree on",
+    ),
+    "cross_reference": (
+        "Is the same model, cohort and metric printed with the same number everywhere (abstract, "
+        "text, tables, discussion)?",
+        "a typo in one place, or two models' values swapped; when as many places support each "
+        "version, the finding says one is wrong, not which",
+        "read both quotes",
+    ),
+    "spec": (
+        "Can the spec be read?",
+        "a missing cohort, a malformed number, or an automatic extraction to check",
+        "fix the file; for a text, write the draft and correct it",
+    ),
 }
 
 #: the order in which sources are trusted when a metric is printed in several places
@@ -356,11 +418,12 @@ class _Ctx:
         self.findings: list[Finding] = []
         self.cohorts = spec.cohorts
         self.splits: dict[str, list[int]] = {}  # cohort -> feasible n_positive (class counts not stated)
-        self.swaps: list[dict] = []             # swapped Table-1 counts found (cells, the finding)
+        self.swaps: list[dict] = []  # swapped Table-1 counts found (cells, the finding)
 
     def add(self, where: str, check: str, severity: str, detail: str, **evidence) -> None:
-        self.findings.append(Finding(self.paper, where, check, severity, detail, _jsonable(evidence),
-                                     _finding_ids(where, evidence)))
+        self.findings.append(
+            Finding(self.paper, where, check, severity, detail, _jsonable(evidence), _finding_ids(where, evidence))
+        )
 
     def counts_apply(self, cohort: str) -> bool:
         """Are this cohort's proportions k/n of its patients (not means over resamples)?"""
@@ -454,8 +517,9 @@ def _grid(metric: str, tp, tn, P: int, N: int):
     raise ValueError(metric)
 
 
-def _solve(constraints: Mapping[str, tuple[float, float]], P: int, N: int,
-           fixed: Mapping[str, int] | None = None) -> np.ndarray:
+def _solve(
+    constraints: Mapping[str, tuple[float, float]], P: int, N: int, fixed: Mapping[str, int] | None = None
+) -> np.ndarray:
     """All (TP, TN) with every metric within its (centre, tolerance); shape (m, 2)."""
     tp = np.arange(P + 1)[:, None]
     tn = np.arange(N + 1)[None, :]
@@ -527,9 +591,14 @@ def check_feasibility(ctx: _Ctx) -> None:
         tol = _half(d)
         metric = e["metric"]
         if not (-tol <= v <= 1 + tol):
-            ctx.add(_where(e), "feasibility", "error",
-                    f"{_label(e)} = {_fmt(v, d)} is not a proportion (outside 0-1); spec values are fractions.",
-                    value=v, culprit=[e["id"]])
+            ctx.add(
+                _where(e),
+                "feasibility",
+                "error",
+                f"{_label(e)} = {_fmt(v, d)} is not a proportion (outside 0-1); spec values are fractions.",
+                value=v,
+                culprit=[e["id"]],
+            )
             continue
         if not ctx.counts_apply_to(e):
             continue
@@ -559,16 +628,28 @@ def _check_stated_count(ctx: _Ctx, e: Mapping, v: float, d: int, k: int, m: int)
         return
     slip = _slip(v, exact, d)
     ks = feasible_counts(v, d, m)
-    txt = (f"{_label(e)}: the paper prints {_fmt(v, d)} next to the count {k}/{m}, but {k}/{m} = "
-           f"{exact:.{d + 2}f}, which rounds to {_fmt(exact, d)}")
+    txt = (
+        f"{_label(e)}: the paper prints {_fmt(v, d)} next to the count {k}/{m}, but {k}/{m} = "
+        f"{exact:.{d + 2}f}, which rounds to {_fmt(exact, d)}"
+    )
     if slip:
         txt += ": a slip in the last digit."
     else:
         txt += "." + (f" The printed {_fmt(v, d)} is {ks[0]}/{m}." if len(ks) == 1 else "")
-    ctx.add(_where(e), "feasibility", "warning" if slip else "error", txt,
-            value=v, k=k, n=m, exact=exact, slip=slip, culprit=[e["id"]],
-            implied={"k": ks[0]} if len(ks) == 1 and not slip else {},
-            summary=f"the printed {_fmt(v, d)} is not {k}/{m} = {_fmt(exact, d)}")
+    ctx.add(
+        _where(e),
+        "feasibility",
+        "warning" if slip else "error",
+        txt,
+        value=v,
+        k=k,
+        n=m,
+        exact=exact,
+        slip=slip,
+        culprit=[e["id"]],
+        implied={"k": ks[0]} if len(ks) == 1 and not slip else {},
+        summary=f"the printed {_fmt(v, d)} is not {k}/{m} = {_fmt(exact, d)}",
+    )
 
 
 def _report_infeasible(ctx: _Ctx, e: Mapping, v: float, d: int, den: Mapping) -> None:
@@ -580,36 +661,62 @@ def _report_infeasible(ctx: _Ctx, e: Mapping, v: float, d: int, den: Mapping) ->
     near, slip = "", False
     if m:
         lo_k = math.floor(v * m)
-        near = (f" The nearest counts give {lo_k}/{m} = {_fmt(lo_k / m, d)} and "
-                f"{lo_k + 1}/{m} = {_fmt((lo_k + 1) / m, d)}.")
+        near = (
+            f" The nearest counts give {lo_k}/{m} = {_fmt(lo_k / m, d)} and {lo_k + 1}/{m} = {_fmt((lo_k + 1) / m, d)}."
+        )
         slip = any(_slip(v, k / m, d) for k in (lo_k, lo_k + 1) if 0 <= k <= m)
     alt = []
     if m:
-        pool = ctx.all_denominators(e["cohort"]) if metric in ("ACC", "ER", "PROP") else \
-            [(f"{lab} of {e['cohort']}", x) for lab, x in (("n", n), ("n_positive", P), ("n_negative", N)) if x]
+        pool = (
+            ctx.all_denominators(e["cohort"])
+            if metric in ("ACC", "ER", "PROP")
+            else [(f"{lab} of {e['cohort']}", x) for lab, x in (("n", n), ("n_positive", P), ("n_negative", N)) if x]
+        )
         for lab, mm in pool:
             ks = [] if mm == m else feasible_counts(v, d, mm)
             if ks:
                 alt.append(f"{ks[0]}/{mm} ({lab})")
     alt = list(dict.fromkeys(alt))
-    den_txt = {"SEN": f"{P} positives", "SPE": f"{N} negatives", "ACC": f"{n} patients", "ER": f"{n} patients",
-               "PROP": f"n = {n}"}.get(metric, f"{P} positives and {N} negatives")
-    common = dict(value=v, decimals=d, culprit=[e["id"]],
-                  summary=f"{_fmt(v, d)} is no count over {den_txt}")
+    den_txt = {
+        "SEN": f"{P} positives",
+        "SPE": f"{N} negatives",
+        "ACC": f"{n} patients",
+        "ER": f"{n} patients",
+        "PROP": f"n = {n}",
+    }.get(metric, f"{P} positives and {N} negatives")
+    common = dict(value=v, decimals=d, culprit=[e["id"]], summary=f"{_fmt(v, d)} is no count over {den_txt}")
     if trunc:
-        ctx.add(_where(e), "feasibility", "warning",
-                f"{_label(e)} = {_fmt(v, d)} cannot be a count over {den_txt} rounded to {d} decimals; "
-                f"it fits only if the paper truncated instead of rounding (e.g. {trunc[0][0]}/{trunc[0][1]})."
-                + near, truncated_counts=trunc[:5], slip=True, **common)
+        ctx.add(
+            _where(e),
+            "feasibility",
+            "warning",
+            f"{_label(e)} = {_fmt(v, d)} cannot be a count over {den_txt} rounded to {d} decimals; "
+            f"it fits only if the paper truncated instead of rounding (e.g. {trunc[0][0]}/{trunc[0][1]})." + near,
+            truncated_counts=trunc[:5],
+            slip=True,
+            **common,
+        )
     elif slip:
-        ctx.add(_where(e), "feasibility", "warning",
-                f"{_label(e)} = {_fmt(v, d)} cannot be a count over {den_txt} at {d} decimals, but it is one unit "
-                f"of its last digit from one: a rounding slip." + near, slip=True, **common)
+        ctx.add(
+            _where(e),
+            "feasibility",
+            "warning",
+            f"{_label(e)} = {_fmt(v, d)} cannot be a count over {den_txt} at {d} decimals, but it is one unit "
+            f"of its last digit from one: a rounding slip." + near,
+            slip=True,
+            **common,
+        )
     else:
         extra = f" It does fit {', '.join(alt[:4])}." if alt else ""
-        ctx.add(_where(e), "feasibility", "error",
-                f"{_label(e)} = {_fmt(v, d)} cannot be obtained as a count over {den_txt} at {d} decimals."
-                + near + extra, denominators=dict(den), fits_other_denominators=alt[:6], **common)
+        ctx.add(
+            _where(e),
+            "feasibility",
+            "error",
+            f"{_label(e)} = {_fmt(v, d)} cannot be obtained as a count over {den_txt} at {d} decimals." + near + extra,
+            denominators=dict(den),
+            fits_other_denominators=alt[:6],
+            **common,
+        )
 
 
 # --------------------------------------------------------------------------- check 2: estimate inside CI
@@ -622,10 +729,16 @@ def check_estimate_in_ci(ctx: _Ctx) -> None:
         tol = _half(d)
         lo, hi = float(ci[0]), float(ci[1])
         if not (lo - tol <= v <= hi + tol):
-            ctx.add(_where(e), "estimate_in_ci", "error",
-                    f"{_label(e)} = {_fmt(v, d)} lies outside its own CI {_fmt_ci(ci, d)}.",
-                    value=v, ci=[lo, hi], culprit=[e["id"]],
-                    summary=f"{_fmt(v, d)} lies outside its own CI {_fmt_ci(ci, d)}")
+            ctx.add(
+                _where(e),
+                "estimate_in_ci",
+                "error",
+                f"{_label(e)} = {_fmt(v, d)} lies outside its own CI {_fmt_ci(ci, d)}.",
+                value=v,
+                ci=[lo, hi],
+                culprit=[e["id"]],
+                summary=f"{_fmt(v, d)} lies outside its own CI {_fmt_ci(ci, d)}",
+            )
 
 
 # --------------------------------------------------------------------------- check 3: CI method
@@ -637,8 +750,7 @@ def _ci_grid(m: int, level: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def _ci_matches(k: int, m: int, ci, tol: float, level: float, methods=PROPORTION_METHODS) -> list[str]:
     grid = _ci_grid(int(m), float(level))
-    return [meth for meth in methods
-            if abs(grid[meth][0][k] - ci[0]) <= tol and abs(grid[meth][1][k] - ci[1]) <= tol]
+    return [meth for meth in methods if abs(grid[meth][0][k] - ci[0]) <= tol and abs(grid[meth][1][k] - ci[1]) <= tol]
 
 
 def _counts_for_ci(ci, dens: Iterable[int], tol: float, level: float, methods, d: int) -> list[dict]:
@@ -701,11 +813,17 @@ def _ci_of_infeasible(ctx: _Ctx, e: Mapping, ci, m: int, tol: float, level: floa
     if not own:
         return
     o = own[0]
-    ctx.add(_where(e), "ci_method", "warning",
-            f"{_label(e)} = {_fmt(float(e['value']), d)} is no count over {m}, but its CI {_fmt_ci(ci, d)} is exactly "
-            f"{', '.join(o['methods'])} of {o['k']}/{m} = {_fmt(o['k'] / m, d)}: the CI belongs to {o['k']}/{m}.",
-            ci_matches_counts=own[:5], culprit=[e["id"]], implied={"k": o["k"], "value": o["k"] / m},
-            summary=f"its CI {_fmt_ci(ci, d)} is exactly {o['methods'][0]} of {o['k']}/{m} = {_fmt(o['k'] / m, d)}")
+    ctx.add(
+        _where(e),
+        "ci_method",
+        "warning",
+        f"{_label(e)} = {_fmt(float(e['value']), d)} is no count over {m}, but its CI {_fmt_ci(ci, d)} is exactly "
+        f"{', '.join(o['methods'])} of {o['k']}/{m} = {_fmt(o['k'] / m, d)}: the CI belongs to {o['k']}/{m}.",
+        ci_matches_counts=own[:5],
+        culprit=[e["id"]],
+        implied={"k": o["k"], "value": o["k"] / m},
+        summary=f"its CI {_fmt_ci(ci, d)} is exactly {o['methods'][0]} of {o['k']}/{m} = {_fmt(o['k'] / m, d)}",
+    )
 
 
 def _unexplained_ci(ctx: _Ctx, e: Mapping, ci, counts, tol, level, methods, d, declared) -> None:
@@ -715,40 +833,61 @@ def _unexplained_ci(ctx: _Ctx, e: Mapping, ci, counts, tol, level, methods, d, d
     dens = {m for _, m in counts} | {mm for _, mm in ctx.all_denominators(e["cohort"])}
     other = _counts_for_ci(ci, dens, tol, level, methods, d)
     k0, m0 = counts[0]
-    ref = {meth: [round(x, d) for x in proportion_ci(k0, m0, method=meth, level=level)]
-           for meth in PROPORTION_METHODS}
+    ref = {meth: [round(x, d) for x in proportion_ci(k0, m0, method=meth, level=level)] for meth in PROPORTION_METHODS}
     by = f"the declared method ({declared})" if declared else "no standard interval"
     if other:
         o = other[0]
         own = o["n"] == m_own
-        ctx.add(_where(e), "ci_method", "warning",
-                f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}: {by} reproduces the CI from the estimate's count "
-                f"{k0}/{m0}{' (it gives ' + _fmt_ci(ref[declared], d) + ')' if declared else ''}, but "
-                f"{', '.join(o['methods'])} does from {o['k']}/{o['n']} (= {_fmt(o['k'] / o['n'], d)}): the CI "
-                "belongs to a different count than its estimate.",
-                implied_counts=[f"{k}/{m}" for k, m in counts[:5]], ci_matches_other_counts=other[:5],
-                intervals_from_implied_count=ref, culprit=[e["id"]],
-                implied={"k": o["k"], "value": o["k"] / o["n"]} if own else {},
-                summary=f"its CI {_fmt_ci(ci, d)} is {o['methods'][0]} of {o['k']}/{o['n']}, not of {k0}/{m0}")
+        ctx.add(
+            _where(e),
+            "ci_method",
+            "warning",
+            f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}: {by} reproduces the CI from the estimate's count "
+            f"{k0}/{m0}{' (it gives ' + _fmt_ci(ref[declared], d) + ')' if declared else ''}, but "
+            f"{', '.join(o['methods'])} does from {o['k']}/{o['n']} (= {_fmt(o['k'] / o['n'], d)}): the CI "
+            "belongs to a different count than its estimate.",
+            implied_counts=[f"{k}/{m}" for k, m in counts[:5]],
+            ci_matches_other_counts=other[:5],
+            intervals_from_implied_count=ref,
+            culprit=[e["id"]],
+            implied={"k": o["k"], "value": o["k"] / o["n"]} if own else {},
+            summary=f"its CI {_fmt_ci(ci, d)} is {o['methods'][0]} of {o['k']}/{o['n']}, not of {k0}/{m0}",
+        )
         return
-    others = [meth for meth in PROPORTION_METHODS if meth not in methods and _ci_matches(k0, m0, ci, tol, level, (meth,))]
-    txt = (f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}: "
-           + (f"the declared method {declared} gives {_fmt_ci(ref[declared], d)} from {k0}/{m0}"
-              + (f"; {', '.join(others)} gives the printed CI." if others else "; no standard method gives it.")
-              if declared else
-              f"none of {', '.join(PROPORTION_METHODS)} reproduces this CI from {k0}/{m0} (nor from any other "
-              f"count over the cohort's denominators). Wilson would give {_fmt_ci(ref['wilson'], d)}, "
-              f"Clopper-Pearson {_fmt_ci(ref['clopper-pearson'], d)}."))
-    ctx.add(_where(e), "ci_method", "warning", txt, implied_counts=[f"{k}/{m}" for k, m in counts[:5]],
-            intervals_from_implied_count=ref, other_methods=others, culprit=[e["id"]],
-            summary=f"no {'declared' if declared else 'standard'} method gives its CI {_fmt_ci(ci, d)}")
+    others = [
+        meth for meth in PROPORTION_METHODS if meth not in methods and _ci_matches(k0, m0, ci, tol, level, (meth,))
+    ]
+    txt = f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}: " + (
+        f"the declared method {declared} gives {_fmt_ci(ref[declared], d)} from {k0}/{m0}"
+        + (f"; {', '.join(others)} gives the printed CI." if others else "; no standard method gives it.")
+        if declared
+        else f"none of {', '.join(PROPORTION_METHODS)} reproduces this CI from {k0}/{m0} (nor from any other "
+        f"count over the cohort's denominators). Wilson would give {_fmt_ci(ref['wilson'], d)}, "
+        f"Clopper-Pearson {_fmt_ci(ref['clopper-pearson'], d)}."
+    )
+    ctx.add(
+        _where(e),
+        "ci_method",
+        "warning",
+        txt,
+        implied_counts=[f"{k}/{m}" for k, m in counts[:5]],
+        intervals_from_implied_count=ref,
+        other_methods=others,
+        culprit=[e["id"]],
+        summary=f"no {'declared' if declared else 'standard'} method gives its CI {_fmt_ci(ci, d)}",
+    )
 
 
 def _ci_method_summary(ctx: _Ctx, explained: dict, declared: set, bootstrap: list) -> None:
     if bootstrap:
-        ctx.add("all proportion CIs", "ci_method", "info",
-                f"{len(bootstrap)} proportion CI(s) are declared bootstrap intervals: not reproducible from counts, "
-                "only checked for containing their estimate.", ids=bootstrap[:50])
+        ctx.add(
+            "all proportion CIs",
+            "ci_method",
+            "info",
+            f"{len(bootstrap)} proportion CI(s) are declared bootstrap intervals: not reproducible from counts, "
+            "only checked for containing their estimate.",
+            ids=bootstrap[:50],
+        )
     if not explained:
         return
     tally = Counter(m for ms in explained.values() for m in ms)
@@ -756,18 +895,33 @@ def _ci_method_summary(ctx: _Ctx, explained: dict, declared: set, bootstrap: lis
     best = tally.most_common(1)[0][0]
     ev = dict(n_explained=len(explained), methods_per_ci=explained, tally=dict(tally))
     if declared:
-        ctx.add("all proportion CIs", "ci_method", "info",
-                f"{len(explained)} proportion CI(s) are reproduced from their implied counts by the declared "
-                f"method ({', '.join(sorted(declared))}).", **ev)
+        ctx.add(
+            "all proportion CIs",
+            "ci_method",
+            "info",
+            f"{len(explained)} proportion CI(s) are reproduced from their implied counts by the declared "
+            f"method ({', '.join(sorted(declared))}).",
+            **ev,
+        )
     elif common:
-        ctx.add("all proportion CIs", "ci_method", "info",
-                f"{len(explained)} proportion CI(s) are reproduced from their implied counts; "
-                f"method(s) that explain all of them: {', '.join(common)}.", **ev)
+        ctx.add(
+            "all proportion CIs",
+            "ci_method",
+            "info",
+            f"{len(explained)} proportion CI(s) are reproduced from their implied counts; "
+            f"method(s) that explain all of them: {', '.join(common)}.",
+            **ev,
+        )
     else:
-        ctx.add("all proportion CIs", "ci_method", "warning",
-                f"{len(explained)} proportion CI(s) are reproduced from their implied counts, but no single "
-                f"method explains all of them (most often {best}: {tally[best]}/{len(explained)}); "
-                "the paper mixed interval methods.", **ev)
+        ctx.add(
+            "all proportion CIs",
+            "ci_method",
+            "warning",
+            f"{len(explained)} proportion CI(s) are reproduced from their implied counts, but no single "
+            f"method explains all of them (most often {best}: {tally[best]}/{len(explained)}); "
+            "the paper mixed interval methods.",
+            **ev,
+        )
 
 
 # --------------------------------------------------------------------------- check 4: confusion matrix
@@ -796,7 +950,7 @@ def _describe_matrix(tp, tn, P, N) -> dict:
 
 
 def check_confusion(ctx: _Ctx) -> None:
-    unique: list[dict] = []   # inconsistent groups that one metric's removal repairs
+    unique: list[dict] = []  # inconsistent groups that one metric's removal repairs
     for (model, cohort), entries in _model_groups(ctx).items():
         if len(entries) < 2 or not ctx.counts_apply(cohort):
             continue
@@ -813,17 +967,34 @@ def check_confusion(ctx: _Ctx) -> None:
             mats = [_describe_matrix(tp, tn, P, N) for tp, tn in sol[:5]]
             uniq = "the unique" if len(sol) == 1 else f"{len(sol)} possible; e.g. the"
             m0 = mats[0]
-            ctx.add(where, "confusion_matrix", "info",
-                    f"{model} ({cohort}, {P} positives / {N} negatives): {', '.join(entries)} are all reproduced by "
-                    f"{uniq} confusion matrix TP={m0['TP']}, FN={m0['FN']}, TN={m0['TN']}, FP={m0['FP']}.",
-                    printed=printed, matrices=mats, n_solutions=len(sol), ids=ids)
+            ctx.add(
+                where,
+                "confusion_matrix",
+                "info",
+                f"{model} ({cohort}, {P} positives / {N} negatives): {', '.join(entries)} are all reproduced by "
+                f"{uniq} confusion matrix TP={m0['TP']}, FN={m0['FN']}, TN={m0['TN']}, FP={m0['FP']}.",
+                printed=printed,
+                matrices=mats,
+                n_solutions=len(sol),
+                ids=ids,
+            )
             continue
         drops = _drop_one(cons, fixed, P, N)
-        head = (f"{model} ({cohort}, {P} positives / {N} negatives): no integer confusion matrix gives "
-                f"{', '.join(f'{m} {_fmt(cons[m][0], _decimals(entries[m]))}' for m in cons)} at once")
+        head = (
+            f"{model} ({cohort}, {P} positives / {N} negatives): no integer confusion matrix gives "
+            f"{', '.join(f'{m} {_fmt(cons[m][0], _decimals(entries[m]))}' for m in cons)} at once"
+        )
         slip = any(_slip(cons[m][0], x["implied_value"], _decimals(entries[m])) for m, x in drops.items())
-        rec = dict(model=model, cohort=cohort, where=where, head=head, entries=entries, drops=drops,
-                   slip=slip, ev=dict(printed=printed, consistent_without=drops, ids=ids))
+        rec = dict(
+            model=model,
+            cohort=cohort,
+            where=where,
+            head=head,
+            entries=entries,
+            drops=drops,
+            slip=slip,
+            ev=dict(printed=printed, consistent_without=drops, ids=ids),
+        )
         if len(drops) == 1:
             unique.append(rec)
         else:
@@ -844,35 +1015,58 @@ def _drop_one(cons, fixed, P, N) -> dict:
         if len(s2):
             tp, tn = s2[0]
             implied = float(_grid(metric, np.array(tp), np.array(tn), P, N))
-            drops[metric] = {"matrix": _describe_matrix(tp, tn, P, N), "n_solutions": int(len(s2)),
-                             "implied_value": round(implied, 4)}
+            drops[metric] = {
+                "matrix": _describe_matrix(tp, tn, P, N),
+                "n_solutions": int(len(s2)),
+                "implied_value": round(implied, 4),
+            }
     return drops
 
 
 def _report_confusion(ctx: _Ctx, rec: dict) -> None:
     entries, drops = rec["entries"], rec["drops"]
     if drops:
-        txt = "; ".join(f"without {m} the rest fit TP={x['matrix']['TP']}, FN={x['matrix']['FN']}, "
-                        f"TN={x['matrix']['TN']}, FP={x['matrix']['FP']} (which gives {m} = "
-                        f"{_fmt(x['implied_value'], _decimals(entries[m]))}, printed "
-                        f"{_fmt(float(entries[m]['value']), _decimals(entries[m]))})"
-                        for m, x in drops.items())
+        txt = "; ".join(
+            f"without {m} the rest fit TP={x['matrix']['TP']}, FN={x['matrix']['FN']}, "
+            f"TN={x['matrix']['TN']}, FP={x['matrix']['FP']} (which gives {m} = "
+            f"{_fmt(x['implied_value'], _decimals(entries[m]))}, printed "
+            f"{_fmt(float(entries[m]['value']), _decimals(entries[m]))})"
+            for m, x in drops.items()
+        )
     else:
         txt = "no single metric's removal makes the rest consistent"
     extra = {}
     if len(drops) == 1:
-        (m, x), = drops.items()
+        ((m, x),) = drops.items()
         e = entries[m]
-        extra = dict(culprit=[e["id"]], implied={"value": x["implied_value"]},
-                     summary=f"the model's other printed metrics force {m} = {_fmt(x['implied_value'], _decimals(e))}")
+        extra = dict(
+            culprit=[e["id"]],
+            implied={"value": x["implied_value"]},
+            summary=f"the model's other printed metrics force {m} = {_fmt(x['implied_value'], _decimals(e))}",
+        )
     else:
         extra = dict(suspects=rec["ev"]["ids"])
-    detail = rec["head"] + "; " + txt + "." + (" Every drop is within one unit of the last digit: a rounding slip."
-                                                if rec["slip"] and len(drops) == 1 else "")
+    detail = (
+        rec["head"]
+        + "; "
+        + txt
+        + "."
+        + (
+            " Every drop is within one unit of the last digit: a rounding slip."
+            if rec["slip"] and len(drops) == 1
+            else ""
+        )
+    )
     if rec.get("swap"):
         detail = rec["swap"]
-    ctx.add(rec["where"], "confusion_matrix", "warning" if rec["slip"] and len(drops) == 1 else "error", detail,
-            **rec["ev"], **extra)
+    ctx.add(
+        rec["where"],
+        "confusion_matrix",
+        "warning" if rec["slip"] and len(drops) == 1 else "error",
+        detail,
+        **rec["ev"],
+        **extra,
+    )
 
 
 def _swapped_metrics(ctx: _Ctx, recs: list[dict]) -> list[dict]:
@@ -886,19 +1080,33 @@ def _swapped_metrics(ctx: _Ctx, recs: list[dict]) -> list[dict]:
             (m,) = a["drops"]
             ea, eb = a["entries"][m], b["entries"][m]
             tol = _half(_decimals(ea)) + _half(_decimals(eb))
-            if abs(a["drops"][m]["implied_value"] - float(eb["value"])) <= tol and \
-                    abs(b["drops"][m]["implied_value"] - float(ea["value"])) <= tol:
+            if (
+                abs(a["drops"][m]["implied_value"] - float(eb["value"])) <= tol
+                and abs(b["drops"][m]["implied_value"] - float(ea["value"])) <= tol
+            ):
                 used |= {i, j}
                 d = _decimals(ea)
                 ids = a["ev"]["ids"] + b["ev"]["ids"]
-                out.append(dict(a, where=f"{a['where']}; {b['where']}", slip=False, drops={},
-                                ev=dict(printed={a["model"]: a["ev"]["printed"], b["model"]: b["ev"]["printed"]},
-                                        consistent_without={a["model"]: a["drops"], b["model"]: b["drops"]},
-                                        ids=ids, swapped=[ea["id"], eb["id"]]),
-                                swap=(f"{m} of {a['model']} and {b['model']} ({a['cohort']}) look swapped: the other "
-                                      f"metrics of {a['model']} force {m} = {_fmt(a['drops'][m]['implied_value'], d)}, "
-                                      f"which is printed for {b['model']}, and those of {b['model']} force "
-                                      f"{_fmt(b['drops'][m]['implied_value'], d)}, printed for {a['model']}.")))
+                out.append(
+                    dict(
+                        a,
+                        where=f"{a['where']}; {b['where']}",
+                        slip=False,
+                        drops={},
+                        ev=dict(
+                            printed={a["model"]: a["ev"]["printed"], b["model"]: b["ev"]["printed"]},
+                            consistent_without={a["model"]: a["drops"], b["model"]: b["drops"]},
+                            ids=ids,
+                            swapped=[ea["id"], eb["id"]],
+                        ),
+                        swap=(
+                            f"{m} of {a['model']} and {b['model']} ({a['cohort']}) look swapped: the other "
+                            f"metrics of {a['model']} force {m} = {_fmt(a['drops'][m]['implied_value'], d)}, "
+                            f"which is printed for {b['model']}, and those of {b['model']} force "
+                            f"{_fmt(b['drops'][m]['implied_value'], d)}, printed for {a['model']}."
+                        ),
+                    )
+                )
     return out + [r for k, r in enumerate(recs) if k not in used]
 
 
@@ -906,8 +1114,12 @@ def check_class_split(ctx: _Ctx) -> None:
     """Cohorts with n but no class counts: which splits do the reported proportions allow?"""
     groups = _model_groups(ctx)
     for cohort, c in ctx.cohorts.items():
-        if c.get("n_positive") is not None or c.get("n_negative") is not None or not ctx.counts_apply(cohort) \
-                or not c.get("n"):
+        if (
+            c.get("n_positive") is not None
+            or c.get("n_negative") is not None
+            or not ctx.counts_apply(cohort)
+            or not c.get("n")
+        ):
             continue
         n = int(c["n"])
         per_model: dict[str, list[int]] = {}
@@ -918,30 +1130,49 @@ def check_class_split(ctx: _Ctx) -> None:
             cons, fixed = _constraints(entries)
             per_model[model] = [P for P in range(1, n) if len(_solve(cons, P, n - P, fixed))]
             per_metric[model] = {
-                m: [P for P in range(1, n) if len(_solve({m: cons[m]}, P, n - P, {k: v for k, v in fixed.items() if k == m}))]
-                for m in cons}
+                m: [
+                    P
+                    for P in range(1, n)
+                    if len(_solve({m: cons[m]}, P, n - P, {k: v for k, v in fixed.items() if k == m}))
+                ]
+                for m in cons
+            }
         if not per_model:
             continue
         common = sorted(set.intersection(*(set(v) for v in per_model.values())))
         ctx.splits[cohort] = common
         models = ", ".join(per_model)
         if common:
-            ctx.add(f"cohort '{cohort}'", "class_split", "info",
-                    f"The paper gives n = {n} for '{cohort}' but not its class counts; the proportions reported for "
-                    f"{models} allow {len(common)} split(s): positives in {_ranges(common)}.",
-                    n=n, feasible_n_positive=common, per_model={k: _ranges(v) for k, v in per_model.items()})
+            ctx.add(
+                f"cohort '{cohort}'",
+                "class_split",
+                "info",
+                f"The paper gives n = {n} for '{cohort}' but not its class counts; the proportions reported for "
+                f"{models} allow {len(common)} split(s): positives in {_ranges(common)}.",
+                n=n,
+                feasible_n_positive=common,
+                per_model={k: _ranges(v) for k, v in per_model.items()},
+            )
             continue
         parts = []
         for model, mets in per_metric.items():
-            txt = "; ".join(f"{m} {_fmt(c2[0], _decimals(groups[(model, cohort)][m]))} allows "
-                            + (f"positives in {_ranges(v, 8)}" if v and len(v) < n - 1 else "any split" if v else "no split")
-                            for m, v in mets.items() for c2 in [(float(groups[(model, cohort)][m]['value']),)])
+            txt = "; ".join(
+                f"{m} {_fmt(c2[0], _decimals(groups[(model, cohort)][m]))} allows "
+                + (f"positives in {_ranges(v, 8)}" if v and len(v) < n - 1 else "any split" if v else "no split")
+                for m, v in mets.items()
+                for c2 in [(float(groups[(model, cohort)][m]["value"]),)]
+            )
             parts.append(f"{model}: {txt}")
-        ctx.add(f"cohort '{cohort}'", "class_split", "error",
-                f"The paper gives n = {n} for '{cohort}' but not its class counts, and no split of {n} patients into "
-                f"positives and negatives reproduces the reported proportions together ({' | '.join(parts)}).",
-                n=n, per_model={k: _ranges(v) for k, v in per_model.items()},
-                per_metric={k: {m: _ranges(v) for m, v in mets.items()} for k, mets in per_metric.items()})
+        ctx.add(
+            f"cohort '{cohort}'",
+            "class_split",
+            "error",
+            f"The paper gives n = {n} for '{cohort}' but not its class counts, and no split of {n} patients into "
+            f"positives and negatives reproduces the reported proportions together ({' | '.join(parts)}).",
+            n=n,
+            per_model={k: _ranges(v) for k, v in per_model.items()},
+            per_metric={k: {m: _ranges(v) for m, v in mets.items()} for k, mets in per_metric.items()},
+        )
 
 
 def _ranges(xs: Iterable[int], most: int | None = None) -> str:
@@ -1000,15 +1231,27 @@ def check_auc_ci(ctx: _Ctx) -> None:
         v, ci = _num(e.get("value")), e.get("ci")
         d = _decimals(e)
         if v is not None and not (0 <= v <= 1):
-            ctx.add(_where(e), "auc_ci_width", "error", f"{_label(e)} = {_fmt(v, d)} is outside [0, 1].", value=v,
-                    culprit=[e["id"]])
+            ctx.add(
+                _where(e),
+                "auc_ci_width",
+                "error",
+                f"{_label(e)} = {_fmt(v, d)} is outside [0, 1].",
+                value=v,
+                culprit=[e["id"]],
+            )
         if not ci:
             continue
         lo, hi = float(ci[0]), float(ci[1])
         if lo < -_EPS or hi > 1 + _EPS:
-            ctx.add(_where(e), "auc_ci_width", "error",
-                    f"{_label(e)}: the CI {_fmt_ci(ci, d)} leaves [0, 1]; an AUC cannot (a Wald interval that was "
-                    "not truncated).", ci=[lo, hi], culprit=[e["id"]])
+            ctx.add(
+                _where(e),
+                "auc_ci_width",
+                "error",
+                f"{_label(e)}: the CI {_fmt_ci(ci, d)} leaves [0, 1]; an AUC cannot (a Wald interval that was "
+                "not truncated).",
+                ci=[lo, hi],
+                culprit=[e["id"]],
+            )
         if v is None or not (0 < v < 1) or not ctx.auc_width_applies(e["cohort"]):
             continue
         den = ctx.denominators(e)
@@ -1035,44 +1278,74 @@ def _check_auc_width(ctx: _Ctx, e, v, lo, hi, d, z, splits, who) -> None:
     w_min, w_max = _expected_widths(v, splits, z)
     if w_min <= tol:
         return
-    ev = dict(auc=v, ci=[lo, hi], width=round(w, 4), expected_width_range=[round(w_min, 4), round(w_max, 4)],
-              thresholds=list(AUC_WIDTH_RATIO), splits=len(splits))
+    ev = dict(
+        auc=v,
+        ci=[lo, hi],
+        width=round(w, 4),
+        expected_width_range=[round(w_min, 4), round(w_max, 4)],
+        thresholds=list(AUC_WIDTH_RATIO),
+        splits=len(splits),
+    )
     if w + tol < lo_r * w_min:
         kind, ref = "narrow", f"{w_min:.3f}, the narrowest width"
     elif w - tol > hi_r * w_max:
         kind, ref = "wide", f"{w_max:.3f}, the widest width"
     else:
         return
-    ctx.add(_where(e), "auc_ci_width", "warning",
-            f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(e['ci'], d)} is implausibly {kind} for {who}: width {w:.3f} vs "
-            f"{ref} that Hanley-McNeil's or a binormal DeLong SE gives (flagged below x{lo_r} or above x{hi_r} "
-            "of that range).", culprit=[e["id"]], summary=f"its CI is implausibly {kind} (width {w:.3f})", **ev)
+    ctx.add(
+        _where(e),
+        "auc_ci_width",
+        "warning",
+        f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(e['ci'], d)} is implausibly {kind} for {who}: width {w:.3f} vs "
+        f"{ref} that Hanley-McNeil's or a binormal DeLong SE gives (flagged below x{lo_r} or above x{hi_r} "
+        "of that range).",
+        culprit=[e["id"]],
+        summary=f"its CI is implausibly {kind} (width {w:.3f})",
+        **ev,
+    )
 
 
 def _check_declared_hanley_mcneil(ctx: _Ctx, e, v, lo, hi, d, z, P, N) -> None:
     se = hanley_mcneil_se(v, P, N)
     exp = (max(0.0, v - z * se), min(1.0, v + z * se))
-    dse = abs(hanley_mcneil_se(v + _half(d), P, N) - se) + _half(d)   # the AUC's own rounding
+    dse = abs(hanley_mcneil_se(v + _half(d), P, N) - se) + _half(d)  # the AUC's own rounding
     tol = _half(d) + z * dse
     if abs(exp[0] - lo) > tol or abs(exp[1] - hi) > tol:
-        ctx.add(_where(e), "auc_ci_width", "warning",
-                f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(e['ci'], d)}: the declared Hanley-McNeil interval for {P} "
-                f"positives and {N} negatives is {_fmt_ci(exp, d)}.", culprit=[e["id"]], expected_ci=list(exp),
-                summary="its CI is not the declared Hanley-McNeil interval")
+        ctx.add(
+            _where(e),
+            "auc_ci_width",
+            "warning",
+            f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(e['ci'], d)}: the declared Hanley-McNeil interval for {P} "
+            f"positives and {N} negatives is {_fmt_ci(exp, d)}.",
+            culprit=[e["id"]],
+            expected_ci=list(exp),
+            summary="its CI is not the declared Hanley-McNeil interval",
+        )
 
 
 # --------------------------------------------------------------------------- check 6: comparisons
 def _auc_entry(ctx: _Ctx, model: str, cohort: str) -> dict | None:
-    cands = [e for e in ctx.spec.reported if e.get("model") == model and e.get("cohort") == cohort
-             and e.get("metric") == "AUC" and _num(e.get("value")) is not None and not e.get("variable")]
+    cands = [
+        e
+        for e in ctx.spec.reported
+        if e.get("model") == model
+        and e.get("cohort") == cohort
+        and e.get("metric") == "AUC"
+        and _num(e.get("value")) is not None
+        and not e.get("variable")
+    ]
     return sorted(cands, key=_rank)[0] if cands else None
 
 
 def _cohort_auc_pairs(ctx: _Ctx, cohort: str) -> list[tuple[str, str, float, float]]:
     aucs = {}
     for e in sorted(ctx.spec.reported, key=_rank):
-        if e.get("cohort") == cohort and e.get("metric") == "AUC" and _num(e.get("value")) is not None \
-                and not e.get("variable"):
+        if (
+            e.get("cohort") == cohort
+            and e.get("metric") == "AUC"
+            and _num(e.get("value")) is not None
+            and not e.get("variable")
+        ):
             aucs.setdefault(e["model"], (float(e["value"]), _half(_decimals(e))))
     out = []
     for a, b in itertools.permutations(aucs, 2):
@@ -1087,7 +1360,7 @@ def check_comparisons(ctx: _Ctx) -> None:
         dc = c.get("decimals")
         tol_c = _half(dc if dc is not None else 3)
         diff, tol_diff, diff_src = _num(c.get("diff")), tol_c, "stated"
-        ids_diff = [c["id"]]   # the entries a finding about the difference rests on
+        ids_diff = [c["id"]]  # the entries a finding about the difference rests on
         if diff is None:
             a, b = _auc_entry(ctx, c["model_a"], c["cohort"]), _auc_entry(ctx, c["model_b"], c["cohort"])
             if a is not None and b is not None:
@@ -1098,10 +1371,18 @@ def check_comparisons(ctx: _Ctx) -> None:
         se = _num(c.get("se"))
         ci = c.get("ci")
         zst = _num(c.get("z"))
-        p_int = _p_interval(c.get("p_value"), None if isinstance(c.get("p_value"), str) else _decimals({}, c.get("p_value")) if c.get("p_value") is not None else None)
+        p_int = _p_interval(
+            c.get("p_value"),
+            None
+            if isinstance(c.get("p_value"), str)
+            else _decimals({}, c.get("p_value"))
+            if c.get("p_value") is not None
+            else None,
+        )
         zc = _z(0.95)
-        ev: dict[str, Any] = dict(diff=diff, diff_source=diff_src, se=se, ci=ci, z=zst, p_value=c.get("p_value"),
-                                  comparison=c["id"])
+        ev: dict[str, Any] = dict(
+            diff=diff, diff_source=diff_src, se=se, ci=ci, z=zst, p_value=c.get("p_value"), comparison=c["id"]
+        )
         mid = half = None
         if ci:
             lo, hi = float(ci[0]), float(ci[1])
@@ -1114,21 +1395,32 @@ def check_comparisons(ctx: _Ctx) -> None:
                 sign = -1.0  # the CI is of model_b - model_a
             gap = abs(mid - sign * diff)
             if gap > tol_c + tol_diff:
-                hint = [f"{a} - {b} = {dd:.3f}" for a, b, dd, t in _cohort_auc_pairs(ctx, c["cohort"])
-                        if abs(dd - mid) <= tol_c + t and {a, b} != {c["model_a"], c["model_b"]}]
+                hint = [
+                    f"{a} - {b} = {dd:.3f}"
+                    for a, b, dd, t in _cohort_auc_pairs(ctx, c["cohort"])
+                    if abs(dd - mid) <= tol_c + t and {a, b} != {c["model_a"], c["model_b"]}
+                ]
                 ptxt = ""
                 if se is not None and p_int is not None:
                     p_mid = _p_two_sided(mid / se)
                     p_diff = _p_two_sided(diff / se) if se else None
-                    ptxt = (f" With SE {se:g}, P would be {p_diff:.3f} for the AUC difference and {p_mid:.3f} for "
-                            f"the CI's centre; the printed P is {c.get('p_value')}.")
+                    ptxt = (
+                        f" With SE {se:g}, P would be {p_diff:.3f} for the AUC difference and {p_mid:.3f} for "
+                        f"the CI's centre; the printed P is {c.get('p_value')}."
+                    )
                 htxt = f" The centre matches {'; '.join(hint)} instead." if hint else ""
-                ctx.add(where, "comparison", "error",
-                        f"{name}: the CI {_fmt_ci(ci, 3)} is centred on {mid:.4f}, but the AUC difference is "
-                        f"{diff:.3f} ({diff_src}); a DeLong CI is diff +- 1.96 SE." + htxt + ptxt,
-                        issue="ci_centre", matches_other_pairs=hint, ids=ids_diff,
-                        summary=f"the CI of {name} is centred on {mid:.3f}, not on the AUC difference {diff:.3f}",
-                        **ev)
+                ctx.add(
+                    where,
+                    "comparison",
+                    "error",
+                    f"{name}: the CI {_fmt_ci(ci, 3)} is centred on {mid:.4f}, but the AUC difference is "
+                    f"{diff:.3f} ({diff_src}); a DeLong CI is diff +- 1.96 SE." + htxt + ptxt,
+                    issue="ci_centre",
+                    matches_other_pairs=hint,
+                    ids=ids_diff,
+                    summary=f"the CI of {name} is centred on {mid:.3f}, not on the AUC difference {diff:.3f}",
+                    **ev,
+                )
         # (b) SE and CI half-width
         if se is not None and half is not None:
             se_int = (se - tol_c, se + tol_c)
@@ -1136,11 +1428,17 @@ def check_comparisons(ctx: _Ctx) -> None:
             if not _overlap(se_int, from_ci):
                 closest = se_int[1] / from_ci[0] if se_int[1] < from_ci[0] else se_int[0] / from_ci[1]
                 sev = "warning" if SE_RATIO_WARN[0] <= closest <= SE_RATIO_WARN[1] else "error"
-                ctx.add(where, "comparison", sev,
-                        f"{name}: SE {se:g} does not match the CI {_fmt_ci(ci, 3)}, whose half-width "
-                        f"{half:.4f} implies SE = {half / zc:.4f} (ratio {se / (half / zc):.2f}; "
-                        f"{closest:.2f} at the closest rounding).",
-                        issue="se_vs_ci", closest_ratio=round(closest, 3), **ev)
+                ctx.add(
+                    where,
+                    "comparison",
+                    sev,
+                    f"{name}: SE {se:g} does not match the CI {_fmt_ci(ci, 3)}, whose half-width "
+                    f"{half:.4f} implies SE = {half / zc:.4f} (ratio {se / (half / zc):.2f}; "
+                    f"{closest:.2f} at the closest rounding).",
+                    issue="se_vs_ci",
+                    closest_ratio=round(closest, 3),
+                    **ev,
+                )
         # (c) P and z
         if p_int is not None:
             se_use = se if se is not None else (half / zc if half else None)
@@ -1164,22 +1462,38 @@ def check_comparisons(ctx: _Ctx) -> None:
                 ev["p_implied"] = {k: [round(x, 4) for x in v] for k, v in p_of.items()}
                 if not any(_overlap(pi, p_int) for pi in p_of.values()):
                     txt = "; ".join(f"{lab}: P in [{v[0]:.4f}, {v[1]:.4f}]" for lab, v in p_of.items())
-                    ctx.add(where, "comparison", "error",
-                            f"{name}: the printed P = {c.get('p_value')} does not follow from z = diff / SE ({txt}).",
-                            issue="p_vs_z", ids=ids_diff, **ev)
+                    ctx.add(
+                        where,
+                        "comparison",
+                        "error",
+                        f"{name}: the printed P = {c.get('p_value')} does not follow from z = diff / SE ({txt}).",
+                        issue="p_vs_z",
+                        ids=ids_diff,
+                        **ev,
+                    )
         # (d) significance and the CI
         if ci and p_int is not None:
             lo, hi = float(ci[0]), float(ci[1])
             excl = lo > tol_c or hi < -tol_c
             incl = lo < -tol_c and hi > tol_c
             if excl and p_int[0] > 0.05:
-                ctx.add(where, "comparison", "error",
-                        f"{name}: the CI {_fmt_ci(ci, 3)} excludes 0 but P = {c.get('p_value')} is not below 0.05.",
-                        issue="significance", **ev)
+                ctx.add(
+                    where,
+                    "comparison",
+                    "error",
+                    f"{name}: the CI {_fmt_ci(ci, 3)} excludes 0 but P = {c.get('p_value')} is not below 0.05.",
+                    issue="significance",
+                    **ev,
+                )
             elif incl and p_int[1] < 0.05:
-                ctx.add(where, "comparison", "error",
-                        f"{name}: the CI {_fmt_ci(ci, 3)} includes 0 but P = {c.get('p_value')} is below 0.05.",
-                        issue="significance", **ev)
+                ctx.add(
+                    where,
+                    "comparison",
+                    "error",
+                    f"{name}: the CI {_fmt_ci(ci, 3)} includes 0 but P = {c.get('p_value')} is below 0.05.",
+                    issue="significance",
+                    **ev,
+                )
 
 
 # --------------------------------------------------------------------------- ratios (OR/HR): CI <-> P, 2x2 counts
@@ -1198,13 +1512,22 @@ def check_ratios(ctx: _Ctx) -> None:
         ev = dict(value=v, ci=[lo, hi], log_arms=[round(arm_lo, 4), round(arm_hi, 4)])
         if min(arm_lo, arm_hi) > 0 and max(arm_lo, arm_hi) / min(arm_lo, arm_hi) > RATIO_ASYMMETRY:
             gm = math.sqrt(lo * hi)
-            ctx.add(_where(e), "ratio_ci_p", "warning",
-                    f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}: the CI is lopsided on the log scale (arms "
-                    f"{arm_lo:.2f} and {arm_hi:.2f}, ratio {max(arm_lo, arm_hi) / min(arm_lo, arm_hi):.1f}); a Wald CI "
-                    f"would be centred on the estimate, this one on {gm:.3f}.",
-                    geometric_centre=round(gm, 4), **ev)
-        p_int = _p_interval(e.get("p_value"), None if isinstance(e.get("p_value"), str) else (
-            _decimals({}, e.get("p_value")) if e.get("p_value") is not None else None))
+            ctx.add(
+                _where(e),
+                "ratio_ci_p",
+                "warning",
+                f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}: the CI is lopsided on the log scale (arms "
+                f"{arm_lo:.2f} and {arm_hi:.2f}, ratio {max(arm_lo, arm_hi) / min(arm_lo, arm_hi):.1f}); a Wald CI "
+                f"would be centred on the estimate, this one on {gm:.3f}.",
+                geometric_centre=round(gm, 4),
+                **ev,
+            )
+        p_int = _p_interval(
+            e.get("p_value"),
+            None
+            if isinstance(e.get("p_value"), str)
+            else (_decimals({}, e.get("p_value")) if e.get("p_value") is not None else None),
+        )
         if p_int is None or abs(math.log(v)) < tol / v:
             continue
         # the log-scale SE the printed P needs (Wald z = log(OR) / SE) against the SE the CI implies
@@ -1215,11 +1538,18 @@ def check_ratios(ctx: _Ctx) -> None:
         lo_r, hi_r = RATIO_SE_TOLERANCE
         if se_ci < se_need[0] * lo_r or se_ci > se_need[1] * hi_r:
             p_ci = _p_two_sided(math.log(v) / se_ci)
-            ctx.add(_where(e), "ratio_ci_p", "warning",
-                    f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}, P = {e.get('p_value')}: the CI implies a log-scale "
-                    f"SE of {se_ci:.3f} and a Wald P of {_fmt_p(p_ci)}; the printed P needs an SE in "
-                    f"[{se_need[0]:.3f}, {se_need[1]:.3f}] (tolerated: x{lo_r}-x{hi_r}, to allow profile-likelihood CIs).",
-                    se_from_ci=round(se_ci, 4), se_for_p=[round(x, 4) for x in se_need], p_from_ci=round(p_ci, 4), **ev)
+            ctx.add(
+                _where(e),
+                "ratio_ci_p",
+                "warning",
+                f"{_label(e)} = {_fmt(v, d)} {_fmt_ci(ci, d)}, P = {e.get('p_value')}: the CI implies a log-scale "
+                f"SE of {se_ci:.3f} and a Wald P of {_fmt_p(p_ci)}; the printed P needs an SE in "
+                f"[{se_need[0]:.3f}, {se_need[1]:.3f}] (tolerated: x{lo_r}-x{hi_r}, to allow profile-likelihood CIs).",
+                se_from_ci=round(se_ci, 4),
+                se_for_p=[round(x, 4) for x in se_need],
+                p_from_ci=round(p_ci, 4),
+                **ev,
+            )
 
 
 def _or_from_counts(den: Mapping) -> tuple[float, list[float]] | None:
@@ -1240,7 +1570,7 @@ def _or_from_counts(den: Mapping) -> tuple[float, list[float]] | None:
 
 def check_odds_ratios(ctx: _Ctx) -> None:
     ors = [e for e in ctx.spec.reported if e.get("metric") == "OR" and _num(e.get("value")) is not None]
-    wrong = []   # (entry, OR from counts, evidence)
+    wrong = []  # (entry, OR from counts, evidence)
     for e in ors:
         den = e.get("denominators") or {}
         res = _or_from_counts({**ctx.denominators(e), **den}) if "exposed_positive" in den else None
@@ -1250,14 +1580,23 @@ def check_odds_ratios(ctx: _Ctx) -> None:
         v = float(e["value"])
         d = _decimals(e)
         tol = _half(d)
-        ev = dict(value=v, or_from_counts=round(orr, 4), wald_ci_from_counts=[round(x, 4) for x in wald],
-                  counts={k: den[k] for k in ("exposed_positive", "exposed_negative") if k in den})
+        ev = dict(
+            value=v,
+            or_from_counts=round(orr, 4),
+            wald_ci_from_counts=[round(x, 4) for x in wald],
+            counts={k: den[k] for k in ("exposed_positive", "exposed_negative") if k in den},
+        )
         if abs(orr - v) <= tol:
             ci = e.get("ci")
             if ci and not (abs(wald[0] - ci[0]) <= tol and abs(wald[1] - ci[1]) <= tol):
-                ctx.add(_where(e), "odds_ratio", "info",
-                        f"{_label(e)} = {_fmt(v, d)} equals the cross-product ratio of the printed counts; its CI "
-                        f"{_fmt_ci(ci, d)} is not the Wald CI {_fmt_ci(wald, d)} (likely profile likelihood).", **ev)
+                ctx.add(
+                    _where(e),
+                    "odds_ratio",
+                    "info",
+                    f"{_label(e)} = {_fmt(v, d)} equals the cross-product ratio of the printed counts; its CI "
+                    f"{_fmt_ci(ci, d)} is not the Wald CI {_fmt_ci(wald, d)} (likely profile likelihood).",
+                    **ev,
+                )
             continue
         wrong.append((e, orr, ev))
     done = set()
@@ -1265,24 +1604,50 @@ def check_odds_ratios(ctx: _Ctx) -> None:
         if i in done:
             continue
         tol = _half(_decimals(e))
-        mate = next((j for j, (o, orr2, _) in enumerate(wrong) if j != i and j not in done
-                     and o.get("model") == e.get("model") and abs(float(o["value"]) - orr) <= tol
-                     and abs(float(e["value"]) - orr2) <= _half(_decimals(o))), None)
+        mate = next(
+            (
+                j
+                for j, (o, orr2, _) in enumerate(wrong)
+                if j != i
+                and j not in done
+                and o.get("model") == e.get("model")
+                and abs(float(o["value"]) - orr) <= tol
+                and abs(float(e["value"]) - orr2) <= _half(_decimals(o))
+            ),
+            None,
+        )
         if mate is not None:
             done |= {i, mate}
             o, orr2, _ = wrong[mate]
-            ctx.add(_where(e), "odds_ratio", "error",
-                    f"{e.get('model')}: the ORs of '{e.get('variable')}' ({_fmt(float(e['value']), _decimals(e))}) and "
-                    f"'{o.get('variable')}' ({_fmt(float(o['value']), _decimals(o))}) look swapped: the counts the "
-                    f"paper prints give {orr:.3f} for '{e.get('variable')}' and {orr2:.3f} for '{o.get('variable')}'.",
-                    ids=[e["id"], o["id"]], swapped=[e["id"], o["id"]], culprit=[e["id"], o["id"]], **ev)
+            ctx.add(
+                _where(e),
+                "odds_ratio",
+                "error",
+                f"{e.get('model')}: the ORs of '{e.get('variable')}' ({_fmt(float(e['value']), _decimals(e))}) and "
+                f"'{o.get('variable')}' ({_fmt(float(o['value']), _decimals(o))}) look swapped: the counts the "
+                f"paper prints give {orr:.3f} for '{e.get('variable')}' and {orr2:.3f} for '{o.get('variable')}'.",
+                ids=[e["id"], o["id"]],
+                swapped=[e["id"], o["id"]],
+                culprit=[e["id"], o["id"]],
+                **ev,
+            )
             continue
         v, d = float(e["value"]), _decimals(e)
-        hint = " It equals the inverse ratio: the reference level is the other way round." \
-            if abs(1 / orr - v) <= _half(d) * 2 else ""
-        ctx.add(_where(e), "odds_ratio", "error",
-                f"{_label(e)} = {_fmt(v, d)}, but the counts the paper prints for this variable give OR = {orr:.3f}."
-                + hint, culprit=[e["id"]], summary=f"the counts give OR = {orr:.3f}", **ev)
+        hint = (
+            " It equals the inverse ratio: the reference level is the other way round."
+            if abs(1 / orr - v) <= _half(d) * 2
+            else ""
+        )
+        ctx.add(
+            _where(e),
+            "odds_ratio",
+            "error",
+            f"{_label(e)} = {_fmt(v, d)}, but the counts the paper prints for this variable give OR = {orr:.3f}."
+            + hint,
+            culprit=[e["id"]],
+            summary=f"the counts give OR = {orr:.3f}",
+            **ev,
+        )
 
 
 # --------------------------------------------------------------------------- patient-characteristics tables
@@ -1303,8 +1668,13 @@ def _copied_from(ctx: _Ctx, e: Mapping) -> dict | None:
     """Another cell of the same table printed with the same count and percentage (a copy-paste slip?)."""
     w = (e.get("where") or {}).get("table")
     for o in ctx.spec.reported:
-        if o is not e and o.get("metric") == "PROP" and (o.get("where") or {}).get("table") == w \
-                and _k_of(o) == _k_of(e) and _num(o.get("value")) == _num(e.get("value")):
+        if (
+            o is not e
+            and o.get("metric") == "PROP"
+            and (o.get("where") or {}).get("table") == w
+            and _k_of(o) == _k_of(e)
+            and _num(o.get("value")) == _num(e.get("value"))
+        ):
             return o
     return None
 
@@ -1312,8 +1682,8 @@ def _copied_from(ctx: _Ctx, e: Mapping) -> dict | None:
 def check_cohort_tables(ctx: _Ctx) -> None:
     """Patient-characteristics counts: levels add up to their group, groups and cohorts to their totals."""
     props = [e for e in ctx.spec.reported if e.get("metric") == "PROP" and e.get("variable")]
-    by_key: dict[tuple, list[dict]] = defaultdict(list)   # (cohort, char, group) -> entries
-    cells: dict[tuple, list[dict]] = defaultdict(list)    # (cohort, char, level, group) -> entries
+    by_key: dict[tuple, list[dict]] = defaultdict(list)  # (cohort, char, group) -> entries
+    cells: dict[tuple, list[dict]] = defaultdict(list)  # (cohort, char, level, group) -> entries
     for e in props:
         char, level, group = _parse_variable(e["variable"])
         by_key[(e["cohort"], char, group)].append(e)
@@ -1324,7 +1694,7 @@ def check_cohort_tables(ctx: _Ctx) -> None:
             _check_levels(ctx, cohort, char, group, levels)
     mismatches = []
     groups_of: dict[tuple, set] = defaultdict(set)
-    for (cohort, char, level, group) in cells:
+    for cohort, char, _level, group in cells:
         if group is not None:
             groups_of[(cohort, char)].add(group)
     for (cohort, char, level, group), es in cells.items():
@@ -1333,15 +1703,21 @@ def check_cohort_tables(ctx: _Ctx) -> None:
             parts = [cells.get((cohort, char, level, g), []) for g in gs]
             ng = [ctx.denominators(p[0]).get("n") for p in parts if p]
             if len(ng) == len(gs) and sum(ng) == ctx.denominators(es[0]).get("n"):  # the groups cover the cohort
-                mismatches += _sum_mismatch(es, parts, (cohort, char, None, tuple(gs), "groups"), level,
-                                            [(cohort, char, level, g) for g in gs])
+                mismatches += _sum_mismatch(
+                    es, parts, (cohort, char, None, tuple(gs), "groups"), level, [(cohort, char, level, g) for g in gs]
+                )
     for cohort, c in ctx.cohorts.items():
         for (coh, char, level, group), es in cells.items():
             if coh == cohort and c.get("composed_of"):
                 comp = c["composed_of"]
                 parts = [cells.get((p, char, level, group), []) for p in comp]
-                mismatches += _sum_mismatch(es, parts, (cohort, char, group, tuple(comp), "cohorts"), level,
-                                            [(p, char, level, group) for p in comp])
+                mismatches += _sum_mismatch(
+                    es,
+                    parts,
+                    (cohort, char, group, tuple(comp), "cohorts"),
+                    level,
+                    [(p, char, level, group) for p in comp],
+                )
     _report_sum_mismatches(ctx, mismatches)
 
 
@@ -1351,17 +1727,25 @@ def _check_levels(ctx: _Ctx, cohort: str, char: str, group, levels: list[dict]) 
     where = f"{_where(levels[0]).split(' [')[0]} ({char}, {gname})"
     ids = [e["id"] for e in levels]
     if len(ns) > 1:
-        ctx.add(where, "cohort_table", "error", f"'{char}' in {gname}: its levels have different denominators "
-                f"{sorted(ns)}.", ids=ids, suspects=ids)
+        ctx.add(
+            where,
+            "cohort_table",
+            "error",
+            f"'{char}' in {gname}: its levels have different denominators {sorted(ns)}.",
+            ids=ids,
+            suspects=ids,
+        )
         return
     n = ns.pop()
     tot = sum(int(_k_of(e)) for e in levels)
     if tot == n:
         return
-    detail = (f"'{char}' in {gname}: the levels' counts ({' + '.join(str(_k_of(e)) for e in levels)} = {tot}) "
-              f"do not add up to n = {n}.")
+    detail = (
+        f"'{char}' in {gname}: the levels' counts ({' + '.join(str(_k_of(e)) for e in levels)} = {tot}) "
+        f"do not add up to n = {n}."
+    )
     bad = [e for e in levels if _fits_own(ctx, e) is False]
-    ev: dict[str, Any] = dict(counts={_parse_variable(e['variable'])[1]: _k_of(e) for e in levels}, n=n, ids=ids)
+    ev: dict[str, Any] = dict(counts={_parse_variable(e["variable"])[1]: _k_of(e) for e in levels}, n=n, ids=ids)
     if len(bad) == 1:  # the one level whose count is not its own percentage
         e = bad[0]
         k_fix = n - (tot - int(_k_of(e)))
@@ -1369,9 +1753,14 @@ def _check_levels(ctx: _Ctx, cohort: str, char: str, group, levels: list[dict]) 
         detail += f" Only '{level}' ({_k_of(e)}) disagrees with its printed percentage; {n} - the others = {k_fix}."
         src = _copied_from(ctx, e)
         if src:
-            detail += f" {_k_of(e)} ({_fmt(float(e['value']) * 100, max(_decimals(e) - 2, 0))}%) is also what {_where(src)} prints."
-        ev.update(culprit=[e["id"]], implied={"k": k_fix}, copied_from=src["id"] if src else None,
-                  summary=f"the levels of '{char}' in {gname} add up to {tot}, not {n} ({n} - the others = {k_fix})")
+            pct = _fmt(float(e["value"]) * 100, max(_decimals(e) - 2, 0))
+            detail += f" {_k_of(e)} ({pct}%) is also what {_where(src)} prints."
+        ev.update(
+            culprit=[e["id"]],
+            implied={"k": k_fix},
+            copied_from=src["id"] if src else None,
+            summary=f"the levels of '{char}' in {gname} add up to {tot}, not {n} ({n} - the others = {k_fix})",
+        )
     else:
         ev.update(suspects=ids)
     ctx.add(where, "cohort_table", "error", detail, **ev)
@@ -1406,8 +1795,11 @@ def _what(key: tuple, level) -> str:
     cohort, char, group, parts, kind = key
     lv = f": {level}" if level else ""
     g = f" [{group}]" if group else ""
-    return (f"'{char}{lv}' in {cohort} (groups {', '.join(parts)})" if kind == "groups"
-            else f"'{char}{lv}'{g} in {cohort} = {' + '.join(parts)}")
+    return (
+        f"'{char}{lv}' in {cohort} (groups {', '.join(parts)})"
+        if kind == "groups"
+        else f"'{char}{lv}'{g} in {cohort} = {' + '.join(parts)}"
+    )
 
 
 def _report_one_sum(ctx: _Ctx, key: tuple, m: dict) -> None:
@@ -1417,11 +1809,16 @@ def _report_one_sum(ctx: _Ctx, key: tuple, m: dict) -> None:
     ev: dict[str, Any] = dict(total=kt, parts=kp, ids=ids)
     if _fits_own(ctx, te) is False and _fits_own(ctx, te, sum(kp)):
         detail += f" The total's printed percentage fits {sum(kp)}, not {kt}."
-        ev.update(culprit=[te["id"]], implied={"k": sum(kp)},
-                  summary=f"the parts add up to {sum(kp)}, and {sum(kp)} is the printed percentage's count")
+        ev.update(
+            culprit=[te["id"]],
+            implied={"k": sum(kp)},
+            summary=f"the parts add up to {sum(kp)}, and {sum(kp)} is the printed percentage's count",
+        )
     else:
-        ev.update(suspects=ids, implied_for={te["id"]: sum(kp), **{
-            e["id"]: kt - (sum(kp) - k) for e, k in zip(m["parts"], kp)}})
+        ev.update(
+            suspects=ids,
+            implied_for={te["id"]: sum(kp), **{e["id"]: kt - (sum(kp) - k) for e, k in zip(m["parts"], kp)}},
+        )
     ctx.add(_where(te), "cohort_table", "error", detail, **ev)
 
 
@@ -1451,12 +1848,15 @@ def _report_swap(ctx: _Ctx, key: tuple, ms: list[dict], swap) -> None:
     ids = sorted({m["total"]["id"] for m in ms} | {e["id"] for m in ms for e in m["parts"]})
     w = ea.get("where") or {}
     cell = f"{w['table']}, column '{w['column']}'" if w.get("table") and w.get("column") else f"the {_place(ea)}"
-    detail = (f"'{char}' in {cohort}: '{a['level']}' ({a['kt']} in total, parts {' + '.join(map(str, a['kp']))}) and "
-              f"'{b['level']}' ({b['kt']}, parts {' + '.join(map(str, b['kp']))}) do not add up, but with the "
-              f"'{a['level']}' and '{b['level']}' counts in {cell} ({_k_of(ea)} and {_k_of(eb)}) swapped they do: "
-              "the two counts look swapped.")
-    ctx.add(_where(ea), "cohort_table", "error", detail, ids=ids, swapped=[ea["id"], eb["id"]],
-            culprit=[ea["id"], eb["id"]])
+    detail = (
+        f"'{char}' in {cohort}: '{a['level']}' ({a['kt']} in total, parts {' + '.join(map(str, a['kp']))}) and "
+        f"'{b['level']}' ({b['kt']}, parts {' + '.join(map(str, b['kp']))}) do not add up, but with the "
+        f"'{a['level']}' and '{b['level']}' counts in {cell} ({_k_of(ea)} and {_k_of(eb)}) swapped they do: "
+        "the two counts look swapped."
+    )
+    ctx.add(
+        _where(ea), "cohort_table", "error", detail, ids=ids, swapped=[ea["id"], eb["id"]], culprit=[ea["id"], eb["id"]]
+    )
     if cells:
         ctx.swaps.append({"cells": cells, "finding": ctx.findings[-1]})
 
@@ -1533,7 +1933,9 @@ def check_table_p_values(ctx: _Ctx) -> None:
         if e.get("metric") != "P" or not e.get("variable"):
             continue
         p_raw = e.get("p_value", e.get("value"))
-        p_int = _p_interval(p_raw, None if isinstance(p_raw, str) else _decimals({}, p_raw) if p_raw is not None else None)
+        p_int = _p_interval(
+            p_raw, None if isinstance(p_raw, str) else _decimals({}, p_raw) if p_raw is not None else None
+        )
         if p_int is None:
             continue
         char, cohort = _parse_variable(e["variable"])[0], e["cohort"]
@@ -1545,31 +1947,44 @@ def check_table_p_values(ctx: _Ctx) -> None:
         if not tests:
             continue
         ok = [t for t, p in tests.items() if p_int[0] - _EPS <= p <= p_int[1] + _EPS]
-        ev = dict(table={"levels": levels, "groups": cols, "counts": table.tolist()},
-                  p_printed=p_raw, p_tests={t: round(p, 4) for t, p in tests.items()})
+        ev = dict(
+            table={"levels": levels, "groups": cols, "counts": table.tolist()},
+            p_printed=p_raw,
+            p_tests={t: round(p, 4) for t, p in tests.items()},
+        )
         if ok:
             explained[e["id"]] = ok
             continue
         unexplained += 1
         swap = _p_explained_by_swap(ctx, cells, cohort, char, p_int)
-        if swap:   # the same root cause as the swapped counts: say so there
+        if swap:  # the same root cause as the swapped counts: say so there
             sw, test, p = swap
             f = sw["finding"]
             f.detail += f" With them swapped back, the {test} P of '{char}' is {p:.3f}, as printed ({p_raw})."
             f.ids = sorted(set(f.ids) | {e["id"]})
             continue
-        ctx.add(_where(e), "cohort_table", "warning",
-                f"'{char}' ({' vs '.join(map(str, cols))} in {cohort}): the printed P = {p_raw} is not what the "
-                f"printed counts give with the usual tests ("
-                + ", ".join(f"{t} {p:.3f}" for t, p in tests.items()) + ").", issue="p_value",
-                ids=[e["id"]] + [i for (c, ch, lv, g), i in cell_ids.items() if ch == char and c in cols + [cohort]],
-                **ev)
+        ctx.add(
+            _where(e),
+            "cohort_table",
+            "warning",
+            f"'{char}' ({' vs '.join(map(str, cols))} in {cohort}): the printed P = {p_raw} is not what the "
+            f"printed counts give with the usual tests (" + ", ".join(f"{t} {p:.3f}" for t, p in tests.items()) + ").",
+            issue="p_value",
+            ids=[e["id"]] + [i for (c, ch, lv, g), i in cell_ids.items() if ch == char and c in cols + [cohort]],
+            **ev,
+        )
     if explained:
         tally = Counter(t for ts in explained.values() for t in ts)
-        ctx.add("patient-characteristics P values", "cohort_table", "info",
-                f"{len(explained)} of {len(explained) + unexplained} P values of categorical characteristics are "
-                f"reproduced from the printed counts ({', '.join(f'{t}: {n}' for t, n in tally.most_common())}).",
-                issue="p_value", tests_per_p=explained, tally=dict(tally))
+        ctx.add(
+            "patient-characteristics P values",
+            "cohort_table",
+            "info",
+            f"{len(explained)} of {len(explained) + unexplained} P values of categorical characteristics are "
+            f"reproduced from the printed counts ({', '.join(f'{t}: {n}' for t, n in tally.most_common())}).",
+            issue="p_value",
+            tests_per_p=explained,
+            tally=dict(tally),
+        )
 
 
 def check_cohort_sizes(ctx: _Ctx) -> None:
@@ -1579,17 +1994,28 @@ def check_cohort_sizes(ctx: _Ctx) -> None:
             continue
         unknown = [p for p in comp if p not in ctx.cohorts]
         if unknown:
-            ctx.add(f"cohort '{cohort}'", "spec", "error",
-                    f"cohort '{cohort}' is composed_of {unknown}, which the spec does not define.", unknown=unknown)
+            ctx.add(
+                f"cohort '{cohort}'",
+                "spec",
+                "error",
+                f"cohort '{cohort}' is composed_of {unknown}, which the spec does not define.",
+                unknown=unknown,
+            )
             continue
         for key in ("n", "n_positive", "n_negative"):
             if c.get(key) is None or any(ctx.cohorts.get(p, {}).get(key) is None for p in comp):
                 continue
             s = sum(int(ctx.cohorts[p][key]) for p in comp)
             if s != int(c[key]):
-                ctx.add(f"cohort '{cohort}'", "cohort_table", "error",
-                        f"cohort '{cohort}' has {key} = {c[key]}, but its parts {comp} add up to {s}.",
-                        key=key, total=int(c[key]), parts={p: ctx.cohorts[p][key] for p in comp})
+                ctx.add(
+                    f"cohort '{cohort}'",
+                    "cohort_table",
+                    "error",
+                    f"cohort '{cohort}' has {key} = {c[key]}, but its parts {comp} add up to {s}.",
+                    key=key,
+                    total=int(c[key]),
+                    parts={p: ctx.cohorts[p][key] for p in comp},
+                )
 
 
 # --------------------------------------------------------------------------- check 7: cross-references
@@ -1635,18 +2061,32 @@ def check_cross_references(ctx: _Ctx) -> None:
         for e in es[1:]:
             problems = _disagreements(e, ref)
             if problems:
-                conflicts.append(dict(key=key, e=e, ref=ref, problems=problems,
-                                      partner=_swap_partner(ctx, primary, key, e)))
-    failing = {f.evidence["culprit"][0] for f in ctx.findings if f.severity == "error"
-               and len(f.evidence.get("culprit") or []) == 1}
-    for c in conflicts:   # the more authoritative statement is the one that fails its own checks
+                conflicts.append(
+                    dict(key=key, e=e, ref=ref, problems=problems, partner=_swap_partner(ctx, primary, key, e))
+                )
+    failing = {
+        f.evidence["culprit"][0]
+        for f in ctx.findings
+        if f.severity == "error" and len(f.evidence.get("culprit") or []) == 1
+    }
+    for c in conflicts:  # the more authoritative statement is the one that fails its own checks
         c["ref_fails"] = c["ref"]["id"] in failing and c["e"]["id"] not in failing
     done: set[int] = set()
     for i, c in enumerate(conflicts):
         if i in done or c["partner"] is None:
             continue
-        j = next((j for j, c2 in enumerate(conflicts) if j != i and j not in done and c2["partner"] is not None
-                  and c2["key"] == _key(c["partner"]) and _key(c2["partner"]) == c["key"]), None)
+        j = next(
+            (
+                j
+                for j, c2 in enumerate(conflicts)
+                if j != i
+                and j not in done
+                and c2["partner"] is not None
+                and c2["key"] == _key(c["partner"])
+                and _key(c2["partner"]) == c["key"]
+            ),
+            None,
+        )
         if j is not None:
             done |= {i, j}
             _report_value_swap(ctx, groups, c, conflicts[j])
@@ -1675,19 +2115,30 @@ def _report_conflict(ctx: _Ctx, c: dict) -> None:
     vb = _num(e.get("value"))
     hint = ""
     if same is not None:
-        hint = (f" The value {_fmt(vb, _decimals(e))} is what {_where(same).split(' [')[0]} gives for "
-                f"{same['model']}{' (' + same['variable'] + ')' if same.get('variable') else ''}"
-                ": the two look swapped.")
+        hint = (
+            f" The value {_fmt(vb, _decimals(e))} is what {_where(same).split(' [')[0]} gives for "
+            f"{same['model']}{' (' + same['variable'] + ')' if same.get('variable') else ''}"
+            ": the two look swapped."
+        )
     if c.get("ref_fails"):
         hint += f" Of the two, {_where(ref).split(' [')[0]}'s fails its own checks."
-    ctx.add(f"{_where(e)} vs {_where(ref)}", "cross_reference", "error",
-            f"{_label(e)} is stated twice with different numbers: {'; '.join(c['problems'])} "
-            f"({(e.get('where') or {}).get('section', '?')} vs {_where(ref).split(' [')[0]}).{hint}",
-            ids=[e["id"], ref["id"]], values=[vb, _num(ref.get("value"))], cis=[e.get("ci"), ref.get("ci")],
-            swapped_with=[same["id"]] if same is not None else [],
-            culprit=[ref["id"] if c.get("ref_fails") else e["id"]],
-            summary=(f"{_place(e)} prints {_fmt(vb, _decimals(e))}" if c.get("ref_fails") else
-                     f"{_label(e)} is {_fmt(vb, _decimals(e))} in {_place(e)}"))
+    ctx.add(
+        f"{_where(e)} vs {_where(ref)}",
+        "cross_reference",
+        "error",
+        f"{_label(e)} is stated twice with different numbers: {'; '.join(c['problems'])} "
+        f"({(e.get('where') or {}).get('section', '?')} vs {_where(ref).split(' [')[0]}).{hint}",
+        ids=[e["id"], ref["id"]],
+        values=[vb, _num(ref.get("value"))],
+        cis=[e.get("ci"), ref.get("ci")],
+        swapped_with=[same["id"]] if same is not None else [],
+        culprit=[ref["id"] if c.get("ref_fails") else e["id"]],
+        summary=(
+            f"{_place(e)} prints {_fmt(vb, _decimals(e))}"
+            if c.get("ref_fails")
+            else f"{_label(e)} is {_fmt(vb, _decimals(e))} in {_place(e)}"
+        ),
+    )
 
 
 def _agrees(e: Mapping, value: float, d: int) -> bool:
@@ -1710,22 +2161,40 @@ def _report_value_swap(ctx: _Ctx, groups: Mapping, c1: dict, c2: dict) -> None:
     name = lambda k: k[0] + (f" ({k[3]})" if k[3] else "")  # noqa: E731
     v_ref = f"{name(x)} {_fmt(a, da)}, {name(y)} {_fmt(b, db)}"
     v_sw = f"{name(x)} {_fmt(b, db)}, {name(y)} {_fmt(a, da)}"
-    cmp_txt = (f" ({', '.join(c['model_a'] + ' vs ' + c['model_b'] for c in fit_sw)}: their CIs are centred on the "
-               "differences of the swapped values)") if fit_sw else ""
-    detail = (f"{x[2]} of {name(x)} and {name(y)} ({x[1]}) is printed both ways round: "
-              f"{' and '.join(places_ref)} give {v_ref}; {' and '.join(places_sw)}{cmp_txt} give {v_sw}. ")
+    cmp_txt = (
+        (
+            f" ({', '.join(c['model_a'] + ' vs ' + c['model_b'] for c in fit_sw)}: their CIs are centred on the "
+            "differences of the swapped values)"
+        )
+        if fit_sw
+        else ""
+    )
+    detail = (
+        f"{x[2]} of {name(x)} and {name(y)} ({x[1]}) is printed both ways round: "
+        f"{' and '.join(places_ref)} give {v_ref}; {' and '.join(places_sw)}{cmp_txt} give {v_sw}. "
+    )
     if len(places_ref) == len(places_sw):
-        detail += (f"The evidence is balanced ({len(places_ref)} place(s) each): one of the two versions is wrong, "
-                   "and the printed numbers cannot tell which.")
+        detail += (
+            f"The evidence is balanced ({len(places_ref)} place(s) each): one of the two versions is wrong, "
+            "and the printed numbers cannot tell which."
+        )
         verdict = "balanced"
     else:
         more, fewer = (v_ref, v_sw) if len(places_ref) > len(places_sw) else (v_sw, v_ref)
         detail += f"More places support {more} than {fewer}: the latter is the likelier error."
         verdict = "reference" if len(places_ref) > len(places_sw) else "swapped"
     ids = [e["id"] for e in as_ref + swapped] + [c["id"] for c in fit_ref + fit_sw]
-    ctx.add(f"{_where(c1['e'])} vs {_where(c1['ref'])}", "cross_reference", "error", detail,
-            ids=ids, versions={"as_in_" + _place(c1["ref"]): places_ref, "swapped": places_sw}, verdict=verdict,
-            explains=[c["id"] for c in fit_sw], culprit=[c1["e"]["id"], c2["e"]["id"]])
+    ctx.add(
+        f"{_where(c1['e'])} vs {_where(c1['ref'])}",
+        "cross_reference",
+        "error",
+        detail,
+        ids=ids,
+        versions={"as_in_" + _place(c1["ref"]): places_ref, "swapped": places_sw},
+        verdict=verdict,
+        explains=[c["id"] for c in fit_sw],
+        culprit=[c1["e"]["id"], c2["e"]["id"]],
+    )
 
 
 def _comparisons_fitting(ctx: _Ctx, x: tuple, y: tuple, a: float, b: float) -> tuple[list, list]:
@@ -1734,8 +2203,12 @@ def _comparisons_fitting(ctx: _Ctx, x: tuple, y: tuple, a: float, b: float) -> t
     cohort = x[1]
     aucs = {}
     for e in sorted(ctx.spec.reported, key=_rank):
-        if e.get("cohort") == cohort and e.get("metric") == "AUC" and not e.get("variable") \
-                and _num(e.get("value")) is not None:
+        if (
+            e.get("cohort") == cohort
+            and e.get("metric") == "AUC"
+            and not e.get("variable")
+            and _num(e.get("value")) is not None
+        ):
             aucs.setdefault(e["model"], (float(e["value"]), _half(_decimals(e))))
     fit_ref, fit_sw = [], []
     for c in ctx.spec.comparisons:
@@ -1746,8 +2219,11 @@ def _comparisons_fitting(ctx: _Ctx, x: tuple, y: tuple, a: float, b: float) -> t
             centre = (c["ci"][0] + c["ci"][1]) / 2
         if centre is None or c["model_a"] not in aucs or c["model_b"] not in aucs:
             continue
-        tol = _half(c.get("decimals") if c.get("decimals") is not None else 3) + \
-            aucs[c["model_a"]][1] + aucs[c["model_b"]][1]
+        tol = (
+            _half(c.get("decimals") if c.get("decimals") is not None else 3)
+            + aucs[c["model_a"]][1]
+            + aucs[c["model_b"]][1]
+        )
         fits = []
         for version in ({x[0]: a, y[0]: b}, {x[0]: b, y[0]: a}):
             va = version.get(c["model_a"], aucs[c["model_a"]][0])
@@ -1762,8 +2238,20 @@ def _comparisons_fitting(ctx: _Ctx, x: tuple, y: tuple, a: float, b: float) -> t
 
 # --------------------------------------------------------------------------- one root cause, one finding
 #: which finding of a merged group speaks for it (the rest become its "same root cause" clauses)
-_PRIMARY_ORDER = ("cross_reference", "cohort_table", "feasibility", "estimate_in_ci", "confusion_matrix",
-                  "ci_method", "comparison", "class_split", "auc_ci_width", "ratio_ci_p", "odds_ratio", "spec")
+_PRIMARY_ORDER = (
+    "cross_reference",
+    "cohort_table",
+    "feasibility",
+    "estimate_in_ci",
+    "confusion_matrix",
+    "ci_method",
+    "comparison",
+    "class_split",
+    "auc_ci_width",
+    "ratio_ci_p",
+    "odds_ratio",
+    "spec",
+)
 
 
 def _root_cause_groups(findings: list[Finding]) -> list[list[int]]:
@@ -1798,8 +2286,13 @@ def _root_cause_groups(findings: list[Finding]) -> list[list[int]]:
         explains = set(ev.get("explains") or [])
         for j in active:
             f = findings[j]
-            if explains and j != i and f.check == "comparison" and f.evidence.get("issue") == "ci_centre" \
-                    and f.evidence.get("comparison") in explains:
+            if (
+                explains
+                and j != i
+                and f.check == "comparison"
+                and f.evidence.get("issue") == "ci_centre"
+                and f.evidence.get("comparison") in explains
+            ):
                 union(i, j)
     out: dict[int, list[int]] = defaultdict(list)
     for i in active:
@@ -1811,15 +2304,23 @@ def _consensus(members: list[Finding]) -> str:
     """What the merged findings agree the suspected number should be."""
     culprits = {c for f in members for c in (f.evidence.get("culprit") or [])}
     implied = [f.evidence.get("implied") or {} for f in members]
-    implied += [{"k": f.evidence["implied_for"][c]} for f in members for c in culprits
-                if c in (f.evidence.get("implied_for") or {})]
+    implied += [
+        {"k": f.evidence["implied_for"][c]}
+        for f in members
+        for c in culprits
+        if c in (f.evidence.get("implied_for") or {})
+    ]
     ks = {i["k"] for i in implied if "k" in i}
     vals = [i["value"] for i in implied if "value" in i]
     if len(implied) < 2 or len(ks) > 1 or (vals and max(vals) - min(vals) > 1e-3):
         return ""
     if vals and ks:
         n = next((round(i["k"] / i["value"]) for i in implied if "k" in i and i.get("value")), None)
-        return f" They agree on {vals[0]:.4g}" + (f" ({ks.pop()}/{n})" if n else "") + ": the printed number is the odd one out."
+        return (
+            f" They agree on {vals[0]:.4g}"
+            + (f" ({ks.pop()}/{n})" if n else "")
+            + ": the printed number is the odd one out."
+        )
     if vals:
         return f" They agree on {vals[0]:.4g}: the printed number is the odd one out."
     if ks:
@@ -1838,8 +2339,13 @@ def _merge(findings: list[Finding], members: list[int]) -> Finding:
         primary = umbrellas[0]
     else:
         ranked = [f for f in group if f not in umbrellas] or group
-        primary = min(ranked, key=lambda f: (_PRIMARY_ORDER.index(f.check) if f.check in _PRIMARY_ORDER else 99,
-                                             SEVERITIES.index(f.severity)))
+        primary = min(
+            ranked,
+            key=lambda f: (
+                _PRIMARY_ORDER.index(f.check) if f.check in _PRIMARY_ORDER else 99,
+                SEVERITIES.index(f.severity),
+            ),
+        )
     others = [f for f in group if f is not primary]
     clauses = [f.evidence.get("summary") or f.detail.rstrip(".") for f in others]
     detail = primary.detail.rstrip() + " Same root cause: " + "; ".join(dict.fromkeys(clauses)) + "."
@@ -1861,9 +2367,21 @@ def merge_root_causes(findings: list[Finding]) -> list[Finding]:
 
 
 # --------------------------------------------------------------------------- entry points
-_CHECKS = (check_feasibility, check_estimate_in_ci, check_ci_method, check_confusion, check_class_split,
-           check_auc_ci, check_comparisons, check_ratios, check_odds_ratios, check_cohort_tables,
-           check_table_p_values, check_cohort_sizes, check_cross_references)
+_CHECKS = (
+    check_feasibility,
+    check_estimate_in_ci,
+    check_ci_method,
+    check_confusion,
+    check_class_split,
+    check_auc_ci,
+    check_comparisons,
+    check_ratios,
+    check_odds_ratios,
+    check_cohort_tables,
+    check_table_p_values,
+    check_cohort_sizes,
+    check_cross_references,
+)
 
 
 def _as_spec(spec) -> Spec:
@@ -1939,8 +2457,15 @@ def ci_method_table(spec) -> pd.DataFrame:
             continue
         level = float(e.get("ci_level", 0.95))
         k, m = next(((k, m) for k, m in counts if _ci_matches(k, m, e["ci"], _half(d), level)), counts[0])
-        row = {"id": e["id"], "model": e["model"], "cohort": e["cohort"], "metric": e["metric"],
-               "value": e["value"], "count": f"{k}/{m}", "printed CI": _fmt_ci(e["ci"], d)}
+        row = {
+            "id": e["id"],
+            "model": e["model"],
+            "cohort": e["cohort"],
+            "metric": e["metric"],
+            "value": e["value"],
+            "count": f"{k}/{m}",
+            "printed CI": _fmt_ci(e["ci"], d),
+        }
         for meth in PROPORTION_METHODS:
             row[meth] = _fmt_ci(proportion_ci(k, m, method=meth, level=level), d)
         row["matches"] = ", ".join(_ci_matches(k, m, e["ci"], _half(d), level)) or "none"
@@ -1967,11 +2492,22 @@ def auc_width_table(spec) -> pd.DataFrame:
         se = hanley_mcneil_se(v, P, N)
         w_min, w_max = _expected_widths(v, [(int(P), int(N))], z)
         w = min(hi, 1.0) - max(lo, 0.0)
-        rows.append({"id": e["id"], "model": e["model"], "cohort": e["cohort"], "AUC": v,
-                     "CI": _fmt_ci(e["ci"], _decimals(e)), "positives": P, "negatives": N,
-                     "Hanley-McNeil SE": round(se, 4), "Hanley-McNeil width": round(_clipped_width(v, se, z), 3),
-                     "plausible widths": f"{w_min:.3f}-{w_max:.3f}", "width": round(w, 3),
-                     "ratio to narrowest": round(w / w_min, 2) if w_min > 0 else None})
+        rows.append(
+            {
+                "id": e["id"],
+                "model": e["model"],
+                "cohort": e["cohort"],
+                "AUC": v,
+                "CI": _fmt_ci(e["ci"], _decimals(e)),
+                "positives": P,
+                "negatives": N,
+                "Hanley-McNeil SE": round(se, 4),
+                "Hanley-McNeil width": round(_clipped_width(v, se, z), 3),
+                "plausible widths": f"{w_min:.3f}-{w_max:.3f}",
+                "width": round(w, 3),
+                "ratio to narrowest": round(w / w_min, 2) if w_min > 0 else None,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -1991,15 +2527,20 @@ def comparison_table(spec) -> pd.DataFrame:
             continue
         mid = (ci[0] + ci[1]) / 2 if ci else None
         se_ci = (ci[1] - ci[0]) / 2 / zc if ci else None
-        rows.append({
-            "comparison": f"{c['model_a']} vs {c['model_b']}", "cohort": c["cohort"],
-            "AUC difference": None if diff is None else round(diff, 3),
-            "CI": _fmt_ci(ci, 3) if ci else "", "CI centre": None if mid is None else round(mid, 4),
-            "SE": se, "SE from CI": None if se_ci is None else round(se_ci, 4),
-            "P printed": c.get("p_value"),
-            "P from difference / SE": None if (diff is None or not se) else _fmt_p(_p_two_sided(diff / se)),
-            "P from CI alone": None if not ci or not se_ci else _fmt_p(_p_two_sided(mid / se_ci)),
-        })
+        rows.append(
+            {
+                "comparison": f"{c['model_a']} vs {c['model_b']}",
+                "cohort": c["cohort"],
+                "AUC difference": None if diff is None else round(diff, 3),
+                "CI": _fmt_ci(ci, 3) if ci else "",
+                "CI centre": None if mid is None else round(mid, 4),
+                "SE": se,
+                "SE from CI": None if se_ci is None else round(se_ci, 4),
+                "P printed": c.get("p_value"),
+                "P from difference / SE": None if (diff is None or not se) else _fmt_p(_p_two_sided(diff / se)),
+                "P from CI alone": None if not ci or not se_ci else _fmt_p(_p_two_sided(mid / se_ci)),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -2017,24 +2558,46 @@ def odds_ratio_table(spec) -> pd.DataFrame:
             continue
         orr, wald = res
         d = _decimals(e)
-        rows.append({"variable": e.get("variable"), "model": e["model"], "printed OR": e["value"],
-                     "printed CI": _fmt_ci(e.get("ci"), d) if e.get("ci") else "",
-                     "exposed positives / negatives": f"{den['exposed_positive']} / {den['exposed_negative']}",
-                     "OR from counts": round(orr, d), "Wald CI from counts": _fmt_ci(wald, d),
-                     "agrees": abs(orr - float(e["value"])) <= _half(d)})
+        rows.append(
+            {
+                "variable": e.get("variable"),
+                "model": e["model"],
+                "printed OR": e["value"],
+                "printed CI": _fmt_ci(e.get("ci"), d) if e.get("ci") else "",
+                "exposed positives / negatives": f"{den['exposed_positive']} / {den['exposed_negative']}",
+                "OR from counts": round(orr, d),
+                "Wald CI from counts": _fmt_ci(wald, d),
+                "agrees": abs(orr - float(e["value"])) <= _half(d),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _confusion_rows(paper: str, where: str, ev: Mapping) -> list[dict]:
     printed = ev.get("printed") or {}
-    if printed and all(isinstance(v, Mapping) for v in printed.values()):   # two models' metrics swapped
+    if printed and all(isinstance(v, Mapping) for v in printed.values()):  # two models' metrics swapped
         m = re.findall(r"\[([^\[\]]+), ([^\[\]]+)\]", where)
-        return [{"paper": paper, "model": model, "cohort": cohort,
-                 "printed": ", ".join(f"{k} {v:g}" for k, v in printed.get(model, {}).items()),
-                 "TP": None, "FN": None, "TN": None, "FP": None, "solutions": 0} for model, cohort in m]
+        return [
+            {
+                "paper": paper,
+                "model": model,
+                "cohort": cohort,
+                "printed": ", ".join(f"{k} {v:g}" for k, v in printed.get(model, {}).items()),
+                "TP": None,
+                "FN": None,
+                "TN": None,
+                "FP": None,
+                "solutions": 0,
+            }
+            for model, cohort in m
+        ]
     m = re.search(r"\[([^\[\]]+), ([^\[\]]+)\]$", where)
-    row = {"paper": paper, "model": m.group(1) if m else "?", "cohort": m.group(2) if m else "?",
-           "printed": ", ".join(f"{k} {v:g}" for k, v in printed.items())}
+    row = {
+        "paper": paper,
+        "model": m.group(1) if m else "?",
+        "cohort": m.group(2) if m else "?",
+        "printed": ", ".join(f"{k} {v:g}" for k, v in printed.items()),
+    }
     mats = ev.get("matrices") or []
     if mats:
         row.update(mats[0])
@@ -2049,8 +2612,9 @@ def confusion_table(findings: Iterable[Finding]) -> pd.DataFrame:
     (including those merged into another finding of the same root cause)."""
     rows = []
     for f in findings:
-        parts = [(f.where, f.check, f.evidence)] + [(g["where"], g["check"], g["evidence"])
-                                                    for g in f.evidence.get("merged") or []]
+        parts = [(f.where, f.check, f.evidence)] + [
+            (g["where"], g["check"], g["evidence"]) for g in f.evidence.get("merged") or []
+        ]
         for where, check, ev in parts:
             if check == "confusion_matrix":
                 rows += _confusion_rows(f.paper, where, ev)
@@ -2074,12 +2638,17 @@ def format_findings(findings: Iterable[Finding], width: int = 100, min_severity:
     lines = []
     for paper, sub in df.groupby("paper", sort=False):
         n = sub["severity"].value_counts()
-        head = f"{paper}: " + ", ".join(f"{n.get(s, 0)} {s}{'s' if n.get(s, 0) != 1 and s != 'info' else ''}"
-                                        for s in SEVERITIES)
+        head = f"{paper}: " + ", ".join(
+            f"{n.get(s, 0)} {s}{'s' if n.get(s, 0) != 1 and s != 'info' else ''}" for s in SEVERITIES
+        )
         lines += [head, "-" * min(width, max(len(head), 20))]
         for r in sub.itertuples():
-            cols = [textwrap.wrap(r.severity, w_sev) or [""], textwrap.wrap(r.check, w_chk) or [""],
-                    textwrap.wrap(r.where, w_where) or [""], textwrap.wrap(r.detail, w_det) or [""]]
+            cols = [
+                textwrap.wrap(r.severity, w_sev) or [""],
+                textwrap.wrap(r.check, w_chk) or [""],
+                textwrap.wrap(r.where, w_where) or [""],
+                textwrap.wrap(r.detail, w_det) or [""],
+            ]
             for i in range(max(map(len, cols))):
                 cells = [c[i] if i < len(c) else "" for c in cols]
                 lines.append(f"{cells[0]:<{w_sev}}  {cells[1]:<{w_chk}}  {cells[2]:<{w_where}}  {cells[3]}".rstrip())
@@ -2089,8 +2658,9 @@ def format_findings(findings: Iterable[Finding], width: int = 100, min_severity:
 
 def check_guide() -> pd.DataFrame:
     """How to read each check (:data:`CHECK_GUIDE`) as a table."""
-    return pd.DataFrame([{"check": c, "asks": a, "a finding usually means": m, "what to do": w}
-                         for c, (a, m, w) in CHECK_GUIDE.items()])
+    return pd.DataFrame(
+        [{"check": c, "asks": a, "a finding usually means": m, "what to do": w} for c, (a, m, w) in CHECK_GUIDE.items()]
+    )
 
 
 def summary_table(findings: Iterable[Finding], min_severity: str = "info") -> pd.DataFrame:
@@ -2099,8 +2669,11 @@ def summary_table(findings: Iterable[Finding], min_severity: str = "info") -> pd
     ``min_severity="warning"`` keeps errors and warnings only.
     """
     keep = SEVERITIES[: SEVERITIES.index(min_severity) + 1]
-    rows = [{"paper": f.paper, "severity": f.severity, "check": f.check, "where": f.where, "detail": f.detail}
-            for f in findings if f.severity in keep]
+    rows = [
+        {"paper": f.paper, "severity": f.severity, "check": f.check, "where": f.where, "detail": f.detail}
+        for f in findings
+        if f.severity in keep
+    ]
     df = pd.DataFrame(rows, columns=["paper", "severity", "check", "where", "detail"])
     if len(df):
         df["_s"] = df["severity"].map({s: i for i, s in enumerate(SEVERITIES)})

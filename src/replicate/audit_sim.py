@@ -18,12 +18,13 @@ ids of the entries it changed, which a finding must name to count as a detection
 ``benchmarks/bench_audit_calibration.py`` runs the full calibration; ``tests/test_audit_sim.py`` a
 small one.
 """
+
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -32,8 +33,17 @@ from scipy import stats
 from .stats import auc_ci, bootstrap_auc, delong_test, percentile_ci, proportion_ci
 from .stats.proportions import PROPORTION_METHODS
 
-__all__ = ["SimPaper", "simulate_paper", "plant", "PLANTS", "calibrate", "summarise", "stored_calibration",
-           "AUC_METHODS", "P_METHODS"]
+__all__ = [
+    "SimPaper",
+    "simulate_paper",
+    "plant",
+    "PLANTS",
+    "calibrate",
+    "summarise",
+    "stored_calibration",
+    "AUC_METHODS",
+    "P_METHODS",
+]
 
 AUC_METHODS = ("delong", "bootstrap", "hanley-mcneil")
 P_METHODS = PROPORTION_METHODS + ("bootstrap",)
@@ -83,7 +93,7 @@ def _scores(rng, y: np.ndarray, sep: np.ndarray, sd: np.ndarray, rho: float, tie
     n, m = y.size, sep.size
     noise = math.sqrt(rho) * rng.standard_normal((n, 1)) + math.sqrt(1 - rho) * rng.standard_normal((n, m))
     s = y[:, None] * sep[None, :] + noise * np.where(y[:, None] == 1, sd[None, :], 1.0)
-    s[:, tied] = np.round(s[:, tied] * 2) / 2          # a coarse score (e.g. a clinical score): ties
+    s[:, tied] = np.round(s[:, tied] * 2) / 2  # a coarse score (e.g. a clinical score): ties
     return s
 
 
@@ -121,12 +131,16 @@ def _auc_and_ci(y, s, method: str, seed: int) -> tuple[float, float, float]:
 def simulate_paper(seed: int) -> SimPaper:
     """A consistent paper drawn from ``seed`` (see the module docstring)."""
     rng = np.random.default_rng(seed)
-    methods = {"proportion": str(rng.choice(P_METHODS, p=[0.15, 0.25, 0.15, 0.2, 0.1, 0.15])),
-               "auc": str(rng.choice(AUC_METHODS, p=[0.6, 0.3, 0.1]))}
+    methods = {
+        "proportion": str(rng.choice(P_METHODS, p=[0.15, 0.25, 0.15, 0.2, 0.1, 0.15])),
+        "auc": str(rng.choice(AUC_METHODS, p=[0.6, 0.3, 0.1])),
+    }
     pr = _Printer(rng)
     d_auc = int(rng.choice([2, 3], p=[0.3, 0.7]))
-    n = {"training": int(round(math.exp(rng.uniform(math.log(30), math.log(400))))),
-         "validation": int(round(math.exp(rng.uniform(math.log(20), math.log(200)))))}
+    n = {
+        "training": int(round(math.exp(rng.uniform(math.log(30), math.log(400))))),
+        "validation": int(round(math.exp(rng.uniform(math.log(20), math.log(200))))),
+    }
     prev = rng.uniform(0.1, 0.6)
     y = {c: _classes(rng, n[c], prev) for c in n}
     m = int(rng.integers(2, 5))
@@ -136,23 +150,52 @@ def simulate_paper(seed: int) -> SimPaper:
     tied = rng.random(m) < 0.2
     rho = rng.uniform(0.2, 0.8)
     drop = rng.uniform(0.7, 1.0)
-    s = {"training": _scores(rng, y["training"], sep, sd, rho, tied),
-         "validation": _scores(rng, y["validation"], sep * drop, sd, rho, tied)}
-    hide_split = rng.random() < 0.25        # the validation cohort's class counts are not printed
+    s = {
+        "training": _scores(rng, y["training"], sep, sd, rho, tied),
+        "validation": _scores(rng, y["validation"], sep * drop, sd, rho, tied),
+    }
+    hide_split = rng.random() < 0.25  # the validation cohort's class counts are not printed
     cohorts = {c: {"n": n[c], "n_positive": int(y[c].sum())} for c in n}
     if hide_split:
         del cohorts["validation"]["n_positive"]
     cohorts["all"] = {"n": n["training"] + n["validation"], "composed_of": ["training", "validation"]}
     if not hide_split:
         cohorts["all"]["n_positive"] = int(y["training"].sum() + y["validation"].sum())
-    spec = {"id": f"sim{seed}", "title": f"simulated paper {seed}", "cohorts": cohorts,
-            "reported": [], "comparisons": [], "table1": []}
-    roles: dict[str, list] = {"proportion": [], "auc": [], "acc_count": [], "comparison": [], "t1": [],
-                              "t1_p": [], "or": [], "abstract_auc": []}
+    spec = {
+        "id": f"sim{seed}",
+        "title": f"simulated paper {seed}",
+        "cohorts": cohorts,
+        "reported": [],
+        "comparisons": [],
+        "table1": [],
+    }
+    roles: dict[str, list] = {
+        "proportion": [],
+        "auc": [],
+        "acc_count": [],
+        "comparison": [],
+        "t1": [],
+        "t1_p": [],
+        "or": [],
+        "abstract_auc": [],
+    }
     for c in ("training", "validation"):
         for j, model in enumerate(models):
-            _model_rows(rng, spec, roles, model, j, c, y[c], s[c][:, j], _youden(y["training"], s["training"][:, j]),
-                        methods, pr, d_auc, seed)
+            _model_rows(
+                rng,
+                spec,
+                roles,
+                model,
+                j,
+                c,
+                y[c],
+                s[c][:, j],
+                _youden(y["training"], s["training"][:, j]),
+                methods,
+                pr,
+                d_auc,
+                seed,
+            )
         _comparisons(rng, spec, roles, models, c, y[c], s[c])
     _abstract(rng, spec, roles, pr, d_auc)
     _table1(rng, spec, roles, y, methods)
@@ -163,11 +206,29 @@ def _model_rows(rng, spec, roles, model, j, cohort, y, s, thr, methods, pr, d_au
     rid = f"{cohort[:2]}{j}"
     where = {"section": "Results", "table": "Table 2", "row": model}
     a, lo, hi = _auc_and_ci(y, s, methods["auc"], seed * 7 + j)
-    spec["reported"].append({"id": f"{rid}_auc", "model": model, "cohort": cohort, "metric": "AUC",
-                             "value": _pf(a, d_auc), "ci": [_pf(lo, d_auc), _pf(hi, d_auc)],
-                             "where": {**where, "column": f"{cohort} AUC"}})
-    roles["auc"].append(dict(id=f"{rid}_auc", model=model, cohort=cohort, auc=a, ci=(lo, hi), P=int(y.sum()),
-                             N=int((1 - y).sum()), d=d_auc))
+    spec["reported"].append(
+        {
+            "id": f"{rid}_auc",
+            "model": model,
+            "cohort": cohort,
+            "metric": "AUC",
+            "value": _pf(a, d_auc),
+            "ci": [_pf(lo, d_auc), _pf(hi, d_auc)],
+            "where": {**where, "column": f"{cohort} AUC"},
+        }
+    )
+    roles["auc"].append(
+        dict(
+            id=f"{rid}_auc",
+            model=model,
+            cohort=cohort,
+            auc=a,
+            ci=(lo, hi),
+            P=int(y.sum()),
+            N=int((1 - y).sum()),
+            d=d_auc,
+        )
+    )
     pred = s >= thr
     P, N = int(y.sum()), int((1 - y).sum())
     tp, tn = int((pred & (y == 1)).sum()), int((~pred & (y == 0)).sum())
@@ -177,8 +238,14 @@ def _model_rows(rng, spec, roles, model, j, cohort, y, s, thr, methods, pr, d_au
     for metric, (k, mm) in {**counts, **extra}.items():
         if mm == 0 or rng.random() > 0.85:
             continue
-        e = {"id": f"{rid}_{metric.lower()}", "model": model, "cohort": cohort, "metric": metric,
-             "value": pr(k / mm), "where": {**where, "column": f"{cohort} {metric}"}}
+        e = {
+            "id": f"{rid}_{metric.lower()}",
+            "model": model,
+            "cohort": cohort,
+            "metric": metric,
+            "value": pr(k / mm),
+            "where": {**where, "column": f"{cohort} {metric}"},
+        }
         if metric != "ER" and rng.random() < (0.3 if metric == "ACC" else 0.7):
             lo, hi = _prop_ci(rng, k, mm, methods["proportion"])
             e["ci"] = [pr(lo), pr(hi)]
@@ -186,11 +253,20 @@ def _model_rows(rng, spec, roles, model, j, cohort, y, s, thr, methods, pr, d_au
             e["denominators"] = {"k": k}
             roles["acc_count"].append(e["id"])
         spec["reported"].append(e)
-        roles["proportion"].append(dict(id=e["id"], metric=metric, k=k, m=mm, model=model, cohort=cohort,
-                                        matrix=(tp, fn, tn, fp)))
+        roles["proportion"].append(
+            dict(id=e["id"], metric=metric, k=k, m=mm, model=model, cohort=cohort, matrix=(tp, fn, tn, fp))
+        )
     if rng.random() < 0.15 and P and N:
-        spec["reported"].append({"id": f"{rid}_bca", "model": model, "cohort": cohort, "metric": "BCA",
-                                 "value": pr((tp / P + tn / N) / 2), "where": {**where, "column": f"{cohort} BCA"}})
+        spec["reported"].append(
+            {
+                "id": f"{rid}_bca",
+                "model": model,
+                "cohort": cohort,
+                "metric": "BCA",
+                "value": pr((tp / P + tn / N) / 2),
+                "where": {**where, "column": f"{cohort} BCA"},
+            }
+        )
 
 
 def _comparisons(rng, spec, roles, models, cohort, y, s) -> None:
@@ -199,10 +275,18 @@ def _comparisons(rng, spec, roles, models, cohort, y, s) -> None:
     show_diff = rng.random() < 0.5
     for j in range(1, len(models)):
         r = delong_test(y, s[:, 0], s[:, j])
-        c = {"id": f"{cohort[:2]}_cmp{j}", "model_a": models[0], "model_b": models[j], "cohort": cohort,
-             "test": "DeLong", "se": _pf(r.se, 3), "ci": [_pf(r.ci[0], 3), _pf(r.ci[1], 3)],
-             "p_value": _pp(r.p_value), "decimals": 3,
-             "where": {"section": "Results", "table": "Table 3", "row": f"{models[0]} vs {models[j]}"}}
+        c = {
+            "id": f"{cohort[:2]}_cmp{j}",
+            "model_a": models[0],
+            "model_b": models[j],
+            "cohort": cohort,
+            "test": "DeLong",
+            "se": _pf(r.se, 3),
+            "ci": [_pf(r.ci[0], 3), _pf(r.ci[1], 3)],
+            "p_value": _pp(r.p_value),
+            "decimals": 3,
+            "where": {"section": "Results", "table": "Table 3", "row": f"{models[0]} vs {models[j]}"},
+        }
         if show_diff:
             c["diff"] = _pf(r.diff, 3)
         spec["comparisons"].append(c)
@@ -214,9 +298,17 @@ def _abstract(rng, spec, roles, pr, d_auc) -> None:
     val = [a for a in roles["auc"] if a["cohort"] == "validation"]
     best = max(val, key=lambda a: a["auc"])
     d = 2 if rng.random() < 0.4 else d_auc
-    spec["reported"].append({"id": "abs_auc", "model": best["model"], "cohort": "validation", "metric": "AUC",
-                             "value": _pf(best["auc"], d), "ci": [_pf(best["ci"][0], d), _pf(best["ci"][1], d)],
-                             "where": {"section": "Abstract", "quote": "an AUC of ..."}})
+    spec["reported"].append(
+        {
+            "id": "abs_auc",
+            "model": best["model"],
+            "cohort": "validation",
+            "metric": "AUC",
+            "value": _pf(best["auc"], d),
+            "ci": [_pf(best["ci"][0], d), _pf(best["ci"][1], d)],
+            "where": {"section": "Abstract", "quote": "an AUC of ..."},
+        }
+    )
     roles["abstract_auc"].append(dict(id="abs_auc", of=best["id"], d=d))
 
 
@@ -233,7 +325,7 @@ def _test_p(table: np.ndarray, test: str) -> float:
 
 def _table1(rng, spec, roles, y, methods) -> None:
     """Categorical characteristics per patient (outcome-dependent), tabulated by cohort or by outcome group."""
-    by_group = rng.random() < 0.4          # Table 1 columns: outcome groups of the training cohort
+    by_group = rng.random() < 0.4  # Table 1 columns: outcome groups of the training cohort
     test = str(rng.choice(_TESTS))
     d_pct = int(rng.choice([0, 1], p=[0.3, 0.7]))
     for i in range(int(rng.integers(2, 5))):
@@ -251,16 +343,24 @@ def _table1(rng, spec, roles, y, methods) -> None:
             cols = {"positive": x["training"][y["training"] == 1], "negative": x["training"][y["training"] == 0]}
             cohort, groups = "training", True
         else:
-            cols = {"training": x["training"], "validation": x["validation"],
-                    "all": np.r_[x["training"], x["validation"]]}
+            cols = {
+                "training": x["training"],
+                "validation": x["validation"],
+                "all": np.r_[x["training"], x["validation"]],
+            }
             cohort, groups = "all", False
         table = np.array([[int((v == lv).sum()) for k, v in cols.items() if k != "all"] for lv in range(n_lv)])
         for k, v in cols.items():
             for lv, name in enumerate(levels):
                 cnt = int((v == lv).sum())
-                row = {"id": f"t1_{i}_{k[:3]}_{lv}", "characteristic": char, "level": name, "k": cnt,
-                       "percent": f"{100 * cnt / v.size:.{d_pct}f}",
-                       "where": {"section": "Results", "table": "Table 1", "row": f"{char}: {name}", "column": k}}
+                row = {
+                    "id": f"t1_{i}_{k[:3]}_{lv}",
+                    "characteristic": char,
+                    "level": name,
+                    "k": cnt,
+                    "percent": f"{100 * cnt / v.size:.{d_pct}f}",
+                    "where": {"section": "Results", "table": "Table 1", "row": f"{char}: {name}", "column": k},
+                }
                 if groups:
                     row.update(cohort="training", group=k, n=int(v.size))
                 else:
@@ -269,8 +369,15 @@ def _table1(rng, spec, roles, y, methods) -> None:
                 roles["t1"].append(dict(id=row["id"], char=i, col=k, level=lv, k=cnt, n=int(v.size), d=d_pct))
         if (table.sum(axis=1) > 0).all():
             p = _test_p(table, test if n_lv == 2 or test in ("chi-square", "likelihood ratio") else "chi-square")
-            spec["table1"].append({"id": f"t1_{i}_p", "characteristic": char, "cohort": cohort, "p_value": _pp(p),
-                                   "where": {"section": "Results", "table": "Table 1", "row": char, "column": "P"}})
+            spec["table1"].append(
+                {
+                    "id": f"t1_{i}_p",
+                    "characteristic": char,
+                    "cohort": cohort,
+                    "p_value": _pp(p),
+                    "where": {"section": "Results", "table": "Table 1", "row": char, "column": "P"},
+                }
+            )
             roles["t1_p"].append(dict(id=f"t1_{i}_p", p=p))
         if n_lv == 2:
             _odds_ratio(spec, roles, char, x["training"], y["training"], groups)
@@ -285,9 +392,17 @@ def _odds_ratio(spec, roles, char, x, y, counts_printed) -> None:
     se = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
     lo, hi = orr * math.exp(-1.959964 * se), orr * math.exp(1.959964 * se)
     p = 2 * stats.norm.sf(abs(math.log(orr)) / se)
-    e = {"id": f"or_{char}", "model": "Univariate logistic", "cohort": "training", "metric": "OR",
-         "variable": char, "value": _pf(orr, 3), "ci": [_pf(lo, 3), _pf(hi, 3)], "p_value": _pp(p),
-         "where": {"section": "Results", "table": "Table 4", "row": char}}
+    e = {
+        "id": f"or_{char}",
+        "model": "Univariate logistic",
+        "cohort": "training",
+        "metric": "OR",
+        "variable": char,
+        "value": _pf(orr, 3),
+        "ci": [_pf(lo, 3), _pf(hi, 3)],
+        "p_value": _pp(p),
+        "where": {"section": "Results", "table": "Table 4", "row": char},
+    }
     if counts_printed:
         e["denominators"] = {"exposed_positive": a, "exposed_negative": c}
     spec["reported"].append(e)
@@ -346,8 +461,14 @@ def _plant_estimate_of_other_metric(rng, sim):
     for r in with_ci:
         spec = copy.deepcopy(sim.spec)
         ent = _entry(spec, r["id"])
-        others = [o for o in sim.roles["proportion"] if o["model"] == r["model"] and o["cohort"] == r["cohort"]
-                  and o["id"] != r["id"] and _entry(spec, o["id"])["value"] != ent["value"]]
+        others = [
+            o
+            for o in sim.roles["proportion"]
+            if o["model"] == r["model"]
+            and o["cohort"] == r["cohort"]
+            and o["id"] != r["id"]
+            and _entry(spec, o["id"])["value"] != ent["value"]
+        ]
         if others:
             ent["value"] = _entry(spec, others[0]["id"])["value"]
             return spec, [r["id"]]
@@ -380,8 +501,15 @@ def _printer_of(example: str) -> Callable[[float], str]:
 def _plant_swap_between_models(rng, sim):
     """One metric's values exchanged between two models of a cohort (e.g. two NPVs)."""
     props = sim.roles["proportion"]
-    pairs = [(a, b) for a in props for b in props if a["cohort"] == b["cohort"] and a["metric"] == b["metric"]
-             and a["model"] < b["model"] and a["metric"] != "ACC"]
+    pairs = [
+        (a, b)
+        for a in props
+        for b in props
+        if a["cohort"] == b["cohort"]
+        and a["metric"] == b["metric"]
+        and a["model"] < b["model"]
+        and a["metric"] != "ACC"
+    ]
     rng.shuffle(pairs)
     for a, b in pairs:
         spec = copy.deepcopy(sim.spec)
@@ -507,8 +635,13 @@ def _plant_t1_swap(rng, sim):
     by = {}
     for r in sim.roles["t1"]:
         by.setdefault((r["char"], r["col"]), []).append(r)
-    cands = [(a, b) for rs in by.values() for a in rs for b in rs
-             if a["level"] < b["level"] and a["k"] != b["k"] and a["col"] != "all"]
+    cands = [
+        (a, b)
+        for rs in by.values()
+        for a in rs
+        for b in rs
+        if a["level"] < b["level"] and a["k"] != b["k"] and a["col"] != "all"
+    ]
     if not cands:
         return None
     a, b = cands[int(rng.integers(len(cands)))]
@@ -634,8 +767,9 @@ def _key(f) -> tuple:
     return (f.check, f.severity, f.evidence.get("issue"), tuple(f.ids))
 
 
-def calibrate(n_papers: int, seed: int = 0, n_planted: int | None = None,
-              kinds: tuple[str, ...] | None = None) -> dict[str, pd.DataFrame]:
+def calibrate(
+    n_papers: int, seed: int = 0, n_planted: int | None = None, kinds: tuple[str, ...] | None = None
+) -> dict[str, pd.DataFrame]:
     """Audit ``n_papers`` consistent papers without and with their CI methods declared, and plant each error
     type in ``n_planted`` of them (default: all). Returns tidy tables:
 
@@ -655,11 +789,19 @@ def calibrate(n_papers: int, seed: int = 0, n_planted: int | None = None,
             found = _audit(spec)
             for check in CHECKS + ("auc_ci_width (Hanley-McNeil only, former rule)",):
                 hm = check.startswith("auc_ci_width (")
-                clean_rows.append({"paper": i, "declared": declared, "check": check,
-                                   "errors": 0 if hm else sum(f.check == check and f.severity == "error" for f in found),
-                                   "warnings": hanley_mcneil_only_flags(spec) if hm else
-                                   sum(f.check == check and f.severity == "warning" for f in found),
-                                   "auc_method": sim.methods["auc"], "proportion_method": sim.methods["proportion"]})
+                clean_rows.append(
+                    {
+                        "paper": i,
+                        "declared": declared,
+                        "check": check,
+                        "errors": 0 if hm else sum(f.check == check and f.severity == "error" for f in found),
+                        "warnings": hanley_mcneil_only_flags(spec)
+                        if hm
+                        else sum(f.check == check and f.severity == "warning" for f in found),
+                        "auc_method": sim.methods["auc"],
+                        "proportion_method": sim.methods["proportion"],
+                    }
+                )
             if declared or i >= n_planted:
                 continue
             before = {_key(f) for f in found}
@@ -669,10 +811,15 @@ def calibrate(n_papers: int, seed: int = 0, n_planted: int | None = None,
                     continue
                 spec_p, ids = res
                 new = [f for f in _audit(spec_p) if _key(f) not in before and set(f.ids) & set(ids)]
-                plant_rows.append({"paper": i, "kind": kind,
-                                   "error": any(f.severity == "error" for f in new),
-                                   "error_or_warning": any(f.severity in ("error", "warning") for f in new),
-                                   "checks": ",".join(sorted({f.check for f in new if f.severity != "info"}))})
+                plant_rows.append(
+                    {
+                        "paper": i,
+                        "kind": kind,
+                        "error": any(f.severity == "error" for f in new),
+                        "error_or_warning": any(f.severity in ("error", "warning") for f in new),
+                        "checks": ",".join(sorted({f.check for f in new if f.severity != "info"})),
+                    }
+                )
     return {"clean": pd.DataFrame(clean_rows), "planted": pd.DataFrame(plant_rows)}
 
 
@@ -681,19 +828,40 @@ def summarise(res: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     without and with declared CI methods; per error type, the detection rates and the checks that fire."""
     clean = res["clean"]
     papers = clean.groupby("declared")["paper"].nunique()
-    fp = (clean.assign(any_error=clean["errors"] > 0, any_warning=clean["warnings"] > 0)
-          .groupby(["check", "declared"])[["any_error", "any_warning"]].mean().unstack("declared"))
-    fp.columns = [f"{'error' if a == 'any_error' else 'warning'} rate, {'declared' if d else 'undeclared'}"
-                  for a, d in fp.columns]
-    fp = fp[[c for c in ("error rate, undeclared", "error rate, declared", "warning rate, undeclared",
-                         "warning rate, declared") if c in fp.columns]]
+    fp = (
+        clean.assign(any_error=clean["errors"] > 0, any_warning=clean["warnings"] > 0)
+        .groupby(["check", "declared"])[["any_error", "any_warning"]]
+        .mean()
+        .unstack("declared")
+    )
+    fp.columns = [
+        f"{'error' if a == 'any_error' else 'warning'} rate, {'declared' if d else 'undeclared'}" for a, d in fp.columns
+    ]
+    fp = fp[
+        [
+            c
+            for c in (
+                "error rate, undeclared",
+                "error rate, declared",
+                "warning rate, undeclared",
+                "warning rate, declared",
+            )
+            if c in fp.columns
+        ]
+    ]
     fp.attrs["papers"] = int(papers.max())
     pl = res["planted"]
-    det = pl.groupby("kind").agg(papers=("paper", "size"), detected_as_error=("error", "mean"),
-                                 detected_as_error_or_warning=("error_or_warning", "mean"))
+    det = pl.groupby("kind").agg(
+        papers=("paper", "size"),
+        detected_as_error=("error", "mean"),
+        detected_as_error_or_warning=("error_or_warning", "mean"),
+    )
     det["checks that fire"] = pl.groupby("kind")["checks"].agg(
-        lambda s: ", ".join(f"{c} {n}" for c, n in pd.Series(",".join(s).split(",")).replace("", np.nan)
-                            .dropna().value_counts().head(3).items()))
+        lambda s: ", ".join(
+            f"{c} {n}"
+            for c, n in pd.Series(",".join(s).split(",")).replace("", np.nan).dropna().value_counts().head(3).items()
+        )
+    )
     det = det.reindex([k for k in PLANTS if k in det.index])
     return {"false_positives": fp, "detection": det}
 

@@ -13,12 +13,14 @@ through the same checks:
   variable ``"Characteristic: level [group]"`` the checks expect;
 * missing ids, models and ``where`` get defaults (``r001``, ``model``, ``{section: "reported #1"}``).
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import jsonschema
 import yaml
@@ -26,8 +28,15 @@ import yaml
 from .config import specs_dir
 from .spec import Spec, SpecError, check_consistency, validate
 
-__all__ = ["TEMPLATE", "audit_schema", "load_audit_spec", "normalise", "is_chapter_spec", "ci_method_of",
-           "parse_number"]
+__all__ = [
+    "TEMPLATE",
+    "audit_schema",
+    "load_audit_spec",
+    "normalise",
+    "is_chapter_spec",
+    "ci_method_of",
+    "parse_number",
+]
 
 _NUM = re.compile(r"^\s*([+-]?)(\d+(?:\.(\d*))?|\.\d+)\s*(%?)\s*$")
 
@@ -58,7 +67,7 @@ def parse_number(v, where: str = "") -> tuple[float | None, int | None]:
         return float(v), None
     m = _NUM.match(str(v).replace("\u2212", "-"))
     if not m:
-        raise SpecError(f"{where}: {v!r} is not a number (write 0.85, \"0.850\" or \"85.0%\")")
+        raise SpecError(f'{where}: {v!r} is not a number (write 0.85, "0.850" or "85.0%")')
     sign, body, dec, pct = m.groups()
     x = float(sign + body)
     d = len(dec) if dec is not None else (0 if "." not in body else len(body.split(".")[1]))
@@ -99,8 +108,12 @@ def _table1_entries(rows: list[dict], cohorts: Mapping) -> list[dict]:
             base["note"] = row["note"]
         if row.get("level") is not None:
             value, d = parse_number(row.get("percent"), f"table1[{i}].percent")
-            e = {**base, "metric": "PROP", "variable": f"{char}: {row['level']}{group}",
-                 "value": None if value is None else value / 100.0}
+            e = {
+                **base,
+                "metric": "PROP",
+                "variable": f"{char}: {row['level']}{group}",
+                "value": None if value is None else value / 100.0,
+            }
             if d is not None:
                 e["decimals"] = d + 2
             den = {}
@@ -113,9 +126,16 @@ def _table1_entries(rows: list[dict], cohorts: Mapping) -> list[dict]:
             out.append(e)
         if row.get("p_value") is not None:
             p = row["p_value"]
-            out.append({**base, "id": rid if row.get("level") is None else f"{rid}_p", "metric": "P",
-                        "variable": f"{char}{group}", "value": p if not isinstance(p, str) else None,
-                        "p_value": p})
+            out.append(
+                {
+                    **base,
+                    "id": rid if row.get("level") is None else f"{rid}_p",
+                    "metric": "P",
+                    "variable": f"{char}{group}",
+                    "value": p if not isinstance(p, str) else None,
+                    "p_value": p,
+                }
+            )
     return out
 
 
@@ -190,8 +210,14 @@ def load_audit_spec(source, name: str | None = None) -> Spec:
     return Spec(spec, path)
 
 
-_PROPORTION_ALIASES = {"wilson_cc": "wilson-cc", "newcombe": "wilson-cc", "exact": "clopper-pearson",
-                       "clopper_pearson": "clopper-pearson", "agresti_coull": "agresti-coull", "normal": "wald"}
+_PROPORTION_ALIASES = {
+    "wilson_cc": "wilson-cc",
+    "newcombe": "wilson-cc",
+    "exact": "clopper-pearson",
+    "clopper_pearson": "clopper-pearson",
+    "agresti_coull": "agresti-coull",
+    "normal": "wald",
+}
 
 
 def ci_method_of(spec: Spec, cohort: str | None, kind: str = "proportion") -> str | None:
@@ -200,8 +226,13 @@ def ci_method_of(spec: Spec, cohort: str | None, kind: str = "proportion") -> st
     for decl in ((spec.cohorts.get(cohort) or {}).get("ci_method") if cohort else None, spec.raw.get("ci_method")):
         if decl is None:
             continue
-        m = decl if isinstance(decl, str) and kind == "proportion" else \
-            decl.get(kind) if isinstance(decl, Mapping) else None
+        m = (
+            decl
+            if isinstance(decl, str) and kind == "proportion"
+            else decl.get(kind)
+            if isinstance(decl, Mapping)
+            else None
+        )
         if m:
             return _PROPORTION_ALIASES.get(m, m)
     return None

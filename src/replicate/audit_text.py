@@ -25,13 +25,14 @@ Beyond this core, :data:`RULES` holds patterns added for layouts met in particul
 tagged with the paper that motivated it, so that the extraction can be measured leave-one-paper-out
 (``benchmarks/bench_audit_text.py``): a paper is measured without the rules its own text motivated.
 """
+
 from __future__ import annotations
 
 import contextvars
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import yaml
 
@@ -40,7 +41,7 @@ __all__ = ["Extraction", "extract", "extract_file", "to_spec", "audit_text", "wr
 # --------------------------------------------------------------------------- vocabulary
 _METRIC_PATTERNS = {
     "AUC": r"AUROCs?|AUCs?|area under (?:the )?(?:receiver[- ]operating[- ]characteristics? |ROC )?curves?"
-           r"(?: \(AUCs?\))?|C[- ]statistics?",
+    r"(?: \(AUCs?\))?|C[- ]statistics?",
     "C-index": r"C[- ]index|concordance index|Harrell'?s C",
     "SEN": r"sensitivit(?:y|ies)|SEN|SENS|recall|true positive rates?|TPR",
     "SPE": r"specificit(?:y|ies)|SPE|SPEC|true negative rates?|TNR",
@@ -51,11 +52,31 @@ _METRIC_PATTERNS = {
     "ER": r"error rates?|ER",
 }
 METRICS = tuple(_METRIC_PATTERNS)
-_ACRONYMS = {"SEN", "SENS", "SPE", "SPEC", "ACC", "PPV", "PPVs", "NPV", "NPVs", "BCA", "ER", "TPR", "TNR", "AUC",
-             "AUCs", "AUROC", "AUROCs"}
-_METRIC_RE = re.compile("(?<![A-Za-z])(?:" + "|".join(f"(?P<{k.replace('-', '_')}>{v})"
-                                                       for k, v in _METRIC_PATTERNS.items()) + ")(?![A-Za-z])",
-                        re.IGNORECASE)
+_ACRONYMS = {
+    "SEN",
+    "SENS",
+    "SPE",
+    "SPEC",
+    "ACC",
+    "PPV",
+    "PPVs",
+    "NPV",
+    "NPVs",
+    "BCA",
+    "ER",
+    "TPR",
+    "TNR",
+    "AUC",
+    "AUCs",
+    "AUROC",
+    "AUROCs",
+}
+_METRIC_RE = re.compile(
+    "(?<![A-Za-z])(?:"
+    + "|".join(f"(?P<{k.replace('-', '_')}>{v})" for k, v in _METRIC_PATTERNS.items())
+    + ")(?![A-Za-z])",
+    re.IGNORECASE,
+)
 _PROPORTIONS = {"SEN", "SPE", "ACC", "PPV", "NPV", "BCA", "ER"}
 
 _NUM = r"[-−]?\d+(?:\.\d+)?"
@@ -70,26 +91,88 @@ _COHORT_RE = re.compile(
     r"(?P<k>training|train|development|derivation|primary|validation|validating|test(?:ing)?)"
     r"(?:\s+and\s+(?:external\s+|internal\s+)?(?:validation|test(?:ing)?))?"
     r"\s+(?P<w>cohorts?|sets?|groups?|datasets?|data sets?|samples?)\b"
-    r"|\b(?P<c>cohort\s+(?P<cn>\d))\b", re.IGNORECASE)
+    r"|\b(?P<c>cohort\s+(?P<cn>\d))\b",
+    re.IGNORECASE,
+)
 _SIZE_AFTER = re.compile(r"^\s*[\(\[]\s*[nN]\s*=\s*(\d+)")
-_OF_SIZE = re.compile(r"^\s*(?:of|with|included|comprised|comprising|consisted of|including)\s+(\d+)\s+"
-                      r"(?:patients|cases|subjects|participants|lesions|tumou?rs)")
+_OF_SIZE = re.compile(
+    r"^\s*(?:of|with|included|comprised|comprising|consisted of|including)\s+(\d+)\s+"
+    r"(?:patients|cases|subjects|participants|lesions|tumou?rs)"
+)
 _N_PATIENTS = re.compile(r"(?<![\w.])(\d+)\s+(?:patients|cases|subjects|participants|lesions|tumou?rs)\b")
-_TOTAL = re.compile(r"\b(?:a total of|total(?:ly)?|overall|all)\s+(\d+)\s+(?:patients|cases|subjects|participants)",
-                    re.IGNORECASE)
-_WITH_WITHOUT = re.compile(r"(?<![\d.])(\d+)\s+(?:patients\s+|cases\s+)?with\b(?!out)[^;.]{0,60}?(?:,|\band\b)\s*"
-                           r"(\d+)\s+(?:patients\s+|cases\s+)?without\b")
+_TOTAL = re.compile(
+    r"\b(?:a total of|total(?:ly)?|overall|all)\s+(\d+)\s+(?:patients|cases|subjects|participants)", re.IGNORECASE
+)
+_WITH_WITHOUT = re.compile(
+    r"(?<![\d.])(\d+)\s+(?:patients\s+|cases\s+)?with\b(?!out)[^;.]{0,60}?(?:,|\band\b)\s*"
+    r"(\d+)\s+(?:patients\s+|cases\s+)?without\b"
+)
 _NEG_WORDS = re.compile(r"^\s*(?:non|no\b|without|benign|negative|neg\b|absent|lipoma|control)", re.IGNORECASE)
 _MODEL_RE = re.compile(
     r"((?:[A-Za-z][\w+\-]*\s+){0,2}[A-Za-z][\w+\-]*\s+(?:model|signature|nomogram|classifier|score))\b"
-    r"|\b([A-Z][A-Za-z]*[A-Z][\w+\-]*(?:\s+[A-Z]{2,}[\w+\-]*)?)\b")
-_NOT_MODELS = _ACRONYMS | {"CI", "ROC", "MRI", "CT", "US", "DCA", "ICC", "SVM", "LASSO", "OR", "HR", "SD", "IQR",
-                           "DL", "TC", "EVC", "PET", "FISH", "MDM2", "WHO", "AJCC", "FNCLCC", "IBSI", "DeLong",
-                           "The", "This", "These", "Our", "Both", "All", "Each", "Conclusion", "Results"}
-_GREEK = str.maketrans({"Ρ": "P", "Μ": "M", "Α": "A", "Β": "B", "Ε": "E", "Ν": "N", "Ο": "O", "Τ": "T",
-                        "−": "-", "‒": "-", "\u2009": " ", "\xa0": " "})
-_SECTIONS = ("abstract", "introduction", "methods", "materials and methods", "results", "discussion",
-             "conclusion", "conclusions")
+    r"|\b([A-Z][A-Za-z]*[A-Z][\w+\-]*(?:\s+[A-Z]{2,}[\w+\-]*)?)\b"
+)
+_NOT_MODELS = _ACRONYMS | {
+    "CI",
+    "ROC",
+    "MRI",
+    "CT",
+    "US",
+    "DCA",
+    "ICC",
+    "SVM",
+    "LASSO",
+    "OR",
+    "HR",
+    "SD",
+    "IQR",
+    "DL",
+    "TC",
+    "EVC",
+    "PET",
+    "FISH",
+    "MDM2",
+    "WHO",
+    "AJCC",
+    "FNCLCC",
+    "IBSI",
+    "DeLong",
+    "The",
+    "This",
+    "These",
+    "Our",
+    "Both",
+    "All",
+    "Each",
+    "Conclusion",
+    "Results",
+}
+_GREEK = str.maketrans(
+    {
+        "Ρ": "P",
+        "Μ": "M",
+        "Α": "A",
+        "Β": "B",
+        "Ε": "E",
+        "Ν": "N",
+        "Ο": "O",
+        "Τ": "T",
+        "−": "-",
+        "‒": "-",
+        "\u2009": " ",
+        "\xa0": " ",
+    }
+)
+_SECTIONS = (
+    "abstract",
+    "introduction",
+    "methods",
+    "materials and methods",
+    "results",
+    "discussion",
+    "conclusion",
+    "conclusions",
+)
 
 
 def _cohort_label(m: re.Match) -> str:
@@ -97,8 +180,14 @@ def _cohort_label(m: re.Match) -> str:
     if m.group("c"):
         return f"cohort_{m.group('cn')}"
     k = m.group("k").lower()
-    k = {"train": "training", "development": "training", "derivation": "training", "primary": "training",
-         "validating": "validation", "testing": "test"}.get(k, k)
+    k = {
+        "train": "training",
+        "development": "training",
+        "derivation": "training",
+        "primary": "training",
+        "validating": "validation",
+        "testing": "test",
+    }.get(k, k)
     q = (m.group("q") or "").lower().replace("externally", "external")
     if " and " in m.group(0).lower() and k == "training":
         return "training"
@@ -110,7 +199,7 @@ def _cohort_label(m: re.Match) -> str:
 class Item:
     """One extracted number (or row of numbers) with where it came from."""
 
-    kind: str                    # reported | comparison | table1 | ratio
+    kind: str  # reported | comparison | table1 | ratio
     metric: str
     value: float | None
     decimals: int | None
@@ -128,7 +217,7 @@ class Item:
 @dataclass
 class Extraction:
     items: list[Item]
-    cohorts: dict[str, dict]      # label -> {n, n_positive, n_negative, line, quote}
+    cohorts: dict[str, dict]  # label -> {n, n_positive, n_negative, line, quote}
     source: str = ""
 
 
@@ -144,8 +233,10 @@ class _Line:
 @dataclass
 class Rule:
     name: str
-    motivated_by: str            # the paper whose text motivated it (a chapter id)
-    hook: str  # normalize | sentence | value_filter | cohort_mention | header_cohort | table_text | row_context | table_row | tokens | cohort | finalize
+    motivated_by: str  # the paper whose text motivated it (a chapter id)
+    # normalize | sentence | value_filter | cohort_mention | header_cohort | table_text | row_context | table_row |
+    # tokens | cohort | finalize
+    hook: str
     fn: Callable
     why: str
 
@@ -163,6 +254,7 @@ def rule(name: str, motivated_by: str, hook: str, why: str):
     def deco(fn):
         RULES.append(Rule(name, motivated_by, hook, fn, why))
         return fn
+
     return deco
 
 
@@ -187,7 +279,7 @@ def _scale(metric: str, raw: str, pct: bool, ci: tuple | None) -> tuple[float, i
     if not 0.0 <= v <= 1.0 or (cvals and not (-0.001 <= cvals[0] <= cvals[1] <= 1.001)):
         return None
     if metric in ("AUC", "C-index") and as_pct and not pct:
-        return None                # an AUC printed > 1 is no AUC
+        return None  # an AUC printed > 1 is no AUC
     return v, d, (tuple(cvals) if cvals else None)
 
 
@@ -199,8 +291,9 @@ def _lines(text: str) -> list[_Line]:
         head = re.sub(r"[#*\d.\s]+", " ", t).strip().rstrip(":").lower()
         if head in _SECTIONS and len(t) < 40:
             section = head.title()
-        elif re.match(r"^\**(background|results|conclusions?|methods|purpose|objectives?)\s*:?\**\s*:", t,
-                      re.IGNORECASE) and section in ("?", "Abstract"):
+        elif re.match(
+            r"^\**(background|results|conclusions?|methods|purpose|objectives?)\s*:?\**\s*:", t, re.IGNORECASE
+        ) and section in ("?", "Abstract"):
             section = "Abstract"
         out.append(_Line(i, raw.translate(_GREEK), section, "\t" in raw))
     return out
@@ -232,7 +325,7 @@ def _metric_mentions(s: str) -> list[tuple[int, int, str]]:
         word = m.group(0)
         if word.upper() == word and word.rstrip("s") not in {a.rstrip("s") for a in _ACRONYMS} and len(word) < 6:
             continue
-        if word in ("ER", "ACC", "SEN", "SPE") and not re.search(r"[\s(:=,]", s[m.end():m.end() + 1] or " "):
+        if word in ("ER", "ACC", "SEN", "SPE") and not re.search(r"[\s(:=,]", s[m.end() : m.end() + 1] or " "):
             continue
         if re.fullmatch(r"[A-Za-z]+", word) and word.isupper() is False and word.lower() in ("er", "acc", "sen", "spe"):
             continue
@@ -249,19 +342,20 @@ def _values_after(s: str, start: int, stop: int) -> list[tuple[int, str, bool, t
         m = _VALUE.search(s, pos, stop)
         if m is None:
             break
-        gap = s[pos:m.start()]
-        if m.group(1) == "95" and re.match(r"\s?%\s*(?:CI|confidence)", s[m.end(1):m.end(1) + 16], re.IGNORECASE):
+        gap = s[pos : m.start()]
+        if m.group(1) == "95" and re.match(r"\s?%\s*(?:CI|confidence)", s[m.end(1) : m.end(1) + 16], re.IGNORECASE):
             pos = m.end()
             continue
         if not out and (len(gap) > 45 or ";" in gap):
             break
-        if out and not re.fullmatch(r"[\s,]*(?:and|versus|vs\.?|to|respectively)?[\s,]*(?:the\s+)?", gap,
-                                    re.IGNORECASE):
+        if out and not re.fullmatch(
+            r"[\s,]*(?:and|versus|vs\.?|to|respectively)?[\s,]*(?:the\s+)?", gap, re.IGNORECASE
+        ):
             break
         ci_m = _CI_AFTER.match(s, m.end())
         ci = (ci_m.group(1) or ci_m.group(3), ci_m.group(2) or ci_m.group(4)) if ci_m else None
         end = ci_m.end() if ci_m else m.end()
-        out.append((m.start(), m.group(1), bool(m.group(2)), ci, s[m.start():end]))
+        out.append((m.start(), m.group(1), bool(m.group(2)), ci, s[m.start() : end]))
         pos = end
     return out
 
@@ -274,10 +368,11 @@ def _cohort_mentions(s: str) -> list[tuple[int, int, str, bool]]:
     validation sets" is two cohorts."""
     out = []
     for m in _COHORT_RE.finditer(s):
-        before = s[max(0, m.start() - 12):m.start()].lower()
-        after = s[m.end():m.end() + 3]
-        closing = bool(re.search(r"\b(?:in|for|on|of|within)\s+(?:the\s+)?$", before)) and \
-            (not after.strip() or after.strip()[0] in ",.;)" or after.startswith(" and") or after.startswith(" ("))
+        before = s[max(0, m.start() - 12) : m.start()].lower()
+        after = s[m.end() : m.end() + 3]
+        closing = bool(re.search(r"\b(?:in|for|on|of|within)\s+(?:the\s+)?$", before)) and (
+            not after.strip() or after.strip()[0] in ",.;)" or after.startswith(" and") or after.startswith(" (")
+        )
         pair = _PAIR.search(m.group(0)) if not m.group("c") else None
         out.append((m.start(), m.end(), _cohort_label(m), closing))
         if pair:
@@ -323,7 +418,7 @@ def _sentence_items(line: _Line, s: str, ctx: dict, rules: list[Rule]) -> list[I
         labels = [c[2] for c in cohorts]
         distinct = list(dict.fromkeys(labels))
         vals = [v for v in vals if not any(r.fn(s, v[0], v[1], v[2]) for r in rules if r.hook == "value_filter")]
-        for j, (pos, raw, pct, ci, quote) in enumerate(vals):
+        for j, (pos, raw, pct, ci, _quote) in enumerate(vals):
             scaled = _scale(metric, raw, pct, ci)
             if scaled is None:
                 continue
@@ -333,8 +428,20 @@ def _sentence_items(line: _Line, s: str, ctx: dict, rules: list[Rule]) -> list[I
             else:
                 cohort = _assign_cohort(pos, cohorts)
             model = _model_before(s, a, ctx.get("model", "model"))
-            items.append(Item("reported", metric, v, d, cohort or ctx.get("cohort"), model, line.no, s.strip()[:300],
-                              line.section, civ))
+            items.append(
+                Item(
+                    "reported",
+                    metric,
+                    v,
+                    d,
+                    cohort or ctx.get("cohort"),
+                    model,
+                    line.no,
+                    s.strip()[:300],
+                    line.section,
+                    civ,
+                )
+            )
     if mentions:
         ctx["model"] = _model_before(s, len(s), ctx.get("model", "model"))
     for r in rules:
@@ -346,7 +453,7 @@ def _sentence_items(line: _Line, s: str, ctx: dict, rules: list[Rule]) -> list[I
 def _sentence_cohorts(line: _Line, s: str, cohorts: dict) -> None:
     """Cohort sizes stated in a sentence."""
     ments = _cohort_mentions(s)
-    for a, b, label, _ in ments:
+    for _a, b, label, _ in ments:
         m = _SIZE_AFTER.match(s[b:]) or _OF_SIZE.match(s[b:])
         if m:
             _set_n(cohorts, label, int(m.group(1)), line, s)
@@ -355,8 +462,8 @@ def _sentence_cohorts(line: _Line, s: str, cohorts: dict) -> None:
         # same clause after the count
         clause_end = min([x for x in (s.find(",", m.end()), s.find(";", m.end()), len(s)) if x >= 0])
         after = [c for c in ments if m.end() <= c[0] < clause_end]
-        before = [c for c in ments if c[1] <= m.start() and s[c[1]:m.start()].strip() in ("of", "with", "(n =")]
-        if after and not re.search(r"\d", s[m.end():after[0][0]]):
+        before = [c for c in ments if c[1] <= m.start() and s[c[1] : m.start()].strip() in ("of", "with", "(n =")]
+        if after and not re.search(r"\d", s[m.end() : after[0][0]]):
             _set_n(cohorts, after[0][2], int(m.group(1)), line, s)
         elif before:
             _set_n(cohorts, before[-1][2], int(m.group(1)), line, s)
@@ -385,7 +492,7 @@ _K_PCT = re.compile(r"(?<![\w.])(\d+)\s*\(\s*(\d+(?:\.\d+)?)\s*%?\s*\)")
 
 @dataclass
 class _Tok:
-    kind: str          # value | range | p
+    kind: str  # value | range | p
     value: float | None = None
     raw: str = ""
     ci: tuple | None = None
@@ -396,7 +503,7 @@ def _tokens(cells: list[str]) -> list[_Tok]:
     """Value groups of a table row, in order: "0.936 (0.874-0.999)", "95.51 (85/89)", a bare range, "< 0.001"."""
     out = []
     for cell in cells:
-        c = re.sub(r"\b95\s?%\s*(?=CI|confidence)", "", cell, flags=re.IGNORECASE).strip()   # the CI's level
+        c = re.sub(r"\b95\s?%\s*(?=CI|confidence)", "", cell, flags=re.IGNORECASE).strip()  # the CI's level
         if not c or c in ("-", "–", "NA", "N/A", "Reference", "Ref", "ref"):
             if c:
                 out.append(_Tok("gap", raw=c))
@@ -405,10 +512,13 @@ def _tokens(cells: list[str]) -> list[_Tok]:
         if pm:
             out.append(_Tok("p", float(pm.group(2)), c))
             continue
-        for m in re.finditer(rf"({_NUM}\.\d*|{_NUM})\s*[-–—]\s*(\d*\.\d+)(?![\d(\[])"
-                             rf"|({_NUM})\s*(%?)\s*(?:[\(\[]\s*(?:(\d+)\s*/\s*(\d+)|{_RANGE})\s*[\)\]])?"
-                             rf"|[\(\[]\s*{_RANGE}\s*[\)\]]|([<>≤≥])\s*(0?\.\d+)", c):
-            if m.group(1) is not None:          # a bare range "0.905-0.974" (a CI column)
+        for m in re.finditer(
+            rf"({_NUM}\.\d*|{_NUM})\s*[-–—]\s*(\d*\.\d+)(?![\d(\[])"
+            rf"|({_NUM})\s*(%?)\s*(?:[\(\[]\s*(?:(\d+)\s*/\s*(\d+)|{_RANGE})\s*[\)\]])?"
+            rf"|[\(\[]\s*{_RANGE}\s*[\)\]]|([<>≤≥])\s*(0?\.\d+)",
+            c,
+        ):
+            if m.group(1) is not None:  # a bare range "0.905-0.974" (a CI column)
                 out.append(_Tok("range", raw=m.group(0), ci=(m.group(1), m.group(2))))
                 continue
             if m.group(12):
@@ -444,12 +554,15 @@ def _label_cells(cells: list[str]) -> tuple[list[str], list[str]]:
 
 def _header_slots(header: str) -> tuple[list[str], list[tuple[str, int | None]]]:
     """Metrics (in column order) and cohorts (with their n) a table header names."""
-    metrics = [_metric_of(m) for m in _METRIC_RE.finditer(header)
-               if not (m.group(0).isupper() and m.group(0).rstrip("s") not in {a.rstrip("s") for a in _ACRONYMS})]
+    metrics = [
+        _metric_of(m)
+        for m in _METRIC_RE.finditer(header)
+        if not (m.group(0).isupper() and m.group(0).rstrip("s") not in {a.rstrip("s") for a in _ACRONYMS})
+    ]
     dedup = [m for i, m in enumerate(metrics) if i == 0 or m != metrics[i - 1]]
     found = []
     for m in _COHORT_RE.finditer(header):
-        size = re.match(r"\s*[\(\[]?\s*[nN]\s*=\s*(\d+)", header[m.end():])
+        size = re.match(r"\s*[\(\[]?\s*[nN]\s*=\s*(\d+)", header[m.end() :])
         found.append((m.start(), _cohort_label(m), int(size.group(1)) if size else None))
     for r in _hooked("header_cohort"):
         found += [x for x in r.fn(header) if all(x[0] != f[0] for f in found)]
@@ -467,8 +580,15 @@ def _table_caption(lines: list[_Line], i0: int, i1: int) -> str | None:
 def _table_items(lines: list[_Line], block: list[_Line], cohorts: dict, rules: list[Rule]) -> list[Item]:
     caption = _table_caption(lines, lines.index(block[0]), lines.index(block[-1]))
     items: list[Item] = []
-    state = {"cohort": None, "mode": None, "metrics": [], "cohorts": [], "groups": [], "char": None,
-             "cohort_sizes": cohorts}
+    state = {
+        "cohort": None,
+        "mode": None,
+        "metrics": [],
+        "cohorts": [],
+        "groups": [],
+        "char": None,
+        "cohort_sizes": cohorts,
+    }
     for ln in block:
         text = _clean_table_row(ln.text)
         for r in _hooked("table_text"):
@@ -485,11 +605,15 @@ def _table_items(lines: list[_Line], block: list[_Line], cohorts: dict, rules: l
             # a header (or a row-group label such as "Cohort 2: External validation")
             new_metrics, new_cohorts = _header_slots(text)
             if len(new_metrics) >= 2 or re.search(r"(?i:standard error|odds ratio)|\bSE\b|\bOR\b|\bHR\b", text):
-                state.update(metrics=new_metrics, cohorts=new_cohorts or state["cohorts"],
-                             mode=_mode(text, new_metrics), header_text=text)
+                state.update(
+                    metrics=new_metrics,
+                    cohorts=new_cohorts or state["cohorts"],
+                    mode=_mode(text, new_metrics),
+                    header_text=text,
+                )
             elif new_cohorts and not new_metrics:
                 if all(c[1] is None for c in new_cohorts) and len(new_cohorts) == 1 and state["metrics"]:
-                    state["cohort"] = new_cohorts[0][0]          # a row-group label ("Cohort 3: External ...")
+                    state["cohort"] = new_cohorts[0][0]  # a row-group label ("Cohort 3: External ...")
                     state["cohorts"] = []
                 else:
                     state["cohorts"] = new_cohorts
@@ -501,8 +625,9 @@ def _table_items(lines: list[_Line], block: list[_Line], cohorts: dict, rules: l
                 state["groups"] = groups
                 _group_sizes(state, cohorts, ln, text)
             if labels and all(t.kind == "p" for t in toks) and not new_cohorts and not new_metrics:
-                state["char"] = re.sub(r"\s*[\(,]\s*(?:n|no\.)\s*[,(]?\s*%?\s*\)?\s*$", "", labels[0],
-                                       flags=re.IGNORECASE)
+                state["char"] = re.sub(
+                    r"\s*[\(,]\s*(?:n|no\.)\s*[,(]?\s*%?\s*\)?\s*$", "", labels[0], flags=re.IGNORECASE
+                )
             continue
         for r in _hooked("row_context"):
             r.fn(ln, labels, rest, state, caption)
@@ -529,8 +654,9 @@ _GROUP_COL = re.compile(r"([A-Za-z][\w\- ,/]*?)\s*[\(\[]\s*[nN]\s*=\s*(\d+)\s*[\
 
 
 def _group_columns(text: str) -> list[tuple[str, int]]:
-    return [(m.group(1).strip(), int(m.group(2))) for m in _GROUP_COL.finditer(text)
-            if not _COHORT_RE.search(m.group(1))]
+    return [
+        (m.group(1).strip(), int(m.group(2))) for m in _GROUP_COL.finditer(text) if not _COHORT_RE.search(m.group(1))
+    ]
 
 
 def _group_sizes(state: dict, cohorts: dict, ln: _Line, text: str) -> None:
@@ -574,14 +700,14 @@ def _row_items(ln, text, labels, rest, toks, has_k_pct, state, caption, slots) -
 
 def _performance_items(ln, text, label, toks, state, caption) -> list[Item]:
     metrics, cohorts = state["metrics"], state["cohorts"]
-    vals = [t for t in toks if t.kind in ("value", "gap")]     # an "NA" / "-" cell keeps its column
+    vals = [t for t in toks if t.kind in ("value", "gap")]  # an "NA" / "-" cell keeps its column
     k = len(cohorts) or 1
     per = len(metrics) // k if len(metrics) % k == 0 and len(metrics) >= k else len(metrics)
     if not metrics or len(vals) not in (len(metrics),):
         # a "P" column after the metrics (vs a reference model) is allowed
         if not (len(vals) == len(metrics) + 1 and re.search(r"\bP\b", state.get("header_text", ""))):
             return []
-        vals = vals[:len(metrics)]
+        vals = vals[: len(metrics)]
     out = []
     for j, (metric, t) in enumerate(zip(metrics, vals)):
         cohort = cohorts[j // per][0] if cohorts and per and j // per < len(cohorts) else state["cohort"]
@@ -592,8 +718,9 @@ def _performance_items(ln, text, label, toks, state, caption) -> list[Item]:
             continue
         v, d, ci = scaled
         extra = {"k": t.count[0], "n": t.count[1]} if t.count else {}
-        out.append(Item("reported", metric, v, d, cohort, label, ln.no, text.strip()[:300], ln.section, ci,
-                        caption, extra))
+        out.append(
+            Item("reported", metric, v, d, cohort, label, ln.no, text.strip()[:300], ln.section, ci, caption, extra)
+        )
     return out
 
 
@@ -621,26 +748,52 @@ def _comparison_items(ln, text, vs, toks, state, caption) -> list[Item]:
             i += 1
         if se is None and ci is None and p is None:
             break
-        out.append(Item("comparison", "DeLong", None, None, lab, vs.group(1).strip(), ln.no, text.strip()[:300],
-                        ln.section, tuple(ci) if ci else None, caption,
-                        {"model_b": vs.group(2).strip(), "se": se, "diff": diff, "p_value": p}))
+        out.append(
+            Item(
+                "comparison",
+                "DeLong",
+                None,
+                None,
+                lab,
+                vs.group(1).strip(),
+                ln.no,
+                text.strip()[:300],
+                ln.section,
+                tuple(ci) if ci else None,
+                caption,
+                {"model_b": vs.group(2).strip(), "se": se, "diff": diff, "p_value": p},
+            )
+        )
     return out
 
 
 def _ratio_items(ln, text, label, toks, state, caption) -> list[Item]:
     """Odds-ratio rows: "OR [lo, hi]  P" per model column (univariate, multivariate)."""
-    models = re.findall(r"(univariate|multivariate|multivariable|adjusted|crude)", state.get("header_text", "") or "",
-                        re.IGNORECASE) or ["Univariate", "Multivariate"]
+    models = re.findall(
+        r"(univariate|multivariate|multivariable|adjusted|crude)", state.get("header_text", "") or "", re.IGNORECASE
+    ) or ["Univariate", "Multivariate"]
     out, i, mi = [], 0, 0
     while i < len(toks):
         t = toks[i]
         if t.kind == "value" and t.ci:
             p = _p_value(toks[i + 1]) if i + 1 < len(toks) and toks[i + 1].kind in ("value", "p") else None
             v = _to_float(t.raw.rstrip("%"))
-            out.append(Item("ratio", "OR", v, _decimals_of(t.raw), state["cohort"] or "training",
-                            f"{models[min(mi, len(models) - 1)].capitalize()} logistic", ln.no, text.strip()[:300],
-                            ln.section, (_to_float(t.ci[0]), _to_float(t.ci[1])), caption,
-                            {"variable": label, "p_value": p}))
+            out.append(
+                Item(
+                    "ratio",
+                    "OR",
+                    v,
+                    _decimals_of(t.raw),
+                    state["cohort"] or "training",
+                    f"{models[min(mi, len(models) - 1)].capitalize()} logistic",
+                    ln.no,
+                    text.strip()[:300],
+                    ln.section,
+                    (_to_float(t.ci[0]), _to_float(t.ci[1])),
+                    caption,
+                    {"variable": label, "p_value": p},
+                )
+            )
             mi += 1
             i += 2 if p is not None else 1
         else:
@@ -659,9 +812,22 @@ def _table1_items(ln, text, label, rest, state, caption) -> list[Item]:
         k, pct = int(m.group(1)), m.group(2)
         d = _decimals_of(pct) + 2
         group = grp if grp != cohort else None
-        out.append(Item("table1", "PROP", float(pct) / 100.0, d, cohort, "Patients", ln.no, text.strip()[:300],
-                        ln.section, None, caption, {"characteristic": state.get("char") or "?", "level": label,
-                                                    "k": k, "n": n, "group": group}))
+        out.append(
+            Item(
+                "table1",
+                "PROP",
+                float(pct) / 100.0,
+                d,
+                cohort,
+                "Patients",
+                ln.no,
+                text.strip()[:300],
+                ln.section,
+                None,
+                caption,
+                {"characteristic": state.get("char") or "?", "level": label, "k": k, "n": n, "group": group},
+            )
+        )
     return out
 
 
@@ -676,9 +842,10 @@ def extract(text: str, exclude: Iterable[str] = (), source: str = "") -> Extract
     leave-one-paper-out measurement passes the measured paper)."""
     rules = _active(exclude)
 
-    def run() -> Extraction:       # in a copied context: the rules' state never leaks between extractions
+    def run() -> Extraction:  # in a copied context: the rules' state never leaks between extractions
         _ACTIVE.set(tuple(rules))
         return _extract(text, rules, source)
+
     return contextvars.copy_context().run(run)
 
 
@@ -695,10 +862,12 @@ def _extract(text: str, rules: list[Rule], source: str) -> Extraction:
         ln = lines[i]
         if ln.is_table:
             j = i
-            while j + 1 < len(lines) and (lines[j + 1].is_table or (
-                    j + 2 < len(lines) and lines[j + 2].is_table and _row_label_line(lines[j + 1].text))):
+            while j + 1 < len(lines) and (
+                lines[j + 1].is_table
+                or (j + 2 < len(lines) and lines[j + 2].is_table and _row_label_line(lines[j + 1].text))
+            ):
                 j += 1
-            items += _table_items(lines, lines[i:j + 1], cohorts, rules)
+            items += _table_items(lines, lines[i : j + 1], cohorts, rules)
             i = j + 1
             continue
         for s in _sentences(ln):
@@ -754,8 +923,9 @@ def _compose(cohorts: dict) -> None:
     for whole, n in sorted(sized.items(), key=lambda kv: -kv[1]):
         others = [c for c, m in sized.items() if c != whole and m < n and "composed_of" not in cohorts[c]]
         for k in range(len(others), 1, -1):
-            hit = next((combo for combo in itertools.combinations(others, k) if sum(sized[c] for c in combo) == n),
-                       None)
+            hit = next(
+                (combo for combo in itertools.combinations(others, k) if sum(sized[c] for c in combo) == n), None
+            )
             if hit:
                 cohorts[whole]["composed_of"] = list(hit)
                 break
@@ -775,9 +945,15 @@ def to_spec(ex: Extraction, name: str = "paper") -> dict:
     for lab in sorted(used):
         cohorts.setdefault(lab, {"n": None, "description": "size not found in the text: fill in n"})
     _compose(cohorts)
-    spec: dict = {"id": re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_").lower() or "paper",
-                  "title": f"draft extracted from {Path(ex.source).name if ex.source else name}",
-                  "source": ex.source, "cohorts": cohorts, "reported": [], "comparisons": [], "table1": []}
+    spec: dict = {
+        "id": re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_").lower() or "paper",
+        "title": f"draft extracted from {Path(ex.source).name if ex.source else name}",
+        "source": ex.source,
+        "cohorts": cohorts,
+        "reported": [],
+        "comparisons": [],
+        "table1": [],
+    }
     seen = set()
     canon = _canonical_models(ex.items)
     for it in ex.items:
@@ -794,24 +970,43 @@ def to_spec(ex: Extraction, name: str = "paper") -> dict:
             if key in seen:
                 continue
             seen.add(key)
-            e = {"id": f"x{n:03d}", "model": it.model, "cohort": cohort, "metric": it.metric,
-                 "value": _fmt_num(it.value, it.decimals), "where": where}
+            e = {
+                "id": f"x{n:03d}",
+                "model": it.model,
+                "cohort": cohort,
+                "metric": it.metric,
+                "value": _fmt_num(it.value, it.decimals),
+                "where": where,
+            }
             if it.ci:
                 e["ci"] = [_fmt_num(c, it.decimals) for c in it.ci]
             if it.extra.get("k") is not None and it.extra.get("n") is not None:
                 e["denominators"] = {"k": it.extra["k"]}
             spec["reported"].append(e)
         elif it.kind == "ratio":
-            e = {"id": f"x{n:03d}", "model": it.model, "cohort": cohort, "metric": it.metric,
-                 "variable": it.extra["variable"], "value": _fmt_num(it.value, it.decimals), "where": where}
+            e = {
+                "id": f"x{n:03d}",
+                "model": it.model,
+                "cohort": cohort,
+                "metric": it.metric,
+                "variable": it.extra["variable"],
+                "value": _fmt_num(it.value, it.decimals),
+                "where": where,
+            }
             if it.ci:
                 e["ci"] = [_fmt_num(c, it.decimals) for c in it.ci]
             if it.extra.get("p_value") is not None:
                 e["p_value"] = it.extra["p_value"]
             spec["reported"].append(e)
         elif it.kind == "comparison":
-            c = {"id": f"x{n:03d}", "model_a": it.model, "model_b": it.extra["model_b"], "cohort": cohort,
-                 "test": "DeLong", "where": where}
+            c = {
+                "id": f"x{n:03d}",
+                "model_a": it.model,
+                "model_b": it.extra["model_b"],
+                "cohort": cohort,
+                "test": "DeLong",
+                "where": where,
+            }
             if it.extra.get("se") is not None:
                 c["se"] = it.extra["se"]
             if it.ci:
@@ -820,9 +1015,15 @@ def to_spec(ex: Extraction, name: str = "paper") -> dict:
                 c["p_value"] = it.extra["p_value"]
             spec["comparisons"].append(c)
         elif it.kind == "table1":
-            row = {"id": f"x{n:03d}", "characteristic": it.extra["characteristic"], "level": it.extra["level"],
-                   "cohort": cohort, "k": it.extra["k"], "percent": _fmt_num(100 * it.value, max(0, it.decimals - 2)),
-                   "where": where}
+            row = {
+                "id": f"x{n:03d}",
+                "characteristic": it.extra["characteristic"],
+                "level": it.extra["level"],
+                "cohort": cohort,
+                "k": it.extra["k"],
+                "percent": _fmt_num(100 * it.value, max(0, it.decimals - 2)),
+                "where": where,
+            }
             if it.extra.get("group"):
                 row["group"] = it.extra["group"]
                 row["n"] = it.extra["n"]
@@ -840,13 +1041,26 @@ def audit_text(path: str | Path):
     ex = extract_file(path)
     spec = to_spec(ex, Path(path).stem)
     if not spec.get("reported") and not spec.get("comparisons") and not spec.get("table1"):
-        return [Finding(spec["id"], str(path), "spec", "warning",
-                        "no diagnostic-accuracy statement (AUC, sensitivity, ... with a value) was found in the text")], spec
+        return [
+            Finding(
+                spec["id"],
+                str(path),
+                "spec",
+                "warning",
+                "no diagnostic-accuracy statement (AUC, sensitivity, ... with a value) was found in the text",
+            )
+        ], spec
     n = {k: len(spec.get(k, [])) for k in ("reported", "comparisons", "table1")}
-    note = Finding(spec["id"], str(path), "spec", "info",
-                   f"Audited from an automatic extraction of the text ({n['reported']} numbers, {n['comparisons']} "
-                   f"comparisons, {n['table1']} Table-1 cells; models and cohorts guessed): check each finding's quote, "
-                   "or write the draft (--draft OUT.yaml), correct it and audit that.", {"source": str(path)})
+    note = Finding(
+        spec["id"],
+        str(path),
+        "spec",
+        "info",
+        f"Audited from an automatic extraction of the text ({n['reported']} numbers, {n['comparisons']} "
+        f"comparisons, {n['table1']} Table-1 cells; models and cohorts guessed): check each finding's quote, "
+        "or write the draft (--draft OUT.yaml), correct it and audit that.",
+        {"source": str(path)},
+    )
     return audit_spec(spec) + [note], spec
 
 
@@ -875,14 +1089,26 @@ def _strip_markup(text: str) -> str:
     return re.sub(r"</?(?:i|b|em|strong|sub|sup)>", "", text)
 
 
-@rule("glue_split_limit", "rls", "tokens",
-      "a CI's upper limit split across two cells ('0.094-0.4' + '456'): a 'P value' above 1 after a range")
+@rule(
+    "glue_split_limit",
+    "rls",
+    "tokens",
+    "a CI's upper limit split across two cells ('0.094-0.4' + '456'): a 'P value' above 1 after a range",
+)
 def _glue_split_limit(toks: list) -> list:
     out = []
     for t in toks:
         prev = out[-1] if out else None
-        if prev is not None and prev.kind == "range" and t.kind == "value" and t.value is not None and t.value > 1 \
-                and t.ci is None and re.fullmatch(r"\d+", t.raw) and re.fullmatch(r"-?\d*\.\d", prev.ci[1]):
+        if (
+            prev is not None
+            and prev.kind == "range"
+            and t.kind == "value"
+            and t.value is not None
+            and t.value > 1
+            and t.ci is None
+            and re.fullmatch(r"\d+", t.raw)
+            and re.fullmatch(r"-?\d*\.\d", prev.ci[1])
+        ):
             prev.ci = (prev.ci[0], prev.ci[1] + t.raw)
             prev.raw += t.raw
             continue
@@ -893,8 +1119,12 @@ def _glue_split_limit(toks: list) -> list:
 _RESP_GROUP = re.compile(rf"([\w+\-]+(?:\s+models?)?)\s*\(\s*({_NUM})\s+and\s+({_NUM}),?\s*respectively\s*\)")
 
 
-@rule("respectively_in_parentheses", "rls", "sentence",
-      "'The AUCs of the training and external validation sets of the DLRN (0.939 and 0.822, respectively)'")
+@rule(
+    "respectively_in_parentheses",
+    "rls",
+    "sentence",
+    "'The AUCs of the training and external validation sets of the DLRN (0.939 and 0.822, respectively)'",
+)
 def _respectively_in_parentheses(line: _Line, s: str, ctx: dict) -> list[Item]:
     mentions = _metric_mentions(s)
     cohorts = list(dict.fromkeys(c[2] for c in _cohort_mentions(s)))
@@ -907,44 +1137,72 @@ def _respectively_in_parentheses(line: _Line, s: str, ctx: dict) -> list[Item]:
         for raw, cohort in zip((m.group(2), m.group(3)), cohorts):
             scaled = _scale(metric, raw, False, None)
             if scaled:
-                out.append(Item("reported", metric, scaled[0], scaled[1], cohort, m.group(1), line.no,
-                                s.strip()[:300], line.section))
+                out.append(
+                    Item(
+                        "reported",
+                        metric,
+                        scaled[0],
+                        scaled[1],
+                        cohort,
+                        m.group(1),
+                        line.no,
+                        s.strip()[:300],
+                        line.section,
+                    )
+                )
     return out
 
 
 @rule("no_citations", "rls", "value_filter", "reference numbers in brackets ('sensitivity of data ... [26, 27]')")
 def _no_citations(s: str, pos: int, raw: str, pct: bool) -> bool:
-    before = s[max(0, pos - 8):pos]
+    before = s[max(0, pos - 8) : pos]
     return "." not in raw and not pct and bool(re.search(r"\[(?:\d+\s*[,–-]\s*)*$", before))
 
 
-@rule("join_broken_paragraphs", "wdlps", "normalize",
-      "a sentence broken over two lines (and a blank line) by the PDF's columns: 'the C-index of 0.996,' / 'accuracy of'")
+@rule(
+    "join_broken_paragraphs",
+    "wdlps",
+    "normalize",
+    "a sentence broken over two lines (and a blank line) by the PDF's columns: 'the C-index of 0.996,' / 'accuracy of'",
+)
 def _join_broken_paragraphs(text: str) -> str:
     return re.sub(r"([a-z0-9,%)])[ \t]*\n(?:[ \t]*\n)?(?=[a-z(])", r"\1 ", text)
 
 
-@rule("unclosed_ci_before_versus", "wdlps", "normalize",
-      "a CI whose ')' the paper forgot: 'AUC of 0.652 (95% CI 0.534-0.770 versus 0.504 (95% CI ...)'")
+@rule(
+    "unclosed_ci_before_versus",
+    "wdlps",
+    "normalize",
+    "a CI whose ')' the paper forgot: 'AUC of 0.652 (95% CI 0.534-0.770 versus 0.504 (95% CI ...)'",
+)
 def _unclosed_ci(text: str) -> str:
     return re.sub(r"(\(95\s?%\s*CI[:,]?\s*\d+\.\d+\s*[-–]\s*\d+\.\d+)(\s+(?:versus|vs\.?)\s)", r"\1)\2", text)
 
 
-@rule("bare_validation_phrase", "wdlps", "cohort_mention",
-      "'in external validation' (no cohort / set after it) names the external validation cohort")
+@rule(
+    "bare_validation_phrase",
+    "wdlps",
+    "cohort_mention",
+    "'in external validation' (no cohort / set after it) names the external validation cohort",
+)
 def _bare_validation(s: str) -> list[tuple[int, int, str, bool]]:
     out = []
-    for m in re.finditer(r"\b(?:in|for|on)\s+(?:the\s+)?(external|internal)\s+validation\b(?!\s+(?:cohort|set|group))",
-                         s, re.IGNORECASE):
-        after = s[m.end():m.end() + 3]
+    for m in re.finditer(
+        r"\b(?:in|for|on)\s+(?:the\s+)?(external|internal)\s+validation\b(?!\s+(?:cohort|set|group))", s, re.IGNORECASE
+    ):
+        after = s[m.end() : m.end() + 3]
         closing = not after.strip() or after.strip()[0] in ",.;)(" or after.startswith(" and")
         out.append((m.start(1), m.end(), f"{m.group(1).lower()}_validation", closing))
     return out
 
 
-@rule("pdf_table_fragments", "wdlps", "table_text",
-      "table cells the PDF split and duplicated: '66.29 (59/89) 36.84 (22.29' + '36.84 (22.29-54.00)', and "
-      "'70.00 65.22 (45.67-87.16) (52.71-76.02)': values first, then their CIs")
+@rule(
+    "pdf_table_fragments",
+    "wdlps",
+    "table_text",
+    "table cells the PDF split and duplicated: '66.29 (59/89) 36.84 (22.29' + '36.84 (22.29-54.00)', and "
+    "'70.00 65.22 (45.67-87.16) (52.71-76.02)': values first, then their CIs",
+)
 def _pdf_table_fragments(text: str) -> str:
     text = re.sub(r"(\d+\.\d+) \((\d+\.\d+)(?:[–-]\s*[\d.]*)?\s*\t\s*(?=\1 \(\2)", "\t", text)
     pat = re.compile(r"((?:\d+\.\d+\s+){1,5}\d+\.\d+)\s*[|]?\s*((?:\(\d+\.\d+\s*[–-]\s*\d+\.\d+\)\s*){2,6})")
@@ -955,38 +1213,55 @@ def _pdf_table_fragments(text: str) -> str:
         if len(vals) != len(cis):
             return m.group(0)
         return "\t".join(f"{v} {c}" for v, c in zip(vals, cis)) + "\t"
+
     return pat.sub(interleave, text)
 
 
-@rule("pdf_repeated_cells", "wdlps", "tokens",
-      "cells the PDF printed twice ('44.09 (85.41-99.32) 77.78 (...)' then '44.09 77.78 61.25 0.436 (...)')")
+@rule(
+    "pdf_repeated_cells",
+    "wdlps",
+    "tokens",
+    "cells the PDF printed twice ('44.09 (85.41-99.32) 77.78 (...)' then '44.09 77.78 61.25 0.436 (...)')",
+)
 def _pdf_repeated_cells(toks: list) -> list:
     key = [(t.kind, t.raw, t.ci) for t in toks]
     i = 0
     while i < len(key):
         for n in (4, 3, 2, 1):
-            if key[i:i + n] == key[i + n:i + 2 * n] and len(key[i:i + n]) == n:
-                del toks[i:i + n], key[i:i + n]
+            if key[i : i + n] == key[i + n : i + 2 * n] and len(key[i : i + n]) == n:
+                del toks[i : i + n], key[i : i + n]
                 break
         else:
             i += 1
     return toks
 
 
-@rule("no_ranges_over_models", "wdlps", "value_filter",
-      "'the AUC ranged from 0.921 to 0.995': a range over several models, not one model's AUC")
+@rule(
+    "no_ranges_over_models",
+    "wdlps",
+    "value_filter",
+    "'the AUC ranged from 0.921 to 0.995': a range over several models, not one model's AUC",
+)
 def _no_ranges(s: str, pos: int, raw: str, pct: bool) -> bool:
-    return bool(re.search(r"rang(?:ed|ing)\s+(?:from\s+)?$", s[max(0, pos - 20):pos])) or \
-        bool(re.search(r"rang(?:ed|ing)\s+(?:from\s+)?[\d.]+%?\s+to\s+$", s[max(0, pos - 40):pos]))
+    return bool(re.search(r"rang(?:ed|ing)\s+(?:from\s+)?$", s[max(0, pos - 20) : pos])) or bool(
+        re.search(r"rang(?:ed|ing)\s+(?:from\s+)?[\d.]+%?\s+to\s+$", s[max(0, pos - 40) : pos])
+    )
 
 
-@rule("one_validation_cohort", "wdlps", "finalize",
-      "'validation cohort' (a table header) and 'external validation' (the text) for the same single validation "
-      "cohort: merged when only one of them has a size")
+@rule(
+    "one_validation_cohort",
+    "wdlps",
+    "finalize",
+    "'validation cohort' (a table header) and 'external validation' (the text) for the same single validation "
+    "cohort: merged when only one of them has a size",
+)
 def _one_validation_cohort(ex: Extraction) -> Extraction:
-    names = [c for c in ("validation", "external_validation") if c in ex.cohorts or any(i.cohort == c for i in ex.items)]
-    others = [c for c in ex.cohorts if "validation" in c and c not in names] + \
-        [i.cohort for i in ex.items if i.cohort and "validation" in i.cohort and i.cohort not in names]
+    names = [
+        c for c in ("validation", "external_validation") if c in ex.cohorts or any(i.cohort == c for i in ex.items)
+    ]
+    others = [c for c in ex.cohorts if "validation" in c and c not in names] + [
+        i.cohort for i in ex.items if i.cohort and "validation" in i.cohort and i.cohort not in names
+    ]
     if len(names) != 2 or others:
         return ex
     sized = [c for c in names if (ex.cohorts.get(c) or {}).get("n")]
@@ -1010,8 +1285,9 @@ def _total_column(header: str) -> list[tuple[int, str, int | None]]:
 
 @rule("column_sizes_row", "alt", "table_row", "'Number of patients, N  116  150  208  86  444': the columns' sizes")
 def _column_sizes_row(ln: _Line, labels: list, rest: list, state: dict, caption) -> list | None:
-    if not labels or not re.match(r"^(?:number of patients|no\.? of patients|patients|n)\b[, ]*n?$", labels[0],
-                                  re.IGNORECASE):
+    if not labels or not re.match(
+        r"^(?:number of patients|no\.? of patients|patients|n)\b[, ]*n?$", labels[0], re.IGNORECASE
+    ):
         return None
     ns = [int(x) for x in re.findall(r"(?<![\d.])(\d+)(?![\d.])", "\t".join(rest))]
     if len(ns) != len(state["cohorts"]):
@@ -1022,19 +1298,27 @@ def _column_sizes_row(ln: _Line, labels: list, rest: list, state: dict, caption)
     return []
 
 
-@rule("subset_is_not_the_cohort", "alt", "finalize",
-      "'in a subset of the validation cohorts (n = 35)': the size of a subset, not of the cohort")
+@rule(
+    "subset_is_not_the_cohort",
+    "alt",
+    "finalize",
+    "'in a subset of the validation cohorts (n = 35)': the size of a subset, not of the cohort",
+)
 def _subset_sizes(ex: Extraction) -> Extraction:
-    for lab, c in ex.cohorts.items():
+    for _lab, c in ex.cohorts.items():
         q = (c.get("where") or {}).get("quote", "")
         if c.get("n") and re.search(rf"subset of (?:the )?[\w ]*\(n\s*=\s*{c['n']}\)", q):
             c.pop("n")
     return ex
 
 
-@rule("p_column_vs_reference", "alt", "table_row",
-      "a performance table's last column 'P-value' compares each row with the group's reference row (the first, or "
-      "the one marked 'Reference'): a comparison with only a P")
+@rule(
+    "p_column_vs_reference",
+    "alt",
+    "table_row",
+    "a performance table's last column 'P-value' compares each row with the group's reference row (the first, or "
+    "the one marked 'Reference'): a comparison with only a P",
+)
 def _p_column_vs_reference(ln: _Line, labels: list, rest: list, state: dict, caption) -> list | None:
     if state["mode"] != "performance" or not labels or not re.search(r"\bP\b", state.get("header_text") or ""):
         return None
@@ -1046,38 +1330,66 @@ def _p_column_vs_reference(ln: _Line, labels: list, rest: list, state: dict, cap
     text = _clean_table_row(ln.text)
     if state.get("ref_group") != state["cohort"]:
         state.update(reference=None, ref_group=state["cohort"])
-    is_ref = any(t.kind == "gap" and t.raw.lower().startswith("ref") for t in raw) or \
-        (len(slots) == n and state.get("reference") is None)
+    is_ref = any(t.kind == "gap" and t.raw.lower().startswith("ref") for t in raw) or (
+        len(slots) == n and state.get("reference") is None
+    )
     items = _performance_items(ln, text, labels[-1], [t for t in slots[:n] if t.kind != "p"], state, caption)
     if is_ref:
         state["reference"] = labels[-1]
     elif len(slots) == n + 1 and slots[-1].kind in ("value", "p") and state.get("reference") and items:
         vals = slots
-        items.append(Item("comparison", "DeLong", None, None, items[0].cohort, labels[-1], ln.no, text.strip()[:300],
-                          ln.section, None, caption, {"model_b": state["reference"], "se": None, "diff": None,
-                                                      "p_value": _p_value(vals[-1])}))
+        items.append(
+            Item(
+                "comparison",
+                "DeLong",
+                None,
+                None,
+                items[0].cohort,
+                labels[-1],
+                ln.no,
+                text.strip()[:300],
+                ln.section,
+                None,
+                caption,
+                {"model_b": state["reference"], "se": None, "diff": None, "p_value": _p_value(vals[-1])},
+            )
+        )
     return items
 
 
-@rule("set_column", "sts", "row_context",
-      "a first column 'Set' whose cells say 'Training' / 'External validation' (no 'cohort' or 'set' after them)")
+@rule(
+    "set_column",
+    "sts",
+    "row_context",
+    "a first column 'Set' whose cells say 'Training' / 'External validation' (no 'cohort' or 'set' after them)",
+)
 def _set_column(ln: _Line, labels: list, rest: list, state: dict, caption) -> list | None:
     if len(labels) >= 2:
-        m = re.fullmatch(r"(?:(external|internal)\s+)?(training|validation|test(?:ing)?)", labels[0].strip(), re.IGNORECASE)
+        m = re.fullmatch(
+            r"(?:(external|internal)\s+)?(training|validation|test(?:ing)?)", labels[0].strip(), re.IGNORECASE
+        )
         if m:
-            state["cohort"] = (f"{m.group(1).lower()}_" if m.group(1) else "") + m.group(2).lower().replace("testing", "test")
+            state["cohort"] = (f"{m.group(1).lower()}_" if m.group(1) else "") + m.group(2).lower().replace(
+                "testing", "test"
+            )
 
 
-@rule("cyrillic_lookalikes", "sts", "normalize", "Cyrillic letters PDF-to-text put for Latin ones ('Р' for the P column)")
+@rule(
+    "cyrillic_lookalikes", "sts", "normalize", "Cyrillic letters PDF-to-text put for Latin ones ('Р' for the P column)"
+)
 def _cyrillic(text: str) -> str:
     return text.translate(str.maketrans("РСОАЕТНМВКХрсоае", "PCOAETHMBKXpcoae"))
 
 
-@rule("size_after_comma", "sts", "cohort",
-      "'(training set, n=116; external validation set, n=126)': a size stated right after the cohort, overriding "
-      "a count the sentence gives the cohorts together ('In total, 242 patients ... (training set, ...')")
+@rule(
+    "size_after_comma",
+    "sts",
+    "cohort",
+    "'(training set, n=116; external validation set, n=126)': a size stated right after the cohort, overriding "
+    "a count the sentence gives the cohorts together ('In total, 242 patients ... (training set, ...')",
+)
 def _size_after_comma(line: _Line, s: str, cohorts: dict) -> None:
-    for a, b, label, _ in _cohort_mentions(s):
+    for _a, b, label, _ in _cohort_mentions(s):
         m = re.match(r"\s*[,:]\s*[nN]\s*=\s*(\d+)", s[b:])
         if m:
             c = cohorts.setdefault(label, {})
@@ -1085,12 +1397,19 @@ def _size_after_comma(line: _Line, s: str, cohorts: dict) -> None:
             c["where"] = {"line": line.no, "quote": s.strip()[:200]}
 
 
-@rule("no_citation_lists", "us", "value_filter",
-      "reference numbers in parentheses after a metric ('diagnostic accuracy (2, 19)')")
+@rule(
+    "no_citation_lists",
+    "us",
+    "value_filter",
+    "reference numbers in parentheses after a metric ('diagnostic accuracy (2, 19)')",
+)
 def _no_citation_lists(s: str, pos: int, raw: str, pct: bool) -> bool:
-    return "." not in raw and not pct and bool(re.match(r"\(\s*\d+(?:\s*[,–-]\s*\d+)*\s*\)", s[pos - 1:pos + 40])
-                                               if pos > 0 else False) or \
-        ("." not in raw and not pct and bool(re.search(r"\(\s*(?:\d+\s*[,–-]\s*)+$", s[max(0, pos - 12):pos])))
+    return (
+        "." not in raw
+        and not pct
+        and bool(re.match(r"\(\s*\d+(?:\s*[,–-]\s*\d+)*\s*\)", s[pos - 1 : pos + 40]) if pos > 0 else False)
+        or ("." not in raw and not pct and bool(re.search(r"\(\s*(?:\d+\s*[,–-]\s*)+$", s[max(0, pos - 12) : pos])))
+    )
 
 
 @rule("other_studies", "us", "value_filter", "numbers of other studies ('Wang et al. achieved an AUC of 0.94')")
@@ -1098,20 +1417,28 @@ def _other_studies(s: str, pos: int, raw: str, pct: bool) -> bool:
     return bool(re.search(r"\bet al\b|previous stud|prior stud|systematic review", s[:pos], re.IGNORECASE))
 
 
-_ABBR_DEF = re.compile(r"\b((?:(?:external|internal)\s+)?(?:training|validation|test(?:ing)?)\s+(?:cohort|set))s?\s*"
-                       r"\(\s*([A-Z]{2,5})\s*\)", re.IGNORECASE)
+_ABBR_DEF = re.compile(
+    r"\b((?:(?:external|internal)\s+)?(?:training|validation|test(?:ing)?)\s+(?:cohort|set))s?\s*"
+    r"\(\s*([A-Z]{2,5})\s*\)",
+    re.IGNORECASE,
+)
 
 
-@rule("cohort_abbreviations", "us", "cohort_mention",
-      "cohorts the paper abbreviates ('training cohort (TC)', 'external validation cohort (EVC)': 'in the TC and EVC')")
+@rule(
+    "cohort_abbreviations",
+    "us",
+    "cohort_mention",
+    "cohorts the paper abbreviates ('training cohort (TC)', 'external validation cohort (EVC)': 'in the TC and EVC')",
+)
 def _cohort_abbreviations(s: str) -> list[tuple[int, int, str, bool]]:
     abbr = _COHORT_ABBR.get() or {}
     out = []
     for m in re.finditer(r"\b(" + "|".join(map(re.escape, abbr)) + r")\b", s) if abbr else ():
-        before = s[max(0, m.start() - 12):m.start()].lower()
-        after = s[m.end():m.end() + 4]
-        closing = bool(re.search(r"\b(?:in|for|on|of|and)\s+(?:the\s+)?$", before)) and \
-            (not after.strip() or after.strip()[0] in ",.;)" or after.startswith(" and") or after.startswith(" was"))
+        before = s[max(0, m.start() - 12) : m.start()].lower()
+        after = s[m.end() : m.end() + 4]
+        closing = bool(re.search(r"\b(?:in|for|on|of|and)\s+(?:the\s+)?$", before)) and (
+            not after.strip() or after.strip()[0] in ",.;)" or after.startswith(" and") or after.startswith(" was")
+        )
         out.append((m.start(), m.end(), abbr[m.group(1)], closing))
     return out
 
@@ -1131,15 +1458,24 @@ def _learn_cohort_abbreviations(text: str) -> str:
 
 
 _NAME = r"[A-Z][\w\-]*(?:\s*\+\s*[A-Z][\w\-]*)*"
-_VS_P = re.compile(rf"(?:({_NAME})\s+and\s+)?({_NAME})\s*\(\s*({_NUM})\s+vs\.?\s+({_NUM})\s*,\s*[Pp]\s*([=<>])\s*"
-                   r"(0?\.\d+)\s*\)")
+_VS_P = re.compile(
+    rf"(?:({_NAME})\s+and\s+)?({_NAME})\s*\(\s*({_NUM})\s+vs\.?\s+({_NUM})\s*,\s*[Pp]\s*([=<>])\s*"
+    r"(0?\.\d+)\s*\)"
+)
 
 
-@rule("auc_pairs_with_p", "us", "sentence",
-      "'the CRDL significantly outperformed CM (0.948 vs. 0.870, P = 0.01)': two AUCs and their comparison's P")
+@rule(
+    "auc_pairs_with_p",
+    "us",
+    "sentence",
+    "'the CRDL significantly outperformed CM (0.948 vs. 0.870, P = 0.01)': two AUCs and their comparison's P",
+)
 def _auc_pairs_with_p(line: _Line, s: str, ctx: dict) -> list[Item]:
-    subject = re.search(r"\b(?:the\s+)?([A-Z][\w+\-]*)\s+(?:significantly\s+)?(?:outperformed|performed better than|"
-                        r"was better than|than)", s)
+    subject = re.search(
+        r"\b(?:the\s+)?([A-Z][\w+\-]*)\s+(?:significantly\s+)?(?:outperformed|performed better than|"
+        r"was better than|than)",
+        s,
+    )
     cohort = ctx.get("cohort_hint")
     out = []
     for m in _VS_P.finditer(s):
@@ -1147,15 +1483,45 @@ def _auc_pairs_with_p(line: _Line, s: str, ctx: dict) -> list[Item]:
         a = m.group(1) or (subject.group(1) if subject else ctx.get("model", "model"))
         p = m.group(6) if m.group(5) == "=" else f"{m.group(5)}{m.group(6)}"
         for model, raw in ((a, m.group(3)), (other, m.group(4))):
-            out.append(Item("reported", "AUC", _to_float(raw), _decimals_of(raw), cohort, model, line.no,
-                            s.strip()[:300], line.section))
-        out.append(Item("comparison", "DeLong", None, None, cohort, a, line.no, s.strip()[:300], line.section,
-                        None, None, {"model_b": other, "se": None, "diff": None,
-                                     "p_value": float(p) if m.group(5) == "=" else p}))
+            out.append(
+                Item(
+                    "reported",
+                    "AUC",
+                    _to_float(raw),
+                    _decimals_of(raw),
+                    cohort,
+                    model,
+                    line.no,
+                    s.strip()[:300],
+                    line.section,
+                )
+            )
+        out.append(
+            Item(
+                "comparison",
+                "DeLong",
+                None,
+                None,
+                cohort,
+                a,
+                line.no,
+                s.strip()[:300],
+                line.section,
+                None,
+                None,
+                {"model_b": other, "se": None, "diff": None, "p_value": float(p) if m.group(5) == "=" else p},
+            )
+        )
     return out
 
 
 @rule("bounds_are_not_values", "us", "value_filter", "'its specificity was below 50%': a bound, not a value")
 def _bounds(s: str, pos: int, raw: str, pct: bool) -> bool:
-    return bool(re.search(r"(?:below|above|over|under|less than|more than|greater than|at least|at most|exceed(?:ed|ing)?"
-                          r"|[<>≤≥])\s*$", s[max(0, pos - 16):pos], re.IGNORECASE))
+    return bool(
+        re.search(
+            r"(?:below|above|over|under|less than|more than|greater than|at least|at most|exceed(?:ed|ing)?"
+            r"|[<>≤≥])\s*$",
+            s[max(0, pos - 16) : pos],
+            re.IGNORECASE,
+        )
+    )

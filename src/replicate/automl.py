@@ -44,15 +44,16 @@ Fallbacks: every step that can skip itself, fail or be replaced is listed in :da
 counts the ones it took (``fallbacks_``, :data:`FALLBACKS`), the counts travel with the cached split
 predictions (:meth:`SplitEvaluation.fallbacks`), and the chapter lists them with its deviations.
 """
+
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,34 +82,66 @@ WORC_SEARCH_SPACE: dict[str, Any] = {
     "variance": {"use": 1.0, "threshold": 0.99 * (1 - 0.99)},
     # config['Featsel']['ReliefUse'] 0.2, ReliefNN '2, 4', ReliefSampleSize '0.75, 0.2',
     # ReliefDistanceP '1, 3', ReliefNumFeatures '10, 40'
-    "relief": {"use": 0.2, "n_neighbors": (2, 4), "sample_size": (0.75, 0.2), "distance_p": (1, 3),
-               "n_features": (10, 40)},
+    "relief": {
+        "use": 0.2,
+        "n_neighbors": (2, 4),
+        "sample_size": (0.75, 0.2),
+        "distance_p": (1, 3),
+        "n_features": (10, 40),
+    },
     # config['Featsel']['SelectFromModel'] 0.2, estimator 'Lasso, LR, RF', lasso_alpha '0.1, 1.4', n_trees '10, 90'
-    "select_from_model": {"use": 0.2, "estimator": ["Lasso", "LR", "RF"], "lasso_alpha": (0.1, 1.4),
-                          "n_trees": (10, 90)},
+    "select_from_model": {
+        "use": 0.2,
+        "estimator": ["Lasso", "LR", "RF"],
+        "lasso_alpha": (0.1, 1.4),
+        "n_trees": (10, 90),
+    },
     # config['Featsel']['UsePCA'] 0.2, PCAType '95variance, 10, 50, 100'
     "pca": {"use": 0.2, "type": ["95variance", 10, 50, 100]},
     # config['Featsel']['StatisticalTestUse'] 0.2, metric 'MannWhitneyU', threshold log_uniform '-3, 2.5'
     "statistical_test": {"use": 0.2, "metric": "MannWhitneyU", "threshold": (-3, 2.5)},
     # config['Resampling']: Use 0.20; methods; sampling_strategy; n_neighbors '3, 12'; k_neighbors '5, 15';
     # threshold_cleaning '0.25, 0.5'
-    "resampling": {"use": 0.2,
-                   "method": ["RandomUnderSampling", "RandomOverSampling", "NearMiss", "NeighbourhoodCleaningRule",
-                              "ADASYN", "BorderlineSMOTE", "SMOTE", "SMOTEENN", "SMOTETomek"],
-                   "sampling_strategy": ["majority", "minority", "not minority", "not majority", "all"],
-                   "n_neighbors": (3, 12), "k_neighbors": (5, 15), "threshold_cleaning": (0.25, 0.5)},
+    "resampling": {
+        "use": 0.2,
+        "method": [
+            "RandomUnderSampling",
+            "RandomOverSampling",
+            "NearMiss",
+            "NeighbourhoodCleaningRule",
+            "ADASYN",
+            "BorderlineSMOTE",
+            "SMOTE",
+            "SMOTEENN",
+            "SMOTETomek",
+        ],
+        "sampling_strategy": ["majority", "minority", "not minority", "not majority", "all"],
+        "n_neighbors": (3, 12),
+        "k_neighbors": (5, 15),
+        "threshold_cleaning": (0.25, 0.5),
+    },
     # config['Classification']['classifiers']: the list WORC samples from uniformly (so SVM has weight 9/26)
-    "classifiers": ["SVM"] * 9 + ["RF"] * 3 + ["LR"] * 3 + ["LDA"] * 3 + ["QDA"] * 3 + ["GaussianNB"] * 3
-                   + ["AdaBoostClassifier", "XGBClassifier"],
+    "classifiers": ["SVM"] * 9
+    + ["RF"] * 3
+    + ["LR"] * 3
+    + ["LDA"] * 3
+    + ["QDA"] * 3
+    + ["GaussianNB"] * 3
+    + ["AdaBoostClassifier", "XGBClassifier"],
     "SVM": {"kernel": ["linear", "poly", "rbf"], "C": (0, 6), "degree": (1, 6), "coef0": (0, 1), "gamma": (-5, 5)},
     "RF": {"n_estimators": (10, 90), "min_samples_split": (2, 3), "max_depth": (5, 5)},
-    "LR": {"penalty": ["l1", "l2", "elasticnet"], "C": (0.01, 0.99), "solver": ["lbfgs", "saga"],
-           "l1_ratio": (0, 1)},
+    "LR": {"penalty": ["l1", "l2", "elasticnet"], "C": (0.01, 0.99), "solver": ["lbfgs", "saga"], "l1_ratio": (0, 1)},
     "LDA": {"solver": ["svd", "lsqr", "eigen"], "shrinkage": (-5, 5)},
     "QDA": {"reg_param": (-5, 5)},
     "AdaBoostClassifier": {"n_estimators": (10, 90), "learning_rate": (0.01, 0.99)},
-    "XGBClassifier": {"n_estimators": (10, 90), "max_depth": (3, 12), "learning_rate": (0.01, 0.99),
-                      "gamma": (0.01, 0.99), "min_child_weight": (1, 6), "colsample_bytree": (0.3, 0.7)},
+    "XGBClassifier": {
+        "n_estimators": (10, 90),
+        "max_depth": (3, 12),
+        "learning_rate": (0.01, 0.99),
+        "gamma": (0.01, 0.99),
+        "min_child_weight": (1, 6),
+        "colsample_bytree": (0.3, 0.7),
+    },
     "max_iter": 100000,
     # config['HyperOptimization']: scoring_method f1_weighted, test_size 0.15, n_splits 5, N_iterations 1000
     "inner_cv": {"n_splits": 5, "test_size": 0.15, "scoring": "f1_weighted"},
@@ -156,7 +189,8 @@ DEPARTURES: list[str] = [
     "volume model); WORC scores such workflows as failed. Here the toolbox is not drawn and an all-off group "
     "draw is redrawn, so every workflow has features: as WORC with the empty draws discarded, i.e. a larger "
     "WORC search (the volume model's 50 workflows are all valid, WORC's 1,000 hold about 333 valid ones).",
-    "Fallbacks: a workflow that fails in any inner split is never ranked; a top workflow whose refit fails is passed over for the next best; an ensemble "
+    "Fallbacks: a workflow that fails in any inner split is never ranked; a top workflow whose refit fails is "
+    "passed over for the next best; an ensemble "
     "member that fails to predict is left out of the mean (all failing is an error); variance threshold, "
     "SelectFromModel and Mann-Whitney selection keep every feature when they would keep none, a fixed-size "
     "PCA not smaller than the features is skipped (all as WORC); a feature with no value strictly between "
@@ -172,17 +206,16 @@ FALLBACKS: dict[str, str] = {
     "ensemble_short": "ensemble places left empty (fewer workflows could be refitted than the ensemble size)",
     "predict_failures": "ensemble members that failed to predict (left out of the mean)",
     "resampling_skipped": "ensemble members whose resampling was skipped (strategy not accepted by the sampler, "
-                          "sampler error, or fewer than 10 patients left in a class; as WORC)",
+    "sampler error, or fewer than 10 patients left in a class; as WORC)",
     "variance_skipped": "ensemble members whose variance threshold would have removed every feature (all kept)",
     "select_from_model_skipped": "ensemble members whose SelectFromModel selected nothing (skipped)",
     "pca_skipped": "ensemble members whose fixed-size PCA was not smaller than the features (skipped)",
     "statistical_test_skipped": "ensemble members whose Mann-Whitney selection passed no feature (skipped)",
     "lr_solver_replaced": "logistic-regression ensemble members fitted with another solver than WORC's "
-                          "(liblinear for l1 / l2)",
-    "lr_iteration_cap": "logistic-regression ensemble members stopped at the 1,000-iteration cap before "
-                        "converging",
+    "(liblinear for l1 / l2)",
+    "lr_iteration_cap": "logistic-regression ensemble members stopped at the 1,000-iteration cap before converging",
     "scaling_fallback_columns": "feature columns (summed over ensemble members) z-scored with the ordinary "
-                                "mean and SD (no value strictly between their 5th and 95th percentiles)",
+    "mean and SD (no value strictly between their 5th and 95th percentiles)",
 }
 
 #: Workflow steps that can skip themselves (their ``skipped_`` attribute), counted per ensemble member.
@@ -210,14 +243,34 @@ def _choice(rng, options):
 # Feature groups (WORC's SelectFeatGroup) for PREDICT / WORC names and PyRadiomics names
 # ---------------------------------------------------------------------------------------------
 
-_PREDICT_GROUPS = [("tf_GLCMMS", "texture_GLCMMS"), ("tf_GLCM_", "texture_GLCM"), ("tf_Gabor", "texture_Gabor"),
-                   ("tf_LBP", "texture_LBP"), ("tf_GLRLM", "texture_GLRLM"), ("tf_GLSZM", "texture_GLSZM"),
-                   ("tf_NGTDM", "texture_NGTDM"), ("tf_GLDM", "texture_GLDM"), ("sf_", "shape"),
-                   ("hf_", "histogram"), ("of_", "orientation"), ("logf_", "log"), ("vf_", "vessel"),
-                   ("phasef_", "phase"), ("fracf_", "fractal"), ("locf_", "location")]
-_PYRAD_CLASSES = {"shape": "shape", "shape2D": "shape", "firstorder": "histogram", "glcm": "texture_GLCM",
-                  "glrlm": "texture_GLRLM", "glszm": "texture_GLSZM", "gldm": "texture_GLDM",
-                  "ngtdm": "texture_NGTDM"}
+_PREDICT_GROUPS = [
+    ("tf_GLCMMS", "texture_GLCMMS"),
+    ("tf_GLCM_", "texture_GLCM"),
+    ("tf_Gabor", "texture_Gabor"),
+    ("tf_LBP", "texture_LBP"),
+    ("tf_GLRLM", "texture_GLRLM"),
+    ("tf_GLSZM", "texture_GLSZM"),
+    ("tf_NGTDM", "texture_NGTDM"),
+    ("tf_GLDM", "texture_GLDM"),
+    ("sf_", "shape"),
+    ("hf_", "histogram"),
+    ("of_", "orientation"),
+    ("logf_", "log"),
+    ("vf_", "vessel"),
+    ("phasef_", "phase"),
+    ("fracf_", "fractal"),
+    ("locf_", "location"),
+]
+_PYRAD_CLASSES = {
+    "shape": "shape",
+    "shape2D": "shape",
+    "firstorder": "histogram",
+    "glcm": "texture_GLCM",
+    "glrlm": "texture_GLRLM",
+    "glszm": "texture_GLSZM",
+    "gldm": "texture_GLDM",
+    "ngtdm": "texture_NGTDM",
+}
 
 
 def feature_group(name: str) -> str:
@@ -230,8 +283,11 @@ def feature_group(name: str) -> str:
     form their own groups (``wavelet``, ``log``) as WORC's ``wavelet_features``/``log_features``.
     Clinical columns (age, sex, location) fall in ``other`` and are always kept.
     """
-    m = re.match(r"^(?:[A-Za-z0-9]+_)?(original|wavelet[-A-Z]*|log-sigma[-0-9a-zA-Z]*|square|squareroot|"
-                 r"logarithm|exponential|gradient|lbp[-0-9a-zA-Z]*)_([A-Za-z0-9]+)_", name)
+    m = re.match(
+        r"^(?:[A-Za-z0-9]+_)?(original|wavelet[-A-Z]*|log-sigma[-0-9a-zA-Z]*|square|squareroot|"
+        r"logarithm|exponential|gradient|lbp[-0-9a-zA-Z]*)_([A-Za-z0-9]+)_",
+        name,
+    )
     if m:
         image_type, cls = m.group(1), m.group(2)
         if image_type.startswith("wavelet"):
@@ -255,6 +311,7 @@ def feature_groups(columns: Sequence[str]) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Workflow steps (numpy in, numpy out; every optional selector skips itself if it would empty X)
 # ---------------------------------------------------------------------------------------------
+
 
 class ColumnSubset(BaseEstimator, TransformerMixin):
     """Keep the given column indices (WORC's groupwise feature selection)."""
@@ -329,9 +386,9 @@ class ReliefSelector(BaseEstimator, TransformerMixin):
         n, p = X.shape
         rng = np.random.default_rng(self.random_state)
         idx = rng.choice(n, max(2, int(round(n * self.sample_size))), replace=False)
-        diff = np.abs(X[idx, None, :] - X[None, :, :])                     # (s, n, p)
-        dist = (diff ** self.distance_p).sum(axis=2) ** (1.0 / self.distance_p)
-        dist[np.arange(len(idx)), idx] = np.inf                             # not yourself
+        diff = np.abs(X[idx, None, :] - X[None, :, :])  # (s, n, p)
+        dist = (diff**self.distance_p).sum(axis=2) ** (1.0 / self.distance_p)
+        dist[np.arange(len(idx)), idx] = np.inf  # not yourself
         scores = np.zeros(p)
         k = int(self.n_neighbors)
         for r, i in enumerate(idx):
@@ -366,10 +423,11 @@ class SafeSelectFromModel(BaseEstimator, TransformerMixin):
         from sklearn.ensemble import RandomForestClassifier
         from sklearn.feature_selection import SelectFromModel
         from sklearn.linear_model import Lasso, LogisticRegression
+
         if self.estimator == "Lasso":
             est = Lasso(alpha=self.lasso_alpha, random_state=self.random_state)
         elif self.estimator == "LR":
-            est = LogisticRegression(solver="liblinear", max_iter=1000)   # l2, C=1 as WORC's LogisticRegression()
+            est = LogisticRegression(solver="liblinear", max_iter=1000)  # l2, C=1 as WORC's LogisticRegression()
         elif self.estimator == "RF":
             est = RandomForestClassifier(n_estimators=int(self.n_trees), random_state=self.random_state)
         else:
@@ -394,6 +452,7 @@ class WORCPCA(BaseEstimator, TransformerMixin):
 
     def fit(self, X, y=None):
         from sklearn.decomposition import PCA
+
         X = np.asarray(X, dtype=float)
         n, p = X.shape
         if self.pca_type == "95variance":
@@ -450,8 +509,15 @@ class SafeResampler(BaseEstimator):
     the data pass unchanged and ``skipped_`` is True. Any other error (e.g. ADASYN's "not suited for this
     dataset") propagates, so the workflow fails, as in WORC."""
 
-    def __init__(self, method="SMOTE", sampling_strategy="auto", n_neighbors=3, k_neighbors=5,
-                 threshold_cleaning=0.5, random_state=None):
+    def __init__(
+        self,
+        method="SMOTE",
+        sampling_strategy="auto",
+        n_neighbors=3,
+        k_neighbors=5,
+        threshold_cleaning=0.5,
+        random_state=None,
+    ):
         self.method = method
         self.sampling_strategy = sampling_strategy
         self.n_neighbors = n_neighbors
@@ -461,6 +527,7 @@ class SafeResampler(BaseEstimator):
 
     def _sampler(self):
         from imblearn import combine, over_sampling, under_sampling
+
         strategy, rs, m = self.sampling_strategy, self.random_state, self.method
         if m == "RandomUnderSampling":
             return under_sampling.RandomUnderSampler(sampling_strategy=strategy, random_state=rs)
@@ -469,11 +536,11 @@ class SafeResampler(BaseEstimator):
         if m == "NearMiss":
             return under_sampling.NearMiss(sampling_strategy=strategy)
         if m == "NeighbourhoodCleaningRule":
-            return under_sampling.NeighbourhoodCleaningRule(sampling_strategy=strategy,
-                                                            threshold_cleaning=self.threshold_cleaning)
+            return under_sampling.NeighbourhoodCleaningRule(
+                sampling_strategy=strategy, threshold_cleaning=self.threshold_cleaning
+            )
         if m == "ADASYN":
-            return over_sampling.ADASYN(sampling_strategy=strategy, n_neighbors=int(self.n_neighbors),
-                                        random_state=rs)
+            return over_sampling.ADASYN(sampling_strategy=strategy, n_neighbors=int(self.n_neighbors), random_state=rs)
         if m == "BorderlineSMOTE":
             return over_sampling.BorderlineSMOTE(k_neighbors=int(self.k_neighbors), random_state=rs)
         if m == "SMOTE":
@@ -490,10 +557,10 @@ class SafeResampler(BaseEstimator):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 Xr, yr = self._sampler().fit_resample(X, y)
-        except ValueError:                                  # WORC: WORCValueError -> "Skipping resampling"
+        except ValueError:  # WORC: WORCValueError -> "Skipping resampling"
             return X, y
         if np.bincount(np.asarray(yr, dtype=int), minlength=2).min() < 10:
-            return X, y                                     # WORC: "to few objects returned" -> skipped
+            return X, y  # WORC: "to few objects returned" -> skipped
         self.skipped_ = False
         return Xr, yr
 
@@ -506,6 +573,7 @@ class SafeResampler(BaseEstimator):
 # Sampling and building workflows
 # ---------------------------------------------------------------------------------------------
 
+
 def _draw_groups(rng: np.random.Generator, searchable: Sequence[str], has_other: bool) -> dict[str, bool]:
     """WORC's groupwise search: each feature group on with probability 0.5, conditioned on the workflow
     keeping at least one feature. A draw that switches off every group (with no ``other`` column to keep)
@@ -517,8 +585,7 @@ def _draw_groups(rng: np.random.Generator, searchable: Sequence[str], has_other:
             return draw
 
 
-def sample_workflow(rng: np.random.Generator, groups: Sequence[str] = (),
-                    space: dict | None = None) -> dict:
+def sample_workflow(rng: np.random.Generator, groups: Sequence[str] = (), space: dict | None = None) -> dict:
     """Draw one workflow configuration (a plain dict) from ``space`` (default :data:`WORC_SEARCH_SPACE`).
 
     ``groups``: the feature groups present in the data (each is switched on with probability 0.5,
@@ -531,37 +598,70 @@ def sample_workflow(rng: np.random.Generator, groups: Sequence[str] = (),
     cfg["groups"] = _draw_groups(rng, searchable, "other" in groups) if s.get("groupwise_search", True) else {}
     cfg["variance"] = bool(rng.random() < s["variance"]["use"])
     r = s["relief"]
-    cfg["relief"] = ({"n_neighbors": _du(rng, r["n_neighbors"]), "sample_size": _u(rng, r["sample_size"]),
-                      "distance_p": _du(rng, r["distance_p"]), "n_features": _du(rng, r["n_features"])}
-                     if rng.random() < r["use"] else None)
+    cfg["relief"] = (
+        {
+            "n_neighbors": _du(rng, r["n_neighbors"]),
+            "sample_size": _u(rng, r["sample_size"]),
+            "distance_p": _du(rng, r["distance_p"]),
+            "n_features": _du(rng, r["n_features"]),
+        }
+        if rng.random() < r["use"]
+        else None
+    )
     m = s["select_from_model"]
-    cfg["select_from_model"] = ({"estimator": _choice(rng, m["estimator"]), "lasso_alpha": _u(rng, m["lasso_alpha"]),
-                                 "n_trees": _du(rng, m["n_trees"])} if rng.random() < m["use"] else None)
+    cfg["select_from_model"] = (
+        {
+            "estimator": _choice(rng, m["estimator"]),
+            "lasso_alpha": _u(rng, m["lasso_alpha"]),
+            "n_trees": _du(rng, m["n_trees"]),
+        }
+        if rng.random() < m["use"]
+        else None
+    )
     p = s["pca"]
     cfg["pca"] = {"type": _choice(rng, p["type"])} if rng.random() < p["use"] else None
     t = s["statistical_test"]
-    cfg["statistical_test"] = ({"metric": t["metric"], "threshold": _logu(rng, t["threshold"])}
-                               if rng.random() < t["use"] else None)
+    cfg["statistical_test"] = (
+        {"metric": t["metric"], "threshold": _logu(rng, t["threshold"])} if rng.random() < t["use"] else None
+    )
     rs = s["resampling"]
-    cfg["resampling"] = ({"method": _choice(rng, rs["method"]),
-                          "sampling_strategy": _choice(rng, rs["sampling_strategy"]),
-                          "n_neighbors": _du(rng, rs["n_neighbors"]), "k_neighbors": _du(rng, rs["k_neighbors"]),
-                          "threshold_cleaning": _u(rng, rs["threshold_cleaning"])}
-                         if rng.random() < rs["use"] else None)
+    cfg["resampling"] = (
+        {
+            "method": _choice(rng, rs["method"]),
+            "sampling_strategy": _choice(rng, rs["sampling_strategy"]),
+            "n_neighbors": _du(rng, rs["n_neighbors"]),
+            "k_neighbors": _du(rng, rs["k_neighbors"]),
+            "threshold_cleaning": _u(rng, rs["threshold_cleaning"]),
+        }
+        if rng.random() < rs["use"]
+        else None
+    )
     name = _choice(rng, s["classifiers"])
     clf: dict[str, Any] = {"name": name}
     if name == "SVM":
         h = s["SVM"]
-        clf.update(kernel=_choice(rng, h["kernel"]), C=_logu(rng, h["C"]), degree=_du(rng, h["degree"]),
-                   coef0=_u(rng, h["coef0"]), gamma=_logu(rng, h["gamma"]))
+        clf.update(
+            kernel=_choice(rng, h["kernel"]),
+            C=_logu(rng, h["C"]),
+            degree=_du(rng, h["degree"]),
+            coef0=_u(rng, h["coef0"]),
+            gamma=_logu(rng, h["gamma"]),
+        )
     elif name == "RF":
         h = s["RF"]
-        clf.update(n_estimators=_du(rng, h["n_estimators"]), min_samples_split=_du(rng, h["min_samples_split"]),
-                   max_depth=_du(rng, h["max_depth"]))
+        clf.update(
+            n_estimators=_du(rng, h["n_estimators"]),
+            min_samples_split=_du(rng, h["min_samples_split"]),
+            max_depth=_du(rng, h["max_depth"]),
+        )
     elif name == "LR":
         h = s["LR"]
-        clf.update(penalty=_choice(rng, h["penalty"]), C=_u(rng, h["C"]), solver=_choice(rng, h["solver"]),
-                   l1_ratio=_u(rng, h["l1_ratio"]))
+        clf.update(
+            penalty=_choice(rng, h["penalty"]),
+            C=_u(rng, h["C"]),
+            solver=_choice(rng, h["solver"]),
+            l1_ratio=_u(rng, h["l1_ratio"]),
+        )
     elif name == "LDA":
         h = s["LDA"]
         clf.update(solver=_choice(rng, h["solver"]), shrinkage=_logu(rng, h["shrinkage"]))
@@ -572,37 +672,56 @@ def sample_workflow(rng: np.random.Generator, groups: Sequence[str] = (),
         clf.update(n_estimators=_du(rng, h["n_estimators"]), learning_rate=_u(rng, h["learning_rate"]))
     elif name == "XGBClassifier":
         h = s["XGBClassifier"]
-        clf.update(n_estimators=_du(rng, h["n_estimators"]), max_depth=_du(rng, h["max_depth"]),
-                   learning_rate=_u(rng, h["learning_rate"]), gamma=_u(rng, h["gamma"]),
-                   min_child_weight=_du(rng, h["min_child_weight"]),
-                   colsample_bytree=_u(rng, h["colsample_bytree"]))
+        clf.update(
+            n_estimators=_du(rng, h["n_estimators"]),
+            max_depth=_du(rng, h["max_depth"]),
+            learning_rate=_u(rng, h["learning_rate"]),
+            gamma=_u(rng, h["gamma"]),
+            min_child_weight=_du(rng, h["min_child_weight"]),
+            colsample_bytree=_u(rng, h["colsample_bytree"]),
+        )
     cfg["classifier"] = clf
     cfg["random_seed"] = int(rng.integers(2**31 - 1))
     return cfg
 
 
-def make_classifier(clf: dict, random_state: int | None = None, probability: bool = True,
-                    max_iter: int | None = None):
+def make_classifier(clf: dict, random_state: int | None = None, probability: bool = True, max_iter: int | None = None):
     """The scikit-learn classifier of a workflow configuration (WORC's construct_classifier)."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.ensemble import AdaBoostClassifier, GradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.naive_bayes import GaussianNB
     from sklearn.svm import SVC
+
     max_iter = max_iter or WORC_SEARCH_SPACE["max_iter"]
     name = clf["name"]
     if name == "SVM":
-        return SVC(kernel=clf["kernel"], C=clf["C"], degree=clf["degree"], coef0=clf["coef0"], gamma=clf["gamma"],
-                   class_weight="balanced", probability=probability, max_iter=max_iter, random_state=random_state)
+        return SVC(
+            kernel=clf["kernel"],
+            C=clf["C"],
+            degree=clf["degree"],
+            coef0=clf["coef0"],
+            gamma=clf["gamma"],
+            class_weight="balanced",
+            probability=probability,
+            max_iter=max_iter,
+            random_state=random_state,
+        )
     if name == "RF":
-        return RandomForestClassifier(n_estimators=clf["n_estimators"], min_samples_split=clf["min_samples_split"],
-                                      max_depth=clf["max_depth"], class_weight="balanced", n_jobs=1,
-                                      random_state=random_state)
+        return RandomForestClassifier(
+            n_estimators=clf["n_estimators"],
+            min_samples_split=clf["min_samples_split"],
+            max_depth=clf["max_depth"],
+            class_weight="balanced",
+            n_jobs=1,
+            random_state=random_state,
+        )
     if name == "LR":
         l1 = {"l2": 0.0, "l1": 1.0}.get(clf["penalty"], clf["l1_ratio"])
         solver = lr_solver(clf)
-        return LogisticRegression(C=clf["C"], l1_ratio=l1, solver=solver, random_state=random_state,
-                                  max_iter=min(max_iter, LR_MAX_ITER))
+        return LogisticRegression(
+            C=clf["C"], l1_ratio=l1, solver=solver, random_state=random_state, max_iter=min(max_iter, LR_MAX_ITER)
+        )
     if name == "LDA":
         shrink = None if clf["solver"] == "svd" else clf["shrinkage"]
         return LinearDiscriminantAnalysis(solver=clf["solver"], shrinkage=shrink)
@@ -611,13 +730,18 @@ def make_classifier(clf: dict, random_state: int | None = None, probability: boo
     if name == "GaussianNB":
         return GaussianNB()
     if name == "AdaBoostClassifier":
-        return AdaBoostClassifier(n_estimators=clf["n_estimators"], learning_rate=clf["learning_rate"],
-                                  random_state=random_state)
+        return AdaBoostClassifier(
+            n_estimators=clf["n_estimators"], learning_rate=clf["learning_rate"], random_state=random_state
+        )
     if name == "XGBClassifier":
-        return GradientBoostingClassifier(n_estimators=clf["n_estimators"], max_depth=clf["max_depth"],
-                                          learning_rate=clf["learning_rate"],
-                                          min_samples_leaf=clf["min_child_weight"],
-                                          max_features=clf["colsample_bytree"], random_state=random_state)
+        return GradientBoostingClassifier(
+            n_estimators=clf["n_estimators"],
+            max_depth=clf["max_depth"],
+            learning_rate=clf["learning_rate"],
+            min_samples_leaf=clf["min_child_weight"],
+            max_features=clf["colsample_bytree"],
+            random_state=random_state,
+        )
     raise ValueError(f"unknown classifier {name!r}")
 
 
@@ -659,7 +783,7 @@ class LegacyQDA(QuadraticDiscriminantAnalysis):
                 raise ValueError(f"class {c} has fewer than 2 patients")
             mu = Xg.mean(0)
             _, S, Vt = np.linalg.svd(Xg - mu, full_matrices=False)
-            S2 = (1 - self.reg_param) * (S ** 2) / (len(Xg) - 1) + self.reg_param
+            S2 = (1 - self.reg_param) * (S**2) / (len(Xg) - 1) + self.reg_param
             if np.any(S2 <= 0):
                 raise np.linalg.LinAlgError("singular class covariance")
             means.append(mu)
@@ -683,6 +807,7 @@ class LazyImputer(BaseEstimator, TransformerMixin):
 
     def fit(self, X, y=None):
         from sklearn.base import clone
+
         X = np.asarray(X, dtype=float)
         self.imputer_ = clone(self.imputer).fit(X) if np.isnan(X).any() else None
         self.X_fit_ = None if self.imputer_ is not None else X
@@ -690,6 +815,7 @@ class LazyImputer(BaseEstimator, TransformerMixin):
 
     def transform(self, X):
         from sklearn.base import clone
+
         X = np.asarray(X, dtype=float)
         if self.imputer_ is None:
             if not np.isnan(X).any():
@@ -700,6 +826,7 @@ class LazyImputer(BaseEstimator, TransformerMixin):
 
 def _imputer(imp: dict):
     from sklearn.impute import KNNImputer, SimpleImputer
+
     if imp["strategy"] == "knn":
         base = KNNImputer(n_neighbors=imp["n_neighbors"], keep_empty_features=True)
     else:
@@ -719,28 +846,55 @@ def _suffix_steps(cfg: dict, probability: bool = True) -> list:
     steps: list = []
     if cfg.get("relief"):
         r = cfg["relief"]
-        steps.append(("relief", ReliefSelector(n_neighbors=r["n_neighbors"], sample_size=r["sample_size"],
-                                               distance_p=r["distance_p"], n_features=r["n_features"],
-                                               random_state=seed)))
+        steps.append(
+            (
+                "relief",
+                ReliefSelector(
+                    n_neighbors=r["n_neighbors"],
+                    sample_size=r["sample_size"],
+                    distance_p=r["distance_p"],
+                    n_features=r["n_features"],
+                    random_state=seed,
+                ),
+            )
+        )
     if cfg.get("select_from_model"):
         m = cfg["select_from_model"]
-        steps.append(("select_from_model", SafeSelectFromModel(m["estimator"], m["lasso_alpha"], m["n_trees"],
-                                                               random_state=seed)))
+        steps.append(
+            (
+                "select_from_model",
+                SafeSelectFromModel(m["estimator"], m["lasso_alpha"], m["n_trees"], random_state=seed),
+            )
+        )
     if cfg.get("pca"):
         steps.append(("pca", WORCPCA(cfg["pca"]["type"], random_state=seed)))
     if cfg.get("statistical_test"):
         steps.append(("statistical_test", MannWhitneySelector(cfg["statistical_test"]["threshold"])))
     if cfg.get("resampling"):
         r = cfg["resampling"]
-        steps.append(("resampling", SafeResampler(r["method"], r["sampling_strategy"], r["n_neighbors"],
-                                                  r["k_neighbors"], r["threshold_cleaning"], random_state=seed)))
+        steps.append(
+            (
+                "resampling",
+                SafeResampler(
+                    r["method"],
+                    r["sampling_strategy"],
+                    r["n_neighbors"],
+                    r["k_neighbors"],
+                    r["threshold_cleaning"],
+                    random_state=seed,
+                ),
+            )
+        )
     steps.append(("classifier", make_classifier(cfg["classifier"], random_state=seed, probability=probability)))
     return steps
 
 
 def _prefix_steps(cfg: dict, columns: np.ndarray) -> list:
-    steps = [("imputation", _imputer(cfg["imputation"])), ("groups", ColumnSubset(columns.tolist())),
-             ("scaling", RobustZScore())]
+    steps = [
+        ("imputation", _imputer(cfg["imputation"])),
+        ("groups", ColumnSubset(columns.tolist())),
+        ("scaling", RobustZScore()),
+    ]
     if cfg.get("variance", True):
         steps.append(("variance", SafeVarianceThreshold(WORC_SEARCH_SPACE["variance"]["threshold"])))
     return steps
@@ -751,6 +905,7 @@ def build_workflow(cfg: dict, groups: np.ndarray, probability: bool = True):
 
     ``groups``: :func:`feature_groups` of the training columns."""
     from imblearn.pipeline import Pipeline
+
     cols = selected_columns(cfg, groups)
     if len(cols) == 0:
         raise ValueError("groupwise selection left no features")
@@ -790,6 +945,7 @@ def _imputation_key(imp: dict, has_nan: bool) -> str:
 class _Prefix:
     """Imputed + robust-z-scored training/test arrays of one inner split, all columns, and the
     per-column variance mask (training rows)."""
+
     Xtr: np.ndarray
     Xte: np.ndarray
     var_ok: np.ndarray
@@ -819,6 +975,7 @@ def cached_param_names():
     on every ``clone`` / ``get_params``, e.g. for each tree of a random forest) is memoised per class.
     Exact (the signatures do not change while a search runs); ~15 % of a search's time. Restored after."""
     from sklearn.base import BaseEstimator
+
     original = BaseEstimator.__dict__["_get_param_names"]
     memo: dict = {}
 
@@ -876,10 +1033,15 @@ def _evaluate_chunk(X, y, splits, prefixes, cfgs_idx, groups, has_nan, scoring, 
     import sklearn
     from imblearn.pipeline import Pipeline
     from threadpoolctl import threadpool_limits
+
     out = []
-    with threadpool_limits(1), sklearn.config_context(**_FAST_SKLEARN), cached_param_names(), \
-            warnings.catch_warnings(), \
-            np.errstate(all="ignore"):
+    with (
+        threadpool_limits(1),
+        sklearn.config_context(**_FAST_SKLEARN),
+        cached_param_names(),
+        warnings.catch_warnings(),
+        np.errstate(all="ignore"),
+    ):
         warnings.simplefilter("ignore")
         for i, cfg in cfgs_idx:
             cols = selected_columns(cfg, groups)
@@ -901,7 +1063,7 @@ def _evaluate_chunk(X, y, splits, prefixes, cfgs_idx, groups, has_nan, scoring, 
                     pred = model.predict(Xte)
                     cont = _continuous_score(model, Xte) if scoring == "roc_auc" else None
                     scores.append(_score(y[te], pred, cont, scoring))
-                except Exception:                                   # noqa: BLE001 - a failing workflow scores nan
+                except Exception:  # noqa: BLE001 - a failing workflow scores nan
                     scores.append(float("nan"))
             out.append((i, scores))
     return out
@@ -910,6 +1072,7 @@ def _evaluate_chunk(X, y, splits, prefixes, cfgs_idx, groups, has_nan, scoring, 
 # ---------------------------------------------------------------------------------------------
 # The estimator
 # ---------------------------------------------------------------------------------------------
+
 
 class WORCAutoML(ClassifierMixin, BaseEstimator):
     """WORC-style AutoML: random search over whole radiomics workflows, ensemble of the best.
@@ -931,9 +1094,18 @@ class WORCAutoML(ClassifierMixin, BaseEstimator):
     ``member_ids_`` and ``classes_``.
     """
 
-    def __init__(self, n_workflows: int = 1000, n_top: int = 100, inner_cv: Any = 5, seed: int = 0,
-                 n_jobs: int = 1, scoring: str = "f1_weighted", inner_test_size: float = 0.15,
-                 space: dict | None = None, use_prefix_cache: bool = True):
+    def __init__(
+        self,
+        n_workflows: int = 1000,
+        n_top: int = 100,
+        inner_cv: Any = 5,
+        seed: int = 0,
+        n_jobs: int = 1,
+        scoring: str = "f1_weighted",
+        inner_test_size: float = 0.15,
+        space: dict | None = None,
+        use_prefix_cache: bool = True,
+    ):
         self.n_workflows = n_workflows
         self.n_top = n_top
         self.inner_cv = inner_cv
@@ -957,8 +1129,11 @@ class WORCAutoML(ClassifierMixin, BaseEstimator):
 
     def _splits(self, y) -> list:
         if isinstance(self.inner_cv, (int, np.integer)):
-            cv = StratifiedShuffleSplit(n_splits=int(self.inner_cv), test_size=self.inner_test_size,
-                                        random_state=int(np.random.SeedSequence([self.seed, 1]).generate_state(1)[0]))
+            cv = StratifiedShuffleSplit(
+                n_splits=int(self.inner_cv),
+                test_size=self.inner_test_size,
+                random_state=int(np.random.SeedSequence([self.seed, 1]).generate_state(1)[0]),
+            )
         else:
             cv = self.inner_cv
         return [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(np.zeros(len(y)), y)]
@@ -985,16 +1160,21 @@ class WORCAutoML(ClassifierMixin, BaseEstimator):
         items = list(enumerate(self.workflows_))
         n_jobs = int(self.n_jobs or 1)
         if n_jobs == 1:
-            results = _evaluate_chunk(Xa, y, splits, prefixes, items, self.groups_, has_nan, self.scoring,
-                                      self.use_prefix_cache)
+            results = _evaluate_chunk(
+                Xa, y, splits, prefixes, items, self.groups_, has_nan, self.scoring, self.use_prefix_cache
+            )
         else:
-            chunks = [items[k::n_jobs * 4] for k in range(n_jobs * 4)]
+            chunks = [items[k :: n_jobs * 4] for k in range(n_jobs * 4)]
             parts = Parallel(n_jobs=n_jobs)(
-                delayed(_evaluate_chunk)(Xa, y, splits, prefixes, c, self.groups_, has_nan, self.scoring,
-                                         self.use_prefix_cache) for c in chunks if c)
+                delayed(_evaluate_chunk)(
+                    Xa, y, splits, prefixes, c, self.groups_, has_nan, self.scoring, self.use_prefix_cache
+                )
+                for c in chunks
+                if c
+            )
             results = [r for part in parts for r in part]
         results.sort(key=lambda r: r[0])
-        scores = np.array([r[1] for r in results], dtype=float)           # (n_workflows, n_splits)
+        scores = np.array([r[1] for r in results], dtype=float)  # (n_workflows, n_splits)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             failed = np.isnan(scores).any(axis=1)
@@ -1002,20 +1182,28 @@ class WORCAutoML(ClassifierMixin, BaseEstimator):
         order = np.lexsort((np.arange(len(mean)), -np.nan_to_num(mean, nan=-np.inf)))
         rank = np.empty(len(order), dtype=int)
         rank[order] = np.arange(1, len(order) + 1)
-        self.cv_results_ = pd.DataFrame({
-            "workflow": np.arange(len(mean)), "mean_score": mean, "rank": rank,
-            "classifier": [c["classifier"]["name"] for c in self.workflows_],
-            "description": [describe_workflow(c) for c in self.workflows_],
-            **{f"split{s}_score": scores[:, s] for s in range(scores.shape[1])},
-        })
+        self.cv_results_ = pd.DataFrame(
+            {
+                "workflow": np.arange(len(mean)),
+                "mean_score": mean,
+                "rank": rank,
+                "classifier": [c["classifier"]["name"] for c in self.workflows_],
+                "description": [describe_workflow(c) for c in self.workflows_],
+                **{f"split{s}_score": scores[:, s] for s in range(scores.shape[1])},
+            }
+        )
         self.inner_splits_ = splits
         # refit the best workflows on all training data (skipping any that fail)
         self.members_, self.member_ids_ = [], []
         refits_failed = 0
         import sklearn
-        with sklearn.config_context(skip_parameter_validation=True), cached_param_names(), \
-                warnings.catch_warnings(), \
-                np.errstate(all="ignore"):
+
+        with (
+            sklearn.config_context(skip_parameter_validation=True),
+            cached_param_names(),
+            warnings.catch_warnings(),
+            np.errstate(all="ignore"),
+        ):
             warnings.simplefilter("ignore")
             for i in order:
                 if len(self.members_) >= int(self.n_top) or not np.isfinite(mean[i]):
@@ -1025,7 +1213,7 @@ class WORCAutoML(ClassifierMixin, BaseEstimator):
                     if not np.all(np.isfinite(member.predict_proba(Xa[:5]))):
                         refits_failed += 1
                         continue
-                except Exception:                                   # noqa: BLE001 - WORC skips a failing refit
+                except Exception:  # noqa: BLE001 - WORC skips a failing refit
                     refits_failed += 1
                     continue
                 self.members_.append(member)
@@ -1038,10 +1226,14 @@ class WORCAutoML(ClassifierMixin, BaseEstimator):
     def _fallbacks(self, failed: np.ndarray, refits_failed: int) -> dict[str, int]:
         """What the fit did that the workflows as sampled did not ask for (see :data:`FALLBACKS`): counts
         over the search (failed workflows) and over the refitted ensemble members (skipped steps)."""
-        out = {"workflows_failed": int(failed.sum()),
-               "refits_failed": int(refits_failed),
-               "ensemble_short": max(0, int(self.n_top) - len(self.members_)),
-               "lr_solver_replaced": 0, "lr_iteration_cap": 0, "scaling_fallback_columns": 0}
+        out = {
+            "workflows_failed": int(failed.sum()),
+            "refits_failed": int(refits_failed),
+            "ensemble_short": max(0, int(self.n_top) - len(self.members_)),
+            "lr_solver_replaced": 0,
+            "lr_iteration_cap": 0,
+            "scaling_fallback_columns": 0,
+        }
         for step in _SKIPPABLE_STEPS:
             out[f"{step}_skipped"] = 0
         for member, i in zip(self.members_, self.member_ids_):
@@ -1067,7 +1259,7 @@ class WORCAutoML(ClassifierMixin, BaseEstimator):
             for m in self.members_:
                 try:
                     p = m.predict_proba(Xa)[:, 1]
-                except Exception:                                   # noqa: BLE001 - a member that fails is left out
+                except Exception:  # noqa: BLE001 - a member that fails is left out
                     continue
                 if np.all(np.isfinite(p)):
                     probs.append(p)
@@ -1088,6 +1280,7 @@ class WORCAutoML(ClassifierMixin, BaseEstimator):
 # WORC's evaluation: 100 random splits (corrected resampled t-test) and bootstrap on a test set
 # ---------------------------------------------------------------------------------------------
 
+
 def binary_metrics(y, score, threshold: float = 0.5) -> dict[str, float]:
     """AUC, BCA, SEN, SPE (and ACC) of scores with the class cut at ``threshold`` (WORC: 0.5)."""
     y = np.asarray(y).astype(int)
@@ -1105,21 +1298,30 @@ def _code_version() -> str:
     count): cached predictions are reused only by the same code."""
     import ast
     import hashlib
+
     tree = ast.parse(Path(__file__).read_text())
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)
-                and isinstance(body[0].value.value, str)):
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(getattr(body[0], "value", None), ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
-    tree.body = [n for n in tree.body
-                 if not (isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") in ("DEPARTURES", "FALLBACKS"))]
+    tree.body = [
+        n
+        for n in tree.body
+        if not (isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") in ("DEPARTURES", "FALLBACKS"))
+    ]
     return hashlib.sha256(ast.unparse(tree).encode()).hexdigest()[:16]
 
 
 def data_fingerprint(X: pd.DataFrame, y: pd.Series) -> str:
     """A hash of the feature values, column names, index and outcome (for cache keys)."""
     import hashlib
+
     h = hashlib.sha256()
     h.update(pd.util.hash_pandas_object(X, index=True).to_numpy().tobytes())
     h.update("|".join(map(str, X.columns)).encode())
@@ -1134,24 +1336,33 @@ def fallback_counts(model) -> dict[str, int]:
     return {**model.fallbacks_, "predict_failures": int(getattr(model, "predict_failures_", 0))}
 
 
-def fit_predict_split(make_model: Callable[[int], Any], X: pd.DataFrame, y: pd.Series, train_ids, test_ids,
-                      seed: int, cache_file=None) -> pd.DataFrame:
+def fit_predict_split(
+    make_model: Callable[[int], Any], X: pd.DataFrame, y: pd.Series, train_ids, test_ids, seed: int, cache_file=None
+) -> pd.DataFrame:
     """Fit ``make_model(seed)`` on ``train_ids`` and return the test patients' scores
     (read from / written to ``cache_file`` when given)."""
     import sklearn
     from threadpoolctl import threadpool_limits
 
     from replicate.io import atomic_write_text
+
     if cache_file is not None and Path(cache_file).exists():
         return pd.read_json(Path(cache_file), orient="split", dtype={"patient_id": str})
     import time
+
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     with threadpool_limits(1), sklearn.config_context(assume_finite=False):
         model = make_model(seed).fit(X.loc[list(train_ids)], y.loc[list(train_ids)])
         p = model.predict_proba(X.loc[list(test_ids)])[:, 1]
-    out = pd.DataFrame({"patient_id": [str(i) for i in test_ids], "y": y.loc[list(test_ids)].to_numpy().astype(int),
-                        "score": p, "fit_wall_s": time.perf_counter() - t_wall,
-                        "fit_cpu_s": time.process_time() - t_cpu})
+    out = pd.DataFrame(
+        {
+            "patient_id": [str(i) for i in test_ids],
+            "y": y.loc[list(test_ids)].to_numpy().astype(int),
+            "score": p,
+            "fit_wall_s": time.perf_counter() - t_wall,
+            "fit_cpu_s": time.process_time() - t_cpu,
+        }
+    )
     for k, v in fallback_counts(model).items():
         out[f"fb_{k}"] = v
     if cache_file is not None:
@@ -1159,9 +1370,16 @@ def fit_predict_split(make_model: Callable[[int], Any], X: pd.DataFrame, y: pd.S
     return out
 
 
-def run_random_splits(make_model: Callable[[int], Any], X: pd.DataFrame, y: pd.Series,
-                      splits: Sequence[tuple[Sequence, Sequence]], seed: int = 0, n_jobs: int = 1,
-                      cache_dir=None, cache_key: Any = None) -> pd.DataFrame:
+def run_random_splits(
+    make_model: Callable[[int], Any],
+    X: pd.DataFrame,
+    y: pd.Series,
+    splits: Sequence[tuple[Sequence, Sequence]],
+    seed: int = 0,
+    n_jobs: int = 1,
+    cache_dir=None,
+    cache_key: Any = None,
+) -> pd.DataFrame:
     """Fit a fresh model on each split's training patients and score its test patients.
 
     ``make_model(seed) -> estimator``; ``splits``: (train_ids, test_ids) pairs of ``X.index`` labels.
@@ -1173,6 +1391,7 @@ def run_random_splits(make_model: Callable[[int], Any], X: pd.DataFrame, y: pd.S
     each split's predictions are stored under a hash of (key, data, split, seed, this module's code),
     so an interrupted or repeated run only fits the splits it has not done yet."""
     from replicate.io import stable_hash
+
     seeds = [int(s) for s in np.random.SeedSequence(seed).generate_state(len(splits))]
     files: list = [None] * len(splits)
     if cache_dir is not None:
@@ -1180,11 +1399,26 @@ def run_random_splits(make_model: Callable[[int], Any], X: pd.DataFrame, y: pd.S
         cache_dir.mkdir(parents=True, exist_ok=True)
         fp = data_fingerprint(X, y)
         code = _code_version()
-        files = [cache_dir / (stable_hash({"key": cache_key, "data": fp, "train": list(map(str, tr)),
-                                           "test": list(map(str, te)), "seed": s, "code": code})[:40] + ".json")
-                 for (tr, te), s in zip(splits, seeds)]
-    parts = Parallel(n_jobs=n_jobs)(delayed(fit_predict_split)(make_model, X, y, tr, te, s, f)
-                                    for (tr, te), s, f in zip(splits, seeds, files))
+        files = [
+            cache_dir
+            / (
+                stable_hash(
+                    {
+                        "key": cache_key,
+                        "data": fp,
+                        "train": list(map(str, tr)),
+                        "test": list(map(str, te)),
+                        "seed": s,
+                        "code": code,
+                    }
+                )[:40]
+                + ".json"
+            )
+            for (tr, te), s in zip(splits, seeds)
+        ]
+    parts = Parallel(n_jobs=n_jobs)(
+        delayed(fit_predict_split)(make_model, X, y, tr, te, s, f) for (tr, te), s, f in zip(splits, seeds, files)
+    )
     return pd.concat([p.assign(split=k) for k, p in enumerate(parts)], ignore_index=True)
 
 
@@ -1193,6 +1427,7 @@ def corrected_t_ci(values, n_train: int, n_test: int, level: float = 0.95) -> tu
     splits, unclipped (:func:`replicate.stats.resampled_ttest.corrected_resampled_ttest_ci`, which is
     WORC's ``compute_confidence``). Splits where the metric is undefined (nan) are dropped, as WORC does."""
     from replicate.stats.resampled_ttest import corrected_resampled_ttest_ci
+
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if len(v) < 2:
@@ -1209,8 +1444,9 @@ def per_split_metrics(preds: pd.DataFrame, threshold: float = 0.5) -> pd.DataFra
     return pd.DataFrame(rows).set_index("split")
 
 
-def summarize_random_splits(preds: pd.DataFrame, n_train: int, n_test: int, threshold: float = 0.5,
-                            level: float = 0.95) -> pd.DataFrame:
+def summarize_random_splits(
+    preds: pd.DataFrame, n_train: int, n_test: int, threshold: float = 0.5, level: float = 0.95
+) -> pd.DataFrame:
     """Per-split metrics -> mean and corrected resampled t-test CI per metric (WORC's evaluation).
 
     Returns a DataFrame indexed by metric with columns value, low, high, low_raw, high_raw, n_splits.
@@ -1220,13 +1456,20 @@ def summarize_random_splits(preds: pd.DataFrame, n_train: int, n_test: int, thre
     rows = {}
     for metric in ("AUC", "BCA", "SEN", "SPE", "ACC"):
         m, lo, hi = corrected_t_ci(per[metric].to_numpy(), n_train, n_test, level)
-        rows[metric] = {"value": m, "low": max(0.0, lo), "high": min(1.0, hi), "low_raw": lo, "high_raw": hi,
-                        "n_splits": int(per[metric].notna().sum())}
+        rows[metric] = {
+            "value": m,
+            "low": max(0.0, lo),
+            "high": min(1.0, hi),
+            "low_raw": lo,
+            "high_raw": hi,
+            "n_splits": int(per[metric].notna().sum()),
+        }
     return pd.DataFrame(rows).T
 
 
-def worc_bootstrap(y, score, n_boot: int = 10000, seed: int = 0, threshold: float = 0.5, level: float = 0.95,
-                   stratified: bool = True) -> pd.DataFrame:
+def worc_bootstrap(
+    y, score, n_boot: int = 10000, seed: int = 0, threshold: float = 0.5, level: float = 0.95, stratified: bool = True
+) -> pd.DataFrame:
     """WORC's test-set bootstrap: each metric on the whole test set, with the CI
     ``metric +/- z * sd(bootstrap metrics)`` (WORC.plotting.compute_CI.compute_confidence_bootstrap),
     resampling stratified on the outcome (as the paper). The resamples are those of
@@ -1236,30 +1479,44 @@ def worc_bootstrap(y, score, n_boot: int = 10000, seed: int = 0, threshold: floa
     DataFrame indexed by metric: value (whole set), boot_mean, low, high (clipped to [0, 1]),
     low_raw, high_raw, n_boot."""
     from replicate.stats.bootstrap import bootstrap_auc, bootstrap_indices
+
     y = np.asarray(y).astype(int)
     score = np.asarray(score, dtype=float)
     full = binary_metrics(y, score, threshold)
     pred = (score >= threshold).astype(int)
-    idx = np.stack(list(bootstrap_indices(y, n_boot=n_boot, seed=seed, stratified=stratified)))   # (B, N)
+    idx = np.stack(list(bootstrap_indices(y, n_boot=n_boot, seed=seed, stratified=stratified)))  # (B, N)
     yb, pb = y[idx], pred[idx]
     npos, nneg = yb.sum(axis=1), (1 - yb).sum(axis=1)
     sen = np.where(npos > 0, (pb * yb).sum(axis=1) / np.maximum(npos, 1), np.nan)
     spe = np.where(nneg > 0, ((1 - pb) * (1 - yb)).sum(axis=1) / np.maximum(nneg, 1), np.nan)
-    boot = {"AUC": bootstrap_auc(y, score, n_boot=n_boot, seed=seed, stratified=stratified),
-            "SEN": sen, "SPE": spe, "BCA": (sen + spe) / 2, "ACC": (pb == yb).mean(axis=1)}
+    boot = {
+        "AUC": bootstrap_auc(y, score, n_boot=n_boot, seed=seed, stratified=stratified),
+        "SEN": sen,
+        "SPE": spe,
+        "BCA": (sen + spe) / 2,
+        "ACC": (pb == yb).mean(axis=1),
+    }
     z = float(st.norm.ppf(0.5 + level / 2))
     rows = {}
     for k, v in full.items():
         sd = float(np.nanstd(boot[k]))
         lo, hi = v - z * sd, v + z * sd
-        rows[k] = {"value": v, "boot_mean": float(np.nanmean(boot[k])), "low": max(0.0, lo), "high": min(1.0, hi),
-                   "low_raw": lo, "high_raw": hi, "n_boot": n_boot}
+        rows[k] = {
+            "value": v,
+            "boot_mean": float(np.nanmean(boot[k])),
+            "low": max(0.0, lo),
+            "high": min(1.0, hi),
+            "low_raw": lo,
+            "high_raw": hi,
+            "n_boot": n_boot,
+        }
     return pd.DataFrame(rows).T
 
 
 # ---------------------------------------------------------------------------------------------
 # Evaluating several models over the same random splits; comparing them
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class SplitEvaluation:
@@ -1270,6 +1527,7 @@ class SplitEvaluation:
     (:func:`summarize_random_splits`); ``n_train`` / ``n_test``: mean split sizes. ``seed_values``: when
     the evaluation pools R re-runs with different seeds (:func:`pool_seed_runs`), each run's value per
     metric; ``None`` for a single run."""
+
     preds: pd.DataFrame
     per_split: pd.DataFrame
     summary: pd.DataFrame
@@ -1308,17 +1566,32 @@ class SplitEvaluation:
         return {c[3:]: int(per_fit[c].sum()) for c in per_fit.columns if c.startswith("fb_")}
 
 
-def evaluate_random_splits(make_model: Callable[[int], Any], X: pd.DataFrame, y: pd.Series,
-                           splits: Sequence[tuple[Sequence, Sequence]], *, seed: int = 0, n_jobs: int = 1,
-                           cache_dir=None, cache_key: Any = None, threshold: float = 0.5,
-                           level: float = 0.95) -> SplitEvaluation:
+def evaluate_random_splits(
+    make_model: Callable[[int], Any],
+    X: pd.DataFrame,
+    y: pd.Series,
+    splits: Sequence[tuple[Sequence, Sequence]],
+    *,
+    seed: int = 0,
+    n_jobs: int = 1,
+    cache_dir=None,
+    cache_key: Any = None,
+    threshold: float = 0.5,
+    level: float = 0.95,
+) -> SplitEvaluation:
     """:func:`run_random_splits` + per-split metrics + the corrected resampled t-test summary."""
-    preds = run_random_splits(make_model, X, y, splits, seed=seed, n_jobs=n_jobs, cache_dir=cache_dir,
-                              cache_key=cache_key)
+    preds = run_random_splits(
+        make_model, X, y, splits, seed=seed, n_jobs=n_jobs, cache_dir=cache_dir, cache_key=cache_key
+    )
     n_train = float(np.mean([len(tr) for tr, _ in splits]))
     n_test = float(np.mean([len(te) for _, te in splits]))
-    return SplitEvaluation(preds, per_split_metrics(preds, threshold),
-                           summarize_random_splits(preds, n_train, n_test, threshold, level), n_train, n_test)
+    return SplitEvaluation(
+        preds,
+        per_split_metrics(preds, threshold),
+        summarize_random_splits(preds, n_train, n_test, threshold, level),
+        n_train,
+        n_test,
+    )
 
 
 def pool_seed_runs(runs: Sequence[SplitEvaluation], level: float = 0.95) -> SplitEvaluation:
@@ -1340,12 +1613,19 @@ def pool_seed_runs(runs: Sequence[SplitEvaluation], level: float = 0.95) -> Spli
     rows = {}
     for metric, vals in seed_values.items():
         _, lo, hi = corrected_t_ci(per_split[metric].to_numpy(), runs[0].n_train, runs[0].n_test, level)
-        rows[metric] = {"value": float(np.mean(vals)), "low": max(0.0, lo), "high": min(1.0, hi), "low_raw": lo,
-                        "high_raw": hi, "n_splits": int(per_split[metric].notna().sum())}
+        rows[metric] = {
+            "value": float(np.mean(vals)),
+            "low": max(0.0, lo),
+            "high": min(1.0, hi),
+            "low_raw": lo,
+            "high_raw": hi,
+            "n_splits": int(per_split[metric].notna().sum()),
+        }
     preds = pd.concat([r.preds.assign(run=k) for k, r in enumerate(runs)], ignore_index=True)
     run_per_split = pd.concat({k: r.per_split for k, r in enumerate(runs)}, names=["run", "split"])
-    return SplitEvaluation(preds, per_split, pd.DataFrame(rows).T, runs[0].n_train, runs[0].n_test, seed_values,
-                           run_per_split)
+    return SplitEvaluation(
+        preds, per_split, pd.DataFrame(rows).T, runs[0].n_train, runs[0].n_test, seed_values, run_per_split
+    )
 
 
 def describe_fallbacks(counts: dict[str, int], n_fits: int, n_workflows: int, n_top: int) -> str:
@@ -1360,8 +1640,10 @@ def describe_fallbacks(counts: dict[str, int], n_fits: int, n_workflows: int, n_
             parts.append(f"{k} {text}")
         else:
             parts.append(f"{k} of {per['workflows'] if key.startswith('workflows') else per['members']} {text}")
-    head = (f"AutoML fallbacks taken in this run ({n_fits} searches, {per['workflows']} sampled workflows, "
-            f"up to {per['members']} ensemble members)")
+    head = (
+        f"AutoML fallbacks taken in this run ({n_fits} searches, {per['workflows']} sampled workflows, "
+        f"up to {per['members']} ensemble members)"
+    )
     return f"{head}: " + "; ".join(parts) + "." if parts else f"{head}: none."
 
 
@@ -1374,17 +1656,33 @@ def compare_split_evaluations(a: SplitEvaluation, b: SplitEvaluation, level: flo
       the paper applies DeLong to Cohort 1 without saying how; this is our reading)."""
     from replicate.stats.auc import delong_test
     from replicate.stats.resampled_ttest import corrected_resampled_ttest
+
     da, db = a.per_split["AUC"], b.per_split["AUC"]
     ok = da.notna() & db.notna()
     t = corrected_resampled_ttest(da[ok].to_numpy(), db[ok].to_numpy(), n_train=a.n_train, n_test=a.n_test)
     pa, pb = a.patient_scores(), b.patient_scores()
     common = pa.index.intersection(pb.index)
-    d = delong_test(pa.loc[common, "y"].to_numpy(), pa.loc[common, "score"].to_numpy(),
-                    pb.loc[common, "score"].to_numpy(), level=level)
-    return {"diff": float(da[ok].mean() - db[ok].mean()), "ttest_se": t.se, "ttest_t": t.t, "ttest_p": t.p_value,
-            "n_splits": int(ok.sum()), "delong_auc_a": d.auc_a, "delong_auc_b": d.auc_b, "delong_diff": d.diff,
-            "delong_se": d.se, "delong_z": d.z, "delong_p": d.p_value, "delong_ci": list(d.ci),
-            "n_patients": int(len(common))}
+    d = delong_test(
+        pa.loc[common, "y"].to_numpy(),
+        pa.loc[common, "score"].to_numpy(),
+        pb.loc[common, "score"].to_numpy(),
+        level=level,
+    )
+    return {
+        "diff": float(da[ok].mean() - db[ok].mean()),
+        "ttest_se": t.se,
+        "ttest_t": t.t,
+        "ttest_p": t.p_value,
+        "n_splits": int(ok.sum()),
+        "delong_auc_a": d.auc_a,
+        "delong_auc_b": d.auc_b,
+        "delong_diff": d.diff,
+        "delong_se": d.se,
+        "delong_z": d.z,
+        "delong_p": d.p_value,
+        "delong_ci": list(d.ci),
+        "n_patients": int(len(common)),
+    }
 
 
 def encode_table(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

@@ -18,6 +18,7 @@ Before the chapters run, the verified feature release (``data/release/features.t
 re-extracts every feature. ``scheduler`` (``make book SCHEDULER=tcp://host:8786``) sends
 extraction and CV / random splits to a Dask cluster (``replicate.parallel``).
 """
+
 from __future__ import annotations
 
 import json
@@ -68,8 +69,7 @@ class StatusLines:
     elapsed 2m10s, about 6m left (last run 8m20s)``.
     """
 
-    def __init__(self, label: str, log=print, interval: float = 10.0, min_gap: float = 2.0,
-                 heartbeat: float = 60.0):
+    def __init__(self, label: str, log=print, interval: float = 10.0, min_gap: float = 2.0, heartbeat: float = 60.0):
         self.label, self.log = label, log
         self.interval, self.min_gap, self.heartbeat = interval, min_gap, heartbeat
         self.last_line = 0.0
@@ -86,8 +86,9 @@ class StatusLines:
             self.last_line, self.last_stage = now, state.stage
 
 
-def execute_chapters(only: list[str] | None = None, force: bool = False, log=print,
-                     follow: bool = True, record: dict | None = None) -> dict[str, dict]:
+def execute_chapters(
+    only: list[str] | None = None, force: bool = False, log=print, follow: bool = True, record: dict | None = None
+) -> dict[str, dict]:
     """Run every chapter notebook that exists (cached). Returns id -> status dict.
 
     ``follow``: status lines while a chapter runs (:class:`StatusLines`) instead of papermill's
@@ -115,19 +116,39 @@ def execute_chapters(only: list[str] | None = None, force: bool = False, log=pri
                 continue
         label = f"[book {k}/{len(todo)}] {cid}"
         last = read_timings(out).get("total")
-        log(f"{label}: executing with {params or 'defaults'}"
-            + (f" (last run {prog.fmt_seconds(last)})" if last else "") + " ...")
+        log(
+            f"{label}: executing with {params or 'defaults'}"
+            + (f" (last run {prog.fmt_seconds(last)})" if last else "")
+            + " ..."
+        )
         stamp.unlink(missing_ok=True)  # written again only when this run ends
         t0 = time.perf_counter()
         try:
-            run_chapter(cid, params, out, progress=not follow, require_results=cid in CHAPTER_IDS,
-                        monitor=StatusLines(label, log) if follow else None)
-            st = {"state": "ok", "input_hash": h, "parameters": params,
-                  "seconds": round(time.perf_counter() - t0, 1), **(record or {})}
+            run_chapter(
+                cid,
+                params,
+                out,
+                progress=not follow,
+                require_results=cid in CHAPTER_IDS,
+                monitor=StatusLines(label, log) if follow else None,
+            )
+            st = {
+                "state": "ok",
+                "input_hash": h,
+                "parameters": params,
+                "seconds": round(time.perf_counter() - t0, 1),
+                **(record or {}),
+            }
             log(f"{label}: done in {prog.fmt_seconds(st['seconds'])}")
         except (ChapterError, Exception) as exc:  # the book still builds; the page says what failed
-            st = {"state": "failed", "input_hash": h, "parameters": params, "error": str(exc),
-                  "seconds": round(time.perf_counter() - t0, 1), **(record or {})}
+            st = {
+                "state": "failed",
+                "input_hash": h,
+                "parameters": params,
+                "error": str(exc),
+                "seconds": round(time.perf_counter() - t0, 1),
+                **(record or {}),
+            }
             log(f"[book] {cid}: FAILED: {exc}")
         atomic_write_json(stamp, st)
         status[cid] = st
@@ -160,25 +181,39 @@ def summary_markdown(status: dict[str, dict], figures: dict[str, str] | None = N
         if any(vc[v] for v in SAME_DATA_VERDICTS):
             same_from.append(cid)
         proxy = ", ".join(f"{vc[v]} {v.replace(' on proxy', '')}" for v in PROXY_VERDICTS if vc[v]) or "—"
-        rows_out.append(f"| [{cid}]({cid}.ipynb) | {title} | {res['data']} | "
-                        + " / ".join(str(vc[v]) for v in SAME_DATA_VERDICTS) + f" | {proxy} | {vc['not comparable']} |")
+        rows_out.append(
+            f"| [{cid}]({cid}.ipynb) | {title} | {res['data']} | "
+            + " / ".join(str(vc[v]) for v in SAME_DATA_VERDICTS)
+            + f" | {proxy} | {vc['not comparable']} |"
+        )
         table = results_table([m for m in res["metrics"] if m.get("reported") is not None])
         fig = f"![forest plot of {cid}]({figures[cid]})\n\n" if cid in figures else ""
-        sections.append(f"## {cid}: {title}\n\nData: **{res['data']}**. {what_it_shows(res)}\n\n{fig}"
-                        f"Evidence: the [chapter page]({cid}.ipynb).\n\n" + table.to_markdown(index=False) + "\n")
-    headline = (f"**Verdicts on the same data as the paper: {same['reproduced']} reproduced, "
-                f"{same['not reproduced']} not reproduced, {same['inconclusive']} inconclusive**"
-                + (f" (from {', '.join(same_from)})." if same_from else "."))
-    lines = ["# Summary: reported vs reproduced", "",
-             headline + " A verdict is given only where we estimate the same quantity on the same patients and "
-             "design as the paper, by an equivalence test with a margin declared before the run. Everywhere else "
-             "the chapters run on proxies (other patients, modality or disease) or on synthetic twins: there a "
-             "pair shows the difference from the paper with its interval and the smallest difference the proxy "
-             "could detect, and a contrast word (*consistent / lower / higher on proxy*) that is never counted "
-             "as a reproduction. A reported number a chapter could not compute, or cannot compare (another "
-             "prevalence, an untrained CNN against an ImageNet one), is *not comparable*.", "",
-             "| chapter | paper | data | same data: reproduced / not reproduced / inconclusive | proxy contrasts "
-             "| not comparable |", "| --- | --- | --- | --- | --- | ---: |", *rows_out, ""]
+        sections.append(
+            f"## {cid}: {title}\n\nData: **{res['data']}**. {what_it_shows(res)}\n\n{fig}"
+            f"Evidence: the [chapter page]({cid}.ipynb).\n\n" + table.to_markdown(index=False) + "\n"
+        )
+    headline = (
+        f"**Verdicts on the same data as the paper: {same['reproduced']} reproduced, "
+        f"{same['not reproduced']} not reproduced, {same['inconclusive']} inconclusive**"
+        + (f" (from {', '.join(same_from)})." if same_from else ".")
+    )
+    lines = [
+        "# Summary: reported vs reproduced",
+        "",
+        headline + " A verdict is given only where we estimate the same quantity on the same patients and "
+        "design as the paper, by an equivalence test with a margin declared before the run. Everywhere else "
+        "the chapters run on proxies (other patients, modality or disease) or on synthetic twins: there a "
+        "pair shows the difference from the paper with its interval and the smallest difference the proxy "
+        "could detect, and a contrast word (*consistent / lower / higher on proxy*) that is never counted "
+        "as a reproduction. A reported number a chapter could not compute, or cannot compare (another "
+        "prevalence, an untrained CNN against an ImageNet one), is *not comparable*.",
+        "",
+        "| chapter | paper | data | same data: reproduced / not reproduced / inconclusive | proxy contrasts "
+        "| not comparable |",
+        "| --- | --- | --- | --- | --- | ---: |",
+        *rows_out,
+        "",
+    ]
     return "\n".join(lines + sections) + "\n"
 
 
@@ -236,11 +271,15 @@ def provenance_markdown(status: dict[str, dict]) -> str:
 def placeholder_markdown(cid: str, st: dict) -> str:
     title = _chapter_title(cid)
     if st.get("state") == "failed":
-        return (f"# {title}\n\n```{{error}}\nThis chapter failed to execute in this build:\n\n"
-                f"{st.get('error', '')}\n```\n\nRun `replicate run {cid}` to reproduce the failure.\n")
-    return (f"# {title}\n\n```{{note}}\nThis chapter is not built yet: its notebook "
-            f"`notebooks/{cid}.md` does not exist in this version of the project. Nothing on this page "
-            f"is a result.\n```\n")
+        return (
+            f"# {title}\n\n```{{error}}\nThis chapter failed to execute in this build:\n\n"
+            f"{st.get('error', '')}\n```\n\nRun `replicate run {cid}` to reproduce the failure.\n"
+        )
+    return (
+        f"# {title}\n\n```{{note}}\nThis chapter is not built yet: its notebook "
+        f"`notebooks/{cid}.md` does not exist in this version of the project. Nothing on this page "
+        f"is a result.\n```\n"
+    )
 
 
 def fold_code(executed: Path, dest: Path) -> None:
@@ -297,15 +336,15 @@ def timing_rows(status: dict[str, dict], top: int = 6) -> list[dict]:
             continue
         t = read_timings(book_dir() / "_executed" / cid)
         total = t.get("total", st.get("seconds"))
-        state = ("cached" if st.get("cached") else st.get("state", "?"))
+        state = "cached" if st.get("cached") else st.get("state", "?")
         rows.append({"chapter": cid, "state": state, "stage": "(total)", "seconds": total})
         for r in t.get("sections", []):
-            rows.append({"chapter": cid, "state": state, "stage": r["stage"].split(prog.SEP, 1)[1],
-                         "seconds": r["seconds"]})
+            rows.append(
+                {"chapter": cid, "state": state, "stage": r["stage"].split(prog.SEP, 1)[1], "seconds": r["seconds"]}
+            )
         for r in sorted(t.get("stages", []), key=lambda r: -r["seconds"])[:top]:
             extra = {k: r[k] for k in ("n_cached", "n_extracted", "count") if k in r}
-            rows.append({"chapter": cid, "state": state, "stage": "  " + r["stage"], "seconds": r["seconds"],
-                         **extra})
+            rows.append({"chapter": cid, "state": state, "stage": "  " + r["stage"], "seconds": r["seconds"], **extra})
     return rows
 
 
@@ -319,8 +358,10 @@ def format_timings(rows: list[dict]) -> str:
         elif r.get("count", 1) > 1:
             extra = f"  [x{r['count']}]"
         first = r["stage"] == "(total)"
-        lines.append(f"{r['chapter'] if first else '':<8} {r['state'] if first else '':<7} "
-                     f"{prog.fmt_seconds(r['seconds']):>8}  {r['stage']}{extra}")
+        lines.append(
+            f"{r['chapter'] if first else '':<8} {r['state'] if first else '':<7} "
+            f"{prog.fmt_seconds(r['seconds']):>8}  {r['stage']}{extra}"
+        )
     return "\n".join(lines)
 
 
@@ -345,15 +386,21 @@ def prepare_features(from_images: bool, log=print) -> dict:
         return {"features": f"extracted (release not used: {exc})"}
     n_new = sum(summary["unpacked"].values())
     n_old = sum(summary["present"].values())
-    log(f"[book] feature release {archive.name} (sha256 {summary['archive_sha256'][:12]}): {n_new} entries "
+    log(
+        f"[book] feature release {archive.name} (sha256 {summary['archive_sha256'][:12]}): {n_new} entries "
         f"unpacked, {n_old} already in the cache ({summary['seconds']} s)"
-        + "".join(f"; {k} entries skipped: {v}" for k, v in summary["skipped_reasons"].items()))
-    return {"features": f"feature release {archive.name}, sha256 {summary['archive_sha256']}",
-            "release": summary}
+        + "".join(f"; {k} entries skipped: {v}" for k, v in summary["skipped_reasons"].items())
+    )
+    return {"features": f"feature release {archive.name}, sha256 {summary['archive_sha256']}", "release": summary}
 
 
-def build(only: list[str] | None = None, force: bool = False, html: bool = True, scheduler: str | None = None,
-          from_images: bool = False) -> int:
+def build(
+    only: list[str] | None = None,
+    force: bool = False,
+    html: bool = True,
+    scheduler: str | None = None,
+    from_images: bool = False,
+) -> int:
     """Execute (cached), assemble and build the book. Returns a shell exit code (1 if a chapter failed).
 
     ``scheduler``: a Dask scheduler address for extraction and CV / random splits (every chapter's
@@ -393,13 +440,22 @@ def build(only: list[str] | None = None, force: bool = False, html: bool = True,
         print(f"[book] HTML in {out} ({time.perf_counter() - t0:.0f} s)")
     t_html = time.perf_counter() - t1
     if rows:
-        print("[book] time per chapter and stage:\n" + format_timings(rows)
-              + f"\n{'':<8} {'':<7} {prog.fmt_seconds(t_html):>8}  pages and HTML")
-    atomic_write_json(book_dir() / "_executed" / "timings.json",
-                      {"chapters_s": round(t_chapters, 1), "pages_html_s": round(t_html, 1), "rows": rows,
-                       "features": {k: v for k, v in features.items() if k != "release"} | (
-                           {"release_unpack_s": features["release"]["seconds"]} if "release" in features else {}),
-                       "scheduler": scheduler})
+        print(
+            "[book] time per chapter and stage:\n"
+            + format_timings(rows)
+            + f"\n{'':<8} {'':<7} {prog.fmt_seconds(t_html):>8}  pages and HTML"
+        )
+    atomic_write_json(
+        book_dir() / "_executed" / "timings.json",
+        {
+            "chapters_s": round(t_chapters, 1),
+            "pages_html_s": round(t_html, 1),
+            "rows": rows,
+            "features": {k: v for k, v in features.items() if k != "release"}
+            | ({"release_unpack_s": features["release"]["seconds"]} if "release" in features else {}),
+            "scheduler": scheduler,
+        },
+    )
     failed = [c for c, s in status.items() if s.get("state") == "failed"]
     if failed:
         print(f"[book] chapters that failed: {failed}", file=sys.stderr)

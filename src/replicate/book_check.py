@@ -1,5 +1,6 @@
 """Open every page of the built HTML book in headless Chromium (Selenium + Debian's chromium/chromedriver)
 and report pages that fail to load, images that do not render and internal links that lead nowhere."""
+
 from __future__ import annotations
 
 import re
@@ -8,9 +9,17 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage")
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
 SKIP_PAGES = {"search.html", "genindex.html"}
 
 
@@ -25,8 +34,10 @@ def _driver():
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not chromium or not driver:
-        raise BrowserUnavailable("Debian's chromium and chromium-driver are needed: "
-                                 "apt-get install -y chromium chromium-driver (the Makefile's test target does it)")
+        raise BrowserUnavailable(
+            "Debian's chromium and chromium-driver are needed: "
+            "apt-get install -y chromium chromium-driver (the Makefile's test target does it)"
+        )
     opts = webdriver.ChromeOptions()
     for flag in CHROMIUM_FLAGS:
         opts.add_argument(flag)
@@ -45,9 +56,11 @@ def _wait_loaded(driver, timeout: float = 60.0) -> str:
 
 
 def pages(html_dir: Path) -> list[Path]:
-    return sorted(p for p in html_dir.rglob("*.html")
-                  if not {"_static", "_sources", "_images"} & set(p.relative_to(html_dir).parts)
-                  and p.name not in SKIP_PAGES)
+    return sorted(
+        p
+        for p in html_dir.rglob("*.html")
+        if not {"_static", "_sources", "_images"} & set(p.relative_to(html_dir).parts) and p.name not in SKIP_PAGES
+    )
 
 
 def _ids(path: Path, cache: dict) -> set[str]:
@@ -75,7 +88,8 @@ def check_book(html_dir: str | Path) -> list[str]:
                 problems.append(f"{rel}: page did not load (readyState={state}, title={title!r})")
                 continue
             images = driver.execute_script(
-                "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+                "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])"
+            )
             for src, ok in images:
                 if not ok:
                     problems.append(f"{rel}: image does not render: {src}")
@@ -86,7 +100,8 @@ def check_book(html_dir: str | Path) -> list[str]:
                     continue
                 target = Path(unquote(url.path))
                 if not target.exists():
-                    problems.append(f"{rel}: broken link to {target.relative_to(html_dir) if target.is_relative_to(html_dir) else target}")
+                    shown = target.relative_to(html_dir) if target.is_relative_to(html_dir) else target
+                    problems.append(f"{rel}: broken link to {shown}")
                 elif url.fragment and target.suffix == ".html" and url.fragment not in _ids(target, ids_cache):
                     problems.append(f"{rel}: link to missing anchor #{url.fragment} in {target.name}")
     finally:

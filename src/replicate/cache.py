@@ -14,6 +14,7 @@ entry is reported and recomputed, never trusted.
 Formats: ``"json"`` (JSON-able objects), ``"frame"`` (a pandas DataFrame, JSON ``split`` orient, exact
 float round trip), ``"joblib"`` (any picklable object), ``"nifti"`` (a SimpleITK image).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,7 @@ def content_key(payload: Any) -> str:
 def _atomic_via_tmp(path: Path, write: Callable[[str], None]) -> None:
     """Let ``write(tmp_name)`` produce the file, then move it into place atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    ext = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix   # writers choose by it
+    ext = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix  # writers choose by it
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=ext)
     os.close(fd)
     try:
@@ -63,8 +64,11 @@ class Store:
         return f"Store({self.kind!r}, root={str(self.root.parent)!r})"
 
     def path(self, payload_or_key: Any, fmt: str = "json") -> Path:
-        key = payload_or_key if isinstance(payload_or_key, str) and len(payload_or_key) == 32 \
+        key = (
+            payload_or_key
+            if isinstance(payload_or_key, str) and len(payload_or_key) == 32
             else content_key(payload_or_key)
+        )
         return self.root / f"{key}{FORMATS[fmt]}"
 
     def has(self, payload: Any, fmt: str = "json") -> bool:
@@ -78,8 +82,10 @@ class Store:
         try:
             return _read(path, fmt)
         except Exception as exc:  # noqa: BLE001 - any corrupt entry is recomputed, never trusted
-            warnings.warn(f"cache {self.kind}: unreadable entry {path.name} ({type(exc).__name__}: {exc}); "
-                          "recomputing it", stacklevel=2)
+            warnings.warn(
+                f"cache {self.kind}: unreadable entry {path.name} ({type(exc).__name__}: {exc}); recomputing it",
+                stacklevel=2,
+            )
             path.unlink(missing_ok=True)
             return None
 
@@ -122,10 +128,19 @@ def _write(path: Path, obj: Any, fmt: str) -> None:
         atomic_write_text(path, json.dumps(obj, allow_nan=True, sort_keys=True))
     elif fmt == "frame":
         # Python's JSON writes floats as repr: an exact round trip (pandas' to_json rounds to 15 digits)
-        atomic_write_text(path, json.dumps({"index": obj.index.tolist(), "index_name": obj.index.name,
-                                            "columns": obj.columns.tolist(), "data": obj.to_numpy().tolist(),
-                                            "dtypes": {str(c): str(t) for c, t in obj.dtypes.items()}},
-                                           allow_nan=True))
+        atomic_write_text(
+            path,
+            json.dumps(
+                {
+                    "index": obj.index.tolist(),
+                    "index_name": obj.index.name,
+                    "columns": obj.columns.tolist(),
+                    "data": obj.to_numpy().tolist(),
+                    "dtypes": {str(c): str(t) for c, t in obj.dtypes.items()},
+                },
+                allow_nan=True,
+            ),
+        )
     elif fmt == "joblib":
         import joblib
 

@@ -4,6 +4,7 @@ The context holds the spec, the profile's repeat counts, the seed's random
 generator, the results collector and the output folder; it saves figures and
 finishes by writing ``results.json`` with provenance.
 """
+
 from __future__ import annotations
 
 import platform
@@ -26,9 +27,23 @@ from .spec import Spec, load_spec
 DATA_CHOICES = ("public", "synthetic")
 PROTOCOLS = ("paper", "worc")
 PROFILES = ("full", "quick")
-PROVENANCE_PACKAGES = ("pyradiomics-bhklab", "scikit-learn", "imbalanced-learn", "numpy", "pandas", "scipy",
-                       "statsmodels", "lifelines", "torch", "torchvision", "timm", "SimpleITK", "neuroCombat",
-                       "mrmr-selection", "dcurves")
+PROVENANCE_PACKAGES = (
+    "pyradiomics-bhklab",
+    "scikit-learn",
+    "imbalanced-learn",
+    "numpy",
+    "pandas",
+    "scipy",
+    "statsmodels",
+    "lifelines",
+    "torch",
+    "torchvision",
+    "timm",
+    "SimpleITK",
+    "neuroCombat",
+    "mrmr-selection",
+    "dcurves",
+)
 
 
 def package_versions(names=PROVENANCE_PACKAGES) -> dict[str, str]:
@@ -43,8 +58,12 @@ def package_versions(names=PROVENANCE_PACKAGES) -> dict[str, str]:
 
 def git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True,
-                              timeout=10).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
     except Exception:
         return None
 
@@ -123,12 +142,18 @@ class ChapterContext:
             from IPython.display import Markdown, display
 
             counts = {k: v for k, v in res["verdict_counts"].items() if v}
-            display(Markdown(f"**What this comparison can show.** {what_it_shows(res)}\n\n"
-                             f"Pairs by comparability: {res['comparability_counts']}; by verdict: {counts}."))
+            display(
+                Markdown(
+                    f"**What this comparison can show.** {what_it_shows(res)}\n\n"
+                    f"Pairs by comparability: {res['comparability_counts']}; by verdict: {counts}."
+                )
+            )
         except ImportError:  # pragma: no cover - IPython is a dependency of the notebooks
             pass
-        self.figure(plots.forest_plot(res["metrics"], title=f"{self.spec.id}: reported vs reproduced "
-                                      f"({self.data} data)"), "forest")
+        self.figure(
+            plots.forest_plot(res["metrics"], title=f"{self.spec.id}: reported vs reproduced ({self.data} data)"),
+            "forest",
+        )
         return self.results.table(only_reported=True)
 
     def finish(self, **provenance: Any) -> Path:
@@ -161,8 +186,17 @@ def show_figures_as_png() -> None:
     set_matplotlib_formats("png")
 
 
-def start(chapter_id: str, *, data: str = "public", seed: int = 0, profile: str = "full", null_labels: bool = False,
-          protocol: str = "paper", output_dir: str | Path | None = None, **extra: Any) -> ChapterContext:
+def start(
+    chapter_id: str,
+    *,
+    data: str = "public",
+    seed: int = 0,
+    profile: str = "full",
+    null_labels: bool = False,
+    protocol: str = "paper",
+    output_dir: str | Path | None = None,
+    **extra: Any,
+) -> ChapterContext:
     """Validate the chapter parameters and set up a :class:`ChapterContext`."""
     if data not in DATA_CHOICES:
         raise ValueError(f"{chapter_id}: data must be one of {DATA_CHOICES}, got {data!r}")
@@ -173,11 +207,26 @@ def start(chapter_id: str, *, data: str = "public", seed: int = 0, profile: str 
     spec = load_spec(chapter_id)
     out = Path(output_dir) if output_dir else repo_root() / "runs" / chapter_id
     out.mkdir(parents=True, exist_ok=True)
-    params = {"data": data, "seed": int(seed), "profile": profile, "null_labels": bool(null_labels),
-              "protocol": protocol, **extra}
+    params = {
+        "data": data,
+        "seed": int(seed),
+        "profile": profile,
+        "null_labels": bool(null_labels),
+        "protocol": protocol,
+        **extra,
+    }
     results = ChapterResults(spec, data=data, parameters=params)
     np.random.seed(int(seed))  # legacy global RNG, for libraries that still use it
     show_figures_as_png()
-    return ChapterContext(spec=spec, data=data, seed=int(seed), profile=profile, null_labels=bool(null_labels),
-                          protocol=protocol, output_dir=out, counts=spec.profile(profile), results=results,
-                          extra_params=extra)
+    return ChapterContext(
+        spec=spec,
+        data=data,
+        seed=int(seed),
+        profile=profile,
+        null_labels=bool(null_labels),
+        protocol=protocol,
+        output_dir=out,
+        counts=spec.profile(profile),
+        results=results,
+        extra_params=extra,
+    )

@@ -1,17 +1,18 @@
 """The ``replicate`` command line.
 
-    replicate data list
-    replicate data fetch NAME              (ibsi_sts, busbra, worc_lipo, worc_lipo_images)
-    replicate run ID [-p KEY=VALUE ...] [--out DIR]
-    replicate features DATASET --modality M [--params NAME] [--jobs N] [--scheduler tcp://HOST:PORT] --out FILE.csv
-    replicate audit [ID | SPEC.yaml | PAPER.txt] [--json] [--draft OUT.yaml]
-    replicate audit init [PATH]
-    replicate ibsi [--config digital|A|B|C|D|E|all] [--json]
-    replicate spec validate [ID]
-    replicate release build|verify|unpack|info   (the verified feature release, data/release/features.tar.xz)
-    replicate book build [--only ID ...] [--force] [--no-html] [--scheduler tcp://HOST:PORT] [--from images]
-    replicate book check
+replicate data list
+replicate data fetch NAME              (ibsi_sts, busbra, worc_lipo, worc_lipo_images)
+replicate run ID [-p KEY=VALUE ...] [--out DIR]
+replicate features DATASET --modality M [--params NAME] [--jobs N] [--scheduler tcp://HOST:PORT] --out FILE.csv
+replicate audit [ID | SPEC.yaml | PAPER.txt] [--json] [--draft OUT.yaml]
+replicate audit init [PATH]
+replicate ibsi [--config digital|A|B|C|D|E|all] [--json]
+replicate spec validate [ID]
+replicate release build|verify|unpack|info   (the verified feature release, data/release/features.tar.xz)
+replicate book build [--only ID ...] [--force] [--no-html] [--scheduler tcp://HOST:PORT] [--from images]
+replicate book check
 """
+
 from __future__ import annotations
 
 import argparse
@@ -95,9 +96,12 @@ def _audit_findings(target: str | None, draft: str | None):
         return audit.audit()
     path = Path(target)
     if path.suffix.lower() == ".pdf":
-        raise ValueError(f"{path}: give the paper's plain text (e.g. `pdftotext -layout {path.name} paper.txt`), "
-                         "not the PDF")
-    if path.suffix.lower() in (".txt", ".text", ".md") or (path.is_file() and path.suffix.lower() not in (".yaml", ".yml")):
+        raise ValueError(
+            f"{path}: give the paper's plain text (e.g. `pdftotext -layout {path.name} paper.txt`), not the PDF"
+        )
+    if path.suffix.lower() in (".txt", ".text", ".md") or (
+        path.is_file() and path.suffix.lower() not in (".yaml", ".yml")
+    ):
         from .audit_text import audit_text, write_draft
 
         if not path.is_file():
@@ -105,8 +109,11 @@ def _audit_findings(target: str | None, draft: str | None):
         findings, spec = audit_text(path)
         if draft:
             write_draft(spec, draft)
-            print(f"draft spec ({len(spec.get('reported', []))} numbers, {len(spec.get('comparisons', []))} "
-                  f"comparisons, {len(spec.get('table1', []))} Table-1 cells) written to {draft}", file=sys.stderr)
+            print(
+                f"draft spec ({len(spec.get('reported', []))} numbers, {len(spec.get('comparisons', []))} "
+                f"comparisons, {len(spec.get('table1', []))} Table-1 cells) written to {draft}",
+                file=sys.stderr,
+            )
         return findings
     if draft:
         raise ValueError("--draft needs a paper's text (PAPER.txt)")
@@ -114,8 +121,10 @@ def _audit_findings(target: str | None, draft: str | None):
         return audit.audit_spec(path)
     if target in available_specs():
         return audit.audit(target)
-    raise SpecError(f"{target!r} is neither a spec file (.yaml), a paper's text (.txt) nor a chapter id "
-                    f"({', '.join(available_specs())})")
+    raise SpecError(
+        f"{target!r} is neither a spec file (.yaml), a paper's text (.txt) nor a chapter id "
+        f"({', '.join(available_specs())})"
+    )
 
 
 def _cmd_audit(args) -> int:
@@ -162,9 +171,13 @@ def _cmd_release(args) -> int:
         from .book import book_dir
 
         logs = [Path(x) for x in args.logs] or sorted((book_dir() / "_executed").glob("*/features_used.jsonl"))
-        manifest = release.build_release(logs, archive, max_bytes=None if args.no_limit else release.MAX_BYTES,
-                                         kinds=args.kinds,
-                                         command=f"replicate release build --kinds {' '.join(args.kinds)}")
+        manifest = release.build_release(
+            logs,
+            archive,
+            max_bytes=None if args.no_limit else release.MAX_BYTES,
+            kinds=args.kinds,
+            command=f"replicate release build --kinds {' '.join(args.kinds)}",
+        )
         _print_sizes(manifest, archive)
         return 0
     if args.action == "unpack":
@@ -188,8 +201,10 @@ def _print_sizes(manifest: dict, archive: Path) -> None:
 
     df = pd.DataFrame(release.release_sizes(manifest))
     print(df.to_string(index=False))
-    print(f"{archive}: {manifest['archive_bytes'] / 2**20:.2f} MiB compressed, {len(manifest['entries'])} entries, "
-          f"{df['bytes'].sum() / 2**20:.1f} MiB uncompressed (limit {release.MAX_BYTES / 2**20:.0f} MiB)")
+    print(
+        f"{archive}: {manifest['archive_bytes'] / 2**20:.2f} MiB compressed, {len(manifest['entries'])} entries, "
+        f"{df['bytes'].sum() / 2**20:.1f} MiB uncompressed (limit {release.MAX_BYTES / 2**20:.0f} MiB)"
+    )
 
 
 def _cmd_book(args) -> int:
@@ -203,8 +218,13 @@ def _cmd_book(args) -> int:
             print(p, file=sys.stderr)
         print(f"book check: {len(problems)} problem(s)")
         return 1 if problems else 0
-    return build(only=args.only, force=args.force, html=not args.no_html, scheduler=args.scheduler,
-                 from_images=args.source == "images")
+    return build(
+        only=args.only,
+        force=args.force,
+        html=not args.no_html,
+        scheduler=args.scheduler,
+        from_images=args.source == "images",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,11 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     fe.set_defaults(func=_cmd_features)
 
     a = sub.add_parser(
-        "audit", help="check a paper's reported numbers for internal consistency",
+        "audit",
+        help="check a paper's reported numbers for internal consistency",
         description="replicate audit [ID | SPEC.yaml | PAPER.txt] [--json] [--draft OUT.yaml]; "
-                    "replicate audit init [PATH] writes a commented spec template.")
-    a.add_argument("target", nargs="?", metavar="ID|SPEC.yaml|PAPER.txt|init",
-                   help="a chapter id, a spec file, a paper's plain text, or 'init' (default: every chapter)")
+        "replicate audit init [PATH] writes a commented spec template.",
+    )
+    a.add_argument(
+        "target",
+        nargs="?",
+        metavar="ID|SPEC.yaml|PAPER.txt|init",
+        help="a chapter id, a spec file, a paper's plain text, or 'init' (default: every chapter)",
+    )
     a.add_argument("path", nargs="?", help="with 'init': where to write the template (audit_spec.yaml)")
     a.add_argument("--json", action="store_true", help="findings as JSON")
     a.add_argument("--draft", metavar="OUT.yaml", help="with a text: write the extracted spec for completion")
@@ -249,8 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=_cmd_audit)
 
     ib = sub.add_parser("ibsi", help="PyRadiomics on the IBSI-1 phantoms against the IBSI reference values")
-    ib.add_argument("--config", default="all", choices=["digital", "A", "B", "C", "D", "E", "all"],
-                    help="IBSI configuration (digital phantom, CT configurations A-E, or all)")
+    ib.add_argument(
+        "--config",
+        default="all",
+        choices=["digital", "A", "B", "C", "D", "E", "all"],
+        help="IBSI configuration (digital phantom, CT configurations A-E, or all)",
+    )
     ib.add_argument("--json", action="store_true", help="every compared row, the summaries and the settings as JSON")
     ib.set_defaults(func=_cmd_ibsi)
 
@@ -261,13 +291,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_spec)
 
     rl = sub.add_parser("release", help="the verified feature release (extracted features of the book's runs)")
-    rl.add_argument("action", choices=["build", "verify", "unpack", "info"],
-                    help="build: pack the feature cache entries the last book build used (its chapters' "
-                         "features_used.jsonl); verify: extract a sample again and compare; unpack: into the "
-                         "feature cache; info: manifest and sizes")
+    rl.add_argument(
+        "action",
+        choices=["build", "verify", "unpack", "info"],
+        help="build: pack the feature cache entries the last book build used (its chapters' "
+        "features_used.jsonl); verify: extract a sample again and compare; unpack: into the "
+        "feature cache; info: manifest and sizes",
+    )
     rl.add_argument("--archive", default=None, help="default data/release/features.tar.xz")
-    rl.add_argument("--logs", nargs="*", default=[], help="build: features_used.jsonl files (default: "
-                                                          "book/_executed/*/features_used.jsonl)")
+    rl.add_argument(
+        "--logs",
+        nargs="*",
+        default=[],
+        help="build: features_used.jsonl files (default: book/_executed/*/features_used.jsonl)",
+    )
     rl.add_argument("--kinds", nargs="*", default=["radiomics", "deep"], choices=["radiomics", "deep"])
     rl.add_argument("--no-limit", action="store_true", help="build: write the archive even if over 20 MiB")
     rl.add_argument("--per-group", type=int, default=3, help="verify: cases per settings group")
@@ -280,11 +317,16 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--only", nargs="*", default=None)
     bb.add_argument("--force", action="store_true")
     bb.add_argument("--no-html", action="store_true")
-    bb.add_argument("--scheduler", default=None, help="Dask scheduler (tcp://host:8786) for extraction and "
-                                                      "CV / random splits")
-    bb.add_argument("--from", dest="source", choices=["release", "images"], default="release",
-                    help="features from the verified release when it matches (default) or re-extracted from "
-                         "the images")
+    bb.add_argument(
+        "--scheduler", default=None, help="Dask scheduler (tcp://host:8786) for extraction and CV / random splits"
+    )
+    bb.add_argument(
+        "--from",
+        dest="source",
+        choices=["release", "images"],
+        default="release",
+        help="features from the verified release when it matches (default) or re-extracted from the images",
+    )
     bsub.add_parser("check", help="open every built page in headless Chromium (loads, images, links)")
     b.set_defaults(func=_cmd_book)
     return p
@@ -298,8 +340,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (DataUnavailableError, VerificationError, SpecError, FileNotFoundError, KeyError, ValueError,
-            ReleaseError, ConnectionError) as exc:
+    except (
+        DataUnavailableError,
+        VerificationError,
+        SpecError,
+        FileNotFoundError,
+        KeyError,
+        ValueError,
+        ReleaseError,
+        ConnectionError,
+    ) as exc:
         print(f"replicate: error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
         return 2
 

@@ -48,19 +48,27 @@ Conventions
 * Missing values in the candidates or the outcome are an error (the
   papers analyse complete cases; drop or impute first).
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["ClinicalSelection", "ClinicalLogit", "SeparationError", "univariate_multivariate", "nomogram_inputs",
-           "format_or", "format_p"]
+__all__ = [
+    "ClinicalSelection",
+    "ClinicalLogit",
+    "SeparationError",
+    "univariate_multivariate",
+    "nomogram_inputs",
+    "format_or",
+    "format_p",
+]
 
 _EXTREME = 1e-8
 
@@ -91,9 +99,9 @@ def format_or(or_: float, low: float, high: float, decimals: int = 2) -> str:
 class _Var:
     name: str
     categorical: bool
-    levels: list = field(default_factory=list)     # categorical: non-reference levels seen in training
+    levels: list = field(default_factory=list)  # categorical: non-reference levels seen in training
     reference: object = None
-    lo: float = float("nan")                       # numeric: training range
+    lo: float = float("nan")  # numeric: training range
     hi: float = float("nan")
 
     @property
@@ -150,8 +158,12 @@ def _design(df: pd.DataFrame, variables: Sequence[_Var], warn_unseen: bool = Fal
                 seen = set(v.levels) | {v.reference}
                 unseen = sorted({str(x) for x in s.dropna().unique() if x not in seen})
                 if unseen:
-                    warnings.warn(f"{v.name}: level(s) {unseen} were not in the training data; "
-                                  f"treated as the reference {v.reference!r}", UserWarning, stacklevel=3)
+                    warnings.warn(
+                        f"{v.name}: level(s) {unseen} were not in the training data; "
+                        f"treated as the reference {v.reference!r}",
+                        UserWarning,
+                        stacklevel=3,
+                    )
             for lv in v.levels:
                 cols[f"{v.name}[{lv}]"] = (s == lv).astype(float).to_numpy()
         else:
@@ -252,11 +264,9 @@ def _prepare(df: pd.DataFrame, y, candidates: Sequence[str]) -> tuple[pd.DataFra
     if sub.isna().to_numpy().any():
         bad = {c: sub.index[sub[c].isna()].astype(str).tolist() for c in sub.columns[sub.isna().any()]}
         where = "; ".join(f"{c} missing for {ids}" for c, ids in bad.items())
-        raise ValueError(f"missing values in {list(bad)} ({where}); drop or impute them first "
-                         "(complete-case analysis)")
-    if (isinstance(y, pd.Series) and not y.index.equals(df.index) and y.index.is_unique
-            and df.index.isin(y.index).all()):
-        yv = y.loc[df.index].to_numpy()      # align a Series by patient id
+        raise ValueError(f"missing values in {list(bad)} ({where}); drop or impute them first (complete-case analysis)")
+    if isinstance(y, pd.Series) and not y.index.equals(df.index) and y.index.is_unique and df.index.isin(y.index).all():
+        yv = y.loc[df.index].to_numpy()  # align a Series by patient id
     else:
         yv = np.asarray(y)
     if yv.shape != (len(df),):
@@ -269,9 +279,16 @@ def _prepare(df: pd.DataFrame, y, candidates: Sequence[str]) -> tuple[pd.DataFra
     return sub, (yv == classes[1]).astype(float), classes
 
 
-def univariate_multivariate(df: pd.DataFrame, y, candidates: Sequence[str], p_enter: float = 0.10,
-                            p_keep: float = 0.05, categorical=None, method: str = "single",
-                            decimals: int = 2) -> ClinicalSelection:
+def univariate_multivariate(
+    df: pd.DataFrame,
+    y,
+    candidates: Sequence[str],
+    p_enter: float = 0.10,
+    p_keep: float = 0.05,
+    categorical=None,
+    method: str = "single",
+    decimals: int = 2,
+) -> ClinicalSelection:
     """Univariate screening (``P < p_enter``) then a multivariable logistic model (``P < p_keep`` kept).
 
     See the module docstring for the coding of categorical variables, the
@@ -300,19 +317,31 @@ def univariate_multivariate(df: pd.DataFrame, y, candidates: Sequence[str], p_en
         if f is None or f.separated:
             msg = "perfect separation: OR not estimable" if f is None or f.separated else msg
             notes.append(f"{name}: {msg}; it cannot enter the multivariable model")
-            warnings.warn(f"clinical variable {name!r} separates the outcome (perfect or quasi-complete "
-                          "separation); its OR is not estimable and it is not entered", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"clinical variable {name!r} separates the outcome (perfect or quasi-complete "
+                "separation); its OR is not estimable and it is not entered",
+                UserWarning,
+                stacklevel=2,
+            )
             uni_p[name] = np.nan
             for t in terms:
                 rows.append({"variable": name, "term": t, "note": "perfect separation"})
             continue
         uni_p[name] = _variable_p(yb, d, var, f)
         for t, lv in zip(terms, var.levels if var.categorical else [None]):
-            rows.append({"variable": name, "term": t, "level": lv if var.categorical else np.nan,
-                         "reference": var.reference if var.categorical else np.nan,
-                         "uni_or": float(np.exp(f.params[t])), "uni_low": float(np.exp(f.conf.loc[t, "low"])),
-                         "uni_high": float(np.exp(f.conf.loc[t, "high"])), "uni_p": float(f.pvalues[t]),
-                         "uni_p_variable": uni_p[name]})
+            rows.append(
+                {
+                    "variable": name,
+                    "term": t,
+                    "level": lv if var.categorical else np.nan,
+                    "reference": var.reference if var.categorical else np.nan,
+                    "uni_or": float(np.exp(f.params[t])),
+                    "uni_low": float(np.exp(f.conf.loc[t, "low"])),
+                    "uni_high": float(np.exp(f.conf.loc[t, "high"])),
+                    "uni_p": float(f.pvalues[t]),
+                    "uni_p_variable": uni_p[name],
+                }
+            )
     numeric = pd.DataFrame(rows).set_index("term")
     for c in ("level", "reference", "uni_or", "uni_low", "uni_high", "uni_p", "uni_p_variable", "note"):
         if c not in numeric.columns:
@@ -330,8 +359,10 @@ def univariate_multivariate(df: pd.DataFrame, y, candidates: Sequence[str], p_en
             d = _design(sub, vars_)
             f = _logit(yb, d)
             if f.separated:
-                raise SeparationError(f"the multivariable model on {kept_vars} separates the outcome perfectly "
-                                      "(ORs not estimable); drop or merge variables")
+                raise SeparationError(
+                    f"the multivariable model on {kept_vars} separates the outcome perfectly "
+                    "(ORs not estimable); drop or merge variables"
+                )
             multi_p = {v.name: _variable_p(yb, d, v, f) for v in vars_}
             multi = f
             if method == "single":
@@ -351,32 +382,58 @@ def univariate_multivariate(df: pd.DataFrame, y, candidates: Sequence[str], p_en
             if t == "const":
                 continue
             numeric.loc[t, ["multi_or", "multi_low", "multi_high", "multi_p"]] = [
-                float(np.exp(multi.params[t])), float(np.exp(multi.conf.loc[t, "low"])),
-                float(np.exp(multi.conf.loc[t, "high"])), float(multi.pvalues[t])]
+                float(np.exp(multi.params[t])),
+                float(np.exp(multi.conf.loc[t, "low"])),
+                float(np.exp(multi.conf.loc[t, "high"])),
+                float(multi.pvalues[t]),
+            ]
         for v, p in multi_p.items():
             numeric.loc[numeric["variable"] == v, "multi_p_variable"] = p
 
-    numeric = numeric[["variable", "level", "reference", "uni_or", "uni_low", "uni_high", "uni_p", "uni_p_variable",
-                       "entered", "multi_or", "multi_low", "multi_high", "multi_p", "multi_p_variable", "selected",
-                       "note"]]
+    numeric = numeric[
+        [
+            "variable",
+            "level",
+            "reference",
+            "uni_or",
+            "uni_low",
+            "uni_high",
+            "uni_p",
+            "uni_p_variable",
+            "entered",
+            "multi_or",
+            "multi_low",
+            "multi_high",
+            "multi_p",
+            "multi_p_variable",
+            "selected",
+            "note",
+        ]
+    ]
 
     def label(term, r):
         if pd.notna(r.get("level")) and r.get("level") is not None and term != r["variable"]:
             return f"{r['variable']}: {r['level']} vs {r['reference']}"
         return str(r["variable"])
 
-    table = pd.DataFrame({
-        "Variable": [label(t, r) for t, r in numeric.iterrows()],
-        "Univariate OR [95% CI]": [format_or(r.uni_or, r.uni_low, r.uni_high, decimals) for r in numeric.itertuples()],
-        "Univariate P": [format_p(r.uni_p) for r in numeric.itertuples()],
-        "Multivariate OR [95% CI]": [format_or(r.multi_or, r.multi_low, r.multi_high, decimals)
-                                     for r in numeric.itertuples()],
-        "Multivariate P": [format_p(r.multi_p) for r in numeric.itertuples()],
-    })
+    table = pd.DataFrame(
+        {
+            "Variable": [label(t, r) for t, r in numeric.iterrows()],
+            "Univariate OR [95% CI]": [
+                format_or(r.uni_or, r.uni_low, r.uni_high, decimals) for r in numeric.itertuples()
+            ],
+            "Univariate P": [format_p(r.uni_p) for r in numeric.itertuples()],
+            "Multivariate OR [95% CI]": [
+                format_or(r.multi_or, r.multi_low, r.multi_high, decimals) for r in numeric.itertuples()
+            ],
+            "Multivariate P": [format_p(r.multi_p) for r in numeric.itertuples()],
+        }
+    )
     if (numeric["note"] != "").any():
         table["Note"] = numeric["note"].to_numpy()
-    return ClinicalSelection(table, numeric, selected, entered, uni_p,
-                             multi.result if multi is not None else None, notes)
+    return ClinicalSelection(
+        table, numeric, selected, entered, uni_p, multi.result if multi is not None else None, notes
+    )
 
 
 # --------------------------------------------------------------------------- estimator
@@ -402,8 +459,9 @@ class ClinicalLogit(ClassifierMixin, BaseEstimator):
     ``fallback_``.
     """
 
-    def __init__(self, candidates=None, p_enter: float = 0.10, p_keep: float = 0.05, categorical=None,
-                 method: str = "single"):
+    def __init__(
+        self, candidates=None, p_enter: float = 0.10, p_keep: float = 0.05, categorical=None, method: str = "single"
+    ):
         self.candidates = candidates
         self.p_enter = p_enter
         self.p_keep = p_keep
@@ -420,19 +478,28 @@ class ClinicalLogit(ClassifierMixin, BaseEstimator):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             try:
-                sel = univariate_multivariate(sub, yb, candidates, self.p_enter, self.p_keep, self.categorical,
-                                              self.method)
+                sel = univariate_multivariate(
+                    sub, yb, candidates, self.p_enter, self.p_keep, self.categorical, self.method
+                )
                 chosen = list(sel.selected)
-                reason = None if chosen else (f"no variable with multivariable P < {self.p_keep}"
-                                              if sel.entered else f"no variable with univariate P < {self.p_enter}")
+                reason = (
+                    None
+                    if chosen
+                    else (
+                        f"no variable with multivariable P < {self.p_keep}"
+                        if sel.entered
+                        else f"no variable with univariate P < {self.p_enter}"
+                    )
+                )
             except SeparationError as e:
                 sel, chosen, reason = None, [], f"multivariable model separated ({e})"
         if sel is None:
             # rebuild the univariate part for the table and the fallback
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                sel = univariate_multivariate(sub, yb, candidates, p_enter=-1.0, p_keep=self.p_keep,
-                                              categorical=self.categorical)
+                sel = univariate_multivariate(
+                    sub, yb, candidates, p_enter=-1.0, p_keep=self.p_keep, categorical=self.categorical
+                )
             warnings.warn(f"ClinicalLogit: {reason}; using the best univariate variable", UserWarning, stacklevel=2)
         self.table_ = sel
         if not chosen:
@@ -523,8 +590,11 @@ def nomogram_inputs(fitted, X: pd.DataFrame | None = None) -> dict:
                 if not hi > lo:
                     hi = lo + 1.0
                 ranges[v.name] = (lo, hi)
-        return {"coefficients": {k: float(b) for k, b in fitted.coef_.items()},
-                "intercept": float(fitted.intercept_), "ranges": ranges}
+        return {
+            "coefficients": {k: float(b) for k, b in fitted.coef_.items()},
+            "intercept": float(fitted.intercept_),
+            "ranges": ranges,
+        }
     est = fitted.steps[-1][1] if hasattr(fitted, "steps") else fitted
     if not (hasattr(est, "coef_") and hasattr(est, "intercept_")):
         raise TypeError("nomogram_inputs needs a ClinicalLogit or a fitted linear classifier with coef_/intercept_")
@@ -539,5 +609,8 @@ def nomogram_inputs(fitted, X: pd.DataFrame | None = None) -> dict:
         s = X[n].astype(float)
         vals = set(np.unique(s))
         ranges[n] = [0.0, 1.0] if vals <= {0.0, 1.0} else (float(s.min()), float(s.max()))
-    return {"coefficients": dict(zip(names, coef.astype(float).tolist())),
-            "intercept": float(np.ravel(est.intercept_)[0]), "ranges": ranges}
+    return {
+        "coefficients": dict(zip(names, coef.astype(float).tolist())),
+        "intercept": float(np.ravel(est.intercept_)[0]),
+        "ranges": ranges,
+    }

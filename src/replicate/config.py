@@ -1,4 +1,5 @@
 """Where things live: repository root, data cache, feature cache, data mirror."""
+
 from __future__ import annotations
 
 import os

@@ -39,6 +39,7 @@ cross-validation". This module is that recipe, leak-free and generic:
   -- the fitted signature as a differentiable function of one modality's CNN
   input, for Grad-CAM heat maps of the signature itself (Selvaraju et al. 2020).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,9 +47,10 @@ import math
 import re
 import time
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -65,11 +67,31 @@ from .learn import DropConstant, ZScore
 from .learn._base import FrameSelector, as_series
 
 __all__ = [
-    "SEP", "FTestRFESVM", "signature_pipeline", "combine_modalities", "ModelEvaluation", "evaluate_model",
-    "rank_models", "SignatureNomogram", "signature_affine", "SignatureAffine", "SignatureScore",
-    "signature_gradcam", "logit", "frame_hash", "PERFORMANCE_METRICS", "performance", "record_performance",
-    "FeatureSets", "extract_feature_sets", "fit_fallbacks", "repeat_summary", "cv_performance",
-    "record_cv_performance", "POOLED_OOF", "FALLBACK_RULES",
+    "SEP",
+    "FTestRFESVM",
+    "signature_pipeline",
+    "combine_modalities",
+    "ModelEvaluation",
+    "evaluate_model",
+    "rank_models",
+    "SignatureNomogram",
+    "signature_affine",
+    "SignatureAffine",
+    "SignatureScore",
+    "signature_gradcam",
+    "logit",
+    "frame_hash",
+    "PERFORMANCE_METRICS",
+    "performance",
+    "record_performance",
+    "FeatureSets",
+    "extract_feature_sets",
+    "fit_fallbacks",
+    "repeat_summary",
+    "cv_performance",
+    "record_cv_performance",
+    "POOLED_OOF",
+    "FALLBACK_RULES",
 ]
 
 #: separator between modality and feature name in combined tables
@@ -149,7 +171,7 @@ class _SVM:
     def __init__(self, kernel: str, C: float, gamma="scale"):
         self.kernel, self.C, self.gamma = kernel, float(C), gamma
 
-    def fit(self, a: np.ndarray, y: np.ndarray) -> "_SVM":
+    def fit(self, a: np.ndarray, y: np.ndarray) -> _SVM:
         a = np.ascontiguousarray(a, dtype=np.float64)
         self._gamma = _gamma_value(self.gamma, a) if self.kernel == "rbf" else 0.0
         if _LIBSVM is None:
@@ -158,22 +180,60 @@ class _SVM:
             return self
         self._svc = None
         yy = np.asarray(y, dtype=np.float64)
-        _LIBSVM.set_verbosity_wrap(0)          # libsvm's print switch is global: SVC sets it before every fit
-        (self.support_, self.sv_, self.n_support_, self.dual_, self.intercept_, self.probA_, self.probB_,
-         _status, _iters) = _LIBSVM.fit(a, yy, svm_type=0, sample_weight=np.empty(0), class_weight=np.empty(0),
-                                        kernel=self.kernel, C=self.C, nu=0.5, probability=0, degree=3,
-                                        shrinking=1, tol=1e-3, cache_size=200, coef0=0.0, gamma=self._gamma,
-                                        epsilon=0.1, max_iter=-1, random_seed=0)
+        _LIBSVM.set_verbosity_wrap(0)  # libsvm's print switch is global: SVC sets it before every fit
+        (
+            self.support_,
+            self.sv_,
+            self.n_support_,
+            self.dual_,
+            self.intercept_,
+            self.probA_,
+            self.probB_,
+            _status,
+            _iters,
+        ) = _LIBSVM.fit(
+            a,
+            yy,
+            svm_type=0,
+            sample_weight=np.empty(0),
+            class_weight=np.empty(0),
+            kernel=self.kernel,
+            C=self.C,
+            nu=0.5,
+            probability=0,
+            degree=3,
+            shrinking=1,
+            tol=1e-3,
+            cache_size=200,
+            coef0=0.0,
+            gamma=self._gamma,
+            epsilon=0.1,
+            max_iter=-1,
+            random_seed=0,
+        )
         return self
 
     def decision(self, a: np.ndarray) -> np.ndarray:
         if self._svc is not None:
             return self._svc.decision_function(a)
         a = np.ascontiguousarray(a, dtype=np.float64)
-        d = _LIBSVM.decision_function(a, self.support_, self.sv_, self.n_support_, self.dual_, self.intercept_,
-                                      self.probA_, self.probB_, svm_type=0, kernel=self.kernel, degree=3,
-                                      cache_size=200, coef0=0.0, gamma=self._gamma)
-        return -np.asarray(d).ravel()      # libsvm's first class is 0: flip, as SVC does for two classes
+        d = _LIBSVM.decision_function(
+            a,
+            self.support_,
+            self.sv_,
+            self.n_support_,
+            self.dual_,
+            self.intercept_,
+            self.probA_,
+            self.probB_,
+            svm_type=0,
+            kernel=self.kernel,
+            degree=3,
+            cache_size=200,
+            coef0=0.0,
+            gamma=self._gamma,
+        )
+        return -np.asarray(d).ravel()  # libsvm's first class is 0: flip, as SVC does for two classes
 
     def coef(self) -> np.ndarray:
         if self._svc is not None:
@@ -184,8 +244,9 @@ class _SVM:
 # ----------------------------------------------------------------------------- selection + SVM
 
 
-def _rfe_order(a: np.ndarray, y: np.ndarray, percentile: float, step: float, exact_below: int,
-               C: float) -> tuple[np.ndarray, np.ndarray, int]:
+def _rfe_order(
+    a: np.ndarray, y: np.ndarray, percentile: float, step: float, exact_below: int, C: float
+) -> tuple[np.ndarray, np.ndarray, int]:
     """F-test pre-filter and the RFE elimination path; returns (pre-filtered column positions, order, n_undefined).
 
     ``order`` lists the pre-filtered positions best first: the last feature
@@ -267,9 +328,19 @@ class FTestRFESVM(ClassifierMixin, BaseEstimator):
     sentences; empty when none: see :data:`FALLBACK_RULES`).
     """
 
-    def __init__(self, percentile: float = 20, n_features_grid: Sequence[int] = (1, 2, 3, 5, 8, 13),
-                 C_grid: Sequence[float] = (0.1, 1.0, 10.0, 100.0), gamma_grid: Sequence[Any] = ("scale", 0.1),
-                 inner_cv: int = 5, rfe_step: float = 0.1, exact_below: int = 16, rfe_C: float = 1.0, probability: bool = True, random_state: int = 0):
+    def __init__(
+        self,
+        percentile: float = 20,
+        n_features_grid: Sequence[int] = (1, 2, 3, 5, 8, 13),
+        C_grid: Sequence[float] = (0.1, 1.0, 10.0, 100.0),
+        gamma_grid: Sequence[Any] = ("scale", 0.1),
+        inner_cv: int = 5,
+        rfe_step: float = 0.1,
+        exact_below: int = 16,
+        rfe_C: float = 1.0,
+        probability: bool = True,
+        random_state: int = 0,
+    ):
         self.percentile = percentile
         self.n_features_grid = n_features_grid
         self.C_grid = C_grid
@@ -315,8 +386,10 @@ class FTestRFESVM(ClassifierMixin, BaseEstimator):
             raise ValueError("FTestRFESVM: each class needs at least 2 training patients for the inner CV")
         fallbacks = []
         if n_splits < int(self.inner_cv):
-            fallbacks.append(f"inner CV with {n_splits} instead of {int(self.inner_cv)} folds (a class has "
-                             f"{minority} training patients)")
+            fallbacks.append(
+                f"inner CV with {n_splits} instead of {int(self.inner_cv)} folds (a class has "
+                f"{minority} training patients)"
+            )
         skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
         scores = np.zeros((n_splits, len(combos)))
         undefined = 0
@@ -328,7 +401,7 @@ class FTestRFESVM(ClassifierMixin, BaseEstimator):
             for j, (n, C, g) in enumerate(combos):
                 cols = order[:n]
                 svm = _SVM("rbf", C, g).fit(ztr[:, cols], yb[tr])
-                scores[k, j] = _auc(yb[te], svm.decision(zte[:, cols]))   # stratified: both classes in te
+                scores[k, j] = _auc(yb[te], svm.decision(zte[:, cols]))  # stratified: both classes in te
         mean = scores.mean(axis=0)
         self.cv_results_ = pd.DataFrame([{"n_features": n, "C": C, "gamma": g} for n, C, g in combos])
         self.cv_results_["mean_auc"] = mean
@@ -341,8 +414,9 @@ class FTestRFESVM(ClassifierMixin, BaseEstimator):
         if undefined or n_undef:
             fallbacks.append("F statistic undefined for feature(s) constant on a training part: ranked last")
         if grid_n[-1] > len(order):
-            fallbacks.append(f"RFE grid values above the {len(order)} F-test-selected feature(s) capped at "
-                             f"{len(order)}")
+            fallbacks.append(
+                f"RFE grid values above the {len(order)} F-test-selected feature(s) capped at {len(order)}"
+            )
         self.fallbacks_ = fallbacks
         cols = order[: min(n, len(order))]
         self.best_params_ = {"n_features": int(len(cols)), "C": C, "gamma": g}
@@ -353,10 +427,12 @@ class FTestRFESVM(ClassifierMixin, BaseEstimator):
         self.mean_ = pd.Series(mu[cols], index=self.selected_features_)
         self.scale_ = pd.Series(sd[cols], index=self.selected_features_)
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The `probability` parameter was deprecated",
-                                    category=FutureWarning)
-            self.svm_ = SVC(kernel="rbf", C=C, gamma=g, probability=bool(self.probability),
-                            random_state=self.random_state).fit(z[:, cols], yb)
+            warnings.filterwarnings(
+                "ignore", message="The `probability` parameter was deprecated", category=FutureWarning
+            )
+            self.svm_ = SVC(
+                kernel="rbf", C=C, gamma=g, probability=bool(self.probability), random_state=self.random_state
+            ).fit(z[:, cols], yb)
         self.feature_names_in_ = np.asarray([str(c) for c in df.columns], dtype=object)
         self.n_features_in_ = df.shape[1]
         return self
@@ -384,9 +460,15 @@ class FTestRFESVM(ClassifierMixin, BaseEstimator):
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
 
-def signature_pipeline(*, perturbed: Sequence[pd.DataFrame] | pd.DataFrame | None = None,
-                       icc_threshold: float = 0.85, icc_kind: str = "ICC(2,1)", icc_min_rows: int = 5,
-                       seed: int = 0, **svm_params) -> Pipeline:
+def signature_pipeline(
+    *,
+    perturbed: Sequence[pd.DataFrame] | pd.DataFrame | None = None,
+    icc_threshold: float = 0.85,
+    icc_kind: str = "ICC(2,1)",
+    icc_min_rows: int = 5,
+    seed: int = 0,
+    **svm_params,
+) -> Pipeline:
     """``DropConstant -> [SubsetICCFilter] -> FTestRFESVM``: one imaging model of the paper.
 
     ``perturbed``: re-extractions of the features (same columns) for the
@@ -399,8 +481,9 @@ def signature_pipeline(*, perturbed: Sequence[pd.DataFrame] | pd.DataFrame | Non
     if perturbed is not None:
         from .fusion import SubsetICCFilter
 
-        steps.append(("icc", SubsetICCFilter(perturbed=perturbed, threshold=icc_threshold, kind=icc_kind,
-                                             min_rows=icc_min_rows)))
+        steps.append(
+            ("icc", SubsetICCFilter(perturbed=perturbed, threshold=icc_threshold, kind=icc_kind, min_rows=icc_min_rows))
+        )
     steps.append(("signature", FTestRFESVM(random_state=seed, **svm_params)))
     return Pipeline(steps)
 
@@ -433,16 +516,19 @@ def fit_fallbacks(model) -> list[str]:
         if icc is not None and hasattr(icc, "icc_"):
             n_pass = int((icc.icc_ > float(icc.threshold)).sum())
             if n_pass < len(step.selected_features_):
-                out.append(f"ICC filter: {n_pass} feature(s) with {icc.kind} > {icc.threshold} on the re-segmented "
-                           f"training patients; the {len(step.selected_features_)} most reproducible kept instead")
+                out.append(
+                    f"ICC filter: {n_pass} feature(s) with {icc.kind} > {icc.threshold} on the re-segmented "
+                    f"training patients; the {len(step.selected_features_)} most reproducible kept instead"
+                )
         out += list(getattr(step, "fallbacks_", []) or [])
         if getattr(step, "fallback_", None):
             out.append(f"clinical model: {_generic(step.fallback_)}")
     return out
 
 
-def combine_modalities(tables: Mapping[str, pd.DataFrame], modalities: Sequence[str],
-                       sep: str = SEP) -> tuple[pd.DataFrame, list[str]]:
+def combine_modalities(
+    tables: Mapping[str, pd.DataFrame], modalities: Sequence[str], sep: str = SEP
+) -> tuple[pd.DataFrame, list[str]]:
     """Side-by-side features of ``modalities`` (columns ``<modality><sep><feature>``), patients present in all.
 
     Returns ``(table, missing)``: ``missing`` lists ``"<patient>: no <modality> features"`` for each
@@ -459,8 +545,12 @@ def combine_modalities(tables: Mapping[str, pd.DataFrame], modalities: Sequence[
     every = pd.Index([])
     for m in modalities:
         every = every.union(tables[m].index, sort=False)
-    missing = [f"{pid}: no {m} features" for pid in every.difference(ids, sort=False)
-               for m in modalities if pid not in tables[m].index]
+    missing = [
+        f"{pid}: no {m} features"
+        for pid in every.difference(ids, sort=False)
+        for m in modalities
+        if pid not in tables[m].index
+    ]
     parts = [tables[m].loc[ids].add_prefix(f"{m}{sep}") for m in modalities]
     return pd.concat(parts, axis=1), missing
 
@@ -538,10 +628,18 @@ def repeat_summary(values, n_splits: int, n: int, level: float = 0.95) -> dict:
     v = v[np.isfinite(v)]
     k = int(n_splits)
     n_train, n_test = n * (k - 1) / k, n / k
-    out = {"mean": float(v.mean()) if v.size else float("nan"), "low": float("nan"), "high": float("nan"),
-           "se": float("nan"), "sd": float(v.std(ddof=1)) if v.size > 1 else float("nan"), "n_repeats": int(v.size),
-           "rule": (f"mean over {v.size} repeat(s) of {k}-fold CV; corrected resampled t-test CI (Nadeau & Bengio "
-                    f"2003; n_test/n_train = 1/{k - 1}, t with {max(v.size - 1, 0)} df)")}
+    out = {
+        "mean": float(v.mean()) if v.size else float("nan"),
+        "low": float("nan"),
+        "high": float("nan"),
+        "se": float("nan"),
+        "sd": float(v.std(ddof=1)) if v.size > 1 else float("nan"),
+        "n_repeats": int(v.size),
+        "rule": (
+            f"mean over {v.size} repeat(s) of {k}-fold CV; corrected resampled t-test CI (Nadeau & Bengio "
+            f"2003; n_test/n_train = 1/{k - 1}, t with {max(v.size - 1, 0)} df)"
+        ),
+    }
     if v.size >= 2:
         _, out["low"], out["high"] = corrected_resampled_ttest_ci(v, n_train, n_test, level)
         out["se"] = corrected_se(v, n_train, n_test)
@@ -560,11 +658,23 @@ def _fold(make_model, X, y, tr, te, inspect):
     return _positive(m, X.iloc[te]), (inspect(m) if inspect is not None else None), fit_fallbacks(m)
 
 
-def evaluate_model(name: str, make_model, X_train: pd.DataFrame, y_train: pd.Series,
-                   X_validation: pd.DataFrame | None = None, y_validation: pd.Series | None = None, *,
-                   n_splits: int = 5, n_repeats: int = 10, seed: int = 0, n_jobs: int | None = 1,
-                   inspect: Callable[[Any], Any] | None = None, cache_dir: str | Path | None = None,
-                   cache_key: Any = None, progress: bool = False) -> ModelEvaluation:
+def evaluate_model(
+    name: str,
+    make_model,
+    X_train: pd.DataFrame,
+    y_train: pd.Series,
+    X_validation: pd.DataFrame | None = None,
+    y_validation: pd.Series | None = None,
+    *,
+    n_splits: int = 5,
+    n_repeats: int = 10,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+    inspect: Callable[[Any], Any] | None = None,
+    cache_dir: str | Path | None = None,
+    cache_key: Any = None,
+    progress: bool = False,
+) -> ModelEvaluation:
     """The paper's protocol for one model: repeated stratified K-fold CV on training + one external fit.
 
     Outer folds: ``RepeatedStratifiedKFold(n_splits, n_repeats, random_state=seed)``;
@@ -586,10 +696,20 @@ def evaluate_model(name: str, make_model, X_train: pd.DataFrame, y_train: pd.Ser
         raise ValueError(f"{name}: X_validation and y_validation must have the same index (patient ids)")
     path = None
     if cache_dir is not None:
-        key = stable_hash({"name": name, "X": frame_hash(X_train), "y": frame_hash(y_train),
-                           "Xv": frame_hash(X_validation), "yv": frame_hash(y_validation), "seed": int(seed),
-                           "n_splits": n_splits, "n_repeats": n_repeats, "key": cache_key,
-                           "code": _code_version()})
+        key = stable_hash(
+            {
+                "name": name,
+                "X": frame_hash(X_train),
+                "y": frame_hash(y_train),
+                "Xv": frame_hash(X_validation),
+                "yv": frame_hash(y_validation),
+                "seed": int(seed),
+                "n_splits": n_splits,
+                "n_repeats": n_repeats,
+                "key": cache_key,
+                "code": _code_version(),
+            }
+        )
         path = Path(cache_dir) / f"{key[:32]}.joblib"
         if path.is_file():
             try:
@@ -615,14 +735,17 @@ def evaluate_model(name: str, make_model, X_train: pd.DataFrame, y_train: pd.Ser
     per = np.full((len(yv), n_repeats), np.nan)
     info = []
     fallbacks: dict[str, int] = {}
-    for k, ((tr, te), (s, inf, fb)) in enumerate(zip(splits, out)):
+    for k, ((_tr, te), (s, inf, fb)) in enumerate(zip(splits, out)):
         per[te, k // n_splits] = s
         info.append({"repeat": k // n_splits, "fold": k % n_splits, "info": inf})
         for text in dict.fromkeys(fb):
             fallbacks[text] = fallbacks.get(text, 0) + 1
     per_df = pd.DataFrame(per, index=X_train.index, columns=pd.RangeIndex(n_repeats, name="repeat"))
-    aucs = pd.Series([roc_auc_score(yv.to_numpy(), per[:, r]) for r in range(n_repeats)],
-                     index=pd.RangeIndex(n_repeats, name="repeat"), name="AUC")
+    aucs = pd.Series(
+        [roc_auc_score(yv.to_numpy(), per[:, r]) for r in range(n_repeats)],
+        index=pd.RangeIndex(n_repeats, name="repeat"),
+        name="AUC",
+    )
     final = make_model() if callable(make_model) and not hasattr(make_model, "fit") else clone(make_model)
     final.fit(X_train, yv)
     for text in dict.fromkeys(fit_fallbacks(final)):
@@ -631,10 +754,22 @@ def evaluate_model(name: str, make_model, X_train: pd.DataFrame, y_train: pd.Ser
     p_val = None
     if X_validation is not None:
         p_val = pd.Series(_positive(final, X_validation), index=X_validation.index, name="p")
-    ev = ModelEvaluation(name, yv, per_df.mean(axis=1).rename("p"), per_df, aucs, p_app,
-                         None if y_validation is None else y_validation.astype(int), p_val, final, info,
-                         time.perf_counter() - t0, n_splits=int(n_splits), fallbacks=fallbacks,
-                         n_fits=len(splits) + 1)
+    ev = ModelEvaluation(
+        name,
+        yv,
+        per_df.mean(axis=1).rename("p"),
+        per_df,
+        aucs,
+        p_app,
+        None if y_validation is None else y_validation.astype(int),
+        p_val,
+        final,
+        info,
+        time.perf_counter() - t0,
+        n_splits=int(n_splits),
+        fallbacks=fallbacks,
+        n_fits=len(splits) + 1,
+    )
     if path is not None:
         import io as _io
 
@@ -645,8 +780,9 @@ def evaluate_model(name: str, make_model, X_train: pd.DataFrame, y_train: pd.Ser
     return ev
 
 
-def rank_models(evaluations: Mapping[str, ModelEvaluation], by: str = "validation",
-                meta: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
+def rank_models(
+    evaluations: Mapping[str, ModelEvaluation], by: str = "validation", meta: Mapping[str, Mapping] | None = None
+) -> pd.DataFrame:
     """All models with their CV, apparent and validation AUCs, best first.
 
     ``cv_auc`` is the mean of the per-repeat AUCs (with ``cv_auc_low`` / ``cv_auc_high``, the
@@ -662,9 +798,17 @@ def rank_models(evaluations: Mapping[str, ModelEvaluation], by: str = "validatio
     rows = []
     for name, ev in evaluations.items():
         cv = ev.cv_auc_summary()
-        row = {"model": name, **dict((meta or {}).get(name, {})), "cv_auc": cv["mean"], "cv_auc_low": cv["low"],
-               "cv_auc_high": cv["high"], "cv_auc_sd_repeats": cv["sd"], "cv_auc_pooled": ev.cv_auc,
-               "apparent_auc": ev.apparent_auc, "validation_auc": ev.validation_auc}
+        row = {
+            "model": name,
+            **dict((meta or {}).get(name, {})),
+            "cv_auc": cv["mean"],
+            "cv_auc_low": cv["low"],
+            "cv_auc_high": cv["high"],
+            "cv_auc_sd_repeats": cv["sd"],
+            "cv_auc_pooled": ev.cv_auc,
+            "apparent_auc": ev.apparent_auc,
+            "validation_auc": ev.validation_auc,
+        }
         rows.append(row)
     df = pd.DataFrame(rows)
     col = "validation_auc" if by == "validation" else "cv_auc"
@@ -701,9 +845,18 @@ class SignatureNomogram(ClassifierMixin, BaseEstimator):
     (the fallback code paths taken, its signatures' included: :func:`fit_fallbacks`).
     """
 
-    def __init__(self, signature=None, signature_columns=None, clinical=None, p_enter: float = 0.10,
-                 p_keep: float = 0.05, categorical=None, inner_cv: int = 5, score_name: str = "DL signature",
-                 random_state: int = 0):
+    def __init__(
+        self,
+        signature=None,
+        signature_columns=None,
+        clinical=None,
+        p_enter: float = 0.10,
+        p_keep: float = 0.05,
+        categorical=None,
+        inner_cv: int = 5,
+        score_name: str = "DL signature",
+        random_state: int = 0,
+    ):
         self.signature = signature
         self.signature_columns = signature_columns
         self.clinical = clinical
@@ -732,8 +885,10 @@ class SignatureNomogram(ClassifierMixin, BaseEstimator):
             raise ValueError("SignatureNomogram: each class needs at least 2 training patients")
         fallbacks = []
         if n_splits < int(self.inner_cv):
-            fallbacks.append(f"nomogram: signature score out-of-fold by {n_splits} instead of {int(self.inner_cv)} "
-                             "folds (small class)")
+            fallbacks.append(
+                f"nomogram: signature score out-of-fold by {n_splits} instead of {int(self.inner_cv)} "
+                "folds (small class)"
+            )
         skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
         oof = np.full(len(yb), np.nan)
         for tr, te in skf.split(np.zeros(len(yb)), yb):
@@ -746,17 +901,20 @@ class SignatureNomogram(ClassifierMixin, BaseEstimator):
         clin = X.loc[:, list(self.clinical)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            sel = ClinicalLogit(candidates=list(self.clinical), p_enter=self.p_enter, p_keep=self.p_keep,
-                                categorical=self.categorical).fit(clin, ys)
+            sel = ClinicalLogit(
+                candidates=list(self.clinical), p_enter=self.p_enter, p_keep=self.p_keep, categorical=self.categorical
+            ).fit(clin, ys)
         self.clinical_selection_ = sel
         self.clinical_selected_ = list(sel.selected_)
         design = clin.loc[:, self.clinical_selected_].copy()
         design.insert(0, self.score_name, self.oof_score_.to_numpy())
-        self.logit_ = ClinicalLogit(candidates=list(design.columns), p_enter=1.01, p_keep=1.01,
-                                    categorical=self.categorical).fit(design, ys)
+        self.logit_ = ClinicalLogit(
+            candidates=list(design.columns), p_enter=1.01, p_keep=1.01, categorical=self.categorical
+        ).fit(design, ys)
         fallbacks += [f"nomogram's clinical selection: {_generic(sel.fallback_)}"] if sel.fallback_ else []
-        fallbacks += ([f"nomogram's logistic regression: {_generic(self.logit_.fallback_)}"]
-                      if self.logit_.fallback_ else [])
+        fallbacks += (
+            [f"nomogram's logistic regression: {_generic(self.logit_.fallback_)}"] if self.logit_.fallback_ else []
+        )
         self.fallbacks_ = list(dict.fromkeys(fallbacks))
         return self
 
@@ -830,9 +988,15 @@ def signature_affine(model) -> SignatureAffine:
         else:
             raise TypeError(f"signature_affine: cannot write out step {type(step).__name__}")
     svm = final.svm_
-    return SignatureAffine(cols, c, s, np.asarray(svm.support_vectors_, dtype=float),
-                           np.asarray(svm.dual_coef_, dtype=float).ravel(), float(np.ravel(svm.intercept_)[0]),
-                           float(svm._gamma))
+    return SignatureAffine(
+        cols,
+        c,
+        s,
+        np.asarray(svm.support_vectors_, dtype=float),
+        np.asarray(svm.dual_coef_, dtype=float).ravel(),
+        float(np.ravel(svm.intercept_)[0]),
+        float(svm._gamma),
+    )
 
 
 class SignatureScore:
@@ -847,8 +1011,9 @@ class SignatureScore:
     """
 
     @staticmethod
-    def build(network, module_name: str, affine: SignatureAffine, modality: str, prefix: str,
-              fixed: pd.Series, sep: str = SEP):
+    def build(
+        network, module_name: str, affine: SignatureAffine, modality: str, prefix: str, fixed: pd.Series, sep: str = SEP
+    ):
         import torch
 
         from .features.deep import _get_module
@@ -857,7 +1022,7 @@ class SignatureScore:
         idx, pos = [], []
         for j, col in enumerate(affine.columns):
             if str(col).startswith(lead):
-                idx.append(int(str(col)[len(lead):]))
+                idx.append(int(str(col)[len(lead) :]))
                 pos.append(j)
         base = np.array([float(fixed[c]) for c in affine.columns])
 
@@ -901,9 +1066,20 @@ class SignatureScore:
 _NETS: dict = {}
 
 
-def signature_gradcam(model, features: pd.Series, crop: np.ndarray, modality: str, *, backbone: str = "resnet50",
-                      layer: str = "last_conv", weights: str = "auto", seed: int = 0, size: int = 224,
-                      class_idx: int | None = None, sep: str = SEP) -> tuple[np.ndarray, int, int]:
+def signature_gradcam(
+    model,
+    features: pd.Series,
+    crop: np.ndarray,
+    modality: str,
+    *,
+    backbone: str = "resnet50",
+    layer: str = "last_conv",
+    weights: str = "auto",
+    seed: int = 0,
+    size: int = 224,
+    class_idx: int | None = None,
+    sep: str = SEP,
+) -> tuple[np.ndarray, int, int]:
     """Grad-CAM of the fitted signature ``model`` for one modality's crop of one patient.
 
     ``features``: that patient's full feature row (the columns the model was
@@ -939,8 +1115,8 @@ def signature_gradcam(model, features: pd.Series, crop: np.ndarray, modality: st
         return np.zeros(np.asarray(crop).shape, dtype=float), 0, int(class_idx)
     target = resolve_layer(meta["backbone"], "last_conv")
     cam = gradcam(score, x, target_layer=score.net.get_submodule(target), class_idx=int(class_idx))
-    import torch.nn.functional as F
     import torch
+    import torch.nn.functional as F
 
     t = torch.from_numpy(np.asarray(cam, dtype=np.float32))[None, None]
     cam = F.interpolate(t, size=np.asarray(crop).shape, mode="bilinear", align_corners=False)[0, 0].numpy()
@@ -953,8 +1129,9 @@ def signature_gradcam(model, features: pd.Series, crop: np.ndarray, modality: st
 PERFORMANCE_METRICS = ("AUC", "C-index", "ACC", "SEN", "SPE", "PPV", "NPV", "AP")
 
 
-def performance(y, p, *, threshold: float = 0.5, ci_method: str = "wilson-cc", level: float = 0.95,
-                hl_groups: int = 10) -> dict:
+def performance(
+    y, p, *, threshold: float = 0.5, ci_method: str = "wilson-cc", level: float = 0.95, hl_groups: int = 10
+) -> dict:
     """The paper's measures of one model in one cohort (Yang et al. 2022, 'Statistical analysis').
 
     ``{"AUC": (auc, low, high)}`` (DeLong CI), ``"C-index"`` (Harrell's C; for a
@@ -974,8 +1151,10 @@ def performance(y, p, *, threshold: float = 0.5, ci_method: str = "wilson-cc", l
     yv = np.asarray(y).astype(int)
     pv = np.asarray(p, dtype=float)
     low, auc, high = auc_ci(yv, pv, level=level, method="delong")
-    out = {"AUC": (float(auc), float(min(low, auc)), float(min(max(high, auc), 1.0))),
-           "C-index": (float(auc), float(min(low, auc)), float(min(max(high, auc), 1.0)))}
+    out = {
+        "AUC": (float(auc), float(min(low, auc)), float(min(max(high, auc), 1.0))),
+        "C-index": (float(auc), float(min(low, auc)), float(min(max(high, auc), 1.0))),
+    }
     cm = confusion_metrics(yv, (pv >= threshold).astype(int), ci_method=ci_method, level=level)
     for k in ("ACC", "SEN", "SPE", "PPV", "NPV"):
         out[k] = tuple(float(v) for v in cm[k])
@@ -991,8 +1170,9 @@ def performance(y, p, *, threshold: float = 0.5, ci_method: str = "wilson-cc", l
     return out
 
 
-def cv_performance(ev: ModelEvaluation, *, threshold: float = 0.5, ci_method: str = "wilson-cc",
-                   level: float = 0.95) -> dict:
+def cv_performance(
+    ev: ModelEvaluation, *, threshold: float = 0.5, ci_method: str = "wilson-cc", level: float = 0.95
+) -> dict:
     """The training cohort's cross-validated measures, repeat by repeat (the headline of a repeated CV).
 
     For each repeat of the outer CV, :func:`performance` of that repeat's out-of-fold
@@ -1006,8 +1186,7 @@ def cv_performance(ev: ModelEvaluation, *, threshold: float = 0.5, ci_method: st
     y = ev.y_train.to_numpy()
     rows = []
     for r in ev.oof_per_repeat.columns:
-        perf = performance(y, ev.oof_per_repeat[r].to_numpy(), threshold=threshold, ci_method=ci_method,
-                           level=level)
+        perf = performance(y, ev.oof_per_repeat[r].to_numpy(), threshold=threshold, ci_method=ci_method, level=level)
         rows.append({k: perf[k][0] for k in PERFORMANCE_METRICS})
     per_repeat = pd.DataFrame(rows, index=ev.oof_per_repeat.columns)
     out = {k: repeat_summary(per_repeat[k].to_numpy(), ev.n_splits, len(y), level) for k in PERFORMANCE_METRICS}
@@ -1021,8 +1200,9 @@ def cv_performance(ev: ModelEvaluation, *, threshold: float = 0.5, ci_method: st
 POOLED_OOF = "repeat-averaged out-of-fold probability (secondary)"
 
 
-def record_cv_performance(results, model: str, cv: Mapping, metrics: Sequence[str] = PERFORMANCE_METRICS,
-                          **extra) -> None:
+def record_cv_performance(
+    results, model: str, cv: Mapping, metrics: Sequence[str] = PERFORMANCE_METRICS, **extra
+) -> None:
     """Record :func:`cv_performance` on cohort ``training``: the per-repeat means (with the corrected SE as
     ``se``) as the metrics, the repeat-averaged out-of-fold AUC and Hosmer-Lemeshow test as labelled
     secondaries (``variable`` = :data:`POOLED_OOF`)."""
@@ -1030,22 +1210,54 @@ def record_cv_performance(results, model: str, cv: Mapping, metrics: Sequence[st
         s = cv[k]
         ok = np.isfinite(s["mean"])
         has_ci = ok and np.isfinite(s["low"]) and np.isfinite(s["high"])
-        results.add_metric(model, "training", k, float(s["mean"]) if ok else None,
-                           (s["low"], s["high"]) if has_ci else None,
-                           se=float(s["se"]) if has_ci else None, n_repeats=s["n_repeats"],
-                           ci_method=s["rule"] if has_ci else "one repeat: no interval", **extra)
+        results.add_metric(
+            model,
+            "training",
+            k,
+            float(s["mean"]) if ok else None,
+            (s["low"], s["high"]) if has_ci else None,
+            se=float(s["se"]) if has_ci else None,
+            n_repeats=s["n_repeats"],
+            ci_method=s["rule"] if has_ci else "one repeat: no interval",
+            **extra,
+        )
     auc, lo, hi = cv["pooled"]["AUC"]
-    results.add_metric(model, "training", "AUC", auc, (lo, hi), variable=POOLED_OOF,
-                       ci_method="DeLong, on the repeat-averaged out-of-fold probability (the average of the "
-                                 "repeats' models, its CI as if it were one model's)", **extra)
+    results.add_metric(
+        model,
+        "training",
+        "AUC",
+        auc,
+        (lo, hi),
+        variable=POOLED_OOF,
+        ci_method="DeLong, on the repeat-averaged out-of-fold probability (the average of the "
+        "repeats' models, its CI as if it were one model's)",
+        **extra,
+    )
     chi2, df, pv = cv["pooled"]["HL"]
     if np.isfinite(pv):
-        results.add_metric(model, "training", "P", pv, None, variable="Hosmer-Lemeshow", chi2=chi2, df=df,
-                           note=f"on the {POOLED_OOF}", **extra)
+        results.add_metric(
+            model,
+            "training",
+            "P",
+            pv,
+            None,
+            variable="Hosmer-Lemeshow",
+            chi2=chi2,
+            df=df,
+            note=f"on the {POOLED_OOF}",
+            **extra,
+        )
 
 
-def record_performance(results, model: str, cohort: str, perf: Mapping, metrics: Sequence[str] = PERFORMANCE_METRICS,
-                       hosmer_lemeshow: bool = True, **extra) -> None:
+def record_performance(
+    results,
+    model: str,
+    cohort: str,
+    perf: Mapping,
+    metrics: Sequence[str] = PERFORMANCE_METRICS,
+    hosmer_lemeshow: bool = True,
+    **extra,
+) -> None:
     """``results.add_metric`` for each metric of a :func:`performance` dict (NaN -> not computed; no CI -> None).
 
     The Hosmer-Lemeshow test is recorded as metric ``"P"`` with ``variable="Hosmer-Lemeshow"`` (chi2 and df as extras).
@@ -1077,16 +1289,28 @@ class FeatureSets:
     hcr: dict = field(default_factory=dict)
     hcr_resegmented: dict = field(default_factory=dict)
     deep: dict = field(default_factory=dict)
-    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["case_id", "modality", "source",
-                                                                                 "reason"]))
+    failures: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["case_id", "modality", "source", "reason"])
+    )
     info: dict = field(default_factory=dict)
 
 
-def extract_feature_sets(cohort, modalities: Sequence[str], *, radiomics_params="default",
-                         resegment_ids: Sequence[str] = (), perturbation: str = "jitter",
-                         backbones: Sequence[str] = (), layers: Mapping[str, Sequence[str]] | None = None,
-                         size: int = 224, slices: str = "max_area", weights: str = "auto", seed: int = 0,
-                         n_jobs: int = 1, progress: bool = False) -> FeatureSets:
+def extract_feature_sets(
+    cohort,
+    modalities: Sequence[str],
+    *,
+    radiomics_params="default",
+    resegment_ids: Sequence[str] = (),
+    perturbation: str = "jitter",
+    backbones: Sequence[str] = (),
+    layers: Mapping[str, Sequence[str]] | None = None,
+    size: int = 224,
+    slices: str = "max_area",
+    weights: str = "auto",
+    seed: int = 0,
+    n_jobs: int = 1,
+    progress: bool = False,
+) -> FeatureSets:
     """Handcrafted and deep features of every modality of ``cohort`` (cached by the extractors).
 
     ``resegment_ids``: patients whose mask is segmented a second time
@@ -1096,7 +1320,6 @@ def extract_feature_sets(cohort, modalities: Sequence[str], *, radiomics_params=
     ["last_conv"])`` with :func:`replicate.features.deep.extract_deep`.
     Nothing is dropped silently: failed cases are in ``failures``.
     """
-    from .features.deep import extract_deep
     from .features.perturb import perturbed_cases
     from .features.radiomics import extract_radiomics
 
@@ -1127,9 +1350,11 @@ def extract_feature_sets(cohort, modalities: Sequence[str], *, radiomics_params=
     case_lists = {m: cohort.cases(m) for m in modalities}
     from .config import feature_cache_dir
 
-    cdir = str(feature_cache_dir())          # resolved here: workers may have started under another environment
-    job = [(b, lay, m, case_lists[m], size, slices, weights, seed, progress and int(n_jobs) == 1, cdir)
-           for b, lay, m in tasks]
+    cdir = str(feature_cache_dir())  # resolved here: workers may have started under another environment
+    job = [
+        (b, lay, m, case_lists[m], size, slices, weights, seed, progress and int(n_jobs) == 1, cdir)
+        for b, lay, m in tasks
+    ]
     # worker processes (~5 s start-up each: torch, timm) only pay off on large inputs
     if int(n_jobs) > 1 and len(job) > 1 and int(size) >= 128:
         from joblib import Parallel, delayed
@@ -1138,7 +1363,7 @@ def extract_feature_sets(cohort, modalities: Sequence[str], *, radiomics_params=
     else:
         outs = [_deep_task(*j) for j in job]
     seconds = {}
-    for (b, lay, m), res in zip(tasks, outs):
+    for (b, _lay, m), res in zip(tasks, outs):
         for layer, ft in res.items():
             out.deep[(b, layer, m)] = ft.features
             weights_labels[b] = ft.info["weights"]
@@ -1151,8 +1376,7 @@ def extract_feature_sets(cohort, modalities: Sequence[str], *, radiomics_params=
     return out
 
 
-def _deep_task(backbone, layers, modality, cases, size, slices, weights, seed, progress, cache_dir,
-               threads: int = 1):
+def _deep_task(backbone, layers, modality, cases, size, slices, weights, seed, progress, cache_dir, threads: int = 1):
     """Every layer of one backbone on one modality's cases (run in this process or a joblib worker).
 
     torch runs on ``threads`` threads meanwhile (restored afterwards).
@@ -1168,8 +1392,17 @@ def _deep_task(backbone, layers, modality, cases, size, slices, weights, seed, p
         for layer in layers:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # the untrained-weights warning: in info
-                out[layer] = extract_deep(cases, backbone, layer=layer, size=size, slices=slices, weights=weights,
-                                          seed=seed, progress=progress, cache_dir=cache_dir)
+                out[layer] = extract_deep(
+                    cases,
+                    backbone,
+                    layer=layer,
+                    size=size,
+                    slices=slices,
+                    weights=weights,
+                    seed=seed,
+                    progress=progress,
+                    cache_dir=cache_dir,
+                )
     finally:
         torch.set_num_threads(before)
     return out

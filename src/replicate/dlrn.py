@@ -38,14 +38,16 @@ repeat-averaged out-of-fold prediction is a secondary number. Every fallback a
 fit takes is recorded in ``info_["fallbacks"]`` and turned into words by
 :func:`fallback_deviations`; the fixed method choices by :func:`method_declarations`.
 """
+
 from __future__ import annotations
 
 import copy
 import math
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,17 +64,54 @@ from .models import display_name, make_classifier
 from .stats.metrics import youden_threshold
 
 __all__ = [
-    "DLRNConfig", "ImageFeatures", "extract_image_features", "combat_all", "PartialICCFilter",
-    "RelevancePool", "selection_pipeline", "DLRNModel", "LassoHead", "fit_external", "repeated_cv", "CVResult",
-    "random_split_aucs", "summarise_split_aucs", "evaluate", "record_metrics", "signature_table",
-    "SHORT_CLF", "logit", "ajcc_t_stage", "reproducibility_subset", "gap_table",
-    "derive_public_columns", "null_seed_aucs", "record_cv_aucs", "SECONDARY_CV_AUC", "fallback_deviations",
-    "method_declarations", "survival_by_risk", "event_label_overlap", "comparison_audit_flags", "proxy_sentences",
+    "DLRNConfig",
+    "ImageFeatures",
+    "extract_image_features",
+    "combat_all",
+    "PartialICCFilter",
+    "RelevancePool",
+    "selection_pipeline",
+    "DLRNModel",
+    "LassoHead",
+    "fit_external",
+    "repeated_cv",
+    "CVResult",
+    "random_split_aucs",
+    "summarise_split_aucs",
+    "evaluate",
+    "record_metrics",
+    "signature_table",
+    "SHORT_CLF",
+    "logit",
+    "ajcc_t_stage",
+    "reproducibility_subset",
+    "gap_table",
+    "derive_public_columns",
+    "null_seed_aucs",
+    "record_cv_aucs",
+    "SECONDARY_CV_AUC",
+    "fallback_deviations",
+    "method_declarations",
+    "survival_by_risk",
+    "event_label_overlap",
+    "comparison_audit_flags",
+    "proxy_sentences",
 ]
 
 #: Short classifier labels used in model names (the papers' abbreviations).
-SHORT_CLF = {"lasso": "LASSO", "lr": "LR", "dt": "DT", "rf": "RF", "svm": "SVM", "adaboost": "AdaBoost", "svm_linear": "LinSVM",
-             "lda": "LDA", "qda": "QDA", "gnb": "NB", "gbm": "GBM"}
+SHORT_CLF = {
+    "lasso": "LASSO",
+    "lr": "LR",
+    "dt": "DT",
+    "rf": "RF",
+    "svm": "SVM",
+    "adaboost": "AdaBoost",
+    "svm_linear": "LinSVM",
+    "lda": "LDA",
+    "qda": "QDA",
+    "gnb": "NB",
+    "gbm": "GBM",
+}
 TABLE_METRICS = ("AUC", "ACC", "ER", "SEN", "SPE", "PPV", "NPV")
 
 SOURCES = ("hcr", "deep")
@@ -109,7 +148,7 @@ class DLRNConfig:
     score_name: str = "Rad-signature"
 
     @classmethod
-    def from_spec(cls, spec, counts: dict | None = None) -> "DLRNConfig":
+    def from_spec(cls, spec, counts: dict | None = None) -> DLRNConfig:
         d = spec.design if hasattr(spec, "design") else dict(spec.get("design", {}))
         counts = dict(counts or {})
         sigs = {name: list(v["sources"]) for name, v in d["signatures"].items()}
@@ -120,7 +159,9 @@ class DLRNConfig:
         cutoff = float(cut.split("_")[-1]) if str(cut).startswith("probability_") else 0.5
         pool = counts.get("mrmr_pool")
         return cls(
-            signatures=sigs, classifiers=clfs, smote=[bool(x) for x in d.get("smote", [False, True])],
+            signatures=sigs,
+            classifiers=clfs,
+            smote=[bool(x) for x in d.get("smote", [False, True])],
             chosen=(ch.get("signature", next(iter(sigs))), ch.get("classifier", clfs[0]), bool(ch.get("smote", False))),
             chosen_name=ch.get("model_name", "Radiomics"),
             icc_threshold=float(d.get("robustness", {}).get("icc_threshold", 0.75)),
@@ -189,10 +230,20 @@ def _radiomics_params(params, image_types) -> dict:
     return p
 
 
-def extract_image_features(cohort, modalities: Sequence[str], *, params="default", image_types=None,
-                           deep: dict | None = None, perturb_kinds: Sequence[str] = ("jitter",),
-                           perturb_ids: Sequence[str] | None = None, seed: int = 0, n_jobs: int = 1,
-                           progress: bool = False, torch_threads: int | None = 1) -> ImageFeatures:
+def extract_image_features(
+    cohort,
+    modalities: Sequence[str],
+    *,
+    params="default",
+    image_types=None,
+    deep: dict | None = None,
+    perturb_kinds: Sequence[str] = ("jitter",),
+    perturb_ids: Sequence[str] | None = None,
+    seed: int = 0,
+    n_jobs: int = 1,
+    progress: bool = False,
+    torch_threads: int | None = 1,
+) -> ImageFeatures:
     """HCR (+ DL) features of every modality of ``cohort``, and HCR features on perturbed masks.
 
     ``params``: PyRadiomics parameter name/path/dict; ``image_types``: keep only these image types
@@ -215,8 +266,14 @@ def extract_image_features(cohort, modalities: Sequence[str], *, params="default
     pert_tables: dict[str, list[pd.DataFrame]] = {k: [] for k in perturb_kinds}
     fails: list[tuple[str, str, str]] = []
     pert_fails: list[tuple[str, str, str]] = []
-    info: dict[str, Any] = {"modalities": list(modalities), "n_hcr": {}, "n_deep": {}, "deep_null": {},
-                            "weights": None, "seconds": {}}
+    info: dict[str, Any] = {
+        "modalities": list(modalities),
+        "n_hcr": {},
+        "n_deep": {},
+        "deep_null": {},
+        "weights": None,
+        "seconds": {},
+    }
     for m in modalities:
         cases = cohort.cases(m)
         t = time.perf_counter()
@@ -273,7 +330,7 @@ def extract_image_features(cohort, modalities: Sequence[str], *, params="default
     bad = {cid for cid, _, _ in fails}
     feats = feats.loc[[i for i in feats.index if i not in bad]]
     perturbed = []
-    for k, parts in pert_tables.items():
+    for parts in pert_tables.values():
         if parts:
             p = pd.concat(parts, axis=1, join="inner")
             perturbed.append(p.loc[[i for i in p.index if i in feats.index]])
@@ -397,8 +454,9 @@ class RelevancePool(FrameSelector):
         return self
 
 
-def selection_pipeline(config: DLRNConfig, *, perturbed=None, batch: pd.Series | None = None,
-                       seed: int = 0) -> Pipeline:
+def selection_pipeline(
+    config: DLRNConfig, *, perturbed=None, batch: pd.Series | None = None, seed: int = 0
+) -> Pipeline:
     """DropConstant -> [ICC filter] -> [ComBat] -> z-score -> [relevance pool] -> mRMR -> LASSO (CV penalty)."""
     steps: list[tuple[str, Any]] = [("drop_constant", DropConstant())]
     if perturbed is not None and len(perturbed):
@@ -482,9 +540,17 @@ class DLRNModel(BaseEstimator):
     probability for new rows.
     """
 
-    def __init__(self, config: DLRNConfig, signature_columns: dict, clinical_columns: Sequence[str],
-                 perturbed=None, batch: pd.Series | None = None, heads: str = "all", seed: int = 0,
-                 cutoff_folds: int | None = None):
+    def __init__(
+        self,
+        config: DLRNConfig,
+        signature_columns: dict,
+        clinical_columns: Sequence[str],
+        perturbed=None,
+        batch: pd.Series | None = None,
+        heads: str = "all",
+        seed: int = 0,
+        cutoff_folds: int | None = None,
+    ):
         self.config = config
         self.signature_columns = signature_columns
         self.clinical_columns = clinical_columns
@@ -547,14 +613,24 @@ class DLRNModel(BaseEstimator):
         """
         k = min(int(self.cutoff_folds), int(ys.value_counts().min()))
         if k < 2:
-            raise ValueError(f"cutoff_folds: the training rows hold {int(ys.value_counts().min())} patient(s) of "
-                             "one class; an inner cross-validation needs at least 2")
+            raise ValueError(
+                f"cutoff_folds: the training rows hold {int(ys.value_counts().min())} patient(s) of "
+                "one class; an inner cross-validation needs at least 2"
+            )
         inner = StratifiedKFold(n_splits=k, shuffle=True, random_state=self.seed)
         models = self.config.cutoff_models
         oof = pd.DataFrame(np.nan, index=X.index, columns=models)
         for tr, te in inner.split(np.zeros(len(ys)), ys.to_numpy()):
-            sub = type(self)(self.config, self.signature_columns, self.clinical_columns, perturbed=self.perturbed,
-                             batch=self.batch, heads="dlrn", seed=self.seed, cutoff_folds=None)
+            sub = type(self)(
+                self.config,
+                self.signature_columns,
+                self.clinical_columns,
+                perturbed=self.perturbed,
+                batch=self.batch,
+                heads="dlrn",
+                seed=self.seed,
+                cutoff_folds=None,
+            )
             sub.fit(X.iloc[tr], ys.iloc[tr])
             oof.iloc[te] = sub.predict_scores(X.iloc[te])[models].to_numpy()
             self.info_.setdefault("inner_fits", []).append({"fallbacks": sub.info_["fallbacks"]})
@@ -580,8 +656,13 @@ class DLRNModel(BaseEstimator):
             sm = steps.get("smote") if hasattr(steps, "get") else None
             used = getattr(sm, "k_neighbors_used_", None) if sm is not None else None
             if used is not None and used < int(sm.k_neighbors):
-                out.append({"step": "smote_no_samples" if used == 0 else "smote_fewer_neighbours", "where": name,
-                            "detail": f"k_neighbors {used}"})
+                out.append(
+                    {
+                        "step": "smote_no_samples" if used == 0 else "smote_fewer_neighbours",
+                        "where": name,
+                        "detail": f"k_neighbors {used}",
+                    }
+                )
         for part in (self.clinical_.fallback_ or "").split("; final model separated"):
             if "best univariate variable" in part:
                 out.append({"step": "clinical", "where": "Clinical", "detail": part})
@@ -594,8 +675,12 @@ class DLRNModel(BaseEstimator):
         out = {"n_in": len(cols), "n_after_null": int(sel.named_steps["drop_constant"].n_features_selected_)}
         icc = sel.named_steps.get("icc")
         if icc is not None:
-            out.update(icc_tested=int(icc.n_tested_), icc_kept=int(icc.n_kept_tested_), icc_rows=int(icc.n_rows_),
-                       icc_kept_columns=[c for c in icc.selected_features_ if c in icc.icc_.index])
+            out.update(
+                icc_tested=int(icc.n_tested_),
+                icc_kept=int(icc.n_kept_tested_),
+                icc_rows=int(icc.n_rows_),
+                icc_kept_columns=[c for c in icc.selected_features_ if c in icc.icc_.index],
+            )
         out["mrmr"] = list(sel.named_steps["mrmr"].ranking_)
         lasso = sel.named_steps["lasso"]
         out["lasso_coef"] = {k: float(v) for k, v in lasso.coef_[lasso.support_].items()}
@@ -610,7 +695,7 @@ class DLRNModel(BaseEstimator):
             cols = list(self.signature_columns[sig])
             steps = [("extracted", cols), ("non-null", sel.named_steps["drop_constant"].selected_features_)]
             if "icc" in sel.named_steps:
-                steps.append(("ICC > %.2f" % self.config.icc_threshold, sel.named_steps["icc"].selected_features_))
+                steps.append((f"ICC > {self.config.icc_threshold:.2f}", sel.named_steps["icc"].selected_features_))
             steps.append(("mRMR", sel.named_steps["mrmr"].selected_features_))
             steps.append(("LASSO", sel.named_steps["lasso"].selected_features_))
             for m in modalities:
@@ -674,7 +759,9 @@ def ajcc_t_stage(diameter_mm) -> pd.Series | np.ndarray:
     return out if isinstance(diameter_mm, pd.Series) else out.to_numpy()
 
 
-def reproducibility_subset(table: pd.DataFrame, n: int | None, seed: int = 0, by: str | None = None) -> list[str] | None:
+def reproducibility_subset(
+    table: pd.DataFrame, n: int | None, seed: int = 0, by: str | None = None
+) -> list[str] | None:
     """A seeded, label-free random subset of ``n`` patients (stratified by ``by``, e.g. centre) whose masks
     are re-segmented (perturbed) for the ICC filter; ``None``: every patient."""
     if n is None or int(n) >= len(table):
@@ -769,8 +856,9 @@ class CVResult:
     def auc_per_repeat(self) -> pd.DataFrame:
         """AUC of each repeat's pooled out-of-fold predictions (repeats x models)."""
         yv = self.y.to_numpy()
-        return pd.DataFrame({m: [roc_auc_score(yv, df[r].to_numpy()) for r in df.columns]
-                             for m, df in self.per_repeat.items()})
+        return pd.DataFrame(
+            {m: [roc_auc_score(yv, df[r].to_numpy()) for r in df.columns] for m, df in self.per_repeat.items()}
+        )
 
     def auc_summary(self, level: float = 0.95) -> pd.DataFrame:
         """Per model: the mean test-fold AUC with the corrected resampled t-test CI, and the secondary
@@ -797,11 +885,22 @@ class CVResult:
             mean, lo, hi = corrected_resampled_ttest_ci(v, n_tr, n_te, level)
             p = self.oof(m).to_numpy()
             plo, pauc, phi = auc_ci(yv, p, level=level)
-            rows.append({"model": m, "mean": mean, "low": lo, "high": hi, "se": corrected_se(v, n_tr, n_te),
-                         "sd_folds": float(np.std(v, ddof=1)), "n_folds": int(v.size),
-                         "per_repeat": g.groupby("repeat")["AUC"].mean().round(4).tolist(),
-                         "pooled": pauc, "pooled_low": plo, "pooled_high": phi,
-                         "pooled_se": float(np.sqrt(delong_variance(yv, p)[1]))})
+            rows.append(
+                {
+                    "model": m,
+                    "mean": mean,
+                    "low": lo,
+                    "high": hi,
+                    "se": corrected_se(v, n_tr, n_te),
+                    "sd_folds": float(np.std(v, ddof=1)),
+                    "n_folds": int(v.size),
+                    "per_repeat": g.groupby("repeat")["AUC"].mean().round(4).tolist(),
+                    "pooled": pauc,
+                    "pooled_low": plo,
+                    "pooled_high": phi,
+                    "pooled_se": float(np.sqrt(delong_variance(yv, p)[1])),
+                }
+            )
         return pd.DataFrame(rows).set_index("model")
 
     def predictions_at_cutoff(self, model: str) -> pd.DataFrame:
@@ -809,8 +908,15 @@ class CVResult:
         fold model learned on that fold's training rows (:attr:`DLRNModel.cutoffs_`)."""
         if not self.fold_cutoffs or not all(model in c for c in self.fold_cutoffs):
             raise ValueError(f"no learned cut-off for {model!r}: run repeated_cv with cutoff_folds")
-        thr = np.array([[self.fold_cutoffs[r * self.n_splits + int(self.fold_of.iat[i, r])][model]
-                         for r in range(self.n_repeats)] for i in range(len(self.y))])
+        thr = np.array(
+            [
+                [
+                    self.fold_cutoffs[r * self.n_splits + int(self.fold_of.iat[i, r])][model]
+                    for r in range(self.n_repeats)
+                ]
+                for i in range(len(self.y))
+            ]
+        )
         calls = (self.per_repeat[model].to_numpy() >= thr).astype(int)
         return pd.DataFrame(calls, index=self.y.index, columns=self.per_repeat[model].columns)
 
@@ -834,15 +940,25 @@ def _parallel(fn, tasks, n_jobs):
     return Parallel(n_jobs=n_jobs)(delayed(fn)(*t) for t in tasks)
 
 
-def repeated_cv(make_model, X: pd.DataFrame, y: pd.Series, n_splits: int = 5, n_repeats: int = 10,
-                seed: int = 0, n_jobs: int | None = 1) -> CVResult:
+def repeated_cv(
+    make_model,
+    X: pd.DataFrame,
+    y: pd.Series,
+    n_splits: int = 5,
+    n_repeats: int = 10,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+) -> CVResult:
     """Repeated stratified K-fold (``RepeatedStratifiedKFold(random_state=seed)``, as
     :func:`replicate.validation.repeated_cv_predict`); the whole DLRN model is refitted in every fold,
     and every fold's test AUC is kept (:meth:`CVResult.auc_summary`)."""
     t0 = time.perf_counter()
     y = as_series(y, X.index).astype(int)
-    splits = list(RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
-                  .split(np.zeros(len(y)), y.to_numpy()))
+    splits = list(
+        RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed).split(
+            np.zeros(len(y)), y.to_numpy()
+        )
+    )
     res = _parallel(_fold, [(make_model, X, y, tr, te) for tr, te in splits], n_jobs)
     per: dict[str, np.ndarray] = {}
     fold_of = np.full((len(y), n_repeats), -1, dtype=int)
@@ -852,32 +968,67 @@ def repeated_cv(make_model, X: pd.DataFrame, y: pd.Series, n_splits: int = 5, n_
         r, f = divmod(k, n_splits)
         fold_of[te, r] = f
         if len(np.unique(yv[te])) < 2:
-            raise ValueError(f"repeated_cv: test fold {f} of repeat {r} holds one class only; "
-                             "stratified folds need at least n_splits patients of each class")
+            raise ValueError(
+                f"repeated_cv: test fold {f} of repeat {r} holds one class only; "
+                "stratified folds need at least n_splits patients of each class"
+            )
         for mname in scores.columns:
             s = scores[mname].to_numpy()
             per.setdefault(mname, np.full((len(y), n_repeats), np.nan))[te, r] = s
-            aucs.append({"repeat": r, "fold": f, "model": mname, "AUC": float(roc_auc_score(yv[te], s)),
-                         "n_train": len(tr), "n_test": len(te)})
+            aucs.append(
+                {
+                    "repeat": r,
+                    "fold": f,
+                    "model": mname,
+                    "AUC": float(roc_auc_score(yv[te], s)),
+                    "n_train": len(tr),
+                    "n_test": len(te),
+                }
+            )
         infos.append({"repeat": r, "fold": f, "info": info})
         cutoffs.append(cut)
-    per_df = {m: pd.DataFrame(a, index=X.index, columns=pd.RangeIndex(n_repeats, name="repeat"))
-              for m, a in per.items()}
-    return CVResult(y, per_df, n_splits, n_repeats, seed, infos, round(time.perf_counter() - t0, 1),
-                    fold_of=pd.DataFrame(fold_of, index=X.index, columns=pd.RangeIndex(n_repeats, name="repeat")),
-                    fold_aucs=pd.DataFrame(aucs), fold_cutoffs=cutoffs)
+    per_df = {
+        m: pd.DataFrame(a, index=X.index, columns=pd.RangeIndex(n_repeats, name="repeat")) for m, a in per.items()
+    }
+    return CVResult(
+        y,
+        per_df,
+        n_splits,
+        n_repeats,
+        seed,
+        infos,
+        round(time.perf_counter() - t0, 1),
+        fold_of=pd.DataFrame(fold_of, index=X.index, columns=pd.RangeIndex(n_repeats, name="repeat")),
+        fold_aucs=pd.DataFrame(aucs),
+        fold_cutoffs=cutoffs,
+    )
 
 
 def _split_auc(make_model, X, y, tr, te, k):
     m = make_model().fit(X.iloc[tr], y.iloc[tr])
     s = m.predict_scores(X.iloc[te])
     yt = y.iloc[te].to_numpy()
-    return [{"split": k, "model": c, "AUC": float(roc_auc_score(yt, s[c].to_numpy())), "n_train": len(tr),
-             "n_test": len(te)} for c in s.columns], m.info_
+    return [
+        {
+            "split": k,
+            "model": c,
+            "AUC": float(roc_auc_score(yt, s[c].to_numpy())),
+            "n_train": len(tr),
+            "n_test": len(te),
+        }
+        for c in s.columns
+    ], m.info_
 
 
-def random_split_aucs(make_model, X: pd.DataFrame, y: pd.Series, n_splits: int = 100, test_size: float = 0.2,
-                      seed: int = 0, n_jobs: int | None = 1) -> pd.DataFrame:
+def random_split_aucs(
+    make_model,
+    X: pd.DataFrame,
+    y: pd.Series,
+    n_splits: int = 100,
+    test_size: float = 0.2,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+) -> pd.DataFrame:
     """WORC's evaluation: ``n_splits`` stratified random train/test splits (as
     :func:`replicate.validation.random_splits`); one row per split and model with the test AUC. Each split
     model's ``info_`` is in ``attrs["fit_info"]``."""
@@ -886,7 +1037,7 @@ def random_split_aucs(make_model, X: pd.DataFrame, y: pd.Series, n_splits: int =
     splits = [(np.sort(tr), np.sort(te)) for tr, te in sss.split(np.zeros(len(y)), y.to_numpy())]
     res = _parallel(_split_auc, [(make_model, X, y, tr, te, k) for k, (tr, te) in enumerate(splits)], n_jobs)
     out = pd.DataFrame([r for part, _ in res for r in part])
-    out.attrs["fit_info"] = [info for _, info in res]   # each split model's info_ (fallbacks taken, ...)
+    out.attrs["fit_info"] = [info for _, info in res]  # each split model's info_ (fallbacks taken, ...)
     return out
 
 
@@ -896,15 +1047,33 @@ def summarise_split_aucs(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 
     rows = []
     for m, g in df.groupby("model", sort=False):
-        mean, lo, hi = corrected_resampled_ttest_ci(g["AUC"].to_numpy(), float(g["n_train"].mean()),
-                                                    float(g["n_test"].mean()), level)
-        rows.append({"model": m, "mean_AUC": mean, "low": lo, "high": hi, "sd": float(g["AUC"].std(ddof=1)),
-                     "n_splits": int(len(g))})
+        mean, lo, hi = corrected_resampled_ttest_ci(
+            g["AUC"].to_numpy(), float(g["n_train"].mean()), float(g["n_test"].mean()), level
+        )
+        rows.append(
+            {
+                "model": m,
+                "mean_AUC": mean,
+                "low": lo,
+                "high": hi,
+                "sd": float(g["AUC"].std(ddof=1)),
+                "n_splits": int(len(g)),
+            }
+        )
     return pd.DataFrame(rows).set_index("model")
 
 
-def null_seed_aucs(chapter: str, seed: int, X: pd.DataFrame, y_true: pd.Series, make_model: Callable[[int], Any],
-                   counts: dict, models: Sequence[str], rename: dict | None = None, scratch=None) -> dict[str, dict]:
+def null_seed_aucs(
+    chapter: str,
+    seed: int,
+    X: pd.DataFrame,
+    y_true: pd.Series,
+    make_model: Callable[[int], Any],
+    counts: dict,
+    models: Sequence[str],
+    rename: dict | None = None,
+    scratch=None,
+) -> dict[str, dict]:
     """One seed of a chapter's null distribution (:func:`replicate.null.run_null`'s ``one_seed``).
 
     The outcome is permuted exactly as the chapter permutes it with ``null_labels=True`` at ``seed``; the
@@ -920,11 +1089,17 @@ def null_seed_aucs(chapter: str, seed: int, X: pd.DataFrame, y_true: pd.Series, 
     from .chapter import start
 
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = start(chapter, data="public", seed=seed, profile="quick", null_labels=True,
-                    output_dir=scratch or tmp)
+        ctx = start(chapter, data="public", seed=seed, profile="quick", null_labels=True, output_dir=scratch or tmp)
         y = ctx.labels(y_true)
-        cv = repeated_cv(lambda: make_model(seed), X, y, n_splits=counts["cv_folds"], n_repeats=counts["cv_repeats"],
-                         seed=ctx.child_seed(1), n_jobs=1)
+        cv = repeated_cv(
+            lambda: make_model(seed),
+            X,
+            y,
+            n_splits=counts["cv_folds"],
+            n_repeats=counts["cv_repeats"],
+            seed=ctx.child_seed(1),
+            n_jobs=1,
+        )
     from .stats.resampled_ttest import corrected_se
 
     summ = cv.auc_summary().rename(index=rename or {})
@@ -939,8 +1114,11 @@ def null_seed_aucs(chapter: str, seed: int, X: pd.DataFrame, y_true: pd.Series, 
         out[f"{m} (pooled OOF)"] = {**base, "auc": float(r["pooled"]), "se": float(r["pooled_se"])}
         if i == 0:  # the rejected alternative, for the record: a t-interval on the R per-repeat pooled AUCs
             v = per_repeat[m].to_numpy()
-            out[f"{m} (per-repeat pooled)"] = {**base, "auc": float(v.mean()),
-                                               "se": corrected_se(v, len(y) - n_test, n_test)}
+            out[f"{m} (per-repeat pooled)"] = {
+                **base,
+                "auc": float(v.mean()),
+                "se": corrected_se(v, len(y) - n_test, n_test),
+            }
     return out
 
 
@@ -966,8 +1144,9 @@ def record_metrics(results, model: str, cohort: str, report: dict, metrics=TABLE
 SECONDARY_CV_AUC = "secondary: repeat-averaged out-of-fold prediction"
 
 
-def record_cv_aucs(results, cv: CVResult, models: Sequence[str], cohort: str = "validation",
-                   rename: dict | None = None) -> pd.DataFrame:
+def record_cv_aucs(
+    results, cv: CVResult, models: Sequence[str], cohort: str = "validation", rename: dict | None = None
+) -> pd.DataFrame:
     """Record each model's repeated-CV AUC: the headline (mean test-fold AUC, corrected resampled t-test CI,
     its SE passed as ``se`` so the proxy's resolution uses it) and, as ``variable`` :data:`SECONDARY_CV_AUC`,
     the AUC of the repeat-averaged out-of-fold prediction (DeLong CI). Returns the summary table."""
@@ -975,47 +1154,79 @@ def record_cv_aucs(results, cv: CVResult, models: Sequence[str], cohort: str = "
     design = f"{cv.n_repeats} repeats x {cv.n_splits} folds"
     for m in models:
         r = summ.loc[m]
-        results.add_metric(m, cohort, "AUC", r["mean"], (r["low"], r["high"]), se=r["se"],
-                           note=f"mean of the {int(r['n_folds'])} test-fold AUCs ({design}); 95% CI by the corrected "
-                                "resampled t-test (Nadeau & Bengio), whose SE also sets the resolution")
-        results.add_metric(m, cohort, "AUC", r["pooled"], (r["pooled_low"], r["pooled_high"]), variable=SECONDARY_CV_AUC,
-                           note="AUC of each patient's out-of-fold probability averaged over the repeats, DeLong CI "
-                                "(treats the averaged predictions as one set of scores)")
+        results.add_metric(
+            m,
+            cohort,
+            "AUC",
+            r["mean"],
+            (r["low"], r["high"]),
+            se=r["se"],
+            note=f"mean of the {int(r['n_folds'])} test-fold AUCs ({design}); 95% CI by the corrected "
+            "resampled t-test (Nadeau & Bengio), whose SE also sets the resolution",
+        )
+        results.add_metric(
+            m,
+            cohort,
+            "AUC",
+            r["pooled"],
+            (r["pooled_low"], r["pooled_high"]),
+            variable=SECONDARY_CV_AUC,
+            note="AUC of each patient's out-of-fold probability averaged over the repeats, DeLong CI "
+            "(treats the averaged predictions as one set of scores)",
+        )
     return summ
 
 
-def signature_table(y, scores: pd.DataFrame, models: Sequence[str], threshold: float = 0.5,
-                    decimals: int = 3) -> pd.DataFrame:
+def signature_table(
+    y, scores: pd.DataFrame, models: Sequence[str], threshold: float = 0.5, decimals: int = 3
+) -> pd.DataFrame:
     """AUC [95% CI], ACC, SEN, SPE of each model (the papers' Tables S4/S5)."""
     rows = []
     for m in models:
         r = evaluate(y, scores[m], threshold)
         sig, _, head = m.rpartition(" ")
-        rows.append({"signature": sig, "classifier": head.replace("-SMOTE", ""), "SMOTE": head.endswith("-SMOTE"),
-                     "AUC": round(r["AUC"][0], decimals),
-                     "AUC 95% CI": f"{r['AUC'][1]:.{decimals}f}-{r['AUC'][2]:.{decimals}f}",
-                     "ACC": round(r["ACC"][0], decimals), "SEN": round(r["SEN"][0], decimals),
-                     "SPE": round(r["SPE"][0], decimals)})
+        rows.append(
+            {
+                "signature": sig,
+                "classifier": head.replace("-SMOTE", ""),
+                "SMOTE": head.endswith("-SMOTE"),
+                "AUC": round(r["AUC"][0], decimals),
+                "AUC 95% CI": f"{r['AUC'][1]:.{decimals}f}-{r['AUC'][2]:.{decimals}f}",
+                "ACC": round(r["ACC"][0], decimals),
+                "SEN": round(r["SEN"][0], decimals),
+                "SPE": round(r["SPE"][0], decimals),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- what the code did (deviations)
 
 _FALLBACK_WORDS = {
-    "lasso_keep_one": ("LASSO ({where}): the cross-validated penalty removed every feature; the single feature "
-                       "that enters the LASSO path first was kept and refitted without penalty (LassoSelector's "
-                       "'never empty' fallback)"),
-    "lasso_fewer_folds": ("LASSO ({where}): the penalty's cross-validation used fewer folds than declared, because "
-                          "the training rows held fewer patients of one class"),
-    "icc_keep_one": ("ICC filter ({where}): no hand-crafted feature reached the ICC threshold; the most "
-                     "reproducible one was kept"),
-    "icc_skipped": ("ICC filter ({where}): fewer than 5 training patients had a re-extraction, so no ICC "
-                    "filtering was done"),
-    "smote_fewer_neighbours": ("SMOTE: the minority class of the training rows had no more than k_neighbors "
-                               "patients, so fewer neighbours were used"),
+    "lasso_keep_one": (
+        "LASSO ({where}): the cross-validated penalty removed every feature; the single feature "
+        "that enters the LASSO path first was kept and refitted without penalty (LassoSelector's "
+        "'never empty' fallback)"
+    ),
+    "lasso_fewer_folds": (
+        "LASSO ({where}): the penalty's cross-validation used fewer folds than declared, because "
+        "the training rows held fewer patients of one class"
+    ),
+    "icc_keep_one": (
+        "ICC filter ({where}): no hand-crafted feature reached the ICC threshold; the most reproducible one was kept"
+    ),
+    "icc_skipped": (
+        "ICC filter ({where}): fewer than 5 training patients had a re-extraction, so no ICC filtering was done"
+    ),
+    "smote_fewer_neighbours": (
+        "SMOTE: the minority class of the training rows had no more than k_neighbors "
+        "patients, so fewer neighbours were used"
+    ),
     "smote_no_samples": "SMOTE: a single minority training patient, so no synthetic patient was made",
-    "clinical_l2": ("Clinical model: the final logistic model was separated (it predicted the training rows "
-                    "perfectly), so it was refitted with a mild L2 penalty (C = 1)"),
+    "clinical_l2": (
+        "Clinical model: the final logistic model was separated (it predicted the training rows "
+        "perfectly), so it was refitted with a mild L2 penalty (C = 1)"
+    ),
 }
 
 
@@ -1046,10 +1257,21 @@ def fallback_deviations(infos: Sequence[dict], what: str = "model fits") -> list
         k = len({i for i, _ in evs})
         share = f"in {k} of {n} {what}"
         if step == "clinical":
-            chosen = pd.Series([fb["detail"].split("variable ")[-1].strip("'") for _, fb in evs
-                                if "best univariate variable" in fb["detail"]]).value_counts()
-            tail = ("; the single variable with the smallest univariate P was used instead (ClinicalLogit's "
-                    "fallback): " + ", ".join(f"{v} ({c}x)" for v, c in chosen.items())) if len(chosen) else ""
+            chosen = pd.Series(
+                [
+                    fb["detail"].split("variable ")[-1].strip("'")
+                    for _, fb in evs
+                    if "best univariate variable" in fb["detail"]
+                ]
+            ).value_counts()
+            tail = (
+                (
+                    "; the single variable with the smallest univariate P was used instead (ClinicalLogit's "
+                    "fallback): " + ", ".join(f"{v} ({c}x)" for v, c in chosen.items())
+                )
+                if len(chosen)
+                else ""
+            )
             out.append(f"Clinical model {share}: {head}{tail}.")
         else:
             out.append(f"{_FALLBACK_WORDS[step].format(where=where)} ({share}).")
@@ -1094,24 +1316,37 @@ def method_declarations(model: DLRNModel) -> list[str]:
         if smote:
             smote_k.add(int(head.named_steps["smote"].k_neighbors))
     if clfs:
-        out.append("Classifiers run with fixed library settings, not tuned (the paper reports no tuning): "
-                   + "; ".join(_params_text(c) for c in clfs.values()) + "."
-                   + (f" SMOTE: k_neighbors={min(smote_k)}, the minority class oversampled to balance, on the "
-                      "training rows of each fit only." if smote_k else ""))
+        out.append(
+            "Classifiers run with fixed library settings, not tuned (the paper reports no tuning): "
+            + "; ".join(_params_text(c) for c in clfs.values())
+            + "."
+            + (
+                f" SMOTE: k_neighbors={min(smote_k)}, the minority class oversampled to balance, on the "
+                "training rows of each fit only."
+                if smote_k
+                else ""
+            )
+        )
     lp = selection_pipeline(cfg, seed=model.seed).named_steps["lasso"].get_params()
     if lp["kind"] == "logistic":
-        out.append(f"'LASSO' is an L1-penalised logistic regression (scikit-learn, solver {lp['solver']!r}); its "
-                   f"penalty is chosen by {lp['cv']}-fold stratified CV on {lp['scoring'].replace('neg_', '')} over "
-                   f"{lp['Cs']} values spanning {lp['path_ratio']:g}x from the smallest penalty that keeps a feature "
-                   "(glmnet's binomial path); the paper's LASSO software and criterion are not stated.")
+        out.append(
+            f"'LASSO' is an L1-penalised logistic regression (scikit-learn, solver {lp['solver']!r}); its "
+            f"penalty is chosen by {lp['cv']}-fold stratified CV on {lp['scoring'].replace('neg_', '')} over "
+            f"{lp['Cs']} values spanning {lp['path_ratio']:g}x from the smallest penalty that keeps a feature "
+            "(glmnet's binomial path); the paper's LASSO software and criterion are not stated."
+        )
     else:
         out.append(f"'LASSO' is a least-squares LASSO on the 0/1 label (scikit-learn LassoCV, {lp['cv']}-fold CV).")
-    out.append(f"The DLRN is a logistic regression with an L2 penalty (C = {cfg.dlrn_C:g}) of the independent clinical "
-               f"predictors and the logit of the {cfg.chosen_name} probability, clipped to [{_EPS:g}, 1 - {_EPS:g}] so "
-               "that a probability of 0 or 1 stays finite.")
-    out.append("z-scores (and ComBat where it is fitted in-fold) use the mean and SD of each fit's training rows and "
-               "are applied unchanged to held-out patients; the paper does not say on which patients it z-scored "
-               "(z-scoring each cohort on its own would use the validation patients' own mean and SD).")
+    out.append(
+        f"The DLRN is a logistic regression with an L2 penalty (C = {cfg.dlrn_C:g}) of the independent clinical "
+        f"predictors and the logit of the {cfg.chosen_name} probability, clipped to [{_EPS:g}, 1 - {_EPS:g}] so "
+        "that a probability of 0 or 1 stays finite."
+    )
+    out.append(
+        "z-scores (and ComBat where it is fitted in-fold) use the mean and SD of each fit's training rows and "
+        "are applied unchanged to held-out patients; the paper does not say on which patients it z-scored "
+        "(z-scoring each cohort on its own would use the validation patients' own mean and SD)."
+    )
     return out
 
 
@@ -1122,13 +1357,25 @@ def event_label_overlap(event, label) -> dict[str, int]:
     """How much a survival event and the classification label overlap (both 0/1, aligned)."""
     e = np.asarray(event, dtype=int)
     lab = np.asarray(label, dtype=int)
-    return {"events": int(e.sum()), "events_in_label_positive": int((e & lab).sum()),
-            "events_in_label_negative": int((e & (1 - lab)).sum()), "label_positive": int(lab.sum()),
-            "label_positive_without_event": int((lab & (1 - e)).sum())}
+    return {
+        "events": int(e.sum()),
+        "events_in_label_positive": int((e & lab).sum()),
+        "events_in_label_negative": int((e & (1 - lab)).sum()),
+        "label_positive": int(lab.sum()),
+        "label_positive_without_event": int((lab & (1 - e)).sum()),
+    }
 
 
-def survival_by_risk(time, event, score, cutoff: float, *, n_boot: int = 1000, seed: int = 0,
-                     labels: tuple[str, str] = ("low risk", "high risk")) -> dict:
+def survival_by_risk(
+    time,
+    event,
+    score,
+    cutoff: float,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    labels: tuple[str, str] = ("low risk", "high risk"),
+) -> dict:
     """Risk groups ``score >= cutoff`` (high) vs below (low): sizes, events, log-rank P (None with one group),
     Kaplan-Meier medians (None = not reached), and Harrell's C-index of ``score`` with a bootstrap CI."""
     from lifelines import KaplanMeierFitter
@@ -1161,14 +1408,18 @@ def proxy_sentences(rows: Sequence[dict]) -> list[str]:
     have detected (its resolution). A number the paper states twice is described once."""
     out = []
     for r in rows:
-        if r.get("comparability") != "proxy" or r.get("value") is None or r.get("reported") is None \
-                or r.get("restatement_of"):
+        if (
+            r.get("comparability") != "proxy"
+            or r.get("value") is None
+            or r.get("reported") is None
+            or r.get("restatement_of")
+        ):
             continue
         what = f"{r['model']} ({r['cohort']}) {r['metric']}" + (f" of {r['variable']}" if r.get("variable") else "")
         ci = r.get("ci")
         ours = f"{r['value']:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
         text = f"{what}: paper {r['reported']:.2f}, here {ours}"
-        ratio = r["metric"] in ("OR", "HR")   # judged on the log scale: said as a ratio ("x 1.3")
+        ratio = r["metric"] in ("OR", "HR")  # judged on the log scale: said as a ratio ("x 1.3")
         dci = r.get("difference_ci")
         if r.get("difference") is not None and ratio:
             text += f"; ours / paper's = {math.exp(r['difference']):.2f}"
@@ -1176,8 +1427,11 @@ def proxy_sentences(rows: Sequence[dict]) -> list[str]:
         elif r.get("difference") is not None:
             text += f"; difference {r['difference']:+.2f}" + (f" [{dci[0]:+.2f}, {dci[1]:+.2f}]" if dci else "")
         if r.get("resolution") is not None:
-            text += (f"; only a ratio beyond about x{math.exp(r['resolution']):.1f} (or / that) would reliably show"
-                     if ratio else f"; only a difference above about {r['resolution']:.2f} would reliably show")
+            text += (
+                f"; only a ratio beyond about x{math.exp(r['resolution']):.1f} (or / that) would reliably show"
+                if ratio
+                else f"; only a difference above about {r['resolution']:.2f} would reliably show"
+            )
         out.append(f"{text} — {r['verdict']}.")
     return out
 
@@ -1222,7 +1476,7 @@ def comparison_audit_flags(spec) -> dict[str, list[str]]:
         elif issue == "significance":
             text = "the CI and P disagree about significance"
         elif issue is None and ev.get("merged"):
-            continue                     # the checks it merged speak for themselves
+            continue  # the checks it merged speak for themselves
         else:
             text = detail if len(detail) <= 120 else detail[:117] + "..."
         for i in hit:

@@ -1,4 +1,5 @@
-"""Fusion of clinical, radiomics and deep-learning features: pre-fusion (feature level) and post-fusion (decision level).
+"""Fusion of clinical, radiomics and deep-learning features: pre-fusion (feature level) and post-fusion
+(decision level).
 
 The ultrasound CRDL paper (chapter ``us``; its refs. 11, 15-18) builds
 
@@ -34,6 +35,7 @@ no patient's own score, held-out or in-sample, chooses the cut-off that classifi
 
 All estimators follow the scikit-learn API and keep pandas indexes (patient ids).
 """
+
 from __future__ import annotations
 
 import math
@@ -53,11 +55,32 @@ from sklearn.utils.validation import check_is_fitted
 from .learn._base import FrameTransformer, as_frame, as_series
 
 __all__ = [
-    "SEP", "block_of", "block_columns", "prefix_block", "BlockFusion", "make_pre_fusion", "SubsetICCFilter",
-    "TuneThenRefit", "positive_proba", "out_of_fold_proba", "PostFusionClassifier", "FusionModels", "fit_fusion_models",
-    "FusionCV", "cross_validate_fusion", "operating_report", "ExternalValidation", "external_validation",
-    "fallbacks_taken", "permute_within",
-    "CRDL_MODELS", "crdl_models", "crdl_family", "CRDLInputs", "crdl_inputs", "ultrasound_semantics",
+    "SEP",
+    "block_of",
+    "block_columns",
+    "prefix_block",
+    "BlockFusion",
+    "make_pre_fusion",
+    "SubsetICCFilter",
+    "TuneThenRefit",
+    "positive_proba",
+    "out_of_fold_proba",
+    "PostFusionClassifier",
+    "FusionModels",
+    "fit_fusion_models",
+    "FusionCV",
+    "cross_validate_fusion",
+    "operating_report",
+    "ExternalValidation",
+    "external_validation",
+    "fallbacks_taken",
+    "permute_within",
+    "CRDL_MODELS",
+    "crdl_models",
+    "crdl_family",
+    "CRDLInputs",
+    "crdl_inputs",
+    "ultrasound_semantics",
     "SEMANTIC_COLUMNS",
 ]
 
@@ -65,6 +88,7 @@ SEP = ":"
 
 
 # ----------------------------------------------------------------------------- feature blocks
+
 
 def block_of(column: str, sep: str = SEP) -> str:
     """The block of a column name ``"<block>:<feature>"`` (``""`` when it has no block prefix)."""
@@ -129,17 +153,22 @@ class BlockFusion(FrameTransformer):
         for b in self.blocks:
             cols = self._columns_of(df, b)
             if not cols:
-                raise ValueError(f"BlockFusion: X has no column of block {b!r} (columns are named "
-                                 f"'<block>{self.sep}<feature>'; blocks present: "
-                                 f"{sorted({block_of(c, self.sep) for c in df.columns})})")
+                raise ValueError(
+                    f"BlockFusion: X has no column of block {b!r} (columns are named "
+                    f"'<block>{self.sep}<feature>'; blocks present: "
+                    f"{sorted({block_of(c, self.sep) for c in df.columns})})"
+                )
             self.input_columns_[b] = cols
             step = per.get(b, "passthrough")
             part = df.loc[:, cols]
             if step is not None and step != "passthrough":
                 step = clone(step)
                 out = step.fit_transform(part, y)
-                part = out if isinstance(out, pd.DataFrame) else pd.DataFrame(
-                    out, index=df.index, columns=_names_out(step, cols))
+                part = (
+                    out
+                    if isinstance(out, pd.DataFrame)
+                    else pd.DataFrame(out, index=df.index, columns=_names_out(step, cols))
+                )
             self.steps_[b] = step
             parts.append(part)
         out = pd.concat(parts, axis=1)
@@ -156,8 +185,11 @@ class BlockFusion(FrameTransformer):
             step = self.steps_[b]
             if step is not None and step != "passthrough":
                 out = step.transform(part)
-                part = out if isinstance(out, pd.DataFrame) else pd.DataFrame(
-                    out, index=df.index, columns=self.block_features_[b])
+                part = (
+                    out
+                    if isinstance(out, pd.DataFrame)
+                    else pd.DataFrame(out, index=df.index, columns=self.block_features_[b])
+                )
             parts.append(part)
         return self._out(pd.concat(parts, axis=1), was_pandas)
 
@@ -173,8 +205,9 @@ def _names_out(step, cols) -> list[str]:
         return list(cols)
 
 
-def make_pre_fusion(blocks: Sequence[str], classifier, steps: Sequence = (), per_block: Mapping | None = None,
-                    sep: str = SEP) -> Pipeline:
+def make_pre_fusion(
+    blocks: Sequence[str], classifier, steps: Sequence = (), per_block: Mapping | None = None, sep: str = SEP
+) -> Pipeline:
     """A pre-fusion (feature-level) model: ``BlockFusion(blocks) -> *steps -> classifier``.
 
     A single-block model is the same with one block. ``steps`` are ``(name,
@@ -198,8 +231,9 @@ class SubsetICCFilter(FrameTransformer):
     fewer it raises (the ICC of a handful of patients is meaningless).
     """
 
-    def __init__(self, perturbed=None, threshold: float = 0.8, kind: str = "ICC(2,1)", min_rows: int = 5,
-                 min_features: int = 1):
+    def __init__(
+        self, perturbed=None, threshold: float = 0.8, kind: str = "ICC(2,1)", min_rows: int = 5, min_features: int = 1
+    ):
         self.perturbed = perturbed
         self.threshold = threshold
         self.kind = kind
@@ -217,11 +251,16 @@ class SubsetICCFilter(FrameTransformer):
         for t in tables:
             rows = rows.intersection(t.index)
         if len(rows) < self.min_rows:
-            raise ValueError(f"SubsetICCFilter: only {len(rows)} training row(s) have a perturbed version "
-                             f"(need >= {self.min_rows})")
+            raise ValueError(
+                f"SubsetICCFilter: only {len(rows)} training row(s) have a perturbed version (need >= {self.min_rows})"
+            )
         self.icc_rows_ = list(rows)
-        self.filter_ = ICCFilter(perturbed=[t.loc[rows] for t in tables], threshold=self.threshold,
-                                 kind=self.kind, min_features=self.min_features).fit(df.loc[rows])
+        self.filter_ = ICCFilter(
+            perturbed=[t.loc[rows] for t in tables],
+            threshold=self.threshold,
+            kind=self.kind,
+            min_features=self.min_features,
+        ).fit(df.loc[rows])
         self.icc_ = self.filter_.icc_
         self.selected_features_ = list(self.filter_.selected_features_)
         return self
@@ -236,6 +275,7 @@ class SubsetICCFilter(FrameTransformer):
 
 
 # ----------------------------------------------------------------------------- tuning
+
 
 class TuneThenRefit(ClassifierMixin, BaseEstimator):
     """Choose hyper-parameters with a cheap search, then refit the best with extra settings.
@@ -276,6 +316,7 @@ class TuneThenRefit(ClassifierMixin, BaseEstimator):
 
 
 # ----------------------------------------------------------------------------- post-fusion (stacking)
+
 
 def positive_proba(estimator, X) -> np.ndarray:
     """P(class 1) of a fitted binary classifier (``predict_proba``; else a logistic of ``decision_function``)."""
@@ -329,8 +370,7 @@ class PostFusionClassifier(ClassifierMixin, BaseEstimator):
     out-of-fold probabilities, one column per base), ``final_estimator_``.
     """
 
-    def __init__(self, estimators: Sequence[tuple[str, Any]] = (), final_estimator=None, cv=5,
-                 random_state=None):
+    def __init__(self, estimators: Sequence[tuple[str, Any]] = (), final_estimator=None, cv=5, random_state=None):
         self.estimators = estimators
         self.final_estimator = final_estimator
         self.cv = cv
@@ -348,8 +388,9 @@ class PostFusionClassifier(ClassifierMixin, BaseEstimator):
         names = self._names()
         df, _ = as_frame(X)
         ys = as_series(y, df.index)
-        oof = pd.DataFrame({n: out_of_fold_proba(e, df, ys, self.cv, self.random_state)
-                            for n, e in self.estimators}, index=df.index)
+        oof = pd.DataFrame(
+            {n: out_of_fold_proba(e, df, ys, self.cv, self.random_state) for n, e in self.estimators}, index=df.index
+        )
         fitted = {n: clone(e).fit(df, ys) for n, e in self.estimators}
         return self._fit_meta(fitted, oof[names], ys)
 
@@ -364,8 +405,9 @@ class PostFusionClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     @classmethod
-    def from_fitted(cls, fitted: Mapping[str, Any], oof: pd.DataFrame, y, final_estimator=None, cv=5,
-                    random_state=None) -> "PostFusionClassifier":
+    def from_fitted(
+        cls, fitted: Mapping[str, Any], oof: pd.DataFrame, y, final_estimator=None, cv=5, random_state=None
+    ) -> PostFusionClassifier:
         """Build from base models already fitted on all training rows and their out-of-fold probabilities.
 
         ``oof`` must have been computed on the same training rows (e.g. by
@@ -395,6 +437,7 @@ class PostFusionClassifier(ClassifierMixin, BaseEstimator):
 
 
 # ----------------------------------------------------------------------------- a family of models
+
 
 @dataclass
 class FusionModels:
@@ -427,9 +470,19 @@ class FusionModels:
         return [n for n, k in self.kinds.items() if kind is None or k == kind]
 
 
-def fit_fusion_models(X, y, *, single: Mapping[str, Any], pre: Mapping[str, Any] | None = None,
-                      post: Mapping[str, Sequence[str]] | None = None, final_estimator=None, cv=5,
-                      random_state=None, cutoff: Callable | None = None, progress: bool = False) -> FusionModels:
+def fit_fusion_models(
+    X,
+    y,
+    *,
+    single: Mapping[str, Any],
+    pre: Mapping[str, Any] | None = None,
+    post: Mapping[str, Sequence[str]] | None = None,
+    final_estimator=None,
+    cv=5,
+    random_state=None,
+    cutoff: Callable | None = None,
+    progress: bool = False,
+) -> FusionModels:
     """Fit single models, pre-fusion models and post-fusion models on the training rows ``(X, y)``.
 
     ``single`` / ``pre``: name -> unfitted estimator (e.g. from :func:`make_pre_fusion`).
@@ -464,7 +517,7 @@ def fit_fusion_models(X, y, *, single: Mapping[str, Any], pre: Mapping[str, Any]
         if unknown:
             raise KeyError(f"post-fusion model {n!r} fuses {unknown}, which are not single models")
     needed = list(dict.fromkeys(b for bases in post.values() for b in bases))
-    if cutoff is not None:      # every model needs its own out-of-fold scores
+    if cutoff is not None:  # every model needs its own out-of-fold scores
         needed = list(single) + [b for b in needed if b not in single] + list(pre)
     bar = tqdm(total=len(single) + len(pre) + len(needed), desc="fit models", unit="fit", disable=not progress)
     models: dict[str, Any] = {}
@@ -485,8 +538,9 @@ def fit_fusion_models(X, y, *, single: Mapping[str, Any], pre: Mapping[str, Any]
         bar.update(1)
     bar.close()
     for n, bases in post.items():
-        models[n] = PostFusionClassifier.from_fitted({b: models[b] for b in bases}, oof, ys, final_estimator, cv,
-                                                     random_state)
+        models[n] = PostFusionClassifier.from_fitted(
+            {b: models[b] for b in bases}, oof, ys, final_estimator, cv, random_state
+        )
         kinds[n] = "post"
         if cutoff is not None:
             meta = final_estimator if final_estimator is not None else _default_meta(random_state)
@@ -575,8 +629,9 @@ class ExternalValidation:
         return operating_report(self.y[cohort], self.proba[cohort][model], self.calls[cohort][model])
 
 
-def external_validation(X_train, y_train, X_valid, y_valid, *, cv_folds: int = 5, seed: int = 0, n_jobs: int = 1,
-                        **family) -> ExternalValidation:
+def external_validation(
+    X_train, y_train, X_valid, y_valid, *, cv_folds: int = 5, seed: int = 0, n_jobs: int = 1, **family
+) -> ExternalValidation:
     """The paper's design, leak-free: fit on the training cohort, judge on the external one.
 
     The external cohort is scored by the family fitted on all training rows at the cut-offs it chose on
@@ -593,10 +648,12 @@ def external_validation(X_train, y_train, X_valid, y_valid, *, cv_folds: int = 5
     cvf = _held_out(df, splits, folds)
     dv, _ = as_frame(X_valid)
     return ExternalValidation(
-        family=fm, cv=cvf,
+        family=fm,
+        cv=cvf,
         y={"training": as_series(y_train, cvf.proba.index), "validation": as_series(y_valid, dv.index)},
         proba={"training": cvf.proba, "validation": fm.predict_proba(dv)},
-        calls={"training": cvf.calls, "validation": fm.predict(dv)})
+        calls={"training": cvf.calls, "validation": fm.predict(dv)},
+    )
 
 
 def fallbacks_taken(family: FusionModels) -> dict[str, list[str]]:
@@ -617,14 +674,17 @@ def fallbacks_taken(family: FusionModels) -> dict[str, list[str]]:
             if icc is not None:
                 above = int((icc.icc_ > icc.threshold).sum())
                 if above < len(icc.selected_features_):
-                    taken.append(f"ICC filter ({block}): {above} feature(s) with {icc.kind} > {icc.threshold}, "
-                                 f"the {len(icc.selected_features_)} most reproducible kept")
+                    taken.append(
+                        f"ICC filter ({block}): {above} feature(s) with {icc.kind} > {icc.threshold}, "
+                        f"the {len(icc.selected_features_)} most reproducible kept"
+                    )
         if getattr(steps.get("ttest"), "fallback_", False):
             taken.append("t-test: no feature with p < alpha, the smallest p kept")
         if getattr(steps.get("lasso"), "fallback_", False):
             taken.append("LASSO: no coefficient survived the CV-chosen penalty, the first feature on its path kept")
         out[name] = taken
     return out
+
 
 def permute_within(y: pd.Series, groups: pd.Series, seed: int) -> pd.Series:
     """``y`` permuted within each group (e.g. cohort), seeded: the null-label probe that keeps each group's
@@ -656,11 +716,21 @@ CRDL_MODELS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def crdl_models(classifier, *, icc_tables: Mapping[str, Sequence[pd.DataFrame]] | None = None,
-                icc_threshold: float = 0.8, icc_kind: str = "ICC(2,1)", icc_min_rows: int = 5,
-                ttest_alpha: float = 0.05, lasso_cv: int = 10, lasso_Cs=20, seed: int = 0, meta_classifier=None,
-                names: Mapping[str, str] | None = None, keys: Sequence[str] | None = None
-                ) -> tuple[dict, dict, dict[str, list[str]], Any]:
+def crdl_models(
+    classifier,
+    *,
+    icc_tables: Mapping[str, Sequence[pd.DataFrame]] | None = None,
+    icc_threshold: float = 0.8,
+    icc_kind: str = "ICC(2,1)",
+    icc_min_rows: int = 5,
+    ttest_alpha: float = 0.05,
+    lasso_cv: int = 10,
+    lasso_Cs=20,
+    seed: int = 0,
+    meta_classifier=None,
+    names: Mapping[str, str] | None = None,
+    keys: Sequence[str] | None = None,
+) -> tuple[dict, dict, dict[str, list[str]], Any]:
     """The paper's model family as unfitted estimators: ``(single, pre, post, meta_classifier)``.
 
     * clinical model: z-score -> ``classifier`` on the ``clin`` block (its
@@ -693,12 +763,21 @@ def crdl_models(classifier, *, icc_tables: Mapping[str, Sequence[pd.DataFrame]] 
     def image_step(block):
         steps = [("drop_constant", DropConstant())]
         if block in icc_tables:
-            steps.append(("icc", SubsetICCFilter(list(icc_tables[block]), threshold=icc_threshold, kind=icc_kind,
-                                                 min_rows=icc_min_rows)))
+            steps.append(
+                (
+                    "icc",
+                    SubsetICCFilter(
+                        list(icc_tables[block]), threshold=icc_threshold, kind=icc_kind, min_rows=icc_min_rows
+                    ),
+                )
+            )
         return SkPipeline(steps)
 
-    selection = [("zscore", ZScore()), ("ttest", TTestFilter(alpha=ttest_alpha)),
-                 ("lasso", LassoSelector(cv=lasso_cv, Cs=lasso_Cs, random_state=seed))]
+    selection = [
+        ("zscore", ZScore()),
+        ("ttest", TTestFilter(alpha=ttest_alpha)),
+        ("lasso", LassoSelector(cv=lasso_cv, Cs=lasso_Cs, random_state=seed)),
+    ]
     single, pre, post = {}, {}, {}
     for k in keys:
         kind, parts = CRDL_MODELS[k]
@@ -713,8 +792,9 @@ def crdl_models(classifier, *, icc_tables: Mapping[str, Sequence[pd.DataFrame]] 
     return single, pre, post, (meta_classifier if meta_classifier is not None else classifier)
 
 
-def crdl_family(design: Mapping, counts: Mapping, icc_tables: Mapping[str, Sequence[pd.DataFrame]] | None,
-                seed: int) -> dict:
+def crdl_family(
+    design: Mapping, counts: Mapping, icc_tables: Mapping[str, Sequence[pd.DataFrame]] | None, seed: int
+) -> dict:
     """The ``us`` chapter's family as keyword arguments of :func:`fit_fusion_models`, from its spec.
 
     ``design``: the spec's ``design`` (model names, robustness, selection, classifier); ``counts``: the
@@ -727,17 +807,28 @@ def crdl_family(design: Mapping, counts: Mapping, icc_tables: Mapping[str, Seque
 
     if counts["svm_tune"]:
         grid = {f"clf__{k}": list(v) for k, v in counts["svm_grid"].items()}
-        svm = TuneThenRefit(make_classifier("svm", tune=True, cv=counts["svm_cv_folds"], seed=seed, grid=grid,
-                                            probability=False), {"clf__probability": True})
+        svm = TuneThenRefit(
+            make_classifier("svm", tune=True, cv=counts["svm_cv_folds"], seed=seed, grid=grid, probability=False),
+            {"clf__probability": True},
+        )
     else:
         svm = make_classifier("svm", seed=seed, **design["classifier"]["untuned"])
     rob = design["robustness"]
     single, pre, post, meta = crdl_models(
-        svm, icc_tables=icc_tables, icc_threshold=rob["icc_threshold"], icc_kind=rob["icc_kind"],
-        ttest_alpha=design["selection"]["ttest_alpha"], lasso_cv=counts["lasso_cv_folds"],
-        lasso_Cs=counts["lasso_Cs"], seed=seed, names=dict(design["models"]))
-    return dict(single=single, pre=pre, post=post, final_estimator=meta, cv=counts["post_fusion_cv_folds"],
-                random_state=seed)
+        svm,
+        icc_tables=icc_tables,
+        icc_threshold=rob["icc_threshold"],
+        icc_kind=rob["icc_kind"],
+        ttest_alpha=design["selection"]["ttest_alpha"],
+        lasso_cv=counts["lasso_cv_folds"],
+        lasso_Cs=counts["lasso_Cs"],
+        seed=seed,
+        names=dict(design["models"]),
+    )
+    return dict(
+        single=single, pre=pre, post=post, final_estimator=meta, cv=counts["post_fusion_cv_folds"], random_state=seed
+    )
+
 
 @dataclass
 class CRDLInputs:
@@ -757,8 +848,18 @@ class CRDLInputs:
     timings: dict[str, Any]
 
 
-def crdl_inputs(cohort, *, data: str, design: Mapping, proxy: Mapping, counts: Mapping, seed: int, icc_seed: int,
-                perturb_seed: int, n_jobs: int = 1) -> CRDLInputs:
+def crdl_inputs(
+    cohort,
+    *,
+    data: str,
+    design: Mapping,
+    proxy: Mapping,
+    counts: Mapping,
+    seed: int,
+    icc_seed: int,
+    perturb_seed: int,
+    n_jobs: int = 1,
+) -> CRDLInputs:
     """Extract (or read from the caches) the three feature blocks and the ICC re-extractions of a cohort.
 
     * clinical block: on ``data="public"`` the image/mask stand-ins of :func:`ultrasound_semantics`
@@ -779,8 +880,9 @@ def crdl_inputs(cohort, *, data: str, design: Mapping, proxy: Mapping, counts: M
 
     table = cohort.table
     cases = cohort.cases("US")
-    failures = [] if cohort.failures.empty else [(r.patient_id, r.stage, r.reason)
-                                                for r in cohort.failures.itertuples()]
+    failures = (
+        [] if cohort.failures.empty else [(r.patient_id, r.stage, r.reason) for r in cohort.failures.itertuples()]
+    )
     timings: dict[str, Any] = {}
     t0 = time.perf_counter()
     if data == "public":
@@ -799,9 +901,16 @@ def crdl_inputs(cohort, *, data: str, design: Mapping, proxy: Mapping, counts: M
 
     def deep(cs):
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)   # the untrained-weights warning: the chapter states it
-            return extract_deep(cs, dcfg["backbone"], layer=dcfg["layer"], in_channels=dcfg["in_channels"],
-                                size=counts["deep_input_size"], seed=seed, progress=False)
+            warnings.simplefilter("ignore", UserWarning)  # the untrained-weights warning: the chapter states it
+            return extract_deep(
+                cs,
+                dcfg["backbone"],
+                layer=dcfg["layer"],
+                in_channels=dcfg["in_channels"],
+                size=counts["deep_input_size"],
+                seed=seed,
+                progress=False,
+            )
 
     t0 = time.perf_counter()
     rad = extract_radiomics(cases, params, n_jobs=n_jobs, progress=False)
@@ -816,23 +925,34 @@ def crdl_inputs(cohort, *, data: str, design: Mapping, proxy: Mapping, counts: M
 
     failures = pd.DataFrame(failures, columns=["patient_id", "stage", "reason"])
     bad = set(failures["patient_id"])
-    ok = [i for i in table.index if i not in bad and i in clin.index and i in rad.features.index
-          and i in dl.features.index]
-    X = pd.concat([prefix_block(clin.loc[ok], "clin"), prefix_block(rad.features.loc[ok], "rad"),
-                   prefix_block(dl.features.loc[ok], "dl")], axis=1)
+    ok = [
+        i
+        for i in table.index
+        if i not in bad and i in clin.index and i in rad.features.index and i in dl.features.index
+    ]
+    X = pd.concat(
+        [
+            prefix_block(clin.loc[ok], "clin"),
+            prefix_block(rad.features.loc[ok], "rad"),
+            prefix_block(dl.features.loc[ok], "dl"),
+        ],
+        axis=1,
+    )
 
     rob = design["robustness"]
     train_ok = [i for i in ok if table.at[i, "split"] == "training"]
     rng = np.random.default_rng(icc_seed)
     icc_ids = sorted(rng.choice(train_ok, size=min(counts["icc_patients"], len(train_ok)), replace=False))
-    pert = perturbed_cases([c for c in cases if c.case_id in set(icc_ids)], kinds=(rob["perturbation"],),
-                           seed=perturb_seed)
+    pert = perturbed_cases(
+        [c for c in cases if c.case_id in set(icc_ids)], kinds=(rob["perturbation"],), seed=perturb_seed
+    )
     t0 = time.perf_counter()
     rad_p = extract_radiomics(pert[rob["perturbation"]], params, n_jobs=n_jobs, progress=False)
     dl_p = deep(pert[rob["perturbation"]])
     timings["perturbed_s"] = round(time.perf_counter() - t0, 1)
     icc_tables = {"rad": [prefix_block(rad_p.features, "rad")], "dl": [prefix_block(dl_p.features, "dl")]}
     return CRDLInputs(X, icc_tables, list(icc_ids), failures, clin, rad, dl, rad_p, dl_p, timings)
+
 
 # ----------------------------------------------------------------------------- ultrasound semantic stand-ins
 
@@ -864,8 +984,12 @@ def _one_semantics(image: np.ndarray, mask: np.ndarray, ring_px: int) -> dict[st
     pooled = max(math.sqrt((a.var() + b.var()) / 2), 1.0) if a.size and b.size else math.nan
     contrast = abs(b.mean() - a.mean()) / pooled
     mean_in = inside.mean()
-    return {"size": diam, "morphology": 1.0 - solidity, "boundary": contrast,
-            "internal_echo": float(inside.std() / mean_in) if mean_in > 0 else math.nan}
+    return {
+        "size": diam,
+        "morphology": 1.0 - solidity,
+        "boundary": contrast,
+        "internal_echo": float(inside.std() / mean_in) if mean_in > 0 else math.nan,
+    }
 
 
 SEMANTIC_VERSION = 1
@@ -893,8 +1017,9 @@ def _semantics_case(image, mask, case_id: str, ring_px: int) -> tuple[dict | Non
     return vals, None
 
 
-def ultrasound_semantics(cases, ring_px: int = 3, *, n_jobs: int = 1, cache_dir=None,
-                         progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+def ultrasound_semantics(
+    cases, ring_px: int = 3, *, n_jobs: int = 1, cache_dir=None, progress: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Measurable stand-ins for the radiologists' ultrasound semantic features, from each image and mask.
 
     Returns ``(table, failures)``; table columns (index = case id):
@@ -943,8 +1068,13 @@ def ultrasound_semantics(cases, ring_px: int = 3, *, n_jobs: int = 1, cache_dir=
                     continue
         todo.append(c)
     jobs = (delayed(_semantics_case)(str(c.image), str(c.mask), str(c.case_id), ring_px) for c in todo)
-    out = Parallel(n_jobs=n_jobs)(tqdm(jobs, total=len(todo), desc="semantic stand-ins", unit="case",
-                                       disable=not progress)) if todo else []
+    out = (
+        Parallel(n_jobs=n_jobs)(
+            tqdm(jobs, total=len(todo), desc="semantic stand-ins", unit="case", disable=not progress)
+        )
+        if todo
+        else []
+    )
     for c, (vals, reason) in zip(todo, out):
         cid = str(c.case_id)
         if reason is not None:

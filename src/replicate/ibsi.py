@@ -32,13 +32,14 @@ Extraction runs through :func:`replicate.features.radiomics.extract_radiomics`, 
 (keyed on the image and mask hashes, the settings and the PyRadiomics version) makes a warm run
 cost seconds.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -55,20 +56,42 @@ LICENCES = {
     "ct": "IBSI CT phantom PAT1: CC BY-NC 3.0 - NON-COMMERCIAL USE ONLY",
 }
 FAMILIES = {  # IBSI tag prefix -> family name as the reference table prints it
-    "morph": "Morphological features", "loc": "Local intensity features",
-    "stat": "Intensity-based statistical features", "ih": "Intensity histogram features",
-    "ivh": "Intensity-volume histogram features", "cm": "Grey level co-occurrence based features",
-    "rlm": "Grey level run length based features", "szm": "Grey level size zone based features",
-    "dzm": "Grey level distance zone based features", "ngt": "Neighbourhood grey tone difference based features",
+    "morph": "Morphological features",
+    "loc": "Local intensity features",
+    "stat": "Intensity-based statistical features",
+    "ih": "Intensity histogram features",
+    "ivh": "Intensity-volume histogram features",
+    "cm": "Grey level co-occurrence based features",
+    "rlm": "Grey level run length based features",
+    "szm": "Grey level size zone based features",
+    "dzm": "Grey level distance zone based features",
+    "ngt": "Neighbourhood grey tone difference based features",
     "ngl": "Neighbouring grey level dependence based features",
 }
-FAMILY_SHORT = {"morph": "morphology", "loc": "local intensity", "stat": "statistics", "ih": "int. histogram",
-                "ivh": "int.-vol. hist.", "cm": "GLCM", "rlm": "GLRLM", "szm": "GLSZM", "dzm": "GLDZM",
-                "ngt": "NGTDM", "ngl": "NGLDM"}
+FAMILY_SHORT = {
+    "morph": "morphology",
+    "loc": "local intensity",
+    "stat": "statistics",
+    "ih": "int. histogram",
+    "ivh": "int.-vol. hist.",
+    "cm": "GLCM",
+    "rlm": "GLRLM",
+    "szm": "GLSZM",
+    "dzm": "GLDZM",
+    "ngt": "NGTDM",
+    "ngl": "NGLDM",
+}
 PYRADIOMICS_CLASSES = ("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
 TEXTURE_CLASSES = ("glcm", "glrlm", "glszm", "gldm", "ngtdm")
-CLASS_FAMILY = {"shape": "morph", "firstorder": "stat", "glcm": "cm", "glrlm": "rlm", "glszm": "szm",
-                "gldm": "ngl", "ngtdm": "ngt"}
+CLASS_FAMILY = {
+    "shape": "morph",
+    "firstorder": "stat",
+    "glcm": "cm",
+    "glrlm": "rlm",
+    "glszm": "szm",
+    "gldm": "ngl",
+    "ngtdm": "ngt",
+}
 # Features whose value depends on the grey-level numbers themselves, not only on their differences or
 # counts: a shift of every grey level by k bins changes them (see ``grey_level_offset``).
 GREY_LEVEL_VALUED = {
@@ -82,8 +105,10 @@ CONVERSIONS = {"": None, "x - 3": -3.0, "x - 1": -1.0}
 ROUTES = ("pyradiomics", "ibsi-preprocessed")
 ROUTE_TEXT = {
     "pyradiomics": "PyRadiomics does everything its settings can express (interpolation included)",
-    "ibsi-preprocessed": ("replicate interpolates image and ROI as IBSI prescribes (and, for E, combines range and "
-                          "outlier filter into one range); PyRadiomics computes the features"),
+    "ibsi-preprocessed": (
+        "replicate interpolates image and ROI as IBSI prescribes (and, for E, combines range and "
+        "outlier filter into one range); PyRadiomics computes the features"
+    ),
 }
 STATUSES = ("match", "match after conversion", "mismatch", "not mappable")
 SIGNIFICANT_DIGITS = 3
@@ -98,25 +123,26 @@ class IBSIError(ValueError):
 
 # ----------------------------------------------------------------------------- settings as data
 
+
 @dataclass(frozen=True)
 class Run:
     """One PyRadiomics extraction of a configuration: its settings and the IBSI aggregation it yields."""
 
-    dimension: str           # "3D" or "2.5D"
-    kind: str                # "averaged" or "merged"
-    params: dict             # the PyRadiomics parameter dict
-    codes: dict              # PyRadiomics class -> IBSI aggregation code ("" for non-texture classes)
+    dimension: str  # "3D" or "2.5D"
+    kind: str  # "averaged" or "merged"
+    params: dict  # the PyRadiomics parameter dict
+    codes: dict  # PyRadiomics class -> IBSI aggregation code ("" for non-texture classes)
 
 
 @dataclass(frozen=True)
 class IBSIConfig:
     name: str
-    phantom: str             # "digital" or "ct"
+    phantom: str  # "digital" or "ct"
     title: str
-    ibsi: dict               # the IBSI settings, as text
-    setting: dict            # PyRadiomics settings (common + this configuration's)
+    ibsi: dict  # the IBSI settings, as text
+    setting: dict  # PyRadiomics settings (common + this configuration's)
     dimensions: tuple
-    departures: tuple        # dicts: setting, ibsi, pyradiomics, affects
+    departures: tuple  # dicts: setting, ibsi, pyradiomics, affects
     bin_origin: float | None  # IBSI's first bin edge for a fixed bin size with a re-segmentation range
     preprocessing: dict | None = None  # IBSI interpolation done by replicate (route "ibsi-preprocessed")
     runs: tuple = field(default=(), repr=False)
@@ -139,28 +165,38 @@ def _check(cond: bool, msg: str) -> None:
         raise IBSIError(f"{SETTINGS_DIR / 'configs.yaml'}: {msg}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _settings_file() -> dict:
     raw = yaml.safe_load((SETTINGS_DIR / "configs.yaml").read_text())
-    _check(isinstance(raw, dict) and set(raw) == {"common", "shape_features", "aggregations", "not_expressible",
-                                                  "configs"}, "top-level keys must be common, shape_features, "
-                                                               "aggregations, not_expressible, configs")
+    _check(
+        isinstance(raw, dict)
+        and set(raw) == {"common", "shape_features", "aggregations", "not_expressible", "configs"},
+        "top-level keys must be common, shape_features, aggregations, not_expressible, configs",
+    )
     _check(tuple(raw["configs"]) == CONFIGS, f"configs must be {CONFIGS} in that order")
     for dim, kinds in raw["aggregations"].items():
         _check(set(kinds) == {"averaged", "merged"}, f"aggregations.{dim} needs averaged and merged")
         for kind, spec in kinds.items():
-            _check(set(spec) == {"setting", "classes", "codes"}, f"aggregations.{dim}.{kind}: keys setting, classes, codes")
+            _check(
+                set(spec) == {"setting", "classes", "codes"}, f"aggregations.{dim}.{kind}: keys setting, classes, codes"
+            )
             _check(set(spec["classes"]) <= set(PYRADIOMICS_CLASSES), f"aggregations.{dim}.{kind}: unknown class")
             _check(set(spec["codes"]) <= set(spec["classes"]), f"aggregations.{dim}.{kind}: code for a class not run")
     for name, c in raw["configs"].items():
-        _check(set(c) <= _CONFIG_KEYS and _CONFIG_KEYS - _OPTIONAL_KEYS <= set(c),
-               f"configs.{name}: keys must be {sorted(_CONFIG_KEYS)} ({sorted(_OPTIONAL_KEYS)} optional)")
+        _check(
+            set(c) <= _CONFIG_KEYS and _CONFIG_KEYS - _OPTIONAL_KEYS <= set(c),
+            f"configs.{name}: keys must be {sorted(_CONFIG_KEYS)} ({sorted(_OPTIONAL_KEYS)} optional)",
+        )
         pre = c.get("preprocessing")
         if pre is not None:
-            _check(set(pre) <= _PREPROCESSING_KEYS and _PREPROCESSING_KEYS - {"outlier_sd_after_range"} <= set(pre),
-                   f"configs.{name}.preprocessing: keys must be {sorted(_PREPROCESSING_KEYS)}")
-            _check(pre["image"] in INTERPOLATORS and pre["roi"] in INTERPOLATORS,
-                   f"configs.{name}.preprocessing: interpolators must be one of {list(INTERPOLATORS)}")
+            _check(
+                set(pre) <= _PREPROCESSING_KEYS and _PREPROCESSING_KEYS - {"outlier_sd_after_range"} <= set(pre),
+                f"configs.{name}.preprocessing: keys must be {sorted(_PREPROCESSING_KEYS)}",
+            )
+            _check(
+                pre["image"] in INTERPOLATORS and pre["roi"] in INTERPOLATORS,
+                f"configs.{name}.preprocessing: interpolators must be one of {list(INTERPOLATORS)}",
+            )
             _check(len(pre["spacing"]) == 3, f"configs.{name}.preprocessing.spacing: three values (0: keep)")
         _check(c["phantom"] in PHANTOM_DIRS, f"configs.{name}.phantom must be one of {list(PHANTOM_DIRS)}")
         _check(all(d in raw["aggregations"] for d in c["dimensions"]), f"configs.{name}: unknown dimension")
@@ -176,8 +212,7 @@ def _runs(raw: dict, setting: dict, dimensions) -> tuple[Run, ...]:
         for kind in ("averaged", "merged"):
             spec = raw["aggregations"][dim][kind]
             classes = {c: (list(raw["shape_features"]) if c == "shape" else None) for c in spec["classes"]}
-            params = {"imageType": {"Original": {}}, "featureClass": classes,
-                      "setting": {**setting, **spec["setting"]}}
+            params = {"imageType": {"Original": {}}, "featureClass": classes, "setting": {**setting, **spec["setting"]}}
             codes = {c: spec["codes"].get(c, "") for c in spec["classes"]}
             runs.append(Run(dim, kind, params, codes))
     return tuple(runs)
@@ -189,10 +224,18 @@ def load_configs() -> dict[str, IBSIConfig]:
     out = {}
     for name, c in raw["configs"].items():
         setting = {**raw["common"], **c["setting"]}
-        out[name] = IBSIConfig(name=name, phantom=c["phantom"], title=c["title"], ibsi=dict(c["ibsi"]),
-                               setting=setting, dimensions=tuple(c["dimensions"]),
-                               departures=tuple(dict(d) for d in c["departures"]), bin_origin=c.get("bin_origin"),
-                               preprocessing=c.get("preprocessing"), runs=_runs(raw, setting, c["dimensions"]))
+        out[name] = IBSIConfig(
+            name=name,
+            phantom=c["phantom"],
+            title=c["title"],
+            ibsi=dict(c["ibsi"]),
+            setting=setting,
+            dimensions=tuple(c["dimensions"]),
+            departures=tuple(dict(d) for d in c["departures"]),
+            bin_origin=c.get("bin_origin"),
+            preprocessing=c.get("preprocessing"),
+            runs=_runs(raw, setting, c["dimensions"]),
+        )
     return out
 
 
@@ -208,7 +251,7 @@ def not_expressible() -> dict[str, str]:
     return dict(_settings_file()["not_expressible"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _feature_map() -> pd.DataFrame:
     path = SETTINGS_DIR / "feature_map.csv"
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -216,7 +259,9 @@ def _feature_map() -> pd.DataFrame:
     if list(df.columns) != cols:
         raise IBSIError(f"{path}: columns must be {cols}")
     if df["ibsi_feature_tag"].duplicated().any():
-        raise IBSIError(f"{path}: duplicated tags {df.loc[df['ibsi_feature_tag'].duplicated(), 'ibsi_feature_tag'].tolist()}")
+        raise IBSIError(
+            f"{path}: duplicated tags {df.loc[df['ibsi_feature_tag'].duplicated(), 'ibsi_feature_tag'].tolist()}"
+        )
     bad_conv = sorted(set(df["conversion"]) - set(CONVERSIONS))
     if bad_conv:
         raise IBSIError(f"{path}: unknown conversion(s) {bad_conv}; allowed {list(CONVERSIONS)}")
@@ -241,6 +286,7 @@ def load_feature_map() -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- data
 
+
 def phantom_root() -> Path:
     """The verified ``ibsi_phantoms`` folder (copied from the mirror or downloaded on first use)."""
     from .data.fetch import fetch
@@ -259,6 +305,7 @@ def load_reference(root: Path | None = None) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- comparison
+
 
 def printed_precision(reference: float, digits: int = SIGNIFICANT_DIGITS) -> float:
     """Half a unit of the last significant digit IBSI prints: the tolerance of a value printed without one.
@@ -284,8 +331,14 @@ def convert(value: float, conversion: str) -> float:
     return value if shift is None else value + shift
 
 
-def compare(reference: pd.DataFrame, values: dict[tuple[str, str], float], feature_map: pd.DataFrame | None = None,
-            *, produced_codes: set[str] | None = None, explain=None) -> pd.DataFrame:
+def compare(
+    reference: pd.DataFrame,
+    values: dict[tuple[str, str], float],
+    feature_map: pd.DataFrame | None = None,
+    *,
+    produced_codes: set[str] | None = None,
+    explain=None,
+) -> pd.DataFrame:
     """One row per reference value: phantom, config, family, IBSI code and name, aggregation, reference,
     tolerance, tolerance_rule, pyradiomics, ours, converted, status and reason.
 
@@ -301,12 +354,25 @@ def compare(reference: pd.DataFrame, values: dict[tuple[str, str], float], featu
             raise IBSIError(f"reference feature {r.ibsi_feature_tag} ({r.ibsi_code}) is not in the feature map")
         m = fmap.loc[r.ibsi_feature_tag]
         tol = r.tolerance if np.isfinite(r.tolerance) else np.nan
-        row = {"phantom": r.phantom, "config": r.config, "family": r.family, "ibsi_code": r.ibsi_code,
-               "feature": r.ibsi_feature_name, "tag": r.ibsi_feature_tag, "aggregation": r.aggregation,
-               "aggregation_code": r.aggregation_code, "reference": r.value, "tolerance": tol,
-               "tolerance_rule": "IBSI" if np.isfinite(tol) else "printed precision",
-               "pyradiomics": m["pyradiomics"], "conversion": m["conversion"], "ours": np.nan,
-               "converted": np.nan, "status": "not mappable", "reason": ""}
+        row = {
+            "phantom": r.phantom,
+            "config": r.config,
+            "family": r.family,
+            "ibsi_code": r.ibsi_code,
+            "feature": r.ibsi_feature_name,
+            "tag": r.ibsi_feature_tag,
+            "aggregation": r.aggregation,
+            "aggregation_code": r.aggregation_code,
+            "reference": r.value,
+            "tolerance": tol,
+            "tolerance_rule": "IBSI" if np.isfinite(tol) else "printed precision",
+            "pyradiomics": m["pyradiomics"],
+            "conversion": m["conversion"],
+            "ours": np.nan,
+            "converted": np.nan,
+            "status": "not mappable",
+            "reason": "",
+        }
         code = r.aggregation_code or ""
         if not m["pyradiomics"]:
             row["reason"] = m["note"]
@@ -316,8 +382,10 @@ def compare(reference: pd.DataFrame, values: dict[tuple[str, str], float], featu
             texture = m["pyradiomics"].split(":")[0] in TEXTURE_CLASSES
             key = (m["pyradiomics"], code if texture else "")  # shape / first order: whole ROI
             if key not in values:
-                raise IBSIError(f"config {r.config}: no extracted value for {m['pyradiomics']} with aggregation "
-                                f"{code or '(none)'} (IBSI {r.ibsi_feature_tag})")
+                raise IBSIError(
+                    f"config {r.config}: no extracted value for {m['pyradiomics']} with aggregation "
+                    f"{code or '(none)'} (IBSI {r.ibsi_feature_tag})"
+                )
             ours = float(values[key])
             row["ours"] = ours
             row["converted"] = convert(ours, m["conversion"])
@@ -342,8 +410,9 @@ def family_summary(rows: pd.DataFrame) -> pd.DataFrame:
     counts = counts.reset_index()
     counts.columns.name = None
     order = {"route": list(ROUTES), "config": list(CONFIGS), "family": list(FAMILIES)}
-    return counts.sort_values(keys, key=lambda col: col.map({v: i for i, v in enumerate(order[col.name])}),
-                              kind="stable").reset_index(drop=True)
+    return counts.sort_values(
+        keys, key=lambda col: col.map({v: i for i, v in enumerate(order[col.name])}), kind="stable"
+    ).reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- extraction
@@ -357,12 +426,12 @@ class Extraction:
 
     config: str
     route: str
-    values: dict                    # (class:Feature, aggregation code) -> value
+    values: dict  # (class:Feature, aggregation code) -> value
     produced_codes: set
-    seconds: float                  # wall time of this call (cached runs cost only the lookups)
-    extraction_seconds: float       # PyRadiomics' own time for the runs when they were computed (cold)
-    cached: bool                    # every run came from the feature cache
-    grey_level_offset: int | None   # IBSI grey level - PyRadiomics grey level (fixed bin size with a range)
+    seconds: float  # wall time of this call (cached runs cost only the lookups)
+    extraction_seconds: float  # PyRadiomics' own time for the runs when they were computed (cold)
+    cached: bool  # every run came from the feature cache
+    grey_level_offset: int | None  # IBSI grey level - PyRadiomics grey level (fixed bin size with a range)
     settings_hashes: list
     notes: dict = field(default_factory=dict)
 
@@ -448,8 +517,15 @@ def _preprocessed_case(cfg: IBSIConfig, root: Path, cache_dir) -> tuple:
     case = _case(cfg, root)
     ds = get_dataset(DATASET).files_sha256
     rel = PHANTOM_DIRS[cfg.phantom]
-    key = stable_hash([PREPROCESSING_FORMAT, cfg.preprocessing, cfg.setting.get("resegmentRange"),
-                       ds[f"{rel}/image.nii.gz"], ds[f"{rel}/mask.nii.gz"]])[:16]
+    key = stable_hash(
+        [
+            PREPROCESSING_FORMAT,
+            cfg.preprocessing,
+            cfg.setting.get("resegmentRange"),
+            ds[f"{rel}/image.nii.gz"],
+            ds[f"{rel}/mask.nii.gz"],
+        ]
+    )[:16]
     base = Path(cache_dir) if cache_dir not in (None, True, False) else feature_cache_dir()
     folder = base / "ibsi_preprocessed" / f"{cfg.name}-{key}"
     meta = folder / "notes.json"
@@ -465,8 +541,9 @@ def _preprocessed_case(cfg: IBSIConfig, root: Path, cache_dir) -> tuple:
     return Case(f"ibsi_{cfg.name}_preprocessed", folder / "image.nii.gz", folder / "mask.nii.gz"), notes
 
 
-def extract(config: str | IBSIConfig, route: str = "pyradiomics", *, root: Path | None = None,
-            cache_dir=None) -> Extraction:
+def extract(
+    config: str | IBSIConfig, route: str = "pyradiomics", *, root: Path | None = None, cache_dir=None
+) -> Extraction:
     """Extract the phantom of ``config`` along ``route`` (every run, cached)."""
     from .features.radiomics import extract_radiomics
 
@@ -487,8 +564,9 @@ def extract(config: str | IBSIConfig, route: str = "pyradiomics", *, root: Path 
     values: dict[tuple[str, str], float] = {}
     produced, hashes, cached, cold = set(), [], True, 0.0
     for run in runs:
-        table = extract_radiomics([case], run.params, cache_dir=cache_dir, progress=False, strict=True,
-                                  nan_policy="keep")
+        table = extract_radiomics(
+            [case], run.params, cache_dir=cache_dir, progress=False, strict=True, nan_policy="keep"
+        )
         hashes.append(table.info["settings_hash"])
         cached &= table.info["n_cached"] == 1
         cold += _cold_seconds(table)
@@ -497,8 +575,18 @@ def extract(config: str | IBSIConfig, route: str = "pyradiomics", *, root: Path 
             if cls in run.codes:
                 values.setdefault((f"{cls}:{feat}", run.codes[cls]), float(v))
         produced |= {c for c in run.codes.values() if c}
-    return Extraction(cfg.name, route, values, produced, time.perf_counter() - t0, cold, cached,
-                      _grey_level_offset(cfg, values), hashes, notes)
+    return Extraction(
+        cfg.name,
+        route,
+        values,
+        produced,
+        time.perf_counter() - t0,
+        cold,
+        cached,
+        _grey_level_offset(cfg, values),
+        hashes,
+        notes,
+    )
 
 
 def _without_resampling(run: Run, reseg_range) -> Run:
@@ -516,7 +604,7 @@ def _cold_seconds(table) -> float:
     if sec is not None:
         return float(sec)
     cdir = table.info.get("cache_dir")
-    for entry in (sorted(Path(cdir).glob("*.json")) if cdir else []):
+    for entry in sorted(Path(cdir).glob("*.json")) if cdir else []:
         data = json.loads(entry.read_text())
         if data.get("case_id") == table.features.index[0]:
             return float(data.get("seconds") or 0.0)
@@ -540,7 +628,8 @@ def _grey_level_offset(cfg: IBSIConfig, values: dict) -> int | None:
 
 # ----------------------------------------------------------------------------- explanations
 
-@lru_cache(maxsize=None)
+
+@cache
 def _known_differences() -> dict:
     path = SETTINGS_DIR / "known_differences.yaml"
     raw = yaml.safe_load(path.read_text()) or {}
@@ -567,8 +656,10 @@ def explain_mismatch(row: dict, cfg: IBSIConfig, extraction: Extraction) -> str:
     if tag in _known_differences():
         reasons.append(_known_differences()[tag])
     if extraction.grey_level_offset and tag in GREY_LEVEL_VALUED.get(fam, set()):
-        reasons.append(f"grey levels are numbered from the bin of the ROI minimum, IBSI's from {cfg.bin_origin:g} "
-                       f"HU: each is {extraction.grey_level_offset} below IBSI's")
+        reasons.append(
+            f"grey levels are numbered from the bin of the ROI minimum, IBSI's from {cfg.bin_origin:g} "
+            f"HU: each is {extraction.grey_level_offset} below IBSI's"
+        )
     if extraction.route == "pyradiomics":
         settings = [d["setting"] for d in cfg.departures if fam in d["affects"]]
         if settings:
@@ -578,12 +669,13 @@ def explain_mismatch(row: dict, cfg: IBSIConfig, extraction: Extraction) -> str:
 
 # ----------------------------------------------------------------------------- the report
 
+
 @dataclass
 class IBSIReport:
-    rows: pd.DataFrame           # every reference value of every configuration and route
-    summary: pd.DataFrame        # per route, configuration and family
-    extractions: dict            # (config, route) -> Extraction
-    configs: dict                # config -> IBSIConfig
+    rows: pd.DataFrame  # every reference value of every configuration and route
+    summary: pd.DataFrame  # per route, configuration and family
+    extractions: dict  # (config, route) -> Extraction
+    configs: dict  # config -> IBSIConfig
 
     def totals(self) -> pd.DataFrame:
         """Per route and configuration: counts by status and the extraction time."""
@@ -603,18 +695,34 @@ class IBSIReport:
         return {
             "dataset": DATASET,
             "licences": {p: LICENCES[p] for p in sorted({c.phantom for c in self.configs.values()})},
-            "tolerance_rule": ("|ours - reference| <= tolerance; without a tolerance, half a unit of the "
-                               f"{SIGNIFICANT_DIGITS}rd significant digit (the printed precision)"),
+            "tolerance_rule": (
+                "|ours - reference| <= tolerance; without a tolerance, half a unit of the "
+                f"{SIGNIFICANT_DIGITS}rd significant digit (the printed precision)"
+            ),
             "routes": {r: ROUTE_TEXT[r] for r in sorted(set(self.rows["route"]), key=ROUTES.index)},
-            "configs": {c: {"title": cfg.title, "phantom": cfg.phantom, "licence": cfg.licence,
-                            "ibsi": cfg.ibsi, "pyradiomics_setting": cfg.setting,
-                            "departures": list(cfg.departures), "preprocessing": cfg.preprocessing,
-                            "extractions": {r: {"grey_level_offset": e.grey_level_offset,
-                                                "extraction_seconds": round(e.extraction_seconds, 3),
-                                                "seconds": round(e.seconds, 3), "cached": e.cached,
-                                                "notes": e.notes}
-                                            for (c2, r), e in self.extractions.items() if c2 == c}}
-                        for c, cfg in self.configs.items()},
+            "configs": {
+                c: {
+                    "title": cfg.title,
+                    "phantom": cfg.phantom,
+                    "licence": cfg.licence,
+                    "ibsi": cfg.ibsi,
+                    "pyradiomics_setting": cfg.setting,
+                    "departures": list(cfg.departures),
+                    "preprocessing": cfg.preprocessing,
+                    "extractions": {
+                        r: {
+                            "grey_level_offset": e.grey_level_offset,
+                            "extraction_seconds": round(e.extraction_seconds, 3),
+                            "seconds": round(e.seconds, 3),
+                            "cached": e.cached,
+                            "notes": e.notes,
+                        }
+                        for (c2, r), e in self.extractions.items()
+                        if c2 == c
+                    },
+                }
+                for c, cfg in self.configs.items()
+            },
             "totals": json_records(self.totals()),
             "summary": json_records(self.summary),
             "rows": json_records(self.rows),
@@ -625,8 +733,16 @@ def json_records(df: pd.DataFrame) -> list[dict]:
     """DataFrame -> list of dicts with NaN as None (valid JSON)."""
     out = []
     for rec in df.to_dict(orient="records"):
-        out.append({k: (None if isinstance(v, float) and not np.isfinite(v) else
-                        (v.item() if isinstance(v, np.generic) else v)) for k, v in rec.items()})
+        out.append(
+            {
+                k: (
+                    None
+                    if isinstance(v, float) and not np.isfinite(v)
+                    else (v.item() if isinstance(v, np.generic) else v)
+                )
+                for k, v in rec.items()
+            }
+        )
     return out
 
 
@@ -646,8 +762,9 @@ def parse_configs(which: str | list[str] | None) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def compliance(which: str | list[str] | None = "all", *, routes=ROUTES, root: Path | None = None,
-               cache_dir=None) -> IBSIReport:
+def compliance(
+    which: str | list[str] | None = "all", *, routes=ROUTES, root: Path | None = None, cache_dir=None
+) -> IBSIReport:
     """Extract, map and compare every configuration in ``which`` along ``routes`` (see the module docstring).
 
     Route ``ibsi-preprocessed`` applies only to configurations that interpolate (B-E). A mismatch of
@@ -667,8 +784,12 @@ def compliance(which: str | list[str] | None = "all", *, routes=ROUTES, root: Pa
                 continue
             ex = extract(cfg, route, root=root, cache_dir=cache_dir)
             extractions[(name, route)] = ex
-            rows = compare(ref, ex.values, produced_codes=ex.produced_codes,
-                           explain=lambda row, cfg=cfg, ex=ex: explain_mismatch(row, cfg, ex))
+            rows = compare(
+                ref,
+                ex.values,
+                produced_codes=ex.produced_codes,
+                explain=lambda row, cfg=cfg, ex=ex: explain_mismatch(row, cfg, ex),
+            )
             rows.insert(0, "route", route)
             parts.append(rows)
     rows = _mark_preprocessing_causes(pd.concat(parts, ignore_index=True))
@@ -685,39 +806,63 @@ def _mark_preprocessing_causes(rows: pd.DataFrame) -> pd.DataFrame:
     for i in rows.index[(rows["route"] == "pyradiomics") & (rows["status"] == "mismatch")]:
         k = tuple(rows.loc[i, key])
         if k in pre.index and pre.loc[k] in ("match", "match after conversion"):
-            rows.loc[i, "reason"] = ("pre-processing: matches when replicate interpolates as IBSI prescribes | "
-                                     + rows.loc[i, "reason"])
+            rows.loc[i, "reason"] = (
+                "pre-processing: matches when replicate interpolates as IBSI prescribes | " + rows.loc[i, "reason"]
+            )
     return rows
 
 
 # ----------------------------------------------------------------------------- tables for the page
+
 
 def reasons_table(report: IBSIReport, route: str | None = None) -> pd.DataFrame:
     """Mismatches grouped by (route, configuration, reason): how many values, which IBSI features."""
     rows = report.rows[report.rows["status"] == "mismatch"]
     if route is not None:
         rows = rows[rows["route"] == route]
-    out = [{"route": r, "config": c, "values": len(g), "features": ", ".join(dict.fromkeys(g["tag"])), "reason": why}
-           for (r, c, why), g in rows.groupby(["route", "config", "reason"], sort=False)]
+    out = [
+        {"route": r, "config": c, "values": len(g), "features": ", ".join(dict.fromkeys(g["tag"])), "reason": why}
+        for (r, c, why), g in rows.groupby(["route", "config", "reason"], sort=False)
+    ]
     return pd.DataFrame(out, columns=["route", "config", "values", "features", "reason"])
 
 
 def departures_table(report: IBSIReport) -> pd.DataFrame:
     """Every IBSI setting PyRadiomics cannot express, per configuration, and the aggregations it lacks."""
-    rows = [{"config": c, "setting": d["setting"], "IBSI": d["ibsi"], "PyRadiomics": d["pyradiomics"],
-             "families affected": ", ".join(FAMILY_SHORT[f] for f in d["affects"])}
-            for c, cfg in report.configs.items() for d in cfg.departures]
+    rows = [
+        {
+            "config": c,
+            "setting": d["setting"],
+            "IBSI": d["ibsi"],
+            "PyRadiomics": d["pyradiomics"],
+            "families affected": ", ".join(FAMILY_SHORT[f] for f in d["affects"]),
+        }
+        for c, cfg in report.configs.items()
+        for d in cfg.departures
+    ]
     offsets = {c: e.grey_level_offset for (c, r), e in report.extractions.items() if r == "pyradiomics"}
     for c, k in offsets.items():
         if k:
             cfg = report.configs[c]
-            rows.append({"config": c, "setting": "fixed bin size origin",
-                         "IBSI": f"bins from the range's lower bound {cfg.bin_origin:g} HU",
-                         "PyRadiomics": f"bins from the ROI minimum's bin: grey levels {k} below IBSI's",
-                         "families affected": "features of grey-level values"})
+            rows.append(
+                {
+                    "config": c,
+                    "setting": "fixed bin size origin",
+                    "IBSI": f"bins from the range's lower bound {cfg.bin_origin:g} HU",
+                    "PyRadiomics": f"bins from the ROI minimum's bin: grey levels {k} below IBSI's",
+                    "families affected": "features of grey-level values",
+                }
+            )
     for code, why in not_expressible().items():
-        rows.append({"config": "all", "setting": f"aggregation {code}", "IBSI": why.split(":")[0],
-                     "PyRadiomics": why.split(": ", 1)[1], "families affected": "texture"})
+        rows.append(
+            {
+                "config": "all",
+                "setting": f"aggregation {code}",
+                "IBSI": why.split(":")[0],
+                "PyRadiomics": why.split(": ", 1)[1],
+                "families affected": "texture",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -725,9 +870,15 @@ def unmapped_table() -> pd.DataFrame:
     """IBSI-1 features PyRadiomics does not compute, per family, with the reason."""
     fmap = _feature_map()
     fmap = fmap[fmap["pyradiomics"] == ""]
-    out = [{"family": FAMILY_SHORT[f], "features": len(g), "IBSI tags": ", ".join(g["ibsi_feature_tag"]),
-            "why": "; ".join(dict.fromkeys(g["note"]))}
-           for f, g in fmap.groupby("family", sort=False)]
+    out = [
+        {
+            "family": FAMILY_SHORT[f],
+            "features": len(g),
+            "IBSI tags": ", ".join(g["ibsi_feature_tag"]),
+            "why": "; ".join(dict.fromkeys(g["note"])),
+        }
+        for f, g in fmap.groupby("family", sort=False)
+    ]
     return pd.DataFrame(out)
 
 
@@ -742,19 +893,19 @@ class ChapterCard:
 
     chapter: str
     images: str
-    source: str                  # where the settings come from
+    source: str  # where the settings come from
     image_types: list
-    n_features: int              # per ROI, as PyRadiomics computes them with the chapter's settings
-    n_original: int              # of which from the original (unfiltered) image
-    classes: pd.DataFrame        # per feature class of the original image
-    settings: pd.DataFrame       # setting, chapter, IBSI-1, verdict
+    n_features: int  # per ROI, as PyRadiomics computes them with the chapter's settings
+    n_original: int  # of which from the original (unfiltered) image
+    classes: pd.DataFrame  # per feature class of the original image
+    settings: pd.DataFrame  # setting, chapter, IBSI-1, verdict
 
     @property
     def n_filtered(self) -> int:
         return self.n_features - self.n_original
 
 
-@lru_cache(maxsize=None)
+@cache
 def _chapters_file() -> dict:
     path = SETTINGS_DIR / "chapters.yaml"
     raw = yaml.safe_load(path.read_text()) or {}
@@ -805,8 +956,12 @@ def _verified(report: IBSIReport | None) -> dict[str, bool] | None:
     if report is None:
         return None
     rows = report.rows
-    rows = rows[(rows["route"] == "pyradiomics") & rows["config"].isin(["digital", "A"])
-                & (rows["status"] != "not mappable") & (rows["conversion"] == "")]
+    rows = rows[
+        (rows["route"] == "pyradiomics")
+        & rows["config"].isin(["digital", "A"])
+        & (rows["status"] != "not mappable")
+        & (rows["conversion"] == "")
+    ]
     if rows.empty:
         return None
     return rows.groupby("pyradiomics")["status"].apply(lambda s: bool((s == "match").all())).to_dict()
@@ -833,18 +988,30 @@ def chapter_card(chapter: str, report: IBSIReport | None = None) -> ChapterCard:
     for cls, names in _class_features(canon, ndim).items():
         keys = [f"{cls}:{n}" for n in names]
         with_ibsi = [k for k in keys if k in direct]
-        row = {"class": cls, "IBSI family": FAMILIES.get(CLASS_FAMILY.get(cls, ""), "none (IBSI-1 morphology is 3-D)"),
-               "features": len(names), "IBSI counterpart": len(with_ibsi),
-               "via conversion": ", ".join(k.split(":")[1] for k in keys if k in converted),
-               "no IBSI counterpart": ", ".join(k.split(":")[1] for k in keys if k not in direct and k not in converted)}
+        row = {
+            "class": cls,
+            "IBSI family": FAMILIES.get(CLASS_FAMILY.get(cls, ""), "none (IBSI-1 morphology is 3-D)"),
+            "features": len(names),
+            "IBSI counterpart": len(with_ibsi),
+            "via conversion": ", ".join(k.split(":")[1] for k in keys if k in converted),
+            "no IBSI counterpart": ", ".join(k.split(":")[1] for k in keys if k not in direct and k not in converted),
+        }
         if verified is not None:
             row["match IBSI on the phantoms"] = sum(bool(verified.get(k)) for k in with_ibsi)
         rows.append(row)
     classes = pd.DataFrame(rows)
     n_total = count_features(params, ndim=ndim)
     n_original = int(classes["features"].sum())
-    return ChapterCard(chapter, " ".join(str(entry["images"]).split()), source, list(canon["imageType"]), n_total,
-                       n_original, classes, _settings_check(canon, ndim, n_total - n_original))
+    return ChapterCard(
+        chapter,
+        " ".join(str(entry["images"]).split()),
+        source,
+        list(canon["imageType"]),
+        n_total,
+        n_original,
+        classes,
+        _settings_check(canon, ndim, n_total - n_original),
+    )
 
 
 def _settings_check(canon: dict, ndim: int, n_filtered: int) -> pd.DataFrame:
@@ -856,46 +1023,92 @@ def _settings_check(canon: dict, ndim: int, n_filtered: int) -> pd.DataFrame:
         rows.append({"setting": setting, "chapter": value, "IBSI-1": ibsi, "verdict": verdict, "why": why})
 
     filters = [t for t in canon["imageType"] if t not in IBSI1_IMAGE_TYPES]
-    add("image types", ", ".join(canon["imageType"]), "original image only",
+    add(
+        "image types",
+        ", ".join(canon["imageType"]),
+        "original image only",
         "outside IBSI-1" if filters else "conformant",
-        (f"{n_filtered} features come from filtered images ({', '.join(filters)}); IBSI-1 standardises features "
-         "of the unfiltered image only (convolutional filters are IBSI chapter 2)") if filters else "")
+        (
+            f"{n_filtered} features come from filtered images ({', '.join(filters)}); IBSI-1 standardises features "
+            "of the unfiltered image only (convolutional filters are IBSI chapter 2)"
+        )
+        if filters
+        else "",
+    )
     if s.get("binCount"):
-        add("discretisation", f"fixed bin number {s['binCount']}", "fixed bin number (FBN) or fixed bin size (FBS)",
-            "conformant", "PyRadiomics' binCount is IBSI's fixed bin number (configurations B, D, E match)")
+        add(
+            "discretisation",
+            f"fixed bin number {s['binCount']}",
+            "fixed bin number (FBN) or fixed bin size (FBS)",
+            "conformant",
+            "PyRadiomics' binCount is IBSI's fixed bin number (configurations B, D, E match)",
+        )
     elif s.get("resegmentRange"):
-        add("discretisation", f"fixed bin size {s.get('binWidth', 25)}", "FBS from the range's lower bound",
-            "differs", "PyRadiomics puts bin edges at multiples of the width and numbers grey levels from the bin of "
-                       "the ROI minimum (getBinEdges), IBSI from the re-segmentation range's lower bound: "
-                       "features of grey-level values (joint average, grey level emphases...) shift")
+        add(
+            "discretisation",
+            f"fixed bin size {s.get('binWidth', 25)}",
+            "FBS from the range's lower bound",
+            "differs",
+            "PyRadiomics puts bin edges at multiples of the width and numbers grey levels from the bin of "
+            "the ROI minimum (getBinEdges), IBSI from the re-segmentation range's lower bound: "
+            "features of grey-level values (joint average, grey level emphases...) shift",
+        )
     else:
-        add("discretisation", f"fixed bin size {s.get('binWidth', 25)}, no re-segmentation range",
+        add(
+            "discretisation",
+            f"fixed bin size {s.get('binWidth', 25)}, no re-segmentation range",
             "FBS from the range's lower bound; not recommended without a range",
-            "differs", "IBSI takes the lower bound of the re-segmentation range as FBS's origin and does not "
-                       "recommend FBS without one; PyRadiomics puts bin edges at multiples of the width and numbers "
-                       "grey levels from the bin of each ROI's minimum, so a grey level means another intensity "
-                       "in each image")
+            "differs",
+            "IBSI takes the lower bound of the re-segmentation range as FBS's origin and does not "
+            "recommend FBS without one; PyRadiomics puts bin edges at multiples of the width and numbers "
+            "grey levels from the bin of each ROI's minimum, so a grey level means another intensity "
+            "in each image",
+        )
     if s.get("normalize"):
-        add("intensity normalisation", f"z-score x {s.get('normalizeScale', 1)} (whole image)",
-            "none in the reference configurations", "not standardised by IBSI-1",
-            "normalisation changes every intensity feature; IBSI-1 asks that it be reported, not how to do it")
+        add(
+            "intensity normalisation",
+            f"z-score x {s.get('normalizeScale', 1)} (whole image)",
+            "none in the reference configurations",
+            "not standardised by IBSI-1",
+            "normalisation changes every intensity feature; IBSI-1 asks that it be reported, not how to do it",
+        )
     shift = s.get("voxelArrayShift", 0) or 0
-    add("voxelArrayShift", shift, "0 (intensities as they are)", "conformant" if shift == 0 else "differs",
-        "" if shift == 0 else f"Energy, TotalEnergy and RootMeanSquared add {shift} to every intensity: not "
-                              "IBSI's energy and RMS")
+    add(
+        "voxelArrayShift",
+        shift,
+        "0 (intensities as they are)",
+        "conformant" if shift == 0 else "differs",
+        ""
+        if shift == 0
+        else f"Energy, TotalEnergy and RootMeanSquared add {shift} to every intensity: not IBSI's energy and RMS",
+    )
     spacing = s.get("resampledPixelSpacing")
     if spacing:
-        add("interpolation", f"{spacing} mm, {s.get('interpolator')}", "centred grid, ROI interpolated + 0.5 threshold, "
-            "intensities rounded", "differs", "PyRadiomics aligns the grid at the image corner, resamples the ROI by "
-                                               "nearest neighbour and does not round (IBSI configurations B-E)")
+        add(
+            "interpolation",
+            f"{spacing} mm, {s.get('interpolator')}",
+            "centred grid, ROI interpolated + 0.5 threshold, intensities rounded",
+            "differs",
+            "PyRadiomics aligns the grid at the image corner, resamples the ROI by "
+            "nearest neighbour and does not round (IBSI configurations B-E)",
+        )
     else:
-        add("interpolation", "none (native voxels)", "optional; configurations C-E resample to 2 mm isotropic",
-            "conformant", "no interpolation is IBSI-conformant (as configuration A); 3-D texture on anisotropic "
-                          "voxels is, however, not rotation-invariant")
+        add(
+            "interpolation",
+            "none (native voxels)",
+            "optional; configurations C-E resample to 2 mm isotropic",
+            "conformant",
+            "no interpolation is IBSI-conformant (as configuration A); 3-D texture on anisotropic "
+            "voxels is, however, not rotation-invariant",
+        )
     reseg = s.get("resegmentRange")
-    add("re-segmentation", f"{s.get('resegmentMode', 'absolute')} {reseg}" if reseg else "none",
-        "optional range and/or outlier filter", "conformant",
-        "" if not reseg else "a range and an outlier filter together cannot be expressed (IBSI configuration E)")
+    add(
+        "re-segmentation",
+        f"{s.get('resegmentMode', 'absolute')} {reseg}" if reseg else "none",
+        "optional range and/or outlier filter",
+        "conformant",
+        "" if not reseg else "a range and an outlier filter together cannot be expressed (IBSI configuration E)",
+    )
     if ndim == 2:
         agg = "2-D image: 4 in-plane directions averaged (IBSI 2D averaged / 2D on a single slice)"
     elif s.get("force2D"):
@@ -911,12 +1124,18 @@ def _settings_check(canon: dict, ndim: int, n_filtered: int) -> pd.DataFrame:
     if "firstorder" in canon["featureClass"]:
         add("kurtosis", "PyRadiomics Kurtosis", "excess kurtosis", "differs", "PyRadiomics' Kurtosis = IBSI's + 3")
     if ndim == 2:
-        add("morphology", "shape2D", "3-D morphological features", "outside IBSI-1",
-            "IBSI-1 defines no 2-D morphological features")
+        add(
+            "morphology",
+            "shape2D",
+            "3-D morphological features",
+            "outside IBSI-1",
+            "IBSI-1 defines no 2-D morphological features",
+        )
     return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- text output
+
 
 def family_matrix(summary: pd.DataFrame, route: str = "pyradiomics") -> pd.DataFrame:
     """Family x configuration table of ``matching/compared`` (matching counts raw matches; ``+k`` after a
@@ -930,8 +1149,10 @@ def family_matrix(summary: pd.DataFrame, route: str = "pyradiomics") -> pd.DataF
     out = pd.DataFrame(cells).T
     out = out[[c for c in CONFIGS if c in out.columns]]
     totals = s.groupby("config", sort=False)[["match", "match after conversion", "compared"]].sum()
-    out.loc["all families"] = [f"{totals.loc[c, 'match']}+{totals.loc[c, 'match after conversion']}/"
-                               f"{totals.loc[c, 'compared']}" for c in out.columns]
+    out.loc["all families"] = [
+        f"{totals.loc[c, 'match']}+{totals.loc[c, 'match after conversion']}/{totals.loc[c, 'compared']}"
+        for c in out.columns
+    ]
     out.index.name = "family"
     return out
 
@@ -947,18 +1168,44 @@ def format_report(report: IBSIReport, width: int = 100) -> str:
 
     lines = [f"IBSI-1 compliance of PyRadiomics {radiomics.__version__} (data set {DATASET})"]
     lines += [f"  {LICENCES[p]}" for p in dict.fromkeys(c.phantom for c in report.configs.values())]
-    lines += [wrap("Match: |ours - reference| <= IBSI's tolerance; without one, half a unit of the 3rd "
-                   "significant digit (IBSI's printed precision)."), ""]
+    lines += [
+        wrap(
+            "Match: |ours - reference| <= IBSI's tolerance; without one, half a unit of the 3rd "
+            "significant digit (IBSI's printed precision)."
+        ),
+        "",
+    ]
     totals = report.totals()
     for route in [r for r in ROUTES if r in set(report.rows["route"])]:
         lines += [wrap(f"Route {route}: {ROUTE_TEXT[route]}."), ""]
-        t = totals[totals["route"] == route][["config", "reference values", "compared", "match",
-                                               "match after conversion", "mismatch", "not mappable",
-                                               "extraction s", "cached"]]
-        t = t.rename(columns={"reference values": "values", "match after conversion": "converted",
-                              "not mappable": "unmapped", "extraction s": "extract s"})
-        lines += [t.to_string(index=False), "", "matching/compared per family (+k: after a known conversion):",
-                  family_matrix(report.summary, route).to_string(), ""]
+        t = totals[totals["route"] == route][
+            [
+                "config",
+                "reference values",
+                "compared",
+                "match",
+                "match after conversion",
+                "mismatch",
+                "not mappable",
+                "extraction s",
+                "cached",
+            ]
+        ]
+        t = t.rename(
+            columns={
+                "reference values": "values",
+                "match after conversion": "converted",
+                "not mappable": "unmapped",
+                "extraction s": "extract s",
+            }
+        )
+        lines += [
+            t.to_string(index=False),
+            "",
+            "matching/compared per family (+k: after a known conversion):",
+            family_matrix(report.summary, route).to_string(),
+            "",
+        ]
     left = report.rows[(report.rows["status"] == "mismatch") & ~report.rows["reason"].str.startswith("pre-processing")]
     if len(left):
         lines.append("Mismatches that IBSI pre-processing does not remove, by reason:")

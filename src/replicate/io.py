@@ -1,4 +1,5 @@
 """Atomic writes and stable hashing (cached work must never be half-written)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -48,7 +49,9 @@ def _json_default(obj: Any):
 
 
 def to_json(obj: Any, **kw) -> str:
-    return json.dumps(obj, default=_json_default, indent=kw.pop("indent", 2), sort_keys=kw.pop("sort_keys", False), **kw)
+    return json.dumps(
+        obj, default=_json_default, indent=kw.pop("indent", 2), sort_keys=kw.pop("sort_keys", False), **kw
+    )
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, **kw) -> Path:

@@ -3,6 +3,7 @@ no code cell longer than :data:`MAX_CELL_LINES`, and their code passes ruff.
 
     python -m replicate.lint_notebooks [notebooks/*.md]     # what `make lint` and pre-commit run
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -38,13 +39,34 @@ def problems(path: Path, max_cell_lines: int = MAX_CELL_LINES) -> list[str]:
             out.append(f"{path}: code cell {i} has {n} lines (> {max_cell_lines}): {first!r} ...")
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / f"{path.stem}.py"
-        script.write_text("\n\n".join(f"# %% cell {i}\n{c.source}" for i, c in enumerate(code, 1)
-                                      if not c.source.lstrip().startswith(("%", "!"))) + "\n")
+        script.write_text(
+            "\n\n".join(
+                f"# %% cell {i}\n{c.source}"
+                for i, c in enumerate(code, 1)
+                if not c.source.lstrip().startswith(("%", "!"))
+            )
+            + "\n"
+        )
         ruff = Path(sys.executable).with_name("ruff")
-        res = subprocess.run([str(ruff if ruff.exists() else "ruff"), "check", "--quiet", "--no-fix",
-                              "--config", str(repo_root() / "pyproject.toml"), "--config", "builtins = ['display']",
-                              "--extend-ignore", ",".join(RUFF_IGNORE), "--output-format", "concise", str(script)],
-                             capture_output=True, text=True)
+        res = subprocess.run(
+            [
+                str(ruff if ruff.exists() else "ruff"),
+                "check",
+                "--quiet",
+                "--no-fix",
+                "--config",
+                str(repo_root() / "pyproject.toml"),
+                "--config",
+                "builtins = ['display']",
+                "--extend-ignore",
+                ",".join(RUFF_IGNORE),
+                "--output-format",
+                "concise",
+                str(script),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if res.returncode not in (0, 1):
             return out + [f"{path}: ruff failed: {res.stderr.strip()}"]
         out += [f"{path}: {line.replace(str(script) + ':', 'line ')}" for line in res.stdout.splitlines() if line]

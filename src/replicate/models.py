@@ -32,11 +32,13 @@ QDA a small regularisation so that they are defined when there are more
 features than patients in a class (radiomics); both are documented
 departures from the scikit-learn defaults.
 """
+
 from __future__ import annotations
 
 import re
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from imblearn.over_sampling import SMOTE
@@ -52,8 +54,18 @@ from sklearn.tree import DecisionTreeClassifier
 
 from replicate.learn import ZScore
 
-__all__ = ["CLASSIFIERS", "DISPLAY_NAMES", "PARAM_GRIDS", "AdaptiveSMOTE", "SVMClassifier", "make_classifier", "make_pipeline",
-           "display_name", "available_classifiers", "base_classifier"]
+__all__ = [
+    "CLASSIFIERS",
+    "DISPLAY_NAMES",
+    "PARAM_GRIDS",
+    "AdaptiveSMOTE",
+    "SVMClassifier",
+    "make_classifier",
+    "make_pipeline",
+    "display_name",
+    "available_classifiers",
+    "base_classifier",
+]
 
 #: Display names of the classifiers, as the chapters print them.
 DISPLAY_NAMES: dict[str, str] = {
@@ -97,8 +109,9 @@ class SVMClassifier(SVC):
 
     def fit(self, X, y, sample_weight=None):
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The `probability` parameter was deprecated",
-                                    category=FutureWarning)
+            warnings.filterwarnings(
+                "ignore", message="The `probability` parameter was deprecated", category=FutureWarning
+            )
             return super().fit(X, y, sample_weight=sample_weight)
 
 
@@ -159,8 +172,11 @@ class AdaptiveSMOTE(SMOTE):
         if targets and isinstance(self.k_neighbors, (int, np.integer)):
             n_min = min(int(np.sum(y == c)) for c in targets)
             if n_min < 2:
-                warnings.warn("AdaptiveSMOTE: a class to oversample has a single training sample; "
-                              "no synthetic samples made", UserWarning, stacklevel=2)
+                warnings.warn(
+                    "AdaptiveSMOTE: a class to oversample has a single training sample; no synthetic samples made",
+                    UserWarning,
+                    stacklevel=2,
+                )
                 self.k_neighbors_used_ = 0
                 return X, y
             self._k_effective = min(int(self.k_neighbors), n_min - 1)
@@ -171,9 +187,20 @@ class AdaptiveSMOTE(SMOTE):
             self._k_effective = None
 
 
-def make_classifier(name: str, *, seed: int = 0, smote: bool = False, scale: bool = True, tune: bool = False,
-                    cv: int = 5, k_neighbors: int = 5, grid: dict | None = None, scoring: str = "roc_auc",
-                    n_jobs: int | None = None, **params: Any):
+def make_classifier(
+    name: str,
+    *,
+    seed: int = 0,
+    smote: bool = False,
+    scale: bool = True,
+    tune: bool = False,
+    cv: int = 5,
+    k_neighbors: int = 5,
+    grid: dict | None = None,
+    scoring: str = "roc_auc",
+    n_jobs: int | None = None,
+    **params: Any,
+):
     """An unfitted classifier pipeline: ``[ZScore] -> [AdaptiveSMOTE(random_state=seed)] -> clf``.
 
     ``params`` are set on the classifier (e.g. ``C=10``). ``tune=True``
@@ -193,9 +220,15 @@ def make_classifier(name: str, *, seed: int = 0, smote: bool = False, scale: boo
     pipe = Pipeline(steps)
     if not tune:
         return pipe
-    return GridSearchCV(pipe, grid if grid is not None else PARAM_GRIDS[name],
-                        cv=StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed),
-                        scoring=scoring, refit=True, n_jobs=n_jobs, error_score="raise")
+    return GridSearchCV(
+        pipe,
+        grid if grid is not None else PARAM_GRIDS[name],
+        cv=StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed),
+        scoring=scoring,
+        refit=True,
+        n_jobs=n_jobs,
+        error_score="raise",
+    )
 
 
 def _step_name(est) -> str:

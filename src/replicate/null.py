@@ -11,6 +11,7 @@ labelled as such, beside DeLong's prediction (the spread one permutation of this
 :func:`check_centred` is the test a teacher can read: every model's mean null AUC must lie within
 ``3 * SD / sqrt(seeds)`` of 0.5 (a leak lifts every seed alike; chance does not).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,7 @@ class NullDistribution:
     data: str
     profile: str
     seeds: list[int]
-    models: dict[str, dict]          # model -> {"cohort", "aucs", "ses", "n_positive", "n_negative"}
+    models: dict[str, dict]  # model -> {"cohort", "aucs", "ses", "n_positive", "n_negative"}
     generated_by: str = ""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -48,18 +49,32 @@ class NullDistribution:
             a = np.asarray(m["aucs"], dtype=float)
             se = np.asarray(m.get("ses", []), dtype=float)
             sd = float(a.std(ddof=1)) if a.size > 1 else float("nan")
-            out[name] = {"cohort": m.get("cohort"), "n_seeds": int(a.size), "mean": float(a.mean()), "sd": sd,
-                         "delong_sd": float(np.sqrt(np.mean(se**2))) if se.size else float("nan"),
-                         "tolerance": 3 * sd / math.sqrt(a.size) if a.size > 1 else float("nan"),
-                         "min": float(a.min()), "max": float(a.max())}
+            out[name] = {
+                "cohort": m.get("cohort"),
+                "n_seeds": int(a.size),
+                "mean": float(a.mean()),
+                "sd": sd,
+                "delong_sd": float(np.sqrt(np.mean(se**2))) if se.size else float("nan"),
+                "tolerance": 3 * sd / math.sqrt(a.size) if a.size > 1 else float("nan"),
+                "min": float(a.min()),
+                "max": float(a.max()),
+            }
         return out
 
     def to_dict(self) -> dict:
         return {**asdict(self), "summary": self.summary()}
 
 
-def run_null(chapter: str, one_seed: Callable[[int], dict[str, dict]], seeds: Iterable[int], *, data: str,
-             profile: str = "quick", generated_by: str = "", progress: bool = True) -> NullDistribution:
+def run_null(
+    chapter: str,
+    one_seed: Callable[[int], dict[str, dict]],
+    seeds: Iterable[int],
+    *,
+    data: str,
+    profile: str = "quick",
+    generated_by: str = "",
+    progress: bool = True,
+) -> NullDistribution:
     """Call ``one_seed(seed)`` for every seed and collect its models' AUCs.
 
     ``one_seed`` permutes the outcome with ``seed`` before anything is learned, runs the chapter's
@@ -70,14 +85,24 @@ def run_null(chapter: str, one_seed: Callable[[int], dict[str, dict]], seeds: It
     t0 = time.perf_counter()
     for i, seed in enumerate(seeds, 1):
         for name, r in one_seed(seed).items():
-            m = models.setdefault(name, {"cohort": r.get("cohort"), "aucs": [], "ses": [],
-                                         "n_positive": r.get("n_positive"), "n_negative": r.get("n_negative")})
+            m = models.setdefault(
+                name,
+                {
+                    "cohort": r.get("cohort"),
+                    "aucs": [],
+                    "ses": [],
+                    "n_positive": r.get("n_positive"),
+                    "n_negative": r.get("n_negative"),
+                },
+            )
             m["aucs"].append(float(r["auc"]))
             m["ses"].append(float(r.get("se", float("nan"))))
         if progress:
             el = time.perf_counter() - t0
-            print(f"[null {chapter}] seed {i}/{len(seeds)}  {el:.0f} s elapsed, "
-                  f"~{el / i * (len(seeds) - i):.0f} s left", flush=True)
+            print(
+                f"[null {chapter}] seed {i}/{len(seeds)}  {el:.0f} s elapsed, ~{el / i * (len(seeds) - i):.0f} s left",
+                flush=True,
+            )
     return NullDistribution(chapter, data, profile, seeds, models, generated_by, round(time.perf_counter() - t0, 1))
 
 

@@ -22,6 +22,7 @@ Workers of a remote cluster need the same environment (``pip install -e .`` of t
 same ``requirements.txt``) and, for feature extraction, the image files and the feature cache at
 the same paths (a shared file system).
 """
+
 from __future__ import annotations
 
 import os
@@ -63,9 +64,10 @@ def get_client(scheduler, timeout: str = "30s"):
         try:
             client = Client(scheduler, timeout=timeout)
         except OSError as e:
-            raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler} ({e}); start one with "
-                                  f"`dask scheduler` and `dask worker {scheduler}` (README: 'Past one machine')"
-                                  ) from None
+            raise ConnectionError(
+                f"cannot reach the Dask scheduler at {scheduler} ({e}); start one with "
+                f"`dask scheduler` and `dask worker {scheduler}` (README: 'Past one machine')"
+            ) from None
         _CLIENTS[scheduler] = client
     return client
 
@@ -105,8 +107,15 @@ def _call(fn, args):
     return fn(*args)
 
 
-def map_tasks(fn: Callable, tasks: Sequence[tuple], *, n_jobs: int | None = 1, scheduler=None,
-              desc: str = "tasks", unit: str = "task") -> list:
+def map_tasks(
+    fn: Callable,
+    tasks: Sequence[tuple],
+    *,
+    n_jobs: int | None = 1,
+    scheduler=None,
+    desc: str = "tasks",
+    unit: str = "task",
+) -> list:
     """``[fn(*t) for t in tasks]`` in task order, in this process, joblib workers or on a Dask cluster.
 
     ``fn`` and the arguments must be picklable for joblib / Dask (cloudpickle: lambdas are fine).

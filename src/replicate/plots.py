@@ -12,6 +12,7 @@ Conventions are those of :mod:`replicate.stats`: ``y`` is 0/1 with 1 =
 positive, a higher score means "more likely positive", and survival scores
 are risk scores.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -82,8 +83,9 @@ def _as_models(y_by_model, default: str = "Model") -> dict:
 # --------------------------------------------------------------------------- ROC / PR
 
 
-def roc_plot(y_by_model, title: str | None = None, *, level: float = 0.95, method: str = "delong",
-             decimals: int = 3, ax=None):
+def roc_plot(
+    y_by_model, title: str | None = None, *, level: float = 0.95, method: str = "delong", decimals: int = 3, ax=None
+):
     """ROC curves, one per model; legend ``"name: AUC 0.812 [0.741, 0.883]"`` (DeLong CI by default).
 
     ``y_by_model``: ``{name: (y, score)}`` (each model may have its own ``y``).
@@ -138,8 +140,17 @@ def pr_plot(y_by_model, title: str | None = None, *, decimals: int = 3, ax=None)
 # --------------------------------------------------------------------------- calibration
 
 
-def calibration_plot(y_by_model, title: str | None = None, *, n_bins: int = 10, n_boot: int = 1000,
-                     seed: int = 0, groups: int = 10, level: float = 0.95, ax=None):
+def calibration_plot(
+    y_by_model,
+    title: str | None = None,
+    *,
+    n_bins: int = 10,
+    n_boot: int = 1000,
+    seed: int = 0,
+    groups: int = 10,
+    level: float = 0.95,
+    ax=None,
+):
     """Binned calibration curves with bootstrap bands; Hosmer-Lemeshow P in the legend.
 
     ``y_by_model``: ``{name: (y, p)}`` or a single ``(y, p)`` pair. Points
@@ -158,8 +169,9 @@ def calibration_plot(y_by_model, title: str | None = None, *, n_bins: int = 10, 
         except ValueError:
             lab = f"{name} (Hosmer-Lemeshow n/a)"
         (line,) = ax.plot(cur["mean_predicted"], cur["observed"], marker="o", ms=4, lw=1.5, label=lab)
-        ax.fill_between(cur["mean_predicted"], cur["low"], cur["high"], color=line.get_color(), alpha=0.2,
-                        lw=0, label="_band")
+        ax.fill_between(
+            cur["mean_predicted"], cur["low"], cur["high"], color=line.get_color(), alpha=0.2, lw=0, label="_band"
+        )
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color="0.6", label="Ideal")
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.01)
@@ -175,8 +187,9 @@ def calibration_plot(y_by_model, title: str | None = None, *, n_bins: int = 10, 
 # --------------------------------------------------------------------------- decision curves
 
 
-def decision_curve_plot(df: pd.DataFrame, title: str | None = None, *, ylim: tuple[float, float] | None = None,
-                        ax=None):
+def decision_curve_plot(
+    df: pd.DataFrame, title: str | None = None, *, ylim: tuple[float, float] | None = None, ax=None
+):
     """Net benefit vs threshold from :func:`replicate.stats.decision_curve` (one line per model)."""
     from .stats import TREAT_ALL, TREAT_NONE
 
@@ -205,8 +218,17 @@ def decision_curve_plot(df: pd.DataFrame, title: str | None = None, *, ylim: tup
 # --------------------------------------------------------------------------- Kaplan-Meier
 
 
-def km_plot(time, event, group, title: str | None = None, *, at_risk: bool = True, ci_show: bool = False,
-            xlabel: str = "Time", ax=None):
+def km_plot(
+    time,
+    event,
+    group,
+    title: str | None = None,
+    *,
+    at_risk: bool = True,
+    ci_show: bool = False,
+    xlabel: str = "Time",
+    ax=None,
+):
     """Kaplan-Meier curves per group with the log-rank P (legend title) and numbers at risk below."""
     fig, ax, owned = _fig_ax(ax, figsize=(6.5, 5.0))
     fitters = kaplan_meier_groups(time, event, group)
@@ -303,13 +325,21 @@ def nomogram_scales(coefficients: Mapping, intercept: float, ranges: Mapping) ->
     if widest <= 0:
         raise ValueError("all predictors have zero effect over their ranges")
     lp_per_point = widest / 100.0
-    return NomogramScales(coefs, float(intercept), dict(ranges), ref, lp_per_point,
-                          {k: span[k] / lp_per_point for k in coefs})
+    return NomogramScales(
+        coefs, float(intercept), dict(ranges), ref, lp_per_point, {k: span[k] / lp_per_point for k in coefs}
+    )
 
 
-def nomogram_plot(coefficients: Mapping, intercept: float, ranges: Mapping, title: str | None = None, *,
-                  prob_ticks: Sequence[float] = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99),
-                  n_ticks: int = 6, prob_label: str = "Predicted probability"):
+def nomogram_plot(
+    coefficients: Mapping,
+    intercept: float,
+    ranges: Mapping,
+    title: str | None = None,
+    *,
+    prob_ticks: Sequence[float] = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99),
+    n_ticks: int = 6,
+    prob_label: str = "Predicted probability",
+):
     """Points nomogram of a logistic model ``logit(p) = intercept + sum(coef * x)``.
 
     ``ranges[name]`` is ``(min, max)`` (a 2-tuple: continuous axis with
@@ -371,9 +401,19 @@ def nomogram_plot(coefficients: Mapping, intercept: float, ranges: Mapping, titl
 # --------------------------------------------------------------------------- AUC bars
 
 
-def bar_auc_plot(df: pd.DataFrame, title: str | None = None, *, group: str | None = None,
-                 reference: float | None = 0.5, model_col: str = "model", auc_col: str = "auc",
-                 low_col: str = "low", high_col: str = "high", ylabel: str = "AUC", ax=None):
+def bar_auc_plot(
+    df: pd.DataFrame,
+    title: str | None = None,
+    *,
+    group: str | None = None,
+    reference: float | None = 0.5,
+    model_col: str = "model",
+    auc_col: str = "auc",
+    low_col: str = "low",
+    high_col: str = "high",
+    ylabel: str = "AUC",
+    ax=None,
+):
     """Bar chart of AUCs with CI error bars (columns model, auc, low, high).
 
     ``group`` names an optional column (e.g. ``"cohort"`` or ``"source"``
@@ -400,8 +440,9 @@ def bar_auc_plot(df: pd.DataFrame, title: str | None = None, *, group: str | Non
     if reference is not None:
         ax.axhline(reference, ls="--", lw=1, color="0.5")
     ax.set_xticks(x0)
-    ax.set_xticklabels([str(m) for m in models], rotation=30 if len(models) > 4 else 0, ha="right"
-                       if len(models) > 4 else "center")
+    ax.set_xticklabels(
+        [str(m) for m in models], rotation=30 if len(models) > 4 else 0, ha="right" if len(models) > 4 else "center"
+    )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(ylabel)
     if group:
@@ -409,7 +450,6 @@ def bar_auc_plot(df: pd.DataFrame, title: str | None = None, *, group: str | Non
     if title:
         ax.set_title(title)
     return _finish(fig, owned)
-
 
 
 COMPARABILITY_STYLE = {  # colour-blind-safe (Okabe-Ito) colours, and a marker per comparability
@@ -421,16 +461,28 @@ COMPARABILITY_STYLE = {  # colour-blind-safe (Okabe-Ito) colours, and a marker p
 FOREST_METRICS = ("AUC", "C-index", "BCA", "SEN", "SPE", "ACC", "PPV", "NPV")
 
 
-def forest_plot(rows: Sequence[Mapping], title: str | None = None, *, metrics: Sequence[str] = FOREST_METRICS,
-                all_none: bool = False, ax=None):
+def forest_plot(
+    rows: Sequence[Mapping],
+    title: str | None = None,
+    *,
+    metrics: Sequence[str] = FOREST_METRICS,
+    all_none: bool = False,
+    ax=None,
+):
     """Reported vs reproduced, pair by pair: the paper's estimate (open diamond, grey interval) above ours
     (coloured and shaped by the pair's comparability), one line per model, cohort and metric, the verdict
     or contrast word at the right. ``rows`` are ``results.json`` metrics (or ``ChapterResults.all_rows()``);
     only pairs with a number on both sides are drawn, and a number the paper states twice once. Pairs
     that are not comparable are drawn (grey) for AUC / C-index only, unless ``all_none``."""
-    pairs = [r for r in rows if r.get("metric") in metrics and r.get("reported") is not None
-             and r.get("value") is not None and not r.get("restatement_of")
-             and (all_none or r.get("comparability") != "none" or r["metric"] in ("AUC", "C-index"))]
+    pairs = [
+        r
+        for r in rows
+        if r.get("metric") in metrics
+        and r.get("reported") is not None
+        and r.get("value") is not None
+        and not r.get("restatement_of")
+        and (all_none or r.get("comparability") != "none" or r["metric"] in ("AUC", "C-index"))
+    ]
     order = {m: i for i, m in enumerate(metrics)}
     pairs.sort(key=lambda r: (order[r["metric"]], r["cohort"], r["model"]))
     height = max(2.2, 0.42 * len(pairs) + 1.2)
@@ -451,13 +503,22 @@ def forest_plot(rows: Sequence[Mapping], title: str | None = None, *, metrics: S
             ax.hlines(y - 0.17, *r["ci"], color=colour, lw=2.0)
         ax.plot(r["value"], y - 0.17, marker=marker, color=colour, ms=6.5, ls="none")
         labels.append(f"{r['model']} · {r['cohort']} · {r['metric']}")
-        ax.annotate(r.get("verdict", ""), xy=(1.01, y), xycoords=("axes fraction", "data"), va="center",
-                    fontsize=8, color=colour)
+        ax.annotate(
+            r.get("verdict", ""),
+            xy=(1.01, y),
+            xycoords=("axes fraction", "data"),
+            va="center",
+            fontsize=8,
+            color=colour,
+        )
     ax.set_yticks(range(len(pairs)))
     ax.set_yticklabels(labels[::-1], fontsize=8)
     ax.set_ylim(-0.7, len(pairs) - 0.3)
-    lows = [0.4] + [min(r.get("ci") or [r["value"]]) for r in pairs] + [min(r.get("reported_ci") or [r["reported"]])
-                                                                        for r in pairs]
+    lows = (
+        [0.4]
+        + [min(r.get("ci") or [r["value"]]) for r in pairs]
+        + [min(r.get("reported_ci") or [r["reported"]]) for r in pairs]
+    )
     ax.set_xlim(max(-0.02, min(lows) - 0.05), 1.02)
     ax.axvline(0.5, color="#cccccc", lw=0.8, ls=":")
     ax.set_xlabel("estimate with its 95% interval (paper: open diamond, above; ours: below)")
@@ -465,8 +526,14 @@ def forest_plot(rows: Sequence[Mapping], title: str | None = None, *, metrics: S
     for key in dict.fromkeys(r.get("comparability", "none") for r in pairs):
         colour, marker, text = COMPARABILITY_STYLE.get(key, COMPARABILITY_STYLE["none"])
         handles.append(ax.plot([], [], marker=marker, color=colour, ls="none", label=f"ours: {text}")[0])
-    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(4, len(handles)),
-              fontsize=8, frameon=False)
+    ax.legend(
+        handles=handles,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=min(4, len(handles)),
+        fontsize=8,
+        frameon=False,
+    )
     if title:
         ax.set_title(title, pad=24)
     _finish(fig, owned)
@@ -496,11 +563,16 @@ def null_distribution_plot(dist, title: str | None = None, *, ax=None):
             ax.plot(xs, y - 0.38 + 0.3 * dens / dens.max(), color="#555555", lw=1)
     ax.axvline(0.5, color="#999999", ls=":", lw=1)
     ax.set_yticks(range(len(names)))
-    ax.set_yticklabels([f"{n} (SD {summary[n]['sd']:.2f}; predicted {summary[n]['delong_sd']:.2f})"
-                        for n in names][::-1], fontsize=8)
+    ax.set_yticklabels(
+        [f"{n} (SD {summary[n]['sd']:.2f}; predicted {summary[n]['delong_sd']:.2f})" for n in names][::-1], fontsize=8
+    )
     ax.set_xlim(0, 1)
-    ax.set_xlabel(f"AUC under permuted labels, {len(dist.seeds)} seeds (dots); mean (bar); "
-                  "the SD each run's own SE predicts (DeLong, or the corrected resampled SE of a CV mean; curve)")
-    ax.set_title(title or f"{dist.chapter}: what chance looks like ({dist.data}, {dist.profile} profile; stored result)")
+    ax.set_xlabel(
+        f"AUC under permuted labels, {len(dist.seeds)} seeds (dots); mean (bar); "
+        "the SD each run's own SE predicts (DeLong, or the corrected resampled SE of a CV mean; curve)"
+    )
+    ax.set_title(
+        title or f"{dist.chapter}: what chance looks like ({dist.data}, {dist.profile} profile; stored result)"
+    )
     _finish(fig, owned)
     return fig

@@ -22,6 +22,7 @@ throttled to one per ``TICK_INTERVAL`` seconds per stage (the last one, ``i == t
 goes out). Readers: :func:`read_events`, :class:`ProgressState` (what a run is doing now and
 how long it has left) and :func:`stage_table` (seconds per stage afterwards).
 """
+
 from __future__ import annotations
 
 import json
@@ -112,8 +113,15 @@ def stage(name: str, total: int | None = None, unit: str = "item", **fields: Any
     finally:
         st.pop()
         if enabled():
-            _emit({"ev": "end", "stage": path, "seconds": round(time.perf_counter() - entry.t0, 3), "ok": ok,
-                   **entry.fields})
+            _emit(
+                {
+                    "ev": "end",
+                    "stage": path,
+                    "seconds": round(time.perf_counter() - entry.t0, 3),
+                    "ok": ok,
+                    **entry.fields,
+                }
+            )
 
 
 def set_result(**fields: Any) -> None:
@@ -156,6 +164,7 @@ def note(message: str | None = None, **fields: Any) -> None:
 
 # ----------------------------------------------------------------------------- reading
 
+
 def read_events(path: str | os.PathLike, offset: int = 0) -> tuple[list[dict], int]:
     """Complete event lines of ``path`` from byte ``offset``; returns (events, new offset).
 
@@ -195,7 +204,7 @@ class Counter:
     total: int | None
     unit: str
     t_stage: float  # when its stage started (event time)
-    t: float        # time of the last tick
+    t: float  # time of the last tick
 
     def eta(self, now: float) -> float | None:
         """Seconds left at the stage's mean rate so far (None without a total or a first item, and for
@@ -215,9 +224,9 @@ class ProgressState:
 
     def __init__(self, history: dict | None = None):
         self.t0: float | None = None
-        self.open: dict[tuple[int, str], float] = {}   # (pid, stage path) -> start time
+        self.open: dict[tuple[int, str], float] = {}  # (pid, stage path) -> start time
         self.counters: dict[tuple[int, str], Counter] = {}
-        self.order: list[tuple[int, str]] = []          # open stages, most recent last
+        self.order: list[tuple[int, str]] = []  # open stages, most recent last
         self.history = history or {}
         self.last_event: dict | None = None
 
@@ -300,8 +309,11 @@ def stage_table(events: list[dict]) -> list[dict]:
             row["seconds"] = round(row["seconds"] + float(ev.get("seconds", 0.0)), 3)
             row["count"] += 1
             for k, v in ev.items():
-                if k not in ("t", "pid", "ev", "stage", "seconds", "ok") and isinstance(v, (int, float)) \
-                        and not isinstance(v, bool):
+                if (
+                    k not in ("t", "pid", "ev", "stage", "seconds", "ok")
+                    and isinstance(v, (int, float))
+                    and not isinstance(v, bool)
+                ):
                     row[k] = row.get(k, 0) + v
             if not ev.get("ok", True):
                 row["failed"] = True

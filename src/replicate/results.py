@@ -6,6 +6,7 @@ the spec before any run (its ``comparability``); :func:`judge` applies the
 project's rule for it: an equivalence test (TOST) on the same data, a difference
 with its interval and the proxy's resolution on other data, nothing on the twin.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,9 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 import numpy as np
+import pandas as pd
 
 from .io import atomic_write_json
 from .spec import Spec
@@ -30,12 +30,12 @@ PROXY_VERDICTS = ("consistent on proxy", "lower on proxy", "higher on proxy", "p
 VERDICTS = (*SAME_DATA_VERDICTS, *PROXY_VERDICTS, "not comparable")
 COMPARABILITY = ("same_data", "proxy", "twin", "none")
 COHORT_NAMES = ("training", "validation", "cv")
-RATIO_METRICS = ("OR", "HR")                      # compared on the log scale
+RATIO_METRICS = ("OR", "HR")  # compared on the log scale
 AUC_METRICS = ("AUC", "C-index")
 BINOMIAL_DENOMINATOR = {"SEN": "n_positive", "SPE": "n_negative", "ACC": "n", "ER": "n"}
-RESULTS_SCHEMA_VERSION = "1.0"                    # src/replicate/schemas/results-<version>.schema.json
-LEVEL = 0.95                                      # proxy differences: 95 % CI
-TOST_LEVEL = 0.90                                 # same_data equivalence: 90 % CI (two one-sided 5 % tests)
+RESULTS_SCHEMA_VERSION = "1.0"  # src/replicate/schemas/results-<version>.schema.json
+LEVEL = 0.95  # proxy differences: 95 % CI
+TOST_LEVEL = 0.90  # same_data equivalence: 90 % CI (two one-sided 5 % tests)
 
 
 def _finite(x) -> bool:
@@ -57,16 +57,21 @@ def _counts_se(metric: str, value: float, counts: dict) -> tuple[float | None, s
     return None, ""
 
 
-def judge(spec: Spec, data: str, row: dict, reported: dict | None, conditions=frozenset(),
-          our_counts: dict | None = None) -> dict:
+def judge(
+    spec: Spec, data: str, row: dict, reported: dict | None, conditions=frozenset(), our_counts: dict | None = None
+) -> dict:
     """The pair's comparability, difference, resolution and verdict (fields added to a results row).
 
     ``row`` holds our ``value``, ``ci`` (95 %), and optionally ``se`` (our SE, e.g. the corrected resampled
     SE of a cross-validated mean) and ``seed_values`` (the estimate from R seed re-runs on the same splits).
     """
     if reported is None or not _finite(reported.get("value")):
-        return {"comparability": "none", "comparability_reason": "the paper reports no value",
-                "verdict": "not comparable", "rule": "the paper reports no value for this metric"}
+        return {
+            "comparability": "none",
+            "comparability_reason": "the paper reports no value",
+            "verdict": "not comparable",
+            "rule": "the paper reports no value for this metric",
+        }
     level, reason = spec.comparability_of(reported, data, conditions)
     out = {"comparability": level, "comparability_reason": reason}
     value, metric = row.get("value"), reported["metric"]
@@ -78,34 +83,47 @@ def judge(spec: Spec, data: str, row: dict, reported: dict | None, conditions=fr
     rep = float(reported["value"])
     if level == "same_data":
         return {**out, **_same_data(spec, metric, float(value), rep, row.get("seed_values"))}
-    return {**out, **_proxy(spec, reported, metric, float(value), row.get("ci"), row.get("se"), rep,
-                            our_counts or {})}
+    return {**out, **_proxy(spec, reported, metric, float(value), row.get("ci"), row.get("se"), rep, our_counts or {})}
 
 
 def _same_data(spec: Spec, metric: str, value: float, rep: float, seed_values) -> dict:
     delta = spec.margin(metric)
     d = value - rep
     if delta is None:
-        return {"difference": d, "verdict": "inconclusive",
-                "rule": f"same data, but the spec declares no equivalence margin for {metric}"}
+        return {
+            "difference": d,
+            "verdict": "inconclusive",
+            "rule": f"same data, but the spec declares no equivalence margin for {metric}",
+        }
     if seed_values is None or len(seed_values) < 2:
-        return {"difference": d, "margin": delta, "verdict": "inconclusive",
-                "rule": "same data: the method's own variability is unknown (no seed re-runs; SE_d needs R >= 2)"}
+        return {
+            "difference": d,
+            "margin": delta,
+            "verdict": "inconclusive",
+            "rule": "same data: the method's own variability is unknown (no seed re-runs; SE_d needs R >= 2)",
+        }
     _, se_d, r = method_se(seed_values)
     eq = tost(d, se_d, delta, TOST_LEVEL)
-    return {"difference": eq.d, "difference_ci": [eq.low, eq.high], "difference_ci_level": TOST_LEVEL,
-            "margin": delta, "se_difference": se_d, "resolution": resolution(se_d),
-            "resolution_kind": "80% power at two-sided 5%: 2.80 x SE_d (method variability)",
-            "verdict": eq.verdict,
-            "rule": (f"same data, TOST equivalence with margin {delta:g}: the {TOST_LEVEL:.0%} CI of "
-                     f"d = ours - paper's inside (-{delta:g}, {delta:g}) -> reproduced, clear of "
-                     f"[-{delta:g}, {delta:g}] -> not reproduced, else inconclusive; SE_d = s_seed x "
-                     f"sqrt(1 + 1/R) from R = {r} seed re-runs of our pipeline on the same splits "
-                     f"(s_seed = {float(np.std(seed_values, ddof=1)):.4f})")}
+    return {
+        "difference": eq.d,
+        "difference_ci": [eq.low, eq.high],
+        "difference_ci_level": TOST_LEVEL,
+        "margin": delta,
+        "se_difference": se_d,
+        "resolution": resolution(se_d),
+        "resolution_kind": "80% power at two-sided 5%: 2.80 x SE_d (method variability)",
+        "verdict": eq.verdict,
+        "rule": (
+            f"same data, TOST equivalence with margin {delta:g}: the {TOST_LEVEL:.0%} CI of "
+            f"d = ours - paper's inside (-{delta:g}, {delta:g}) -> reproduced, clear of "
+            f"[-{delta:g}, {delta:g}] -> not reproduced, else inconclusive; SE_d = s_seed x "
+            f"sqrt(1 + 1/R) from R = {r} seed re-runs of our pipeline on the same splits "
+            f"(s_seed = {float(np.std(seed_values, ddof=1)):.4f})"
+        ),
+    }
 
 
-def _proxy(spec: Spec, reported: dict, metric: str, value: float, ci, se_ours, rep: float,
-           our_counts: dict) -> dict:
+def _proxy(spec: Spec, reported: dict, metric: str, value: float, ci, se_ours, rep: float, our_counts: dict) -> dict:
     ratio = metric in RATIO_METRICS
     if ratio and (value <= 0 or rep <= 0):
         return {"verdict": "proxy, no interval", "rule": "independent samples; a ratio <= 0 has no log scale"}
@@ -138,11 +156,16 @@ def _proxy(spec: Spec, reported: dict, metric: str, value: float, ci, se_ours, r
     out = {"difference": d}
     if se_o_at_rep is not None and se_p is not None:
         out["resolution"] = resolution(se_o_at_rep, se_p)
-        out["resolution_kind"] = (f"smallest {scale}difference detectable with 80% power at two-sided 5%: "
-                                  f"2.80 x sqrt(V_ours + SE_p^2), V_ours by {how_res}, SE_p from {how_p}")
+        out["resolution_kind"] = (
+            f"smallest {scale}difference detectable with 80% power at two-sided 5%: "
+            f"2.80 x sqrt(V_ours + SE_p^2), V_ours by {how_res}, SE_p from {how_p}"
+        )
     if se_p is None or (se_o is None and ci is None):
-        return {**out, "verdict": "proxy, no interval",
-                "rule": "independent samples: no interval for the difference (an SE is missing on one side)"}
+        return {
+            **out,
+            "verdict": "proxy, no interval",
+            "rule": "independent samples: no interval for the difference (an SE is missing on one side)",
+        }
     if ci is not None and rep_ci is not None and not ratio and rep_level == LEVEL and se_ours is None:
         _, low, high = mover_difference(value, ci, rep, rep_ci)
         how = "MOVER (Zou & Donner 2008) from both 95% CIs"
@@ -150,17 +173,26 @@ def _proxy(spec: Spec, reported: dict, metric: str, value: float, ci, se_ours, r
         half = z_crit(LEVEL) * math.sqrt(se_o**2 + se_p**2)
         low, high, how = d - half, d + half, f"Wald, SE_ours from {how_o}, SE_p from {how_p}"
     word = contrast_word(low, high)
-    return {**out, "difference_ci": [low, high], "difference_ci_level": LEVEL, "verdict": word,
-            "rule": (f"independent samples (proxy): d = {scale}ours - {scale}paper's with its 95% CI by {how}; "
-                     "a contrast, never a reproduction")}
+    return {
+        **out,
+        "difference_ci": [low, high],
+        "difference_ci_level": LEVEL,
+        "verdict": word,
+        "rule": (
+            f"independent samples (proxy): d = {scale}ours - {scale}paper's with its 95% CI by {how}; "
+            "a contrast, never a reproduction"
+        ),
+    }
 
 
 def prevalence_adjusted(sen: float, spe: float, prevalence: float) -> dict[str, float]:
     """PPV and NPV that our sensitivity and specificity would give at another prevalence (Bayes)."""
     ppv_den = sen * prevalence + (1 - spe) * (1 - prevalence)
     npv_den = spe * (1 - prevalence) + (1 - sen) * prevalence
-    return {"PPV": sen * prevalence / ppv_den if ppv_den > 0 else float("nan"),
-            "NPV": spe * (1 - prevalence) / npv_den if npv_den > 0 else float("nan")}
+    return {
+        "PPV": sen * prevalence / ppv_den if ppv_den > 0 else float("nan"),
+        "NPV": spe * (1 - prevalence) / npv_den if npv_den > 0 else float("nan"),
+    }
 
 
 class ChapterResults:
@@ -195,14 +227,32 @@ class ChapterResults:
         if name not in COHORT_NAMES:
             raise ValueError(f"cohort name must be one of {COHORT_NAMES}, got {name!r}")
         self.cohorts = [c for c in self.cohorts if c["name"] != name]
-        self.cohorts.append({"name": name, "n": int(n),
-                             "n_positive": None if n_positive is None else int(n_positive),
-                             "source": source, **kw})
+        self.cohorts.append(
+            {
+                "name": name,
+                "n": int(n),
+                "n_positive": None if n_positive is None else int(n_positive),
+                "source": source,
+                **kw,
+            }
+        )
 
-    def add_metric(self, model: str, cohort: str, metric: str, value, ci=None, *,
-                   variable: str | None = None, note: str | None = None, paper_model: str | None = None,
-                   paper_cohort: str | None = None, se: float | None = None, seed_values=None,
-                   **extra) -> dict:
+    def add_metric(
+        self,
+        model: str,
+        cohort: str,
+        metric: str,
+        value,
+        ci=None,
+        *,
+        variable: str | None = None,
+        note: str | None = None,
+        paper_model: str | None = None,
+        paper_cohort: str | None = None,
+        se: float | None = None,
+        seed_values=None,
+        **extra,
+    ) -> dict:
         """Record one computed metric; it is paired with the spec's reported number, if any.
 
         ``paper_model`` / ``paper_cohort``: the paper's names when ours differ (e.g. a cohort this
@@ -226,8 +276,9 @@ class ChapterResults:
         if seed_values is not None:
             seed_values = [float(v) for v in seed_values]
             if value is not None and abs(float(np.mean(seed_values)) - value) > 1e-9:
-                raise ValueError(f"{model} / {cohort} / {metric}: value {value} is not the mean of its "
-                                 f"seed re-runs {seed_values}")
+                raise ValueError(
+                    f"{model} / {cohort} / {metric}: value {value} is not the mean of its seed re-runs {seed_values}"
+                )
             row["seed_values"] = seed_values
         row.update(extra)
         key = (model, cohort, metric, variable)
@@ -261,8 +312,12 @@ class ChapterResults:
 
     # pairing ---------------------------------------------------------------
     def _lookup(self, row: dict) -> tuple:
-        return (row.get("paper_model", row["model"]), row.get("paper_cohort", row["cohort"]), row["metric"],
-                row.get("variable"))
+        return (
+            row.get("paper_model", row["model"]),
+            row.get("paper_cohort", row["cohort"]),
+            row["metric"],
+            row.get("variable"),
+        )
 
     def _our_counts(self, row: dict) -> dict:
         counts = next((c for c in self.cohorts if c["name"] == row["cohort"]), {})
@@ -272,9 +327,12 @@ class ChapterResults:
 
     def _paired(self, row: dict, reported: dict | None = None) -> dict:
         rep = reported if reported is not None else self.spec.find_reported(*self._lookup(row))
-        out = {**row, "reported": None if rep is None else rep.get("value"),
-               "reported_ci": None if rep is None else rep.get("ci"),
-               "reported_id": None if rep is None else rep["id"]}
+        out = {
+            **row,
+            "reported": None if rep is None else rep.get("value"),
+            "reported_ci": None if rep is None else rep.get("ci"),
+            "reported_id": None if rep is None else rep["id"],
+        }
         out.update(judge(self.spec, self.data, row, rep, frozenset(self.conditions), self._our_counts(row)))
         return out
 
@@ -418,17 +476,19 @@ def results_table(rows: list[dict]) -> pd.DataFrame:
         c = r.get("comparability", "")
         return f"none: {r.get('comparability_reason', '')}" if c == "none" else c
 
-    return pd.DataFrame({
-        "model": [r["model"] for r in rows],
-        "cohort": [r["cohort"] for r in rows],
-        "metric": [(r["metric"] + (" " + r["variable"] if r.get("variable") else "")).strip() for r in rows],
-        "reported": [fmt_estimate(r.get("reported"), r.get("reported_ci")) for r in rows],
-        "reproduced": [fmt_estimate(r.get("value"), r.get("ci")) for r in rows],
-        "comparability": [comp(r) for r in rows],
-        "difference [CI]": [diff(r) for r in rows],
-        "resolution": [res(r) for r in rows],
-        "verdict": [r["verdict"] for r in rows],
-    })
+    return pd.DataFrame(
+        {
+            "model": [r["model"] for r in rows],
+            "cohort": [r["cohort"] for r in rows],
+            "metric": [(r["metric"] + (" " + r["variable"] if r.get("variable") else "")).strip() for r in rows],
+            "reported": [fmt_estimate(r.get("reported"), r.get("reported_ci")) for r in rows],
+            "reproduced": [fmt_estimate(r.get("value"), r.get("ci")) for r in rows],
+            "comparability": [comp(r) for r in rows],
+            "difference [CI]": [diff(r) for r in rows],
+            "resolution": [res(r) for r in rows],
+            "verdict": [r["verdict"] for r in rows],
+        }
+    )
 
 
 def what_it_shows(res: dict) -> str:
@@ -439,16 +499,33 @@ def what_it_shows(res: dict) -> str:
     comp = res.get("comparability") or {}
     text = (comp.get("shows") or comp.get("reason") or "").strip()
     if res.get("data") == "synthetic":
-        return (f"{text}. The synthetic twin shows the pipeline working on data shaped like the paper's; its "
-                "effect sizes are ours, so nothing on it is compared with the paper.").replace("..", ".")
+        return (
+            f"{text}. The synthetic twin shows the pipeline working on data shaped like the paper's; its "
+            "effect sizes are ours, so nothing on it is compared with the paper."
+        ).replace("..", ".")
     head = comp.get("headline")
-    row = None if not head else next(
-        (r for r in res.get("metrics", []) if (r["model"], r["cohort"], r["metric"]) ==
-         (head["model"], head["cohort"], head["metric"]) and not r.get("restatement_of")), None)
+    row = (
+        None
+        if not head
+        else next(
+            (
+                r
+                for r in res.get("metrics", [])
+                if (r["model"], r["cohort"], r["metric"]) == (head["model"], head["cohort"], head["metric"])
+                and not r.get("restatement_of")
+            ),
+            None,
+        )
+    )
     if row is not None and row.get("resolution") is not None:
-        what = ("the method's own seed-to-seed variability" if row.get("comparability") == "same_data"
-                else "both cohorts' sampling error")
-        text += (f" Resolution: for {row['model']} ({row['cohort']}), an {row['metric']} difference from the "
-                 f"paper's {row['reported']:.2f} smaller than about {row['resolution']:.2f} would go unnoticed "
-                 f"(80% power, given {what}).")
+        what = (
+            "the method's own seed-to-seed variability"
+            if row.get("comparability") == "same_data"
+            else "both cohorts' sampling error"
+        )
+        text += (
+            f" Resolution: for {row['model']} ({row['cohort']}), an {row['metric']} difference from the "
+            f"paper's {row['reported']:.2f} smaller than about {row['resolution']:.2f} would go unnoticed "
+            f"(80% power, given {what})."
+        )
     return text

@@ -6,6 +6,7 @@ made from the text at run time and only the executed copy is written.
 ``input_hash`` is what ``make book`` uses to skip a chapter whose inputs
 (notebook, spec, parameter files, library code, parameters) did not change.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,9 +27,9 @@ from .io import atomic_write_json, sha256_file, stable_hash
 from .spec import CHAPTER_IDS
 
 KERNEL_NAME = "replicate"
-PROGRESS_FILE = "progress.jsonl"     # the run's stage / counter events (replicate.progress)
+PROGRESS_FILE = "progress.jsonl"  # the run's stage / counter events (replicate.progress)
 FEATURES_LOG = "features_used.jsonl"  # the feature cache entries the run read or wrote (feature release)
-TIMINGS_FILE = "timings.json"         # seconds per notebook section and library stage, written after the run
+TIMINGS_FILE = "timings.json"  # seconds per notebook section and library stage, written after the run
 
 
 class ChapterError(RuntimeError):
@@ -58,8 +59,7 @@ def notebook_path(chapter_id: str) -> Path:
         path = notebooks_dir() / f"{chapter_id}{suffix}"
         if path.exists():
             return path
-    raise FileNotFoundError(f"no notebook for chapter {chapter_id!r} "
-                            f"(expected {notebooks_dir() / chapter_id}.md)")
+    raise FileNotFoundError(f"no notebook for chapter {chapter_id!r} (expected {notebooks_dir() / chapter_id}.md)")
 
 
 def has_notebook(chapter_id: str) -> bool:
@@ -165,12 +165,20 @@ def library_hash(chapter_id: str | None = None) -> str:
     if chapter_id is not None and has_notebook(chapter_id):
         paths = chapter_dependencies(chapter_id)
     else:
-        paths = sorted(p for p in PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                       and p.suffix in {".py", ".yaml", ".yml", ".csv", ".json", ".txt"})
+        paths = sorted(
+            p
+            for p in PACKAGE_DIR.rglob("*")
+            if p.is_file()
+            and "__pycache__" not in p.parts
+            and p.suffix in {".py", ".yaml", ".yml", ".csv", ".json", ".txt"}
+        )
     h = hashlib.sha256()
     for path in paths:
-        h.update(str(path.relative_to(PACKAGE_DIR) if path.is_relative_to(PACKAGE_DIR) else
-                     path.relative_to(repo_root())).encode())
+        h.update(
+            str(
+                path.relative_to(PACKAGE_DIR) if path.is_relative_to(PACKAGE_DIR) else path.relative_to(repo_root())
+            ).encode()
+        )
         h.update(_file_digest(path).encode())
     req = repo_root() / "requirements.txt"
     if req.exists():
@@ -184,12 +192,14 @@ def _file_digest(path: Path) -> str:
 
 def input_hash(chapter_id: str, parameters: dict[str, Any], lib_hash: str | None = None) -> str:
     """Everything a chapter's output depends on (data are pinned by the registry hashes)."""
-    return stable_hash({
-        "chapter": chapter_id,
-        "notebook": sha256_file(notebook_path(chapter_id)),
-        "library": lib_hash or library_hash(chapter_id),
-        "parameters": parameters,
-    })
+    return stable_hash(
+        {
+            "chapter": chapter_id,
+            "notebook": sha256_file(notebook_path(chapter_id)),
+            "library": lib_hash or library_hash(chapter_id),
+            "parameters": parameters,
+        }
+    )
 
 
 def kernel_manager_class(name: str):
@@ -261,8 +271,7 @@ class _Sections:
 
     def close(self, ok: bool) -> None:
         if self.current is not None:
-            prog.emit("end", f"notebook{prog.SEP}{self.current}", seconds=round(time.perf_counter() - self.t, 3),
-                      ok=ok)
+            prog.emit("end", f"notebook{prog.SEP}{self.current}", seconds=round(time.perf_counter() - self.t, 3), ok=ok)
             self.current = None
 
 
@@ -303,16 +312,26 @@ def write_timings(out: Path, total: float, ok: bool) -> dict:
     """Seconds per notebook section and per library stage of the run in ``out`` (from its progress file)."""
     events, _ = prog.read_events(out / PROGRESS_FILE)
     rows = prog.stage_table(events)
-    timings = {"total": round(total, 1), "ok": ok,
-               "sections": [r for r in rows if r["stage"].startswith(f"notebook{prog.SEP}")],
-               "stages": [r for r in rows if not r["stage"].startswith("notebook")]}
+    timings = {
+        "total": round(total, 1),
+        "ok": ok,
+        "sections": [r for r in rows if r["stage"].startswith(f"notebook{prog.SEP}")],
+        "stages": [r for r in rows if not r["stage"].startswith("notebook")],
+    }
     atomic_write_json(out / TIMINGS_FILE, timings)
     return timings
 
 
-def run_chapter(chapter_id: str, parameters: dict[str, Any] | None = None, out_dir: str | Path | None = None,
-                *, progress: bool = True, log_output: bool = False, require_results: bool = True,
-                monitor: Callable[[prog.ProgressState, list[dict]], None] | None = None) -> dict:
+def run_chapter(
+    chapter_id: str,
+    parameters: dict[str, Any] | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    progress: bool = True,
+    log_output: bool = False,
+    require_results: bool = True,
+    monitor: Callable[[prog.ProgressState, list[dict]], None] | None = None,
+) -> dict:
     """Execute ``notebooks/<id>.md`` into ``out_dir`` (executed ``<id>.ipynb`` + ``results.json``).
 
     Returns the parsed ``results.json``. Raises :class:`ChapterError` naming the
@@ -351,19 +370,28 @@ def run_chapter(chapter_id: str, parameters: dict[str, Any] | None = None, out_d
     with _environment(**{prog.ENV: str(out / PROGRESS_FILE), FEATURE_LOG_ENV: str(out / FEATURES_LOG)}):
         prog.emit("start", "notebook", total=n_code, unit="cell", chapter=chapter_id)
         if monitor is not None:
-            follower = _Follower(out / PROGRESS_FILE, prog.ProgressState(history if history.get("ok") else {}),
-                                 monitor)
+            follower = _Follower(out / PROGRESS_FILE, prog.ProgressState(history if history.get("ok") else {}), monitor)
             follower.start()
         try:
             kernel = kernel_name()
-            pm.execute_notebook(nb, str(executed), parameters=parameters, kernel_name=kernel,
-                                cwd=str(repo_root()), progress_bar=progress and monitor is None,
-                                log_output=log_output, request_save_on_cell_execute=False,
-                                kernel_manager_class=kernel_manager_class(kernel), on_cell_start=sections.on_cell_start)
+            pm.execute_notebook(
+                nb,
+                str(executed),
+                parameters=parameters,
+                kernel_name=kernel,
+                cwd=str(repo_root()),
+                progress_bar=progress and monitor is None,
+                log_output=log_output,
+                request_save_on_cell_execute=False,
+                kernel_manager_class=kernel_manager_class(kernel),
+                on_cell_start=sections.on_cell_start,
+            )
             ok = True
         except pm.PapermillExecutionError as exc:
-            raise ChapterError(f"chapter {chapter_id!r} failed in cell {exc.exec_count}: {exc.ename}: "
-                               f"{exc.evalue}\n(executed notebook kept at {executed})") from None
+            raise ChapterError(
+                f"chapter {chapter_id!r} failed in cell {exc.exec_count}: {exc.ename}: "
+                f"{exc.evalue}\n(executed notebook kept at {executed})"
+            ) from None
         finally:
             sections.close(ok)
             prog.emit("end", "notebook", seconds=round(time.perf_counter() - t0, 3), ok=ok)
@@ -374,8 +402,9 @@ def run_chapter(chapter_id: str, parameters: dict[str, Any] | None = None, out_d
     if not results_path.exists():
         if not require_results:
             return {}
-        raise ChapterError(f"chapter {chapter_id!r} ran but wrote no results.json into {out} "
-                           "(its last cell must call ctx.finish())")
+        raise ChapterError(
+            f"chapter {chapter_id!r} ran but wrote no results.json into {out} (its last cell must call ctx.finish())"
+        )
     results = json.loads(results_path.read_text())
     results.setdefault("provenance", {})["wall_time_s"] = round(time.perf_counter() - t0, 1)
     return results

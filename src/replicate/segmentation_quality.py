@@ -17,18 +17,26 @@ geometry), the target DSC, the seed and the algorithm's version (:func:`degraded
 by case id alone would hand a later run (another effect size, cohort size or profile, hence another
 tumour shape under the same id) a mask of the wrong tumour, whose shape carries the earlier run's labels.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-__all__ = ["dice", "degrade_mask", "degrade_mask_file", "degraded_mask_key", "mask_content_hash",
-           "assign_grades", "degrade_cases"]
+__all__ = [
+    "dice",
+    "degrade_mask",
+    "degrade_mask_file",
+    "degraded_mask_key",
+    "mask_content_hash",
+    "assign_grades",
+    "degrade_cases",
+]
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -47,10 +55,16 @@ def _largest_component(m: np.ndarray) -> np.ndarray:
     return lab == (1 + int(np.argmax(sizes)))
 
 
-def degrade_mask(mask: np.ndarray, target_dice: float, rng: np.random.Generator,
-                 spacing: tuple[float, float, float] = (1.0, 1.0, 1.0), correlation_mm: float = 12.0,
-                 bias_range: tuple[float, float] = (-0.6, 0.6), tol: float = 0.005,
-                 max_iter: int = 40) -> tuple[np.ndarray, float]:
+def degrade_mask(
+    mask: np.ndarray,
+    target_dice: float,
+    rng: np.random.Generator,
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    correlation_mm: float = 12.0,
+    bias_range: tuple[float, float] = (-0.6, 0.6),
+    tol: float = 0.005,
+    max_iter: int = 40,
+) -> tuple[np.ndarray, float]:
     """A degraded copy of ``mask`` (array, axes in the same order as ``spacing``) with DSC ~ ``target_dice``.
 
     Returns ``(mask, achieved_dice)``. ``target_dice`` in (0, 1]; 1 returns the mask unchanged."""
@@ -109,6 +123,7 @@ def mask_content_hash(img) -> str:
     import hashlib
 
     import SimpleITK as sitk
+
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(sitk.GetArrayFromImage(img) > 0).tobytes())
     h.update(repr((img.GetSize(), img.GetSpacing(), img.GetOrigin(), img.GetDirection())).encode())
@@ -121,12 +136,20 @@ def degraded_mask_key(source_hash: str, target_dice: float, seed: int) -> str:
     A degraded mask depends on nothing else, so a mask rendered for another effect size, cohort size or
     profile (another tumour shape) can never be mistaken for this one."""
     from .io import stable_hash
-    return stable_hash({"source": source_hash, "target_dice": round(float(target_dice), 12), "seed": int(seed),
-                        "version": DEGRADE_VERSION})[:24]
+
+    return stable_hash(
+        {
+            "source": source_hash,
+            "target_dice": round(float(target_dice), 12),
+            "seed": int(seed),
+            "version": DEGRADE_VERSION,
+        }
+    )[:24]
 
 
-def degrade_mask_file(mask_path: str | os.PathLike, out_dir: str | os.PathLike, target_dice: float,
-                      seed: int, case_id: str | None = None) -> tuple[Path, float]:
+def degrade_mask_file(
+    mask_path: str | os.PathLike, out_dir: str | os.PathLike, target_dice: float, seed: int, case_id: str | None = None
+) -> tuple[Path, float]:
     """Read a mask (NIfTI), degrade it to ``target_dice`` and write it with the same geometry.
 
     The file goes to ``out_dir/<case>_<key>.nii.gz``, ``key`` = :func:`degraded_mask_key` of the source
@@ -135,8 +158,9 @@ def degrade_mask_file(mask_path: str | os.PathLike, out_dir: str | os.PathLike, 
     import SimpleITK as sitk
 
     from .io import atomic_write_bytes
+
     ref_img = sitk.ReadImage(str(mask_path))
-    ref = sitk.GetArrayFromImage(ref_img) > 0                      # (z, y, x)
+    ref = sitk.GetArrayFromImage(ref_img) > 0  # (z, y, x)
     name = case_id if case_id is not None else Path(str(mask_path)).name.split(".")[0]
     out_path = Path(out_dir) / f"{name}_{degraded_mask_key(mask_content_hash(ref_img), target_dice, seed)}.nii.gz"
     if out_path.exists():
@@ -166,8 +190,15 @@ def assign_grades(ids: Iterable[str], counts: Mapping[str, int], seed: int) -> p
     return pd.Series(labels, index=pd.Index(ids, name="patient_id"), name="grade")
 
 
-def degrade_cases(cases, grades: pd.Series, dice_ranges: Mapping[str, tuple[float, float]], out_dir,
-                  seed: int = 0, n_jobs: int = 1, tol: float = 0.005):
+def degrade_cases(
+    cases,
+    grades: pd.Series,
+    dice_ranges: Mapping[str, tuple[float, float]],
+    out_dir,
+    seed: int = 0,
+    n_jobs: int = 1,
+    tol: float = 0.005,
+):
     """Degraded copies of the cases' masks, each to a DSC drawn uniformly from its grade's range.
 
     ``cases``: :class:`replicate.data.cohort.Case` list; ``grades``: case id -> grade (a key of
@@ -179,6 +210,7 @@ def degrade_cases(cases, grades: pd.Series, dice_ranges: Mapping[str, tuple[floa
     from dataclasses import replace
 
     from joblib import Parallel, delayed
+
     jobs, rows = [], []
     for k, c in enumerate(cases):
         g = grades.loc[str(c.case_id)]
@@ -189,14 +221,17 @@ def degrade_cases(cases, grades: pd.Series, dice_ranges: Mapping[str, tuple[floa
         target = float(rs.uniform(lo + tol, hi - tol))
         jobs.append((c, target, int(rs.integers(2**31 - 1))))
         rows.append({"case_id": str(c.case_id), "grade": g, "target_dice": target})
-    done = Parallel(n_jobs=n_jobs)(delayed(degrade_mask_file)(c.mask, out_dir, t, s, case_id=str(c.case_id))
-                                   for c, t, s in jobs)
+    done = Parallel(n_jobs=n_jobs)(
+        delayed(degrade_mask_file)(c.mask, out_dir, t, s, case_id=str(c.case_id)) for c, t, s in jobs
+    )
     table = pd.DataFrame(rows)
     table["dice"] = [d for _, d in done]
     for r in table.itertuples():
         lo, hi = dice_ranges[r.grade]
         if not lo <= r.dice <= hi:
-            raise ValueError(f"case {r.case_id}: the degraded mask reached Dice {r.dice:.4f}, outside the "
-                             f"{r.grade!r} range [{lo}, {hi}] (target {r.target_dice:.4f})")
+            raise ValueError(
+                f"case {r.case_id}: the degraded mask reached Dice {r.dice:.4f}, outside the "
+                f"{r.grade!r} range [{lo}, {hi}] (target {r.target_dice:.4f})"
+            )
     new_cases = [replace(c, mask=path) for (c, _, _), (path, _) in zip(jobs, done)]
     return new_cases, table.set_index("case_id")

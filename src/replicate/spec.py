@@ -1,4 +1,5 @@
 """Paper specs: one declarative YAML per paper (cohorts, design, reported numbers, verdict rule)."""
+
 from __future__ import annotations
 
 import copy
@@ -35,7 +36,8 @@ def _registry() -> Registry:
     """``specs/schema/*.yaml`` under the relative URIs ``schema/<name>.yaml`` that ``$ref`` uses."""
     return Registry().with_resources(
         (f"schema/{p.name}", DRAFT202012.create_resource(yaml.safe_load(p.read_text())))
-        for p in sorted((specs_dir() / "schema").glob("*.yaml")))
+        for p in sorted((specs_dir() / "schema").glob("*.yaml"))
+    )
 
 
 def _properties_with_defaults(validator, properties, instance, schema):
@@ -166,8 +168,11 @@ class Spec:
         for rule in kind.get("rules", []):
             if rule.get("condition") and rule["condition"] not in conditions:
                 continue
-            if all(entry.get(field) in rule[key] for key, field in
-                   (("models", "model"), ("cohorts", "cohort"), ("metrics", "metric")) if key in rule):
+            if all(
+                entry.get(field) in rule[key]
+                for key, field in (("models", "model"), ("cohorts", "cohort"), ("metrics", "metric"))
+                if key in rule
+            ):
                 return rule["level"], rule["reason"]
         return kind["level"], kind["reason"]
 

@@ -15,10 +15,11 @@ found on their convex hull.
 array with a spacing); :func:`max_3d_diameters` measures many (e.g. a cohort's
 ``mask_CT`` column), naming the case in any error.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -98,6 +99,7 @@ def max_3d_diameters(masks: Mapping[str, object] | pd.Series, label: int | None 
         try:
             out[cid] = max_3d_diameter(m, label=label)
         except Exception as exc:  # name the case
-            raise ValueError(f"case {cid!r}: cannot measure the tumour diameter from {m!r}: "
-                             f"{type(exc).__name__}: {exc}") from exc
+            raise ValueError(
+                f"case {cid!r}: cannot measure the tumour diameter from {m!r}: {type(exc).__name__}: {exc}"
+            ) from exc
     return pd.Series(out, name="max_3d_diameter_mm", dtype=float)

@@ -16,11 +16,13 @@ in ``n_jobs`` joblib workers, or on a Dask cluster (``scheduler=`` or ``REPLICAT
 the numbers do not depend on the route. Each protocol reports a :mod:`replicate.progress`
 stage with a fold / split counter.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,9 +31,21 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedShuffleSplit
 
 __all__ = [
-    "CVResult", "repeated_cv", "score_frame", "tuned", "split_scores",
-    "CVPredictions", "external_validation", "repeated_cv_predict", "random_splits", "evaluate_splits",
-    "summarise_splits", "permute_labels", "new_model", "positive_scores", "SPLIT_METRICS",
+    "CVResult",
+    "repeated_cv",
+    "score_frame",
+    "tuned",
+    "split_scores",
+    "CVPredictions",
+    "external_validation",
+    "repeated_cv_predict",
+    "random_splits",
+    "evaluate_splits",
+    "summarise_splits",
+    "permute_labels",
+    "new_model",
+    "positive_scores",
+    "SPLIT_METRICS",
 ]
 
 #: Metrics :func:`evaluate_splits` can compute (scores thresholded at ``threshold`` for all but AUC).
@@ -141,8 +155,9 @@ class CVResult:
     def auc_per_repeat(self) -> pd.DataFrame:
         """AUC of each repeat's pooled out-of-fold scores (repeats x models)."""
         yv = self.y.to_numpy()
-        return pd.DataFrame({m: [roc_auc_score(yv, df[r].to_numpy()) for r in df.columns]
-                             for m, df in self.per_repeat.items()})
+        return pd.DataFrame(
+            {m: [roc_auc_score(yv, df[r].to_numpy()) for r in df.columns] for m, df in self.per_repeat.items()}
+        )
 
     def auc_summary(self, level: float = 0.95) -> pd.DataFrame:
         """Per model: the headline, the mean test-fold AUC with the corrected resampled t-test CI, and the
@@ -167,11 +182,22 @@ class CVResult:
             mean, lo, hi = corrected_resampled_ttest_ci(v, n_tr, n_te, level)
             p = self.oof(m).to_numpy()
             plo, pauc, phi = auc_ci(yv, p, level=level)
-            rows.append({"model": m, "mean": mean, "low": lo, "high": hi, "se": corrected_se(v, n_tr, n_te),
-                         "sd_folds": float(np.std(v, ddof=1)), "n_folds": int(v.size),
-                         "per_repeat": g.groupby("repeat")["AUC"].mean().round(4).tolist(),
-                         "pooled": pauc, "pooled_low": plo, "pooled_high": phi,
-                         "pooled_se": float(np.sqrt(delong_variance(yv, p)[1]))})
+            rows.append(
+                {
+                    "model": m,
+                    "mean": mean,
+                    "low": lo,
+                    "high": hi,
+                    "se": corrected_se(v, n_tr, n_te),
+                    "sd_folds": float(np.std(v, ddof=1)),
+                    "n_folds": int(v.size),
+                    "per_repeat": g.groupby("repeat")["AUC"].mean().round(4).tolist(),
+                    "pooled": pauc,
+                    "pooled_low": plo,
+                    "pooled_high": phi,
+                    "pooled_se": float(np.sqrt(delong_variance(yv, p)[1])),
+                }
+            )
         return pd.DataFrame(rows).set_index("model")
 
 
@@ -250,9 +276,19 @@ def _check_outcome(X, y) -> np.ndarray:
     return (yv == classes.max()).astype(int)
 
 
-def repeated_cv(make_model, X, y, n_splits: int = 5, n_repeats: int = 10, seed: int = 0, *,
-                n_jobs: int | None = 1, scheduler=None, inspect: Callable[[Any], Any] | None = None,
-                progress: bool = False) -> CVResult:
+def repeated_cv(
+    make_model,
+    X,
+    y,
+    n_splits: int = 5,
+    n_repeats: int = 10,
+    seed: int = 0,
+    *,
+    n_jobs: int | None = 1,
+    scheduler=None,
+    inspect: Callable[[Any], Any] | None = None,
+    progress: bool = False,
+) -> CVResult:
     """Repeated stratified K-fold CV of every model an estimator scores (:func:`score_frame`); the whole
     pipeline is refitted in every fold and every fold's test AUC is kept (:meth:`CVResult.auc_summary`).
 
@@ -276,31 +312,71 @@ def repeated_cv(make_model, X, y, n_splits: int = 5, n_repeats: int = 10, seed: 
         r, f = divmod(k, n_splits)
         fold_of[te, r] = f
         if len(np.unique(pos[te])) < 2:
-            raise ValueError(f"repeated_cv: test fold {f} of repeat {r} holds one class only; stratified folds "
-                             "need at least n_splits patients of each class")
+            raise ValueError(
+                f"repeated_cv: test fold {f} of repeat {r} holds one class only; stratified folds "
+                "need at least n_splits patients of each class"
+            )
         for name in scores.columns:
             s = scores[name].to_numpy(dtype=float)
             per.setdefault(name, np.full((len(pos), n_repeats), np.nan))[te, r] = s
-            aucs.append({"repeat": r, "fold": f, "model": name, "AUC": float(roc_auc_score(pos[te], s)),
-                         "n_train": len(tr), "n_test": len(te)})
+            aucs.append(
+                {
+                    "repeat": r,
+                    "fold": f,
+                    "model": name,
+                    "AUC": float(roc_auc_score(pos[te], s)),
+                    "n_train": len(tr),
+                    "n_test": len(te),
+                }
+            )
         if inspect is not None:
             info.append({"repeat": r, "fold": f, "info": inf})
     cols = pd.RangeIndex(n_repeats, name="repeat")
-    return CVResult(_as_y_series(y, idx), {m: pd.DataFrame(a, index=idx, columns=cols) for m, a in per.items()},
-                    n_splits, n_repeats, seed, pd.DataFrame(fold_of, index=idx, columns=cols), pd.DataFrame(aucs),
-                    info, round(time.perf_counter() - t0, 1))
+    return CVResult(
+        _as_y_series(y, idx),
+        {m: pd.DataFrame(a, index=idx, columns=cols) for m, a in per.items()},
+        n_splits,
+        n_repeats,
+        seed,
+        pd.DataFrame(fold_of, index=idx, columns=cols),
+        pd.DataFrame(aucs),
+        info,
+        round(time.perf_counter() - t0, 1),
+    )
 
 
-def repeated_cv_predict(make_model, X, y, n_splits: int = 5, n_repeats: int = 10, seed: int = 0,
-                        progress: bool = True, n_jobs: int | None = 1,
-                        inspect: Callable[[Any], Any] | None = None, scheduler=None) -> CVPredictions:
+def repeated_cv_predict(
+    make_model,
+    X,
+    y,
+    n_splits: int = 5,
+    n_repeats: int = 10,
+    seed: int = 0,
+    progress: bool = True,
+    n_jobs: int | None = 1,
+    inspect: Callable[[Any], Any] | None = None,
+    scheduler=None,
+) -> CVPredictions:
     """:func:`repeated_cv` of a one-score estimator, as that model's :class:`CVPredictions`."""
-    res = repeated_cv(make_model, X, y, n_splits, n_repeats, seed, n_jobs=n_jobs, scheduler=scheduler,
-                      inspect=inspect, progress=progress)
+    res = repeated_cv(
+        make_model,
+        X,
+        y,
+        n_splits,
+        n_repeats,
+        seed,
+        n_jobs=n_jobs,
+        scheduler=scheduler,
+        inspect=inspect,
+        progress=progress,
+    )
     name = res.models[0]
     pos = _check_outcome(X, y)
-    aucs = pd.Series([roc_auc_score(pos, res.per_repeat[name][r].to_numpy()) for r in range(n_repeats)],
-                     index=pd.RangeIndex(n_repeats, name="repeat"), name="AUC")
+    aucs = pd.Series(
+        [roc_auc_score(pos, res.per_repeat[name][r].to_numpy()) for r in range(n_repeats)],
+        index=pd.RangeIndex(n_repeats, name="repeat"),
+        name="AUC",
+    )
     return CVPredictions(res.y, res.per_repeat[name], aucs, n_splits, n_repeats, seed, res.fold_info, res)
 
 
@@ -310,8 +386,12 @@ def tuned(make_model, param_grid: dict, *, inner_cv: int = 5, scoring: str = "ro
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     def make():
-        return GridSearchCV(new_model(make_model), param_grid, scoring=scoring,
-                            cv=StratifiedKFold(inner_cv, shuffle=True, random_state=seed))
+        return GridSearchCV(
+            new_model(make_model),
+            param_grid,
+            scoring=scoring,
+            cv=StratifiedKFold(inner_cv, shuffle=True, random_state=seed),
+        )
 
     return make
 
@@ -359,8 +439,19 @@ def _metrics(y_pos: np.ndarray, s: np.ndarray, threshold: float, metrics: Sequen
     return {m: float(values[m]) for m in metrics}
 
 
-def split_scores(make_model, X, y, splits, metrics=("AUC",), threshold: float = 0.5, *, n_jobs: int | None = 1,
-                 progress: bool = False, scheduler=None, inspect: Callable[[Any], Any] | None = None) -> pd.DataFrame:
+def split_scores(
+    make_model,
+    X,
+    y,
+    splits,
+    metrics=("AUC",),
+    threshold: float = 0.5,
+    *,
+    n_jobs: int | None = 1,
+    progress: bool = False,
+    scheduler=None,
+    inspect: Callable[[Any], Any] | None = None,
+) -> pd.DataFrame:
     """Fit on each split's training rows, score its test rows, for every model the estimator scores
     (:func:`score_frame`): one row per split and model (``split``, ``model``, ``n_train``, ``n_test`` and each
     metric: AUC on the scores, the others on ``score >= threshold``). ``splits`` are position pairs as from
@@ -381,17 +472,28 @@ def split_scores(make_model, X, y, splits, metrics=("AUC",), threshold: float = 
     return out
 
 
-def evaluate_splits(make_model, X, y, splits, metrics=("AUC", "BCA", "SEN", "SPE"), threshold: float = 0.5,
-                    n_jobs: int | None = 1, progress: bool = False, scheduler=None) -> pd.DataFrame:
+def evaluate_splits(
+    make_model,
+    X,
+    y,
+    splits,
+    metrics=("AUC", "BCA", "SEN", "SPE"),
+    threshold: float = 0.5,
+    n_jobs: int | None = 1,
+    progress: bool = False,
+    scheduler=None,
+) -> pd.DataFrame:
     """:func:`split_scores` of a one-score estimator: one row per split (``split``, ``n_train``, ``n_test``,
     then each metric; WORC's 0.5 cut-off on the posterior by default)."""
-    df = split_scores(make_model, X, y, splits, metrics, threshold, n_jobs=n_jobs, progress=progress,
-                      scheduler=scheduler)
+    df = split_scores(
+        make_model, X, y, splits, metrics, threshold, n_jobs=n_jobs, progress=progress, scheduler=scheduler
+    )
     return df.drop(columns="model")
 
 
-def summarise_splits(df: pd.DataFrame, n_train=None, n_test=None, level: float = 0.95,
-                     metrics: Sequence[str] | None = None) -> pd.DataFrame:
+def summarise_splits(
+    df: pd.DataFrame, n_train=None, n_test=None, level: float = 0.95, metrics: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Mean of each metric over the splits with the corrected resampled t-test CI (Nadeau & Bengio 2003).
 
     ``n_train`` / ``n_test`` default to the mean of the ``n_train`` /
@@ -405,9 +507,14 @@ def summarise_splits(df: pd.DataFrame, n_train=None, n_test=None, level: float =
         n_train = float(df["n_train"].mean())
     if n_test is None:
         n_test = float(df["n_test"].mean())
-    if "model" in df.columns:   # one summary per model (rows: model, metric)
-        return pd.concat({m: summarise_splits(g.drop(columns="model"), n_train, n_test, level, metrics)
-                          for m, g in df.groupby("model", sort=False)}, names=["model", "metric"])
+    if "model" in df.columns:  # one summary per model (rows: model, metric)
+        return pd.concat(
+            {
+                m: summarise_splits(g.drop(columns="model"), n_train, n_test, level, metrics)
+                for m, g in df.groupby("model", sort=False)
+            },
+            names=["model", "metric"],
+        )
     if metrics is None:
         metrics = [c for c in df.columns if c not in ("split", "n_train", "n_test")]
     rows = {}
@@ -417,8 +524,13 @@ def summarise_splits(df: pd.DataFrame, n_train=None, n_test=None, level: float =
             mean, low, high = corrected_resampled_ttest_ci(v, n_train, n_test, level)
         else:
             mean, low, high = (float(v.mean()) if v.size else float("nan")), float("nan"), float("nan")
-        rows[m] = {"mean": mean, "low": low, "high": high,
-                   "sd": float(np.std(v, ddof=1)) if v.size >= 2 else float("nan"), "n_splits": int(v.size)}
+        rows[m] = {
+            "mean": mean,
+            "low": low,
+            "high": high,
+            "sd": float(np.std(v, ddof=1)) if v.size >= 2 else float("nan"),
+            "n_splits": int(v.size),
+        }
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "metric"
     return out

@@ -1,4 +1,5 @@
 """The cohort: one row per patient, with labels, clinical variables, times and image paths."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -60,10 +61,17 @@ class Cohort:
             raise KeyError(f"cohort {self.name!r} has no modality {modality!r} (has {self.modalities})")
         return [Case(str(pid), Path(r[img]), Path(r[msk]), modality) for pid, r in self.table.iterrows()]
 
-    def subset(self, ids) -> "Cohort":
+    def subset(self, ids) -> Cohort:
         ids = [str(i) for i in ids]
-        return Cohort(self.name, self.table.loc[ids].copy(), self.label, list(self.modalities), self.source,
-                      self.failures.copy(), dict(self.meta))
+        return Cohort(
+            self.name,
+            self.table.loc[ids].copy(),
+            self.label,
+            list(self.modalities),
+            self.source,
+            self.failures.copy(),
+            dict(self.meta),
+        )
 
     def add_failure(self, patient_id: str, stage: str, reason: str) -> None:
         row = pd.DataFrame([[str(patient_id), stage, reason]], columns=FAILURE_COLUMNS)

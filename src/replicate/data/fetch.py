@@ -28,13 +28,14 @@ stamp still matches does not re-copy or re-hash the file. A cached file whose
 stamp does not match (edited, replaced, registry changed) is verified again
 and replaced when it fails.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ class VerificationError(ValueError):
 @dataclass
 class Check:
     ok: bool
-    matched: str = ""        # "file" or "voxel"
+    matched: str = ""  # "file" or "voxel"
     actual_sha256: str = ""
     actual_voxel_sha256: str = ""
     detail: str = ""
@@ -94,12 +95,25 @@ def check_file(path: str | os.PathLike, row) -> Check:
     try:
         vox = voxel_sha256(path)
     except Exception as exc:  # not an image SimpleITK can read
-        return Check(False, "", actual, detail=(f"sha256 expected {row['sha256']}, got {actual}; voxel array "
-                                                f"unreadable ({type(exc).__name__}: {exc})"))
+        return Check(
+            False,
+            "",
+            actual,
+            detail=(
+                f"sha256 expected {row['sha256']}, got {actual}; voxel array unreadable ({type(exc).__name__}: {exc})"
+            ),
+        )
     if vox == row["voxel_sha256"]:
         return Check(True, "voxel", actual, vox)
-    return Check(False, "", actual, vox, detail=(f"sha256 expected {row['sha256']}, got {actual}; voxel_sha256 "
-                                                 f"expected {row['voxel_sha256']}, got {vox}"))
+    return Check(
+        False,
+        "",
+        actual,
+        vox,
+        detail=(
+            f"sha256 expected {row['sha256']}, got {actual}; voxel_sha256 expected {row['voxel_sha256']}, got {vox}"
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- stamps
@@ -110,8 +124,12 @@ def _stamp_path(root: Path, rel: str) -> Path:
 
 
 def _stamp_key(row) -> dict:
-    return {"version": STAMP_VERSION, "sha256": row["sha256"], "voxel_sha256": row["voxel_sha256"],
-            "verify": row["verify"]}
+    return {
+        "version": STAMP_VERSION,
+        "sha256": row["sha256"],
+        "voxel_sha256": row["voxel_sha256"],
+        "verify": row["verify"],
+    }
 
 
 def _stamp_valid(root: Path, row) -> bool:
@@ -123,15 +141,26 @@ def _stamp_valid(root: Path, row) -> bool:
         data = json.loads(stamp.read_text())
     except (OSError, ValueError):
         return False
-    return (all(data.get(k) == v for k, v in _stamp_key(row).items())
-            and data.get("size") == st.st_size and data.get("mtime_ns") == st.st_mtime_ns)
+    return (
+        all(data.get(k) == v for k, v in _stamp_key(row).items())
+        and data.get("size") == st.st_size
+        and data.get("mtime_ns") == st.st_mtime_ns
+    )
 
 
 def _write_stamp(root: Path, row, check: Check) -> None:
     st = (root / row["path"]).stat()
-    atomic_write_json(_stamp_path(root, row["path"]), dict(
-        _stamp_key(row), path=row["path"], size=st.st_size, mtime_ns=st.st_mtime_ns, matched=check.matched,
-        verified_at=datetime.now(timezone.utc).isoformat(timespec="seconds")))
+    atomic_write_json(
+        _stamp_path(root, row["path"]),
+        dict(
+            _stamp_key(row),
+            path=row["path"],
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            matched=check.matched,
+            verified_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        ),
+    )
 
 
 def _discard(root: Path, rel: str) -> None:
@@ -174,7 +203,8 @@ def _from_mirror(mirror: Path, name: str, row, root: Path) -> Check:
         raise DataUnavailableError(
             f"data set {name!r}: {row['path']} is not in the mirror REPLICATE_DATA_MIRROR={mirror} (looked for "
             f"{src}). Point REPLICATE_DATA_MIRROR at a complete mirror (laid out <mirror>/{name}/<files>), or "
-            f"unset it to download from upstream ({row['url']}).")
+            f"unset it to download from upstream ({row['url']})."
+        )
     dest = root / row["path"]
     tmp = _temp_beside(dest)
     shutil.copyfile(src, tmp)
@@ -186,7 +216,8 @@ def _unavailable(name: str, url: str, exc: BaseException) -> DataUnavailableErro
         f"data set {name!r} is not available: downloading {url} failed ({type(exc).__name__}: {exc}). "
         f"To get it, either set REPLICATE_DATA_MIRROR to a local copy laid out as <mirror>/{name}/<files> "
         f"(e.g. ../shared/data), or go online and run `replicate data fetch {name}` "
-        f"(files are cached in {config.data_dir() / name}).")
+        f"(files are cached in {config.data_dir() / name})."
+    )
 
 
 def _download(name: str, row, root: Path) -> Check:
@@ -197,7 +228,8 @@ def _download(name: str, row, root: Path) -> Check:
         raise DataUnavailableError(
             f"data set {name!r}: {row['path']} exists only in a data mirror ({row['source'] or 'derived data'}; "
             f"source {row['url']}). Set REPLICATE_DATA_MIRROR to a mirror laid out <mirror>/{name}/<files> "
-            f"(e.g. ../shared/data).")
+            f"(e.g. ../shared/data)."
+        )
     dest = root / row["path"]
     staging = root / STAGING_DIR
     staging.mkdir(parents=True, exist_ok=True)
@@ -205,11 +237,21 @@ def _download(name: str, row, root: Path) -> Check:
     voxel = row["verify"] == "voxel"
     known = None if voxel else f"sha256:{row['sha256']}"
     try:
-        got = Path(pooch.retrieve(row["url"], known_hash=known, fname=fname, path=staging, progressbar=False,
-                                  downloader=pooch.HTTPDownloader(timeout=DOWNLOAD_TIMEOUT_S)))
+        got = Path(
+            pooch.retrieve(
+                row["url"],
+                known_hash=known,
+                fname=fname,
+                path=staging,
+                progressbar=False,
+                downloader=pooch.HTTPDownloader(timeout=DOWNLOAD_TIMEOUT_S),
+            )
+        )
     except ValueError as exc:  # pooch: hash mismatch (the download was deleted)
-        raise VerificationError(f"{name}/{row['path']} downloaded from {row['url']} rejected and not kept: "
-                                f"expected sha256 {row['sha256']}; {exc}") from exc
+        raise VerificationError(
+            f"{name}/{row['path']} downloaded from {row['url']} rejected and not kept: "
+            f"expected sha256 {row['sha256']}; {exc}"
+        ) from exc
     except (requests.exceptions.RequestException, OSError) as exc:
         raise _unavailable(name, row["url"], exc) from exc
     tmp = _temp_beside(dest)
@@ -246,8 +288,10 @@ def rebuild_to_registry_geometry(src: str | os.PathLike, row, out: str | os.Path
         start = [int(round(v)) for v in img.TransformPhysicalPointToContinuousIndex(origin)]
         full = img.GetSize()
         if any(s < 0 or s + n > f for s, n, f in zip(start, size, full)):
-            raise VerificationError(f"{row['path']}: registered crop (start {start}, size {size}) lies outside "
-                                    f"the downloaded image (size {list(full)})")
+            raise VerificationError(
+                f"{row['path']}: registered crop (start {start}, size {size}) lies outside "
+                f"the downloaded image (size {list(full)})"
+            )
         if list(start) != [0, 0, 0] or list(size) != list(full):
             img = sitk.RegionOfInterest(img, size, start)
     arr = sitk.GetArrayFromImage(img)
@@ -316,8 +360,9 @@ def fetch(name: str | Dataset, progress: bool = True, *, files: list[str] | None
     failures: list[str] = []
     rows = [r for _, r in table.iterrows()]
     with prog.stage(f"fetch/verify {ds.name}", total=len(rows), unit="file"):
-        for i, row in enumerate(tqdm(rows, desc=f"{ds.name} ({'mirror' if mirror else 'download'})", unit="file",
-                                     disable=not progress), 1):
+        for i, row in enumerate(
+            tqdm(rows, desc=f"{ds.name} ({'mirror' if mirror else 'download'})", unit="file", disable=not progress), 1
+        ):
             prog.tick(i)
             failure = _fetch_file(ds.name, row, root, mirror)
             if failure:
@@ -328,8 +373,10 @@ def fetch(name: str | Dataset, progress: bool = True, *, files: list[str] | None
     if failures:
         head = "\n  ".join(failures[:20])
         more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""
-        raise VerificationError(f"data set {ds.name!r}: {len(failures)} file(s) failed verification and were "
-                                f"removed from the cache:\n  {head}{more}")
+        raise VerificationError(
+            f"data set {ds.name!r}: {len(failures)} file(s) failed verification and were "
+            f"removed from the cache:\n  {head}{more}"
+        )
     return root
 
 
@@ -351,7 +398,15 @@ def list_datasets() -> pd.DataFrame:
     rows = []
     for name, info in DATASET_INFO.items():
         ds = get_dataset(name)
-        rows.append({"name": name, "title": info.title, "files": len(ds.files),
-                     "size_mb": round(ds.total_size / 1e6, 1), "citation": info.citation,
-                     "licence": info.licence, "cached": is_cached(ds)})
+        rows.append(
+            {
+                "name": name,
+                "title": info.title,
+                "files": len(ds.files),
+                "size_mb": round(ds.total_size / 1e6, 1),
+                "citation": info.citation,
+                "licence": info.licence,
+                "cached": is_cached(ds),
+            }
+        )
     return pd.DataFrame(rows)

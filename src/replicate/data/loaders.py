@@ -4,6 +4,7 @@ Each loader calls ``fetch`` (cheap once the files carry verified-stamps) unless
 ``root`` points at a folder laid out like the data set, then parses the
 upstream tables as published. Image/mask columns hold absolute paths.
 """
+
 from __future__ import annotations
 
 import re
@@ -79,17 +80,19 @@ def read_sts_clinical(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
         raise ValueError(f"{path}: no 'Patient ID' header row in sheet {STS_SHEET!r}")
     h = header_rows[0]
     headers = [str(v).strip() for v in raw.iloc[h].tolist()]
-    body = raw.iloc[h + 1:].copy()
+    body = raw.iloc[h + 1 :].copy()
     body.columns = range(body.shape[1])
     ids = body[0].map(lambda v: _norm(v))
-    body = body[ids.str.fullmatch(r"STS_\d{3}")]          # the notes after STS_051 are not patients
+    body = body[ids.str.fullmatch(r"STS_\d{3}")]  # the notes after STS_051 are not patients
     found: dict[str, int] = {}
     normed = [_norm(x).lower() for x in headers]
     for ours, pattern in STS_COLUMNS.items():
         hits = [i for i, x in enumerate(normed) if re.search(pattern, x)]
         if len(hits) != 1:
-            raise ValueError(f"{path}: expected one column matching {pattern!r} for {ours!r}, found "
-                             f"{[headers[i] for i in hits]} among headers {headers}")
+            raise ValueError(
+                f"{path}: expected one column matching {pattern!r} for {ours!r}, found "
+                f"{[headers[i] for i in hits]} among headers {headers}"
+            )
         found[ours] = hits[0]
     table = pd.DataFrame({ours: body[i].map(_clean).to_numpy() for ours, i in found.items()})
     table["patient_id"] = table["patient_id"].astype(str)
@@ -133,7 +136,8 @@ def load_ibsi_sts(root: str | Path | None = None, progress: bool = False) -> Coh
     Columns: ``age``, ``sex``, ``histology``, ``mskcc_type``, ``site``,
     ``grade`` (Low/Intermediate/High; NaN where TCIA writes "N/A": 3),
     ``treatment``, ``outcome`` (TCIA's text as written, e.g. "Mets – lungs" with
-    an en dash; NaN for "--"), ``outcome_site`` ("lungs", "bones", "regional", ...), ``outcome_days``, ``status`` (NED/AWD/D),
+    an en dash; NaN for "--"), ``outcome_site`` ("lungs", "bones", "regional", ...), ``outcome_days``,
+    ``status`` (NED/AWD/D),
     ``followup_days``, ``days_diagnosis_to_mri``, ``days_mri_to_pet``,
     ``lung_mets`` (outcome "Mets – lungs": 19), ``distant_mets`` (any
     "Mets – …": 24), ``dm_time``/``dm_event`` (days from diagnosis to the
@@ -146,9 +150,28 @@ def load_ibsi_sts(root: str | Path | None = None, progress: bool = False) -> Coh
     root = Path(root) if root is not None else fetch("ibsi_sts", progress=progress)
     table, headers = read_sts_clinical(root / STS_XLSX)
     table = table.join(_sts_outcomes(table))
-    order = ["age", "sex", "histology", "mskcc_type", "site", "grade", "treatment", "outcome", "outcome_site",
-             "outcome_days", "status", "followup_days", "lung_mets", "distant_mets", "dm_time", "dm_event",
-             "pfs_time", "pfs_event", "days_diagnosis_to_mri", "days_mri_to_pet"]
+    order = [
+        "age",
+        "sex",
+        "histology",
+        "mskcc_type",
+        "site",
+        "grade",
+        "treatment",
+        "outcome",
+        "outcome_site",
+        "outcome_days",
+        "status",
+        "followup_days",
+        "lung_mets",
+        "distant_mets",
+        "dm_time",
+        "dm_event",
+        "pfs_time",
+        "pfs_event",
+        "days_diagnosis_to_mri",
+        "days_mri_to_pet",
+    ]
     table = table[order]
     # cross-check with TCIA's own lung-metastasis vector (second sheet)
     check = pd.read_excel(root / STS_XLSX, sheet_name=STS_CHECK_SHEET, dtype=object)
@@ -158,10 +181,20 @@ def load_ibsi_sts(root: str | Path | None = None, progress: bool = False) -> Coh
         bad = table.index[vec.ne(table["lung_mets"])].tolist()
         raise ValueError(f"lung_mets from the outcome text disagrees with sheet {STS_CHECK_SHEET!r} for {bad}")
     ds = get_dataset("ibsi_sts")
-    cohort = Cohort("ibsi_sts", table, label="lung_mets", modalities=list(STS_MODALITY_FILES),
-                    source=DATASET_INFO["ibsi_sts"].citation,
-                    meta={"root": str(root), "clinical_headers": headers, "clinical_sheet": STS_SHEET,
-                          "files_sha256": ds.files_sha256, "dataset": "ibsi_sts"})
+    cohort = Cohort(
+        "ibsi_sts",
+        table,
+        label="lung_mets",
+        modalities=list(STS_MODALITY_FILES),
+        source=DATASET_INFO["ibsi_sts"].citation,
+        meta={
+            "root": str(root),
+            "clinical_headers": headers,
+            "clinical_sheet": STS_SHEET,
+            "files_sha256": ds.files_sha256,
+            "dataset": "ibsi_sts",
+        },
+    )
     for mod, (img, msk) in STS_MODALITY_FILES.items():
         cohort.table[f"image_{mod}"] = [str(root / pid / img) for pid in cohort.table.index]
         cohort.table[f"mask_{mod}"] = [str(root / pid / msk) for pid in cohort.table.index]
@@ -214,10 +247,21 @@ def load_busbra(root: str | Path | None = None, progress: bool = False) -> Cohor
     t["image_US"] = [str(root / "Images" / f"{i}.png") for i in t.index]
     t["mask_US"] = [str(root / "Masks" / f"{i.replace('bus_', 'mask_', 1)}.png") for i in t.index]
     ds = get_dataset("busbra")
-    cohort = Cohort("busbra", t, label="malignant", modalities=["US"], source=DATASET_INFO["busbra"].citation,
-                    meta={"root": str(root), "n_views_upstream": int(len(views)), "view": "first per patient",
-                          "files_sha256": ds.files_sha256, "dataset": "busbra",
-                          "split_rule": "training = GE Logiq 5/7; validation = Toshiba Aplio 300 + U-Systems"})
+    cohort = Cohort(
+        "busbra",
+        t,
+        label="malignant",
+        modalities=["US"],
+        source=DATASET_INFO["busbra"].citation,
+        meta={
+            "root": str(root),
+            "n_views_upstream": int(len(views)),
+            "view": "first per patient",
+            "files_sha256": ds.files_sha256,
+            "dataset": "busbra",
+            "split_rule": "training = GE Logiq 5/7; validation = Toshiba Aplio 300 + U-Systems",
+        },
+    )
     for pid, r in t.iterrows():
         for col in ("image_US", "mask_US"):
             if not Path(r[col]).is_file():
@@ -254,16 +298,33 @@ def load_worc_lipo(root: str | Path | None = None, progress: bool = False) -> Co
     diagnosis = raw["label"].str.strip().str.lower()
     if not diagnosis.isin(list(WORC_LABELS)).all():
         raise ValueError(f"unexpected labels {sorted(set(diagnosis) - set(WORC_LABELS))}")
-    table = pd.DataFrame({"label": diagnosis.map(WORC_LABELS).astype(int).to_numpy(),
-                          "diagnosis": diagnosis.to_numpy(), "feature_id": raw["ID"].to_numpy()},
-                         index=ids.to_numpy())
+    table = pd.DataFrame(
+        {
+            "label": diagnosis.map(WORC_LABELS).astype(int).to_numpy(),
+            "diagnosis": diagnosis.to_numpy(),
+            "feature_id": raw["ID"].to_numpy(),
+        },
+        index=ids.to_numpy(),
+    )
     features = raw.drop(columns=["ID", "label"]).astype(float)
     features.index = pd.Index(ids.to_numpy(), name="patient_id")
     ds = get_dataset("worc_lipo")
-    return Cohort("worc_lipo", table, label="label", modalities=[], source=DATASET_INFO["worc_lipo"].citation,
-                  meta={"root": str(root), "features": features, "n_features": int(features.shape[1]),
-                        "image_modality": "T1 MRI (WORC XNAT, not downloaded)", "files_sha256": ds.files_sha256,
-                        "dataset": "worc_lipo", "positive_class": "liposarcoma (WDLPS/ALT)"})
+    return Cohort(
+        "worc_lipo",
+        table,
+        label="label",
+        modalities=[],
+        source=DATASET_INFO["worc_lipo"].citation,
+        meta={
+            "root": str(root),
+            "features": features,
+            "n_features": int(features.shape[1]),
+            "image_modality": "T1 MRI (WORC XNAT, not downloaded)",
+            "files_sha256": ds.files_sha256,
+            "dataset": "worc_lipo",
+            "positive_class": "liposarcoma (WDLPS/ALT)",
+        },
+    )
 
 
 def load_worc_splits(root: str | Path | None = None, progress: bool = False) -> list[tuple[list[str], list[str]]]:

@@ -19,6 +19,7 @@ descriptions of the mirror, not upstream data. The one exception is
 IBSI manual's tables), registered with ``verify = mirror`` because no upstream
 copy of it exists to download.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,19 +33,38 @@ from ..io import atomic_write_text, sha256_file
 
 REGISTRY_DIR = Path(__file__).resolve().parent / "registry"
 
-COLUMNS = ["path", "url", "sha256", "size", "verify", "voxel_sha256", "dtype", "size_xyz", "spacing_mm",
-           "origin_mm", "source"]
+COLUMNS = [
+    "path",
+    "url",
+    "sha256",
+    "size",
+    "verify",
+    "voxel_sha256",
+    "dtype",
+    "size_xyz",
+    "spacing_mm",
+    "origin_mm",
+    "source",
+]
 
-IBSI_NIFTI = ("https://raw.githubusercontent.com/theibsi/data_sets/6da96021bc91faf4c0cb7fd7fa56a4225d2064a8/"
-              "ibsi_validation/nifti/")
+IBSI_NIFTI = (
+    "https://raw.githubusercontent.com/theibsi/data_sets/6da96021bc91faf4c0cb7fd7fa56a4225d2064a8/"
+    "ibsi_validation/nifti/"
+)
 TCIA_XLSX = "https://wiki.cancerimagingarchive.net/download/attachments/21266533/INFOclinical_STS.xlsx"
-BUSBRA_BASE = ("https://raw.githubusercontent.com/solutionbeyondnumbers/Ultra-net-codes-/"
-               "ad75b72f88df3a55fd9d3f5e0ad4f60be51df828/BUSBRA/")
-WORC_FEATURES = ("https://raw.githubusercontent.com/jveenland/TM10007_ML_Project/"
-                 "c11e4f1374898bbfa1d28a2e9456405eb857146a/worclipo/Lipo_radiomicFeatures.csv")
+BUSBRA_BASE = (
+    "https://raw.githubusercontent.com/solutionbeyondnumbers/Ultra-net-codes-/"
+    "ad75b72f88df3a55fd9d3f5e0ad4f60be51df828/BUSBRA/"
+)
+WORC_FEATURES = (
+    "https://raw.githubusercontent.com/jveenland/TM10007_ML_Project/"
+    "c11e4f1374898bbfa1d28a2e9456405eb857146a/worclipo/Lipo_radiomicFeatures.csv"
+)
 IBSI_DATA_SETS = "https://raw.githubusercontent.com/{repo}/{commit}/{path}"
-WORC_SPLITS = ("https://raw.githubusercontent.com/MStarmans91/WORCDatabase/"
-               "9be98a217f97649d05aaf97b35c11ba8428ab64a/crossvalidationsplits/crossvalidationsplits_Lipo.csv")
+WORC_SPLITS = (
+    "https://raw.githubusercontent.com/MStarmans91/WORCDatabase/"
+    "9be98a217f97649d05aaf97b35c11ba8428ab64a/crossvalidationsplits/crossvalidationsplits_Lipo.csv"
+)
 
 
 def _row(root: Path, rel: str, url: str, **extra) -> dict:
@@ -69,11 +89,30 @@ def ibsi_sts_rows(mirror: Path) -> list[dict]:
         # from the DICOM series the manifest notes that the NIfTI has the same voxels.
         url = IBSI_NIFTI + rel
         source = "" if rec.upstream == url else rec.upstream
-        rows.append(dict({c: "" for c in COLUMNS}, path=rel, url=url, sha256=rec.sha256, size=path.stat().st_size,
-                         verify="voxel", voxel_sha256=rec.voxel_sha256, dtype=rec.dtype, size_xyz=rec.size_xyz,
-                         spacing_mm=rec.spacing_mm, origin_mm=rec.origin_mm, source=source))
-    rows.append(_row(root, "INFOclinical_STS.xlsx", TCIA_XLSX,
-                     source="TCIA Soft-tissue-Sarcoma collection page attachment (mirror copy unchanged)"))
+        rows.append(
+            dict(
+                {c: "" for c in COLUMNS},
+                path=rel,
+                url=url,
+                sha256=rec.sha256,
+                size=path.stat().st_size,
+                verify="voxel",
+                voxel_sha256=rec.voxel_sha256,
+                dtype=rec.dtype,
+                size_xyz=rec.size_xyz,
+                spacing_mm=rec.spacing_mm,
+                origin_mm=rec.origin_mm,
+                source=source,
+            )
+        )
+    rows.append(
+        _row(
+            root,
+            "INFOclinical_STS.xlsx",
+            TCIA_XLSX,
+            source="TCIA Soft-tissue-Sarcoma collection page attachment (mirror copy unchanged)",
+        )
+    )
     return rows
 
 
@@ -87,8 +126,10 @@ def busbra_rows(mirror: Path) -> list[dict]:
 
 def worc_lipo_rows(mirror: Path) -> list[dict]:
     root = mirror / "worc_lipo"
-    return [_row(root, "Lipo_radiomicFeatures.csv", WORC_FEATURES),
-            _row(root, "crossvalidationsplits_Lipo.csv", WORC_SPLITS)]
+    return [
+        _row(root, "Lipo_radiomicFeatures.csv", WORC_FEATURES),
+        _row(root, "crossvalidationsplits_Lipo.csv", WORC_SPLITS),
+    ]
 
 
 def ibsi_phantoms_rows(mirror: Path) -> list[dict]:
@@ -110,18 +151,33 @@ def ibsi_phantoms_rows(mirror: Path) -> list[dict]:
         derived = rec.file == "reference_values.csv"
         upstream = rec.upstream_path.split(" ")[0] if derived else rec.upstream_path
         url = IBSI_DATA_SETS.format(repo=rec.upstream_repo, commit=rec.upstream_commit, path=upstream)
-        row = dict({c: "" for c in COLUMNS}, path=rec.file, url=url, sha256=rec.sha256, size=path.stat().st_size,
-                   verify="mirror" if derived else "file", dtype=rec.dtype, size_xyz=rec.size_xyz,
-                   spacing_mm=rec.spacing_mm, voxel_sha256=rec.voxel_sha256)
+        row = dict(
+            {c: "" for c in COLUMNS},
+            path=rec.file,
+            url=url,
+            sha256=rec.sha256,
+            size=path.stat().st_size,
+            verify="mirror" if derived else "file",
+            dtype=rec.dtype,
+            size_xyz=rec.size_xyz,
+            spacing_mm=rec.spacing_mm,
+            voxel_sha256=rec.voxel_sha256,
+        )
         if derived:
-            row["source"] = ("parsed by the data mirror from the reference-value tables of the url (IBSI manual), "
-                             "with the corrections listed in its README; no upstream copy of the CSV exists")
+            row["source"] = (
+                "parsed by the data mirror from the reference-value tables of the url (IBSI manual), "
+                "with the corrections listed in its README; no upstream copy of the CSV exists"
+            )
         rows.append(row)
     return rows
 
 
-BUILDERS = {"ibsi_sts": ibsi_sts_rows, "busbra": busbra_rows, "worc_lipo": worc_lipo_rows,
-            "ibsi_phantoms": ibsi_phantoms_rows}
+BUILDERS = {
+    "ibsi_sts": ibsi_sts_rows,
+    "busbra": busbra_rows,
+    "worc_lipo": worc_lipo_rows,
+    "ibsi_phantoms": ibsi_phantoms_rows,
+}
 
 
 def build(mirror: Path, out: Path = REGISTRY_DIR, names=None) -> dict[str, int]:

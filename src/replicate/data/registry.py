@@ -24,18 +24,30 @@ file:
 ``source``
     a note where the mirror's own source differs from ``url``
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
 REGISTRY_DIR = Path(__file__).resolve().parent / "registry"
 
-FILE_COLUMNS = ["path", "url", "sha256", "size", "verify", "voxel_sha256", "dtype", "size_xyz", "spacing_mm",
-                "origin_mm", "source"]
+FILE_COLUMNS = [
+    "path",
+    "url",
+    "sha256",
+    "size",
+    "verify",
+    "voxel_sha256",
+    "dtype",
+    "size_xyz",
+    "spacing_mm",
+    "origin_mm",
+    "source",
+]
 VERIFY_MODES = ("file", "voxel", "mirror")
 
 
@@ -204,11 +216,13 @@ def dataset_names() -> list[str]:
     return list(DATASET_INFO)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> Dataset:
     csv = REGISTRY_DIR / f"{name}.csv"
     if not csv.exists():
-        raise FileNotFoundError(f"registry table {csv} is missing (build it with python -m replicate.data.make_registry)")
+        raise FileNotFoundError(
+            f"registry table {csv} is missing (build it with python -m replicate.data.make_registry)"
+        )
     files = pd.read_csv(csv, dtype=str, keep_default_na=False)
     return Dataset(DATASET_INFO[name], files)
 

@@ -200,6 +200,7 @@ same arguments reuses them. ``meta`` holds the normalised design, the
 arguments, counts per entry, the spacing per centre, ``latents`` (a
 DataFrame of every patient's image parameters), ``files_sha256``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -255,8 +256,11 @@ STYLE_PARAMS: dict[str, dict[str, tuple]] = {
 SEMANTIC = {
     "sarcoma": {"necrosis": "necrosis"},
     "lipomatous": {"thick_septa": "septa_mm", "nodules": "nodules"},
-    "breast": {"morphology_irregular": "irregularity", "boundary_unclear": "margin_blur_mm",
-               "echo_uneven": "heterogeneity"},
+    "breast": {
+        "morphology_irregular": "irregularity",
+        "boundary_unclear": "margin_blur_mm",
+        "echo_uneven": "heterogeneity",
+    },
 }
 # stream ids of the seeded generators (never reorder: changes every cohort)
 _S_LABELS, _S_LATENT, _S_IMAGE, _S_CLINICAL, _S_SURVIVAL = 0, 1, 2, 3, 4
@@ -411,14 +415,20 @@ def _survival(s: dict) -> dict:
 
 def _check_columns(d: dict) -> None:
     """The outcome, split, centre, clinical, survival and semantic columns are distinct."""
-    cols = [d["outcome"], "split", "centre", *(c["name"] for c in d["clinical"]),
-            *(f"{s['name']}_{x}" for s in d["survival"] for x in ("time", "event"))]
+    cols = [
+        d["outcome"],
+        "split",
+        "centre",
+        *(c["name"] for c in d["clinical"]),
+        *(f"{s['name']}_{x}" for s in d["survival"] for x in ("time", "event")),
+    ]
     twice = sorted({c for c in cols if cols.count(c) > 1})
     if twice:
         raise DesignError(f"columns {twice} used twice")
     if d["semantic"]:
         sem = ["tumour_diameter_mm", *SEMANTIC[d["tumour_style"]]] + (
-            ["blood_flow_grade"] if d["kind"] == "ultrasound" else [])
+            ["blood_flow_grade"] if d["kind"] == "ultrasound" else []
+        )
         clash = set(cols) & set(sem)
         if clash:
             raise DesignError(f"columns {sorted(clash)} clash with the semantic columns (set semantic: false)")
@@ -658,8 +668,15 @@ def _slug(text: str) -> str:
 # ----------------------------------------------------------------------------- the cohort
 
 
-def make_cohort(design: dict | str, *, seed: int = 0, effect_size: float = 1.0, n_patients: int | None = None,
-                cache_dir: str | os.PathLike | None = None, name: str | None = None) -> Cohort:
+def make_cohort(
+    design: dict | str,
+    *,
+    seed: int = 0,
+    effect_size: float = 1.0,
+    n_patients: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+) -> Cohort:
     """Generate (or reuse from the cache) the synthetic cohort of ``design``.
 
     ``design``: the design dict (module docstring), or a chapter id whose
@@ -689,8 +706,9 @@ def make_cohort(design: dict | str, *, seed: int = 0, effect_size: float = 1.0, 
     seed = int(seed)
     name = name or f"synthetic:{d.get('name') or d['outcome']}"
     cohorts = scale_counts(d["cohorts"], n_patients)
-    key = stable_hash({"design": d, "seed": seed, "effect_size": effect_size, "n_patients": n_patients,
-                       "version": GENERATOR_VERSION})
+    key = stable_hash(
+        {"design": d, "seed": seed, "effect_size": effect_size, "n_patients": n_patients, "version": GENERATOR_VERSION}
+    )
     if cache_dir is None:
         from ..config import data_dir
 
@@ -736,24 +754,55 @@ def make_cohort(design: dict | str, *, seed: int = 0, effect_size: float = 1.0, 
         folder.mkdir(parents=True, exist_ok=True)
         _render_all(d, lat, table, entry, cohorts, seed, folder, ext)
         hashes = {p.name: sha256_file(p) for p in sorted(files)}
-        info = {"key": key, "generator_version": GENERATOR_VERSION, "name": name, "seed": seed,
-                "effect_size": effect_size, "n_patients": n_patients, "files": hashes,
-                "files_sha256": stable_hash(hashes)}
+        info = {
+            "key": key,
+            "generator_version": GENERATOR_VERSION,
+            "name": name,
+            "seed": seed,
+            "effect_size": effect_size,
+            "n_patients": n_patients,
+            "files": hashes,
+            "files_sha256": stable_hash(hashes),
+        }
         atomic_write_json(stamp, info)
 
     spacing = {c: cfg["spacing"] for c, cfg in d["centres"].items()}
-    meta = {"kind": d["kind"], "design": d, "seed": seed, "effect_size": effect_size, "n_patients": n_patients,
-            "generator_version": GENERATOR_VERSION, "cache_key": key, "folder": str(folder), "reused": reused,
-            "counts": cohorts, "centres": sorted(d["centres"]), "splits": sorted(set(table["split"])),
-            "spacing": spacing, "tumour_style": d["tumour_style"], "latents": lat,
-            "files_sha256": info["files_sha256"], "positive_class": d.get("positive_class", "")}
-    source = (f"synthetic twin (replicate.data.synthetic v{GENERATOR_VERSION}; seed={seed}, "
-              f"effect_size={effect_size:g}, n={n})")
+    meta = {
+        "kind": d["kind"],
+        "design": d,
+        "seed": seed,
+        "effect_size": effect_size,
+        "n_patients": n_patients,
+        "generator_version": GENERATOR_VERSION,
+        "cache_key": key,
+        "folder": str(folder),
+        "reused": reused,
+        "counts": cohorts,
+        "centres": sorted(d["centres"]),
+        "splits": sorted(set(table["split"])),
+        "spacing": spacing,
+        "tumour_style": d["tumour_style"],
+        "latents": lat,
+        "files_sha256": info["files_sha256"],
+        "positive_class": d.get("positive_class", ""),
+    }
+    source = (
+        f"synthetic twin (replicate.data.synthetic v{GENERATOR_VERSION}; seed={seed}, "
+        f"effect_size={effect_size:g}, n={n})"
+    )
     return Cohort(name, table, label=d["outcome"], modalities=list(d["modalities"]), source=source, meta=meta)
 
 
-def _render_all(d: dict, lat: pd.DataFrame, table: pd.DataFrame, entry: np.ndarray, cohorts: list[dict], seed: int,
-                folder: Path, ext: str) -> None:
+def _render_all(
+    d: dict,
+    lat: pd.DataFrame,
+    table: pd.DataFrame,
+    entry: np.ndarray,
+    cohorts: list[dict],
+    seed: int,
+    folder: Path,
+    ext: str,
+) -> None:
     kind = d["kind"]
     tables = {m: modality_table(m, d["intensities"].get(m)) for m in d["modalities"]} if kind == "volume" else {}
     for i, pid in enumerate(table.index):
@@ -781,11 +830,24 @@ def render_patient(design: dict, lat, centre: dict, seed: int, index: int, table
     if design["kind"] == "volume":
         if tables is None:
             tables = {m: modality_table(m, design["intensities"].get(m)) for m in design["modalities"]}
-        return render_volume(lat, shape_xyz=design["geometry"]["shape"], spacing_xyz=centre["spacing"],
-                             modalities=design["modalities"], tables=tables, style=design["tumour_style"],
-                             centre=centre, rng=rng)
-    return render_ultrasound(lat, shape_xy=design["geometry"]["shape"], spacing_mm=centre["spacing"],
-                             modalities=design["modalities"], centre=centre, rng=rng)
+        return render_volume(
+            lat,
+            shape_xyz=design["geometry"]["shape"],
+            spacing_xyz=centre["spacing"],
+            modalities=design["modalities"],
+            tables=tables,
+            style=design["tumour_style"],
+            centre=centre,
+            rng=rng,
+        )
+    return render_ultrasound(
+        lat,
+        shape_xy=design["geometry"]["shape"],
+        spacing_mm=centre["spacing"],
+        modalities=design["modalities"],
+        centre=centre,
+        rng=rng,
+    )
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -800,6 +862,19 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
 
 
-__all__ = ["CT_PHASE_GAIN", "DesignError", "GENERATOR_VERSION", "STYLE_PARAMS", "draw_clinical", "draw_labels",
-           "draw_latents", "draw_survival", "load_image", "make_cohort", "normalize_design", "render_patient",
-           "scale_counts", "semantic_columns"]
+__all__ = [
+    "CT_PHASE_GAIN",
+    "DesignError",
+    "GENERATOR_VERSION",
+    "STYLE_PARAMS",
+    "draw_clinical",
+    "draw_labels",
+    "draw_latents",
+    "draw_survival",
+    "load_image",
+    "make_cohort",
+    "normalize_design",
+    "render_patient",
+    "scale_counts",
+    "semantic_columns",
+]

@@ -24,6 +24,7 @@ settings, a seeded generator):
 All randomness comes from the generator passed in, drawn in the same order
 whatever the latent values, so equal latents give equal images.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,22 +44,118 @@ TUMOUR_TISSUES = (T["solid"], T["necrosis"], T["septum"], T["nodule"], T["tumour
 #: noise and offsets (a centre's ``noise: 0.03`` = sd of 3 % of ``range``);
 #: ``floor`` clips (MR magnitude >= 0, CT >= -1024 HU).
 MODALITY_TABLES: dict[str, dict[str, float]] = {
-    "T1": dict(air=5, fat=900, muscle=330, cortex=30, marrow=760, solid=400, necrosis=230, septum=360, nodule=420,
-               tumour_fat=880, range=800, floor=0),
-    "T1C": dict(air=5, fat=880, muscle=380, cortex=30, marrow=790, solid=640, necrosis=235, septum=560, nodule=620,
-                tumour_fat=860, range=800, floor=0),
-    "T2": dict(air=5, fat=620, muscle=200, cortex=25, marrow=520, solid=600, necrosis=900, septum=420, nodule=560,
-               tumour_fat=600, range=800, floor=0),
-    "T2FS": dict(air=5, fat=110, muscle=190, cortex=25, marrow=130, solid=680, necrosis=930, septum=440, nodule=620,
-                 tumour_fat=120, range=800, floor=0),
-    "PD": dict(air=5, fat=800, muscle=330, cortex=30, marrow=700, solid=560, necrosis=760, septum=450, nodule=540,
-               tumour_fat=790, range=800, floor=0),
-    "DWI": dict(air=5, fat=60, muscle=150, cortex=10, marrow=90, solid=520, necrosis=200, septum=200, nodule=480,
-                tumour_fat=60, range=500, floor=0),
-    "ADC": dict(air=0, fat=100, muscle=1500, cortex=50, marrow=400, solid=1100, necrosis=2400, septum=1300,
-                nodule=1000, tumour_fat=100, range=1500, floor=0),
-    "CT": dict(air=-1000, fat=-105, muscle=50, cortex=1100, marrow=220, solid=38, necrosis=15, septum=35, nodule=40,
-               tumour_fat=-100, range=200, floor=-1024),
+    "T1": dict(
+        air=5,
+        fat=900,
+        muscle=330,
+        cortex=30,
+        marrow=760,
+        solid=400,
+        necrosis=230,
+        septum=360,
+        nodule=420,
+        tumour_fat=880,
+        range=800,
+        floor=0,
+    ),
+    "T1C": dict(
+        air=5,
+        fat=880,
+        muscle=380,
+        cortex=30,
+        marrow=790,
+        solid=640,
+        necrosis=235,
+        septum=560,
+        nodule=620,
+        tumour_fat=860,
+        range=800,
+        floor=0,
+    ),
+    "T2": dict(
+        air=5,
+        fat=620,
+        muscle=200,
+        cortex=25,
+        marrow=520,
+        solid=600,
+        necrosis=900,
+        septum=420,
+        nodule=560,
+        tumour_fat=600,
+        range=800,
+        floor=0,
+    ),
+    "T2FS": dict(
+        air=5,
+        fat=110,
+        muscle=190,
+        cortex=25,
+        marrow=130,
+        solid=680,
+        necrosis=930,
+        septum=440,
+        nodule=620,
+        tumour_fat=120,
+        range=800,
+        floor=0,
+    ),
+    "PD": dict(
+        air=5,
+        fat=800,
+        muscle=330,
+        cortex=30,
+        marrow=700,
+        solid=560,
+        necrosis=760,
+        septum=450,
+        nodule=540,
+        tumour_fat=790,
+        range=800,
+        floor=0,
+    ),
+    "DWI": dict(
+        air=5,
+        fat=60,
+        muscle=150,
+        cortex=10,
+        marrow=90,
+        solid=520,
+        necrosis=200,
+        septum=200,
+        nodule=480,
+        tumour_fat=60,
+        range=500,
+        floor=0,
+    ),
+    "ADC": dict(
+        air=0,
+        fat=100,
+        muscle=1500,
+        cortex=50,
+        marrow=400,
+        solid=1100,
+        necrosis=2400,
+        septum=1300,
+        nodule=1000,
+        tumour_fat=100,
+        range=1500,
+        floor=0,
+    ),
+    "CT": dict(
+        air=-1000,
+        fat=-105,
+        muscle=50,
+        cortex=1100,
+        marrow=220,
+        solid=38,
+        necrosis=15,
+        septum=35,
+        nodule=40,
+        tumour_fat=-100,
+        range=200,
+        floor=-1024,
+    ),
 }
 
 #: Contrast uptake (HU) per CT phase for the enhancing tissues; the tumour's parts are
@@ -71,17 +168,50 @@ CT_PHASE_GAIN = {
 }
 
 _ALIASES = {
-    "T1": "T1", "T1W": "T1", "T1WI": "T1", "T1WSE": "T1",
-    "T1C": "T1C", "T1CE": "T1C", "T1GD": "T1C", "T1POST": "T1C", "CET1": "T1C", "T1WICE": "T1C", "T1PLUSC": "T1C",
-    "T2": "T2", "T2W": "T2", "T2WI": "T2",
-    "T2FS": "T2FS", "FST2": "T2FS", "FST2W": "T2FS", "FST2WI": "T2FS", "T2WIFS": "T2FS", "STIR": "T2FS",
-    "T2STIR": "T2FS", "T2FSE": "T2FS",
-    "PD": "PD", "PDW": "PD", "PDFS": "T2FS",
-    "DWI": "DWI", "ADC": "ADC",
-    "CT": "CT", "NCCT": "CT", "PLAIN": "CT", "UNENHANCED": "CT", "NONCONTRAST": "CT",
-    "ARTERIAL": "arterial", "AP": "arterial", "ART": "arterial",
-    "VENOUS": "venous", "PORTAL": "venous", "PORTALVENOUS": "venous", "PV": "venous", "VP": "venous", "CECT": "venous",
-    "DELAYED": "delayed", "DP": "delayed", "EQUILIBRIUM": "delayed",
+    "T1": "T1",
+    "T1W": "T1",
+    "T1WI": "T1",
+    "T1WSE": "T1",
+    "T1C": "T1C",
+    "T1CE": "T1C",
+    "T1GD": "T1C",
+    "T1POST": "T1C",
+    "CET1": "T1C",
+    "T1WICE": "T1C",
+    "T1PLUSC": "T1C",
+    "T2": "T2",
+    "T2W": "T2",
+    "T2WI": "T2",
+    "T2FS": "T2FS",
+    "FST2": "T2FS",
+    "FST2W": "T2FS",
+    "FST2WI": "T2FS",
+    "T2WIFS": "T2FS",
+    "STIR": "T2FS",
+    "T2STIR": "T2FS",
+    "T2FSE": "T2FS",
+    "PD": "PD",
+    "PDW": "PD",
+    "PDFS": "T2FS",
+    "DWI": "DWI",
+    "ADC": "ADC",
+    "CT": "CT",
+    "NCCT": "CT",
+    "PLAIN": "CT",
+    "UNENHANCED": "CT",
+    "NONCONTRAST": "CT",
+    "ARTERIAL": "arterial",
+    "AP": "arterial",
+    "ART": "arterial",
+    "VENOUS": "venous",
+    "PORTAL": "venous",
+    "PORTALVENOUS": "venous",
+    "PV": "venous",
+    "VP": "venous",
+    "CECT": "venous",
+    "DELAYED": "delayed",
+    "DP": "delayed",
+    "EQUILIBRIUM": "delayed",
 }
 US_MODALITIES = ("US", "doppler")
 
@@ -106,9 +236,11 @@ def modality_table(name: str, overrides: dict | None = None) -> dict:
     try:
         base = base_modality(like if like is not None else name)
     except KeyError:
-        raise ValueError(f"unknown modality {name!r}: use one of {sorted(MODALITY_TABLES)} or a CT phase "
-                         f"{sorted(CT_PHASE_GAIN)} (aliases: {sorted(_ALIASES)}), or give "
-                         f"intensities: {{{name}: {{like: T1, ...}}}} in the design") from None
+        raise ValueError(
+            f"unknown modality {name!r}: use one of {sorted(MODALITY_TABLES)} or a CT phase "
+            f"{sorted(CT_PHASE_GAIN)} (aliases: {sorted(_ALIASES)}), or give "
+            f"intensities: {{{name}: {{like: T1, ...}}}} in the design"
+        ) from None
     phase = base if base in CT_PHASE_GAIN else None
     table = dict(MODALITY_TABLES["CT" if phase else base])
     unknown = set(overrides) - set(table)
@@ -132,7 +264,7 @@ def smooth_noise(rng: np.random.Generator, shape, sigma_vox, *, dtype=np.float32
     h = np.ones((), dtype=np.float32)
     for ax, (n, sg) in enumerate(zip(shape, sig)):
         f = sfft.rfftfreq(n) if ax == len(shape) - 1 else sfft.fftfreq(n)
-        g = np.exp(-2 * math.pi ** 2 * (f * sg) ** 2).astype(np.float32)
+        g = np.exp(-2 * math.pi**2 * (f * sg) ** 2).astype(np.float32)
         h = h[..., None] * g if ax else g
     f = sfft.irfftn(spec * h, s=shape, axes=tuple(range(len(shape)))).astype(dtype, copy=False)
     f -= f.mean()
@@ -176,8 +308,17 @@ def clean_mask(mask: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- volumes
 
 
-def render_volume(lat: dict, *, shape_xyz, spacing_xyz, modalities: list[str], tables: dict[str, dict],
-                  style: str, centre: dict, rng: np.random.Generator):
+def render_volume(
+    lat: dict,
+    *,
+    shape_xyz,
+    spacing_xyz,
+    modalities: list[str],
+    tables: dict[str, dict],
+    style: str,
+    centre: dict,
+    rng: np.random.Generator,
+):
     """One patient's co-registered volumes.
 
     ``lat``: the tumour's latent parameters (``diameter_mm``, ``elongation``,
@@ -234,7 +375,7 @@ def render_volume(lat: dict, *, shape_xyz, spacing_xyz, modalities: list[str], t
     u_ = (R[0, 0] * px + R[0, 1] * py + R[0, 2] * pz) / semi[0]
     v_ = (R[1, 0] * px + R[1, 1] * py + R[1, 2] * pz) / semi[1]
     w_ = (R[2, 0] * px + R[2, 1] * py + R[2, 2] * pz) / semi[2]
-    r = np.sqrt(u_ ** 2 + v_ ** 2 + w_ ** 2)
+    r = np.sqrt(u_**2 + v_**2 + w_**2)
     lob = 0.35 * d / 2
     shape_f = (smooth_noise(rng, shp, sig(lob)) + 0.5 * smooth_noise(rng, shp, sig(lob / 2.5))) / 1.118
     irr = float(lat["irregularity"])
@@ -287,8 +428,9 @@ def render_volume(lat: dict, *, shape_xyz, spacing_xyz, modalities: list[str], t
         rng_unit = float(tb["range"])
         lut = np.array([tb[t] for t in TISSUES], dtype=np.float32)
         if tb["phase"] is not None:
-            tumour_gain = enh * ((1 + wash / 2) if tb["phase"] == "arterial" else
-                                 (1 - wash) if tb["phase"] == "delayed" else 1.0)
+            tumour_gain = enh * (
+                (1 + wash / 2) if tb["phase"] == "arterial" else (1 - wash) if tb["phase"] == "delayed" else 1.0
+            )
             for t, g in CT_PHASE_GAIN[tb["phase"]].items():
                 lut[T[t]] += g * (tumour_gain if T[t] in TUMOUR_TISSUES else 1.0)
         elif tb["base"] == "T1C":
@@ -299,7 +441,7 @@ def render_volume(lat: dict, *, shape_xyz, spacing_xyz, modalities: list[str], t
         img += rng_unit * tex
         # scanner: point-spread blur, intensity scale / offset, noise
         blur = _per_mod(centre.get("blur", 0.0), m, 0.0)
-        sig_vox = (0.35, math.sqrt(0.5 ** 2 + blur ** 2), math.sqrt(0.5 ** 2 + blur ** 2))
+        sig_vox = (0.35, math.sqrt(0.5**2 + blur**2), math.sqrt(0.5**2 + blur**2))
         img = ndi.gaussian_filter(img, sig_vox, mode="nearest", truncate=3.0)
         img *= _per_mod(centre.get("scale", 1.0), m, 1.0)
         img += _per_mod(centre.get("offset", 0.0), m, 0.0) * rng_unit
@@ -331,8 +473,9 @@ def _periodic_noise(rng: np.random.Generator, theta: np.ndarray, kmin: int, kmax
     return f / norm
 
 
-def render_ultrasound(lat: dict, *, shape_xy, spacing_mm: float, modalities: list[str], centre: dict,
-                      rng: np.random.Generator):
+def render_ultrasound(
+    lat: dict, *, shape_xy, spacing_mm: float, modalities: list[str], centre: dict, rng: np.random.Generator
+):
     """One patient's B-mode image (and Doppler vascularity map) as uint8 arrays (rows = depth, cols)."""
     nx, ny = (int(v) for v in shape_xy)
     s = float(spacing_mm)
@@ -355,7 +498,7 @@ def render_ultrasound(lat: dict, *, shape_xy, spacing_mm: float, modalities: lis
     dx, dy = lat_x - cx, depth - cy
     ca, sa = math.cos(ang), math.sin(ang)
     ux, uy = (ca * dx + sa * dy) / a, (-sa * dx + ca * dy) / b
-    rad = np.sqrt(ux ** 2 + uy ** 2)
+    rad = np.sqrt(ux**2 + uy**2)
     th = np.arctan2(uy, ux)
     low = _periodic_noise(rng, th, 2, 7)
     high = _periodic_noise(rng, th, 12, 24)
@@ -408,8 +551,8 @@ def render_ultrasound(lat: dict, *, shape_xy, spacing_mm: float, modalities: lis
     sig = (psf * 0.8 + blur, psf * 1.6 + blur)
     re_ = ndi.gaussian_filter(rng.standard_normal((ny, nx)), sig, mode="wrap")
     im_ = ndi.gaussian_filter(rng.standard_normal((ny, nx)), sig, mode="wrap")
-    speck = np.sqrt(re_ ** 2 + im_ ** 2)
-    speck /= math.sqrt(float(np.mean(speck ** 2)))
+    speck = np.sqrt(re_**2 + im_**2)
+    speck /= math.sqrt(float(np.mean(speck**2)))
     atten = np.exp(-0.012 * depth) * (1 + 0.25 * depth / fov_y)  # imperfect TGC
     amp = echo * speck * atten
     dr = 45.0

@@ -12,6 +12,7 @@ not part of the registry (no hashes are published for them), so nothing here
 is verified; the chapters that use WORC Lipo work from the published features
 (``load_cohort("worc_lipo")``) and use synthetic images otherwise.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -36,8 +37,9 @@ def _connect(server: str, timeout: float):
     except (requests.exceptions.RequestException, OSError) as exc:
         raise _offline(server, exc) from exc
     except Exception as exc:  # xnat's own errors (login refused, not an XNAT server, ...)
-        raise DataUnavailableError(f"could not open an anonymous session on the WORC XNAT server {server} "
-                                   f"({type(exc).__name__}: {exc}).") from exc
+        raise DataUnavailableError(
+            f"could not open an anonymous session on the WORC XNAT server {server} ({type(exc).__name__}: {exc})."
+        ) from exc
 
 
 def _offline(server: str, exc: BaseException) -> DataUnavailableError:
@@ -45,12 +47,20 @@ def _offline(server: str, exc: BaseException) -> DataUnavailableError:
         f"WORC Lipo images are not available: cannot reach the WORC XNAT server {server} "
         f"({type(exc).__name__}: {exc}). The images are only on XNAT (project {WORC_PROJECT!r}, subjects with "
         f"field dataset=Lipo); run `replicate data fetch worc_lipo_images --dest DIR` on a machine with internet "
-        f"access. The WORC Lipo features and splits (`replicate data fetch worc_lipo`) do not need XNAT.")
+        f"access. The WORC Lipo features and splits (`replicate data fetch worc_lipo`) do not need XNAT."
+    )
 
 
-def fetch_worc_lipo_images(dest: str | Path | None = None, *, dataset: str = "Lipo", server: str = WORC_XNAT_URL,
-                           project: str = WORC_PROJECT, nsubjects: int | None = None, timeout: float = 60.0,
-                           progress: bool = True) -> Path:
+def fetch_worc_lipo_images(
+    dest: str | Path | None = None,
+    *,
+    dataset: str = "Lipo",
+    server: str = WORC_XNAT_URL,
+    project: str = WORC_PROJECT,
+    nsubjects: int | None = None,
+    timeout: float = 60.0,
+    progress: bool = True,
+) -> Path:
     """Download the NIfTI images + masks of WORC ``dataset`` (default Lipo) into ``dest/<subject>/``.
 
     ``dest`` defaults to ``replicate.config.data_dir() / "worc_lipo_images"``.
@@ -78,8 +88,7 @@ def fetch_worc_lipo_images(dest: str | Path | None = None, *, dataset: str = "Li
             if nsubjects is not None and len(chosen) >= nsubjects:
                 break
         done = 0
-        for subject in tqdm(chosen, desc=f"XNAT {project}: download {dataset}", unit="subject",
-                            disable=not progress):
+        for subject in tqdm(chosen, desc=f"XNAT {project}: download {dataset}", unit="subject", disable=not progress):
             out = dest / subject.label
             if out.is_dir() and any(out.glob("*.nii.gz")):
                 done += 1

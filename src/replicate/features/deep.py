@@ -61,6 +61,7 @@ both recorded in ``info``; a case's crops are kept in memory for the next backbo
 same cases. Each call reports a ``replicate.progress`` stage with a case counter and logs its
 cache entries for the feature release (``replicate.features.release``).
 """
+
 from __future__ import annotations
 
 import io
@@ -89,8 +90,11 @@ PERCENTILES = (0.5, 99.5)
 SLICE_MODES = ("max_area", "three_max", "all_mean")
 
 TORCHVISION = ("resnet18", "resnet34", "resnet50", "vgg16", "vgg19", "inception_v3")
-TIMM = {"xception": "legacy_xception", "legacy_xception": "legacy_xception",
-        "inception_resnet_v2": "inception_resnet_v2"}
+TIMM = {
+    "xception": "legacy_xception",
+    "legacy_xception": "legacy_xception",
+    "inception_resnet_v2": "inception_resnet_v2",
+}
 BACKBONES = TORCHVISION + ("xception", "inception_resnet_v2")
 
 # (penultimate module, last-conv module, first conv module) per family
@@ -122,6 +126,7 @@ def _canonical_backbone(name: str) -> str:
 
 
 # ----------------------------------------------------------------------------- weights (never downloaded)
+
 
 def _torch_checkpoint_dir() -> Path:
     import torch
@@ -198,7 +203,8 @@ def build_backbone(backbone: str, weights: str | os.PathLike = "auto", *, seed: 
             raise FileNotFoundError(
                 f"ImageNet weights for {b} are not on this machine (looked in {_torch_checkpoint_dir()} and the "
                 "Hugging Face cache); they are never downloaded here. Put the file there, pass weights=<path>, "
-                "or use weights='auto' to fall back to an untrained network.")
+                "or use weights='auto' to fall back to an untrained network."
+            )
     else:
         wfile = Path(weights)
         if not wfile.is_file():
@@ -233,9 +239,15 @@ def build_backbone(backbone: str, weights: str | os.PathLike = "auto", *, seed: 
     elif in_channels != 3:
         raise ValueError("in_channels must be 1 or 3")
     model.eval()
-    meta = {"backbone": b, "family": fam, "weights": IMAGENET if wfile is not None else UNTRAINED,
-            "weights_file": str(wfile) if wfile is not None else None, "mean": tuple(mean), "std": tuple(std),
-            "in_channels": in_channels}
+    meta = {
+        "backbone": b,
+        "family": fam,
+        "weights": IMAGENET if wfile is not None else UNTRAINED,
+        "weights_file": str(wfile) if wfile is not None else None,
+        "mean": tuple(mean),
+        "std": tuple(std),
+        "in_channels": in_channels,
+    }
     return model, meta
 
 
@@ -257,8 +269,17 @@ def _to_single_channel(model, conv_name: str) -> None:
     import torch
 
     conv = _get_module(model, conv_name)
-    new = torch.nn.Conv2d(1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-                          conv.groups, conv.bias is not None, conv.padding_mode)
+    new = torch.nn.Conv2d(
+        1,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        conv.bias is not None,
+        conv.padding_mode,
+    )
     with torch.no_grad():
         new.weight.copy_(conv.weight.sum(dim=1, keepdim=True))
         if conv.bias is not None:
@@ -337,6 +358,7 @@ class _LayerTap:
 
 # ----------------------------------------------------------------------------- crops
 
+
 def _percentile_unit(a: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(a, PERCENTILES)
     if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
@@ -370,12 +392,18 @@ def _square_crop(img2: np.ndarray, m2: np.ndarray, spacing_yx, margin: float) ->
     out = np.full((ty1 - ty0, tx1 - tx0), fill, dtype=np.float32)
     sy0, sx0 = max(ty0, 0), max(tx0, 0)
     sy1, sx1 = min(ty1, img2.shape[0]), min(tx1, img2.shape[1])
-    out[sy0 - ty0:sy1 - ty0, sx0 - tx0:sx1 - tx0] = img2[sy0:sy1, sx0:sx1]
+    out[sy0 - ty0 : sy1 - ty0, sx0 - tx0 : sx1 - tx0] = img2[sy0:sy1, sx0:sx1]
     return out
 
 
-def tumour_crops(case: Case, *, slices: str = "max_area", crop_margin: float = 0.1, label: int = 1,
-                 geometry_tolerance: float = DEFAULT_GEOMETRY_TOLERANCE) -> list[tuple[int, np.ndarray]]:
+def tumour_crops(
+    case: Case,
+    *,
+    slices: str = "max_area",
+    crop_margin: float = 0.1,
+    label: int = 1,
+    geometry_tolerance: float = DEFAULT_GEOMETRY_TOLERANCE,
+) -> list[tuple[int, np.ndarray]]:
     """``[(slice index, raw-intensity square crop)]`` of a case, as ``extract_deep`` uses them.
 
     Raises ``CaseError`` for bad input. Slice index is 0 for a 2-D image.
@@ -482,12 +510,26 @@ class _CropMemo:
 _CROPS = _CropMemo()
 
 
-def extract_deep(cases: Iterable[Case], backbone: str = "resnet34", *, layer: str = "penultimate", size: int = 224,
-                 crop_margin: float = 0.1, slices: str = "max_area", in_channels: int = 3,
-                 weights: str | os.PathLike = "auto", device: str = "cpu", batch_size: int | None = None,
-                 threads: int | None = None, cache_dir: str | os.PathLike | None | bool = None,
-                 progress: bool = True, seed: int = 0, label: int = 1, strict: bool = False,
-                 geometry_tolerance: float = DEFAULT_GEOMETRY_TOLERANCE) -> FeatureTable:
+def extract_deep(
+    cases: Iterable[Case],
+    backbone: str = "resnet34",
+    *,
+    layer: str = "penultimate",
+    size: int = 224,
+    crop_margin: float = 0.1,
+    slices: str = "max_area",
+    in_channels: int = 3,
+    weights: str | os.PathLike = "auto",
+    device: str = "cpu",
+    batch_size: int | None = None,
+    threads: int | None = None,
+    cache_dir: str | os.PathLike | None | bool = None,
+    progress: bool = True,
+    seed: int = 0,
+    label: int = 1,
+    strict: bool = False,
+    geometry_tolerance: float = DEFAULT_GEOMETRY_TOLERANCE,
+) -> FeatureTable:
     """Deep features of each case's tumour crop(s) at one layer; see the module doc for every option.
 
     Returns a ``FeatureTable``: ``features`` (index = case ids; columns
@@ -497,18 +539,47 @@ def extract_deep(cases: Iterable[Case], backbone: str = "resnet34", *, layer: st
     ``torch_threads`` and ``batch_size`` used. Several layers of one backbone:
     :func:`extract_deep_layers` (one forward pass for all of them).
     """
-    return extract_deep_layers(cases, backbone, layers=(layer,), size=size, crop_margin=crop_margin, slices=slices,
-                               in_channels=in_channels, weights=weights, device=device, batch_size=batch_size,
-                               threads=threads, cache_dir=cache_dir, progress=progress, seed=seed, label=label,
-                               strict=strict, geometry_tolerance=geometry_tolerance)[layer]
+    return extract_deep_layers(
+        cases,
+        backbone,
+        layers=(layer,),
+        size=size,
+        crop_margin=crop_margin,
+        slices=slices,
+        in_channels=in_channels,
+        weights=weights,
+        device=device,
+        batch_size=batch_size,
+        threads=threads,
+        cache_dir=cache_dir,
+        progress=progress,
+        seed=seed,
+        label=label,
+        strict=strict,
+        geometry_tolerance=geometry_tolerance,
+    )[layer]
 
 
-def extract_deep_layers(cases: Iterable[Case], backbone: str = "resnet34", *, layers: Sequence[str] = ("penultimate",),
-                        size: int = 224, crop_margin: float = 0.1, slices: str = "max_area", in_channels: int = 3,
-                        weights: str | os.PathLike = "auto", device: str = "cpu", batch_size: int | None = None,
-                        threads: int | None = None, cache_dir: str | os.PathLike | None | bool = None,
-                        progress: bool = True, seed: int = 0, label: int = 1, strict: bool = False,
-                        geometry_tolerance: float = DEFAULT_GEOMETRY_TOLERANCE) -> dict[str, FeatureTable]:
+def extract_deep_layers(
+    cases: Iterable[Case],
+    backbone: str = "resnet34",
+    *,
+    layers: Sequence[str] = ("penultimate",),
+    size: int = 224,
+    crop_margin: float = 0.1,
+    slices: str = "max_area",
+    in_channels: int = 3,
+    weights: str | os.PathLike = "auto",
+    device: str = "cpu",
+    batch_size: int | None = None,
+    threads: int | None = None,
+    cache_dir: str | os.PathLike | None | bool = None,
+    progress: bool = True,
+    seed: int = 0,
+    label: int = 1,
+    strict: bool = False,
+    geometry_tolerance: float = DEFAULT_GEOMETRY_TOLERANCE,
+) -> dict[str, FeatureTable]:
     """Deep features of several ``layers`` of one backbone in one pass: ``{layer: FeatureTable}``.
 
     Each case is read and cropped once (and kept for the next backbone over the same cases, see
@@ -539,17 +610,40 @@ def extract_deep_layers(cases: Iterable[Case], backbone: str = "resnet34", *, la
     for m in modules.values():
         _get_module(model, m)  # fails early on an unknown layer
     if meta["weights"] == UNTRAINED:
-        why = ("as asked (weights='untrained')" if str(weights) == "untrained" else
-               f"ImageNet weights were not found on this machine ({_torch_checkpoint_dir()} / Hugging Face cache) "
-               "and are never downloaded")
-        warnings.warn(f"deep features come from an UNTRAINED {b} (random weights, seed {seed}): {why}. These are "
-                      "not the pretrained features the papers used.", UserWarning, stacklevel=3)
+        why = (
+            "as asked (weights='untrained')"
+            if str(weights) == "untrained"
+            else f"ImageNet weights were not found on this machine ({_torch_checkpoint_dir()} / Hugging Face cache) "
+            "and are never downloaded"
+        )
+        warnings.warn(
+            f"deep features come from an UNTRAINED {b} (random weights, seed {seed}): {why}. These are "
+            "not the pretrained features the papers used.",
+            UserWarning,
+            stacklevel=3,
+        )
     wsha = _file_hash(Path(meta["weights_file"])) if meta["weights_file"] else None
-    settings = {lay: {"backbone": b, "layer": lay, "module": modules[lay], "size": int(size),
-                      "crop_margin": float(crop_margin), "slices": slices, "in_channels": int(in_channels),
-                      "weights": meta["weights"], "weights_sha256": wsha, "seed": None if wsha else int(seed),
-                      "label": int(label), "percentiles": PERCENTILES, "mean": meta["mean"], "std": meta["std"],
-                      "versions": _versions(), "format": DEEP_CACHE_FORMAT} for lay in layers}
+    settings = {
+        lay: {
+            "backbone": b,
+            "layer": lay,
+            "module": modules[lay],
+            "size": int(size),
+            "crop_margin": float(crop_margin),
+            "slices": slices,
+            "in_channels": int(in_channels),
+            "weights": meta["weights"],
+            "weights_sha256": wsha,
+            "seed": None if wsha else int(seed),
+            "label": int(label),
+            "percentiles": PERCENTILES,
+            "mean": meta["mean"],
+            "std": meta["std"],
+            "versions": _versions(),
+            "format": DEEP_CACHE_FORMAT,
+        }
+        for lay in layers
+    }
     shash = {lay: stable_hash(settings[lay]) for lay in layers}
     use_cache = cache_dir is not False
     root = (Path(cache_dir) if cache_dir not in (None, True, False) else feature_cache_dir()) if use_cache else None
@@ -621,8 +715,16 @@ def extract_deep_layers(cases: Iterable[Case], backbone: str = "resnet34", *, la
                     for lay in layers:
                         if use_cache:
                             f = cdirs[lay] / f"{stable_hash([h[0], h[1], shash[lay]])[:40]}.npy"
-                            used[lay].append({"file": str(f), "case_id": cid, "image": str(c.image),
-                                              "mask": str(c.mask), "image_sha256": h[0], "mask_sha256": h[1]})
+                            used[lay].append(
+                                {
+                                    "file": str(f),
+                                    "case_id": cid,
+                                    "image": str(c.image),
+                                    "mask": str(c.mask),
+                                    "image_sha256": h[0],
+                                    "mask_sha256": h[1],
+                                }
+                            )
                             if f.is_file() and release.is_fresh(f):
                                 try:
                                     vectors[lay][cid] = np.load(f, allow_pickle=False)
@@ -639,8 +741,13 @@ def extract_deep_layers(cases: Iterable[Case], backbone: str = "resnet34", *, la
                     ckey = (h[0], h[1], slices, float(crop_margin), int(label), float(geometry_tolerance))
                     crops = _CROPS.get(ckey)
                     if crops is None:
-                        crops = tumour_crops(c, slices=slices, crop_margin=crop_margin, label=label,
-                                             geometry_tolerance=geometry_tolerance)
+                        crops = tumour_crops(
+                            c,
+                            slices=slices,
+                            crop_margin=crop_margin,
+                            label=label,
+                            geometry_tolerance=geometry_tolerance,
+                        )
                         _CROPS.put(ckey, crops)
                 except CaseError as e:
                     fail(cid, getattr(e, "reason", f"CaseError: {e}"))
@@ -656,8 +763,9 @@ def extract_deep_layers(cases: Iterable[Case], backbone: str = "resnet34", *, la
                 bar.update()
                 prog.tick(k)
             flush()
-            prog.set_result(n_cases=len(cases), n_cached=sum(n_cached.values()),
-                            n_extracted=sum(len(v) for v in todo.values()))
+            prog.set_result(
+                n_cases=len(cases), n_cached=sum(n_cached.values()), n_extracted=sum(len(v) for v in todo.values())
+            )
     finally:
         torch.set_num_threads(before)
         bar.close()
@@ -668,21 +776,48 @@ def extract_deep_layers(cases: Iterable[Case], backbone: str = "resnet34", *, la
         kept = [cid for cid in ids if cid in vectors[lay]]
         dim = len(next(iter(vectors[lay].values()))) if vectors[lay] else 0
         cols = [f"{b}_{lay}_{i}" for i in range(dim)]
-        feats = pd.DataFrame(np.vstack([vectors[lay][c] for c in kept]) if kept else np.empty((0, dim)),
-                             index=pd.Index(kept, name="case_id"), columns=cols).astype(float)
+        feats = pd.DataFrame(
+            np.vstack([vectors[lay][c] for c in kept]) if kept else np.empty((0, dim)),
+            index=pd.Index(kept, name="case_id"),
+            columns=cols,
+        ).astype(float)
         if use_cache:
             cost = costs.get(lay)
-            release.log_entries("deep", shash[lay], settings[lay], root,
-                                [{**u, "seconds": cost if lay in todo.get(u["case_id"], ()) else None}
-                                 for u in used[lay] if u["case_id"] in vectors[lay]])
-        info = {"extractor": "deep", "backbone": b, "layer": lay, "module": modules[lay],
-                "weights": meta["weights"], "weights_file": meta["weights_file"], "weights_sha256": wsha,
-                "settings": settings[lay], "settings_hash": shash[lay], "n_features": dim, "n_cases": len(ids),
-                "n_ok": len(kept), "n_failed": len(failures), "n_cached": n_cached[lay],
-                "n_extracted": sum(lay in v for v in todo.values()), "slices": used_slices,
-                "device": str(device), "cache_dir": str(cdirs[lay]) if use_cache else None,
-                "torch_threads": threads, "batch_size": batch_size, "layers_in_pass": layers,
-                "seconds_total": elapsed}
+            release.log_entries(
+                "deep",
+                shash[lay],
+                settings[lay],
+                root,
+                [
+                    {**u, "seconds": cost if lay in todo.get(u["case_id"], ()) else None}
+                    for u in used[lay]
+                    if u["case_id"] in vectors[lay]
+                ],
+            )
+        info = {
+            "extractor": "deep",
+            "backbone": b,
+            "layer": lay,
+            "module": modules[lay],
+            "weights": meta["weights"],
+            "weights_file": meta["weights_file"],
+            "weights_sha256": wsha,
+            "settings": settings[lay],
+            "settings_hash": shash[lay],
+            "n_features": dim,
+            "n_cases": len(ids),
+            "n_ok": len(kept),
+            "n_failed": len(failures),
+            "n_cached": n_cached[lay],
+            "n_extracted": sum(lay in v for v in todo.values()),
+            "slices": used_slices,
+            "device": str(device),
+            "cache_dir": str(cdirs[lay]) if use_cache else None,
+            "torch_threads": threads,
+            "batch_size": batch_size,
+            "layers_in_pass": layers,
+            "seconds_total": elapsed,
+        }
         out[lay] = FeatureTable(feats, pd.DataFrame(failures, columns=["case_id", "reason"]), info)
     return out
 
@@ -701,6 +836,7 @@ def _layer_costs(tap: _LayerTap, modules: dict[str, str], elapsed: float, n_case
 
 # ----------------------------------------------------------------------------- Grad-CAM
 
+
 def _last_conv_module_name(model) -> str:
     import torch
 
@@ -713,8 +849,17 @@ def _last_conv_module_name(model) -> str:
     return name
 
 
-def gradcam(model_or_backbone_name, image_crop, target_layer=None, *, class_idx: int | None = None,
-            weights: str | os.PathLike = "auto", size: int = 224, seed: int = 0, device: str = "cpu") -> np.ndarray:
+def gradcam(
+    model_or_backbone_name,
+    image_crop,
+    target_layer=None,
+    *,
+    class_idx: int | None = None,
+    weights: str | os.PathLike = "auto",
+    size: int = 224,
+    seed: int = 0,
+    device: str = "cpu",
+) -> np.ndarray:
     """Grad-CAM heat map (Selvaraju et al. 2017) of a crop: an array of the crop's size, in [0, 1].
 
     model_or_backbone_name: a backbone name (built with ``weights``, full classifier) or a

@@ -23,6 +23,7 @@ feature is left out of that feature's ICC only. A constant column (all values
 equal) has no between-subject variance: its ICC is NaN, never 1 or 0, and is
 listed in ``result.attrs["notes"]`` with a warning.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,13 +34,24 @@ import numpy as np
 import pandas as pd
 
 _KINDS = {
-    "ICC(1,1)": "ICC1", "ICC(2,1)": "ICC2", "ICC(3,1)": "ICC3",
-    "ICC(1,k)": "ICC1k", "ICC(2,k)": "ICC2k", "ICC(3,k)": "ICC3k",
+    "ICC(1,1)": "ICC1",
+    "ICC(2,1)": "ICC2",
+    "ICC(3,1)": "ICC3",
+    "ICC(1,k)": "ICC1k",
+    "ICC(2,k)": "ICC2k",
+    "ICC(3,k)": "ICC3k",
 }
 _ALIASES = {
-    "icc1": "ICC(1,1)", "icc2": "ICC(2,1)", "icc3": "ICC(3,1)",
-    "icc1k": "ICC(1,k)", "icc2k": "ICC(2,k)", "icc3k": "ICC(3,k)",
-    "icc(a,1)": "ICC(2,1)", "icc(c,1)": "ICC(3,1)", "icc(a,k)": "ICC(2,k)", "icc(c,k)": "ICC(3,k)",
+    "icc1": "ICC(1,1)",
+    "icc2": "ICC(2,1)",
+    "icc3": "ICC(3,1)",
+    "icc1k": "ICC(1,k)",
+    "icc2k": "ICC(2,k)",
+    "icc3k": "ICC(3,k)",
+    "icc(a,1)": "ICC(2,1)",
+    "icc(c,1)": "ICC(3,1)",
+    "icc(a,k)": "ICC(2,k)",
+    "icc(c,k)": "ICC(3,k)",
 }
 ALL_KINDS = tuple(_KINDS)
 
@@ -63,18 +75,22 @@ def _stack(ref: pd.DataFrame, others: Sequence[pd.DataFrame]) -> tuple[np.ndarra
     for i, o in enumerate(others):
         missing = cols.difference(o.columns)
         if len(missing):
-            raise KeyError(f"table {i + 1} of `others` lacks {len(missing)} column(s) of the reference, "
-                           f"e.g. {list(missing[:5])}")
+            raise KeyError(
+                f"table {i + 1} of `others` lacks {len(missing)} column(s) of the reference, e.g. {list(missing[:5])}"
+            )
     idx = ref.index
     for o in others:
         idx = idx[idx.isin(o.index)]
     if len(idx) < len(ref.index):
-        warnings.warn(f"ICC: {len(ref.index) - len(idx)} reference row(s) are missing from another table "
-                      "and are left out", stacklevel=3)
+        warnings.warn(
+            f"ICC: {len(ref.index) - len(idx)} reference row(s) are missing from another table and are left out",
+            stacklevel=3,
+        )
     if idx.has_duplicates:
         raise ValueError("ICC: duplicated row labels in the reference table")
-    Y = np.stack([ref.loc[idx, cols].to_numpy(dtype=float)]
-                 + [o.loc[idx, cols].to_numpy(dtype=float) for o in others], axis=1)  # (n, k, p)
+    Y = np.stack(
+        [ref.loc[idx, cols].to_numpy(dtype=float)] + [o.loc[idx, cols].to_numpy(dtype=float) for o in others], axis=1
+    )  # (n, k, p)
     return Y, idx, cols
 
 
@@ -92,7 +108,7 @@ def _mean_squares(Y: np.ndarray) -> dict[str, np.ndarray]:
         ssr = k * (v * (row - grand) ** 2).sum(axis=0)
         ssc = n * ((col - grand) ** 2).sum(axis=0)
         resid = Y0 - row[:, None, :] - col[None, :, :] + grand
-        sse = (v[:, None, :] * resid ** 2).sum(axis=(0, 1))
+        sse = (v[:, None, :] * resid**2).sum(axis=(0, 1))
         ssw = (v[:, None, :] * (Y0 - row[:, None, :]) ** 2).sum(axis=(0, 1))
         msr = ssr / (n - 1)
         msc = ssc / (k - 1)
@@ -100,8 +116,15 @@ def _mean_squares(Y: np.ndarray) -> dict[str, np.ndarray]:
         msw = ssw / (n * (k - 1))
     vmax = np.where(valid[:, None, :], Y, -np.inf).max(axis=(0, 1))
     vmin = np.where(valid[:, None, :], Y, np.inf).min(axis=(0, 1))
-    return {"n": n, "k": np.full(p, float(k)), "msr": msr, "msc": msc, "mse": mse, "msw": msw,
-            "constant": (vmax == vmin) & (n > 0)}
+    return {
+        "n": n,
+        "k": np.full(p, float(k)),
+        "msr": msr,
+        "msc": msc,
+        "mse": mse,
+        "msw": msw,
+        "constant": (vmax == vmin) & (n > 0),
+    }
 
 
 def _icc_from(ms: dict[str, np.ndarray], kind: str) -> np.ndarray:
@@ -138,8 +161,8 @@ def icc(ref: pd.DataFrame, others: Sequence[pd.DataFrame], kind: str = "ICC(3,1)
 
     ``kind``: ``"ICC(1,1)"``, ``"ICC(2,1)"``, ``"ICC(3,1)"`` (default), ``"ICC(1,k)"``,
     ``"ICC(2,k)"``, ``"ICC(3,k)"`` (``"ICC1"`` ... ``"ICC3k"`` and McGraw & Wong's
-    ``"ICC(A,1)"``, ``"ICC(C,1)"``, ``"ICC(A,k)"``, ``"ICC(C,k)"`` are accepted too), or ``"all"`` for a DataFrame with one
-    column per form. Constant columns give NaN (listed in ``.attrs["notes"]``, with a warning).
+    ``"ICC(A,1)"``, ``"ICC(C,1)"``, ``"ICC(A,k)"``, ``"ICC(C,k)"`` are accepted too), or ``"all"`` for a
+    DataFrame with one column per form. Constant columns give NaN (listed in ``.attrs["notes"]``, with a warning).
     """
     Y, idx, cols = _stack(ref, others)
     ms = _mean_squares(Y)
@@ -147,8 +170,11 @@ def icc(ref: pd.DataFrame, others: Sequence[pd.DataFrame], kind: str = "ICC(3,1)
     if notes:
         n_const = sum("constant" in v for v in notes.values())
         first = list(notes)[:5]
-        warnings.warn(f"ICC is NaN for {len(notes)} feature(s) ({n_const} constant, "
-                      f"{len(notes) - n_const} with < 2 usable subjects), e.g. {first}", stacklevel=2)
+        warnings.warn(
+            f"ICC is NaN for {len(notes)} feature(s) ({n_const} constant, "
+            f"{len(notes) - n_const} with < 2 usable subjects), e.g. {first}",
+            stacklevel=2,
+        )
     if str(kind).lower() == "all":
         out = pd.DataFrame({k: _icc_from(ms, k) for k in ALL_KINDS}, index=cols)
     else:

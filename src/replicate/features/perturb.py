@@ -20,6 +20,7 @@ Kinds (all in physical units, geometry of the mask kept; the result holds 0/1):
 ``radius_mm=None`` means one voxel of the finest spacing (e.g. 0.98 mm in plane for
 the ibsi_sts T1 series; 1 pixel for PNG, whose spacing is 1).
 """
+
 from __future__ import annotations
 
 import os
@@ -64,8 +65,15 @@ def _signed_distance(m: np.ndarray, spacing_zyx) -> np.ndarray:
     return np.where(m, -inside, outside)
 
 
-def perturb_mask(mask_image, kind: str, *, seed: int | Sequence[int] | None = 0, radius_mm: float | None = None,
-                 label: int = 1, smooth_mm: float | None = None):
+def perturb_mask(
+    mask_image,
+    kind: str,
+    *,
+    seed: int | Sequence[int] | None = 0,
+    radius_mm: float | None = None,
+    label: int = 1,
+    smooth_mm: float | None = None,
+):
     """Perturbed copy of a SimpleITK mask (same size, spacing, origin, direction; values 0/1, UInt8).
 
     ``kind`` is ``"erode"``, ``"dilate"`` or ``"jitter"`` (see the module doc). ``seed`` fixes the
@@ -77,8 +85,11 @@ def perturb_mask(mask_image, kind: str, *, seed: int | Sequence[int] | None = 0,
     if kind not in KINDS:
         raise ValueError(f"unknown perturbation {kind!r}; expected one of {KINDS}")
     arr = sitk.GetArrayViewFromImage(mask_image)
-    m = np.asarray(arr == label) if not (label == 1 and set(np.unique(arr).tolist()) == {0, 255}) \
+    m = (
+        np.asarray(arr == label)
+        if not (label == 1 and set(np.unique(arr).tolist()) == {0, 255})
         else np.asarray(arr == 255)
+    )
     n = int(m.sum())
     if n == 0:
         raise PerturbationError(f"mask has no voxel with label {label}: nothing to perturb")
@@ -90,8 +101,10 @@ def perturb_mask(mask_image, kind: str, *, seed: int | Sequence[int] | None = 0,
     if kind == "erode":
         out = _edt(m, spacing) > r + eps
         if not out.any():
-            raise PerturbationError(f"eroding by {r:g} mm leaves the mask empty (mask has {n} voxel(s), "
-                                    f"thinner than {2 * r:g} mm everywhere); refusing to return an empty mask")
+            raise PerturbationError(
+                f"eroding by {r:g} mm leaves the mask empty (mask has {n} voxel(s), "
+                f"thinner than {2 * r:g} mm everywhere); refusing to return an empty mask"
+            )
     elif kind == "dilate":
         out = m | (_edt(~m, spacing) <= r + eps)
     else:
@@ -151,9 +164,17 @@ def _case_seed(seed: int, case_id: str, kind: str) -> list[int]:
     return [int(seed), h]
 
 
-def perturbed_cases(cases: Iterable[Case], kinds: Sequence[str] = KINDS, seed: int = 0,
-                    out_dir: str | os.PathLike | None = None, *, radius_mm: float | None = None,
-                    label: int = 1, smooth_mm: float | None = None, progress: bool = False) -> PerturbedCases:
+def perturbed_cases(
+    cases: Iterable[Case],
+    kinds: Sequence[str] = KINDS,
+    seed: int = 0,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    radius_mm: float | None = None,
+    label: int = 1,
+    smooth_mm: float | None = None,
+    progress: bool = False,
+) -> PerturbedCases:
     """Perturbed masks of every case, written as files, as ``{kind: [Case(same id, same image, new mask)]}``.
 
     Files go to ``out_dir/<kind>/<case_id>_<hash>.<ext>`` (default: the feature cache's
@@ -206,8 +227,9 @@ def _perturb_all(cases, kinds, seed, out_root, radius_mm, label, smooth_mm, prog
             continue
         mask_img = None
         for k in kinds:
-            tag = stable_hash([msha, k, int(seed), radius_mm, smooth_mm if k == "jitter" else None, int(label),
-                               PERTURB_VERSION])[:16]
+            tag = stable_hash(
+                [msha, k, int(seed), radius_mm, smooth_mm if k == "jitter" else None, int(label), PERTURB_VERSION]
+            )[:16]
             safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in cid)
             path = out_root / k / f"{safe}_{tag}{_mask_suffix(Path(c.mask))}"
             if not path.exists() or not is_fresh(path):
@@ -216,14 +238,26 @@ def _perturb_all(cases, kinds, seed, out_root, radius_mm, label, smooth_mm, prog
                         mask_img = sitk.ReadImage(str(c.mask))
                         if mask_img.GetNumberOfComponentsPerPixel() > 1:
                             mask_img = sitk.VectorIndexSelectionCast(mask_img, 0)
-                    out = perturb_mask(mask_img, k, seed=_case_seed(seed, cid, k), radius_mm=radius_mm, label=label,
-                                       smooth_mm=smooth_mm)
+                    out = perturb_mask(
+                        mask_img,
+                        k,
+                        seed=_case_seed(seed, cid, k),
+                        radius_mm=radius_mm,
+                        label=label,
+                        smooth_mm=smooth_mm,
+                    )
                 except PerturbationError as e:
                     fails.append((cid, k, f"PerturbationError: case {cid}: {e}"))
                     continue
                 except RuntimeError as e:
-                    fails.append((cid, k, f"ReadError: case {cid}: cannot read mask file {c.mask}: "
-                                          f"{str(e).strip().splitlines()[-1][:300] if str(e).strip() else e}"))
+                    fails.append(
+                        (
+                            cid,
+                            k,
+                            f"ReadError: case {cid}: cannot read mask file {c.mask}: "
+                            f"{str(e).strip().splitlines()[-1][:300] if str(e).strip() else e}",
+                        )
+                    )
                     continue
                 _atomic_write_image(out, path)
                 made += 1

@@ -47,6 +47,7 @@ converted to luminance (0.299 R + 0.587 G + 0.114 B) and noted in the diagnostic
 A mask whose values are exactly {0, 255} (the usual 8-bit PNG mask) is binarised
 to {0, 1}; any other label set except {0, label} is reported, never binarised silently.
 """
+
 from __future__ import annotations
 
 import copy
@@ -78,6 +79,7 @@ _MAX_NAMES_IN_MESSAGE = 8
 
 
 # ----------------------------------------------------------------------------- errors
+
 
 class CaseError(ValueError):
     """A problem with one case's input; ``kind`` is a short name used in the failure reason."""
@@ -130,6 +132,7 @@ class ExtractionError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- parameters
+
 
 def _pyradiomics_version() -> str:
     import radiomics
@@ -198,8 +201,9 @@ def _make_extractor(params: Mapping, ndim: int = 3):
 
                 valid = set(RadiomicsShape2D.getFeatureNames())
                 names = [n for n in names if n in valid] or None
-            params["featureClass"] = {("shape2D" if k == "shape" else k): (names if k == "shape" else v)
-                                      for k, v in fc.items()}
+            params["featureClass"] = {
+                ("shape2D" if k == "shape" else k): (names if k == "shape" else v) for k, v in fc.items()
+            }
     return RadiomicsFeatureExtractor(params)
 
 
@@ -238,7 +242,7 @@ def _synthetic_case(params: dict, ndim: int):
     shape = (n,) * ndim
     img = rng.normal(100.0, 20.0, shape) + np.linspace(0, 50, n)[(...,) + (None,) * (ndim - 1)]
     grid = np.indices(shape) - (n - 1) / 2
-    mask = (np.sqrt((grid ** 2).sum(0)) <= n / 3).astype(np.uint8)
+    mask = (np.sqrt((grid**2).sum(0)) <= n / 3).astype(np.uint8)
     return sitk.GetImageFromArray(img.astype(np.float32)), sitk.GetImageFromArray(mask)
 
 
@@ -259,6 +263,7 @@ def count_features(params="default", ndim: int = 3) -> int:
 
 
 # ----------------------------------------------------------------------------- reading and checks
+
 
 def _gunzip_head_and_size(path: Path, head: int = 544) -> tuple[bytes, int]:
     """First ``head`` bytes and total size of a gzip file's content; raises ValueError if truncated/corrupt."""
@@ -310,7 +315,7 @@ def _nifti_expected_size(hdr: bytes) -> int | None:
     nd = int(dims[0])
     if not 1 <= nd <= 7 or bitpix <= 0:
         return None
-    n_vox = int(np.prod([max(int(x), 1) for x in dims[1:nd + 1]]))
+    n_vox = int(np.prod([max(int(x), 1) for x in dims[1 : nd + 1]]))
     return int(vox_offset) + n_vox * int(bitpix) // 8
 
 
@@ -350,8 +355,9 @@ def _read(path: Path, what: str, case_id: str):
     except Exception as e:  # SimpleITK raises RuntimeError with a long ITK trace
         first = str(e).strip().splitlines()
         msg = next((ln.strip() for ln in first if "Exception" in ln or "rror" in ln), first[-1] if first else "")
-        raise ReadError(case_id, f"cannot read {what} file {path} (unreadable, corrupt or truncated): "
-                                 f"{msg[:300]}") from None
+        raise ReadError(
+            case_id, f"cannot read {what} file {path} (unreadable, corrupt or truncated): {msg[:300]}"
+        ) from None
 
 
 def _to_scalar(img, what: str, case_id: str, notes: dict):
@@ -370,8 +376,9 @@ def _to_scalar(img, what: str, case_id: str, notes: dict):
         grey = arr[..., 0]
     else:
         if what == "mask":
-            raise UnexpectedLabels(case_id, f"mask has {nc} colour channels with different values; "
-                                            "expected a single-channel label image")
+            raise UnexpectedLabels(
+                case_id, f"mask has {nc} colour channels with different values; expected a single-channel label image"
+            )
         grey = (0.299 * arr[..., 0] + 0.587 * arr[..., 1] + 0.114 * arr[..., 2]).astype(np.float32)
         notes[f"{what}_colour"] = "RGB converted to luminance 0.299R+0.587G+0.114B"
     out = sitk.GetImageFromArray(grey)
@@ -387,15 +394,20 @@ def check_geometry(image, mask, case_id: str = "?", tolerance: float = DEFAULT_G
         raise GeometryMismatch(case_id, f"image is {image.GetDimension()}-D but mask is {mask.GetDimension()}-D")
     if image.GetSize() != mask.GetSize():
         raise GeometryMismatch(case_id, f"image size {image.GetSize()} != mask size {mask.GetSize()}")
-    for name, a, b in (("spacing", image.GetSpacing(), mask.GetSpacing()),
-                       ("origin", image.GetOrigin(), mask.GetOrigin()),
-                       ("direction", image.GetDirection(), mask.GetDirection())):
+    for name, a, b in (
+        ("spacing", image.GetSpacing(), mask.GetSpacing()),
+        ("origin", image.GetOrigin(), mask.GetOrigin()),
+        ("direction", image.GetDirection(), mask.GetDirection()),
+    ):
         d = float(np.max(np.abs(np.subtract(a, b))))
         if d > tolerance:
             unit = "" if name == "direction" else " mm"
-            raise GeometryMismatch(case_id, f"image/mask {name} differ by {d:.4g}{unit} (> {tolerance:g}): "
-                                            f"image {tuple(round(x, 6) for x in a)}, "
-                                            f"mask {tuple(round(x, 6) for x in b)}")
+            raise GeometryMismatch(
+                case_id,
+                f"image/mask {name} differ by {d:.4g}{unit} (> {tolerance:g}): "
+                f"image {tuple(round(x, 6) for x in a)}, "
+                f"mask {tuple(round(x, 6) for x in b)}",
+            )
 
 
 def _label_counts(arr: np.ndarray) -> dict[float, int]:
@@ -407,8 +419,9 @@ def _label_counts(arr: np.ndarray) -> dict[float, int]:
     return {(int(v) if float(v).is_integer() else float(v)): int(c) for v, c in zip(vals, counts)}
 
 
-def read_case(case: Case, *, label: int = 1, geometry_tolerance: float = DEFAULT_GEOMETRY_TOLERANCE,
-              multilabel: bool = False):
+def read_case(
+    case: Case, *, label: int = 1, geometry_tolerance: float = DEFAULT_GEOMETRY_TOLERANCE, multilabel: bool = False
+):
     """Read and check one case; returns ``(image, mask, notes)`` (SimpleITK images) or raises ``CaseError``.
 
     ``mask`` holds only 0 and ``label`` (a {0, 255} mask is binarised to {0, 1} when
@@ -422,15 +435,21 @@ def read_case(case: Case, *, label: int = 1, geometry_tolerance: float = DEFAULT
     image = _to_scalar(_read(case.image, "image", cid), "image", cid, notes)
     mask = _to_scalar(_read(case.mask, "mask", cid), "mask", cid, notes)
     check_geometry(image, mask, cid, geometry_tolerance)
-    if (image.GetSpacing() != mask.GetSpacing() or image.GetOrigin() != mask.GetOrigin()
-            or image.GetDirection() != mask.GetDirection()):
+    if (
+        image.GetSpacing() != mask.GetSpacing()
+        or image.GetOrigin() != mask.GetOrigin()
+        or image.GetDirection() != mask.GetDirection()
+    ):
         # within the tolerance (header rounding): the mask takes the image's geometry, voxels unchanged
-        d = max(float(np.max(np.abs(np.subtract(getattr(image, g)(), getattr(mask, g)()))))
-                for g in ("GetSpacing", "GetOrigin", "GetDirection"))
+        d = max(
+            float(np.max(np.abs(np.subtract(getattr(image, g)(), getattr(mask, g)()))))
+            for g in ("GetSpacing", "GetOrigin", "GetDirection")
+        )
         mask = sitk.Image(mask)
         mask.CopyInformation(image)
-        notes["mask_geometry_copied"] = f"mask geometry differed from the image's by {d:.3g} (<= tolerance); " \
-                                        "image geometry used"
+        notes["mask_geometry_copied"] = (
+            f"mask geometry differed from the image's by {d:.3g} (<= tolerance); image geometry used"
+        )
 
     marr = sitk.GetArrayViewFromImage(mask)
     counts = _label_counts(marr)
@@ -446,15 +465,24 @@ def read_case(case: Case, *, label: int = 1, geometry_tolerance: float = DEFAULT
     other = [v for v in labels if v not in (0, label)]
     if other and not multilabel:
         shown = labels if len(labels) <= 12 else labels[:12] + ["..."]
-        raise UnexpectedLabels(cid, f"mask {case.mask} has labels {shown}; expected only 0 and {label} "
-                                    "(not binarised silently: fix the mask, or pass label=/multilabel=True)")
+        raise UnexpectedLabels(
+            cid,
+            f"mask {case.mask} has labels {shown}; expected only 0 and {label} "
+            "(not binarised silently: fix the mask, or pass label=/multilabel=True)",
+        )
     if n_roi == 0:
-        raise EmptyMask(cid, f"mask {case.mask} is empty: no voxel with label {label}"
-                             + (f" (labels found: {labels})" if labels != [0] else ""))
+        raise EmptyMask(
+            cid,
+            f"mask {case.mask} is empty: no voxel with label {label}"
+            + (f" (labels found: {labels})" if labels != [0] else ""),
+        )
     if n_roi == 1:
-        raise SingleVoxelMask(cid, f"mask {case.mask} has a single voxel with label {label}; PyRadiomics needs "
-                                   "an ROI of at least 2 voxels in 2 dimensions (texture and shape are "
-                                   "undefined or NaN on one voxel)")
+        raise SingleVoxelMask(
+            cid,
+            f"mask {case.mask} has a single voxel with label {label}; PyRadiomics needs "
+            "an ROI of at least 2 voxels in 2 dimensions (texture and shape are "
+            "undefined or NaN on one voxel)",
+        )
     pix = image.GetPixelID()
     if pix in (sitk.sitkFloat32, sitk.sitkFloat64):
         arr = sitk.GetArrayViewFromImage(image)
@@ -511,8 +539,9 @@ def _extract_case(task: dict) -> dict:
     collector = _WarningCollector()
     rlog = logging.getLogger("radiomics")
     try:
-        image, mask, notes = read_case(case, label=task["label"], geometry_tolerance=task["geometry_tolerance"],
-                                       multilabel=task["multilabel"])
+        image, mask, notes = read_case(
+            case, label=task["label"], geometry_tolerance=task["geometry_tolerance"], multilabel=task["multilabel"]
+        )
         ndim = image.GetDimension()
         key = (task["settings_hash"], ndim)
         ext = _EXTRACTORS.get(key)
@@ -522,29 +551,46 @@ def _extract_case(task: dict) -> dict:
         try:
             out = ext.execute(image, mask, label=task["label"])
         except Exception as e:
-            raise ExtractionFailed(cid, f"PyRadiomics failed ({type(e).__name__}: {str(e).strip()[:400]}) "
-                                        f"on image {case.image} / mask {case.mask}") from None
+            raise ExtractionFailed(
+                cid,
+                f"PyRadiomics failed ({type(e).__name__}: {str(e).strip()[:400]}) "
+                f"on image {case.image} / mask {case.mask}",
+            ) from None
         finally:
             rlog.removeHandler(collector)
     except CaseError as e:
         return {"case_id": cid, "ok": False, "reason": e.reason, "seconds": time.perf_counter() - t0}
     except Exception as e:  # anything unforeseen is still one failed case, not a failed run
-        return {"case_id": cid, "ok": False, "seconds": time.perf_counter() - t0,
-                "reason": f"{type(e).__name__}: case {cid}: {str(e)[:400]}"}
+        return {
+            "case_id": cid,
+            "ok": False,
+            "seconds": time.perf_counter() - t0,
+            "reason": f"{type(e).__name__}: case {cid}: {str(e)[:400]}",
+        }
     features, diag = {}, {}
     for k, v in out.items():
         if k.startswith("diagnostics_"):
             if not k.startswith(("diagnostics_Versions", "diagnostics_Configuration")):
-                diag[k[len("diagnostics_"):]] = _jsonable(v)
+                diag[k[len("diagnostics_") :]] = _jsonable(v)
         else:
             features[k] = float(v)
     diag.update(notes)
     if collector.messages:
         diag["pyradiomics_warnings"] = collector.messages
-    entry = {"format": CACHE_FORMAT, "key": task["key"], "case_id": cid, "image": str(case.image),
-             "mask": str(case.mask), "image_sha256": task["image_sha256"], "mask_sha256": task["mask_sha256"],
-             "settings_hash": task["settings_hash"], "pyradiomics": task["version"],
-             "seconds": round(time.perf_counter() - t0, 4), "features": features, "diagnostics": diag}
+    entry = {
+        "format": CACHE_FORMAT,
+        "key": task["key"],
+        "case_id": cid,
+        "image": str(case.image),
+        "mask": str(case.mask),
+        "image_sha256": task["image_sha256"],
+        "mask_sha256": task["mask_sha256"],
+        "settings_hash": task["settings_hash"],
+        "pyradiomics": task["version"],
+        "seconds": round(time.perf_counter() - t0, 4),
+        "features": features,
+        "diagnostics": diag,
+    }
     if task.get("cache_file"):
         atomic_write_text(task["cache_file"], json.dumps(entry, allow_nan=True))
     entry["ok"] = True
@@ -556,8 +602,11 @@ def _versions_info() -> dict:
     import radiomics
     import SimpleITK as sitk
 
-    return {"pyradiomics": str(radiomics.__version__), "SimpleITK": sitk.Version_VersionString(),
-            "numpy": np.__version__}
+    return {
+        "pyradiomics": str(radiomics.__version__),
+        "SimpleITK": sitk.Version_VersionString(),
+        "numpy": np.__version__,
+    }
 
 
 _HASH_MEMO: dict[tuple[str, int, int], str] = {}
@@ -604,8 +653,11 @@ def _run_tasks(tasks: list[dict], n_jobs: int, scheduler, on_result) -> None:
                 r = fut.result()
             except Exception as e:  # a lost worker: that case fails, the others go on
                 cid = case_of[fut.key]
-                r = {"case_id": cid, "ok": False,
-                     "reason": f"WorkerError: case {cid}: the Dask task failed ({type(e).__name__}: {e})"}
+                r = {
+                    "case_id": cid,
+                    "ok": False,
+                    "reason": f"WorkerError: case {cid}: the Dask task failed ({type(e).__name__}: {e})",
+                }
             on_result(r)
         return
     if n_jobs == 1 or len(tasks) == 1:
@@ -645,11 +697,20 @@ def _stage_name(params, raw: dict, cases: list[Case]) -> str:
     return name
 
 
-def extract_radiomics(cases: Iterable[Case], params="default", *, n_jobs: int = 1,
-                      cache_dir: str | os.PathLike | None | bool = None, scheduler=None, progress: bool = True,
-                      label: int = 1, strict: bool = False, nan_policy: str = "fail",
-                      geometry_tolerance: float = DEFAULT_GEOMETRY_TOLERANCE,
-                      multilabel: bool = False) -> FeatureTable:
+def extract_radiomics(
+    cases: Iterable[Case],
+    params="default",
+    *,
+    n_jobs: int = 1,
+    cache_dir: str | os.PathLike | None | bool = None,
+    scheduler=None,
+    progress: bool = True,
+    label: int = 1,
+    strict: bool = False,
+    nan_policy: str = "fail",
+    geometry_tolerance: float = DEFAULT_GEOMETRY_TOLERANCE,
+    multilabel: bool = False,
+) -> FeatureTable:
     """PyRadiomics features of ``cases`` (a list of ``Case``) with the settings ``params``.
 
     params: a name in ``src/replicate/params`` (``"default"``, ``"sts"``...), a path or a dict.
@@ -733,19 +794,39 @@ def extract_radiomics(cases: Iterable[Case], params="default", *, n_jobs: int = 
                 key = stable_hash([hashes[0], hashes[1], shash, version, CACHE_FORMAT])[:40]
                 cfile = cdir / f"{key}.json" if use_cache else None
                 if use_cache:
-                    used.append({"file": str(cfile), "case_id": cid, "image": str(c.image), "mask": str(c.mask),
-                                 "image_sha256": hashes[0], "mask_sha256": hashes[1]})
+                    used.append(
+                        {
+                            "file": str(cfile),
+                            "case_id": cid,
+                            "image": str(c.image),
+                            "mask": str(c.mask),
+                            "image_sha256": hashes[0],
+                            "mask_sha256": hashes[1],
+                        }
+                    )
                     entry = _load_entry(cfile, key)
                     if entry is not None:
                         results[cid] = entry
                         n_cached += 1
                         advance()
                         continue
-                tasks.append({"case_id": cid, "image": str(c.image), "mask": str(c.mask), "params": raw,
-                              "settings_hash": shash, "label": int(label), "version": version, "key": key,
-                              "image_sha256": hashes[0], "mask_sha256": hashes[1],
-                              "cache_file": str(cfile) if cfile else None, "geometry_tolerance": geometry_tolerance,
-                              "multilabel": multilabel})
+                tasks.append(
+                    {
+                        "case_id": cid,
+                        "image": str(c.image),
+                        "mask": str(c.mask),
+                        "params": raw,
+                        "settings_hash": shash,
+                        "label": int(label),
+                        "version": version,
+                        "key": key,
+                        "image_sha256": hashes[0],
+                        "mask_sha256": hashes[1],
+                        "cache_file": str(cfile) if cfile else None,
+                        "geometry_tolerance": geometry_tolerance,
+                        "multilabel": multilabel,
+                    }
+                )
             jobs = _effective_jobs(n_jobs, len(tasks))
             if jobs > 1 and scheduler is None:
                 threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -760,14 +841,17 @@ def extract_radiomics(cases: Iterable[Case], params="default", *, n_jobs: int = 
                     fail(r["case_id"], r["reason"])
 
             _run_tasks(tasks, jobs, scheduler, on_result)
-            prog.set_result(n_cases=len(cases), n_cached=n_cached, n_extracted=len(tasks),
-                            n_failed=len(failures))
+            prog.set_result(n_cases=len(cases), n_cached=n_cached, n_extracted=len(tasks), n_failed=len(failures))
         finally:
             bar.close()
     if use_cache:
-        release.log_entries("radiomics", shash, canon, cdir.parent.parent,
-                            [{**u, "seconds": results[u["case_id"]].get("seconds")} for u in used
-                             if u["case_id"] in results])
+        release.log_entries(
+            "radiomics",
+            shash,
+            canon,
+            cdir.parent.parent,
+            [{**u, "seconds": results[u["case_id"]].get("seconds")} for u in used if u["case_id"] in results],
+        )
 
     # assemble in input order; union of columns in first-seen order
     columns: dict[str, None] = {}
@@ -787,13 +871,18 @@ def extract_radiomics(cases: Iterable[Case], params="default", *, n_jobs: int = 
         if bad or missing:
             parts = []
             if bad:
-                parts.append(f"PyRadiomics returned NaN/inf for {len(bad)} feature(s): "
-                             + ", ".join(bad[:_MAX_NAMES_IN_MESSAGE]) + (" ..." if len(bad) > _MAX_NAMES_IN_MESSAGE else ""))
+                parts.append(
+                    f"PyRadiomics returned NaN/inf for {len(bad)} feature(s): "
+                    + ", ".join(bad[:_MAX_NAMES_IN_MESSAGE])
+                    + (" ..." if len(bad) > _MAX_NAMES_IN_MESSAGE else "")
+                )
             if missing:
-                parts.append(f"{len(missing)} feature(s) that other cases have were not computed (PyRadiomics "
-                             "skipped them, e.g. a filter too large for the cropped image): "
-                             + ", ".join(missing[:_MAX_NAMES_IN_MESSAGE])
-                             + (" ..." if len(missing) > _MAX_NAMES_IN_MESSAGE else ""))
+                parts.append(
+                    f"{len(missing)} feature(s) that other cases have were not computed (PyRadiomics "
+                    "skipped them, e.g. a filter too large for the cropped image): "
+                    + ", ".join(missing[:_MAX_NAMES_IN_MESSAGE])
+                    + (" ..." if len(missing) > _MAX_NAMES_IN_MESSAGE else "")
+                )
             if nan_policy == "fail":
                 fail(cid, NonFiniteFeatures(cid, "; ".join(parts)).reason)
                 continue
@@ -803,10 +892,14 @@ def extract_radiomics(cases: Iterable[Case], params="default", *, n_jobs: int = 
         diagnostics[cid] = r.get("diagnostics", {})
         seconds[cid] = r.get("seconds")
     if nonfinite:
-        warnings.warn(f"{len(nonfinite)} case(s) kept with NaN/inf features (nan_policy='keep'): "
-                      f"{list(nonfinite)[:_MAX_NAMES_IN_MESSAGE]}", stacklevel=2)
-    features = pd.DataFrame(np.vstack(rows) if rows else np.empty((0, len(cols))), index=pd.Index(kept, name="case_id"),
-                            columns=cols)
+        warnings.warn(
+            f"{len(nonfinite)} case(s) kept with NaN/inf features (nan_policy='keep'): "
+            f"{list(nonfinite)[:_MAX_NAMES_IN_MESSAGE]}",
+            stacklevel=2,
+        )
+    features = pd.DataFrame(
+        np.vstack(rows) if rows else np.empty((0, len(cols))), index=pd.Index(kept, name="case_id"), columns=cols
+    )
     fail_df = pd.DataFrame(failures, columns=["case_id", "reason"])
     if len(fail_df):
         order = {c: i for i, c in enumerate(ids)}

@@ -43,6 +43,7 @@ deterministic); CNN features must agree within ``DEEP_RTOL`` / ``DEEP_ATOL`` (to
 fixed at one: different thread counts and batch compositions change float32 sums in the
 last bits).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -64,8 +65,8 @@ KINDS = ("radiomics", "deep")
 ARCHIVE_NAME = "features.tar.xz"
 MANIFEST_NAME = "features.manifest.json"
 MAX_BYTES = 20 * 1024 * 1024
-DEEP_RTOL = 1e-4   # relative tolerance of re-extracted CNN features (torch threads fixed at 1)
-DEEP_ATOL = 1e-5   # absolute tolerance, in units of the feature vector's largest magnitude
+DEEP_RTOL = 1e-4  # relative tolerance of re-extracted CNN features (torch threads fixed at 1)
+DEEP_ATOL = 1e-5  # absolute tolerance, in units of the feature vector's largest magnitude
 
 
 class ReleaseError(RuntimeError):
@@ -84,6 +85,7 @@ def default_archive() -> Path:
 
 # ----------------------------------------------------------------------------- the extractors' side
 
+
 def is_fresh(path: str | os.PathLike) -> bool:
     """False when ``REPLICATE_FEATURE_FRESH_SINCE`` (a Unix time) is set and ``path`` is older: the
     entry is then extracted again (``make book FROM=images``). True otherwise (also when missing)."""
@@ -96,8 +98,9 @@ def is_fresh(path: str | os.PathLike) -> bool:
         return True
 
 
-def log_entries(kind: str, settings_hash: str, settings: dict, cache_root: str | os.PathLike,
-                entries: Iterable[dict]) -> None:
+def log_entries(
+    kind: str, settings_hash: str, settings: dict, cache_root: str | os.PathLike, entries: Iterable[dict]
+) -> None:
     """Append the cache entries one extractor call used to ``REPLICATE_FEATURE_LOG`` (if set).
 
     ``entries``: dicts with ``file`` (the cache file), ``case_id``, ``image``, ``mask``,
@@ -112,10 +115,17 @@ def log_entries(kind: str, settings_hash: str, settings: dict, cache_root: str |
     lines = [json.dumps({"kind": kind, "settings_hash": settings_hash, "settings": settings}, default=str)]
     for e in entries:
         rel = Path(e["file"]).relative_to(root).as_posix()
-        lines.append(json.dumps({"kind": kind, "settings_hash": settings_hash, "path": rel,
-                                 **{k: str(e[k]) for k in ("case_id", "image", "mask", "image_sha256",
-                                                           "mask_sha256")},
-                                 "seconds": round(float(e["seconds"]), 4) if e.get("seconds") else None}))
+        lines.append(
+            json.dumps(
+                {
+                    "kind": kind,
+                    "settings_hash": settings_hash,
+                    "path": rel,
+                    **{k: str(e[k]) for k in ("case_id", "image", "mask", "image_sha256", "mask_sha256")},
+                    "seconds": round(float(e["seconds"]), 4) if e.get("seconds") else None,
+                }
+            )
+        )
     try:
         with open(path, "a") as fh:
             fh.write("\n".join(lines) + "\n")
@@ -124,6 +134,7 @@ def log_entries(kind: str, settings_hash: str, settings: dict, cache_root: str |
 
 
 # ----------------------------------------------------------------------------- building
+
 
 def _data_relative(path: str) -> str:
     """``path`` relative to the data folder when inside it (portable between machines), else absolute."""
@@ -156,14 +167,27 @@ def read_logs(logs: Sequence[str | os.PathLike]) -> tuple[dict[str, dict], dict[
             rec = json.loads(raw)
             group = f"{rec['kind']}/{rec['settings_hash']}"
             if "settings" in rec:
-                settings[group] = {"kind": rec["kind"], "settings_hash": rec["settings_hash"],
-                                   "settings": rec["settings"]}
+                settings[group] = {
+                    "kind": rec["kind"],
+                    "settings_hash": rec["settings_hash"],
+                    "settings": rec["settings"],
+                }
                 continue
             path = rec["path"]  # relative to the feature cache: <kind>/<hash16>/<key>.<ext>
-            e = entries.setdefault(path, {"path": path, "kind": rec["kind"], "settings_hash": rec["settings_hash"],
-                                          "case_id": rec["case_id"], "image": _data_relative(rec["image"]),
-                                          "mask": _data_relative(rec["mask"]), "image_sha256": rec["image_sha256"],
-                                          "mask_sha256": rec["mask_sha256"], "chapters": []})
+            e = entries.setdefault(
+                path,
+                {
+                    "path": path,
+                    "kind": rec["kind"],
+                    "settings_hash": rec["settings_hash"],
+                    "case_id": rec["case_id"],
+                    "image": _data_relative(rec["image"]),
+                    "mask": _data_relative(rec["mask"]),
+                    "image_sha256": rec["image_sha256"],
+                    "mask_sha256": rec["mask_sha256"],
+                    "chapters": [],
+                },
+            )
             if chapter not in e["chapters"]:
                 e["chapters"].append(chapter)
             if rec.get("seconds"):
@@ -193,18 +217,25 @@ def _git() -> dict:
 
     def run(*args):
         try:
-            return subprocess.run(["git", *args], cwd=repo_root(), capture_output=True, text=True,
-                                  timeout=20).stdout.strip()
+            return subprocess.run(
+                ["git", *args], cwd=repo_root(), capture_output=True, text=True, timeout=20
+            ).stdout.strip()
         except Exception:
             return ""
 
     return {"git_commit": run("rev-parse", "HEAD") or None, "git_dirty": bool(run("status", "--porcelain"))}
 
 
-def build_release(logs: Sequence[str | os.PathLike], out: str | os.PathLike | None = None, *,
-                  cache_dir: str | os.PathLike | None = None, max_bytes: int | None = MAX_BYTES,
-                  kinds: Sequence[str] = KINDS, select: bool = True,
-                  command: str = "replicate release build") -> dict:
+def build_release(
+    logs: Sequence[str | os.PathLike],
+    out: str | os.PathLike | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    max_bytes: int | None = MAX_BYTES,
+    kinds: Sequence[str] = KINDS,
+    select: bool = True,
+    command: str = "replicate release build",
+) -> dict:
     """Pack the cache entries named in ``logs`` into ``out`` (default ``data/release/features.tar.xz``).
 
     Every entry is read from the feature cache (``cache_dir``, default the configured one), checked
@@ -232,8 +263,10 @@ def build_release(logs: Sequence[str | os.PathLike], out: str | os.PathLike | No
     entries, settings = read_logs(logs)
     entries = {p: e for p, e in sorted(entries.items()) if e["kind"] in kinds}
     if not entries:
-        raise ReleaseError(f"no feature cache entries in {[str(x) for x in logs]} (were the chapters run with "
-                           "replicate run / make book, which write features_used.jsonl?)")
+        raise ReleaseError(
+            f"no feature cache entries in {[str(x) for x in logs]} (were the chapters run with "
+            "replicate run / make book, which write features_used.jsonl?)"
+        )
     blobs: dict[str, bytes] = {}
     for path, e in entries.items():
         f = root / path
@@ -259,15 +292,21 @@ def build_release(logs: Sequence[str | os.PathLike], out: str | os.PathLike | No
         blobs = {p: blobs[p] for p in entries}
         parts = {k: v for k, v in parts.items() if k not in gone}
         if not entries:
-            raise ReleaseError(f"no settings group fits in {max_bytes / 2**20:.2f} MiB "
-                               f"(left out: {[g['group'] for g in left_out]})")
+            raise ReleaseError(
+                f"no settings group fits in {max_bytes / 2**20:.2f} MiB (left out: {[g['group'] for g in left_out]})"
+            )
     used = {f"{e['kind']}/{e['settings_hash']}" for e in entries.values()}
     used |= {k for k in settings if any(k.startswith(g["group"]) for g in left_out)}
     manifest = {
         "format": FORMAT,
-        "made": {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "command": command,
-                 **_git(), "from_logs": [_data_relative(str(x)) if not Path(x).is_absolute() else
-                                         os.path.relpath(x, out.parent) for x in logs]},
+        "made": {
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "command": command,
+            **_git(),
+            "from_logs": [
+                _data_relative(str(x)) if not Path(x).is_absolute() else os.path.relpath(x, out.parent) for x in logs
+            ],
+        },
         "packages": package_versions(),
         "code": _code_versions(),
         "settings": {k: v for k, v in sorted(settings.items()) if k in used},
@@ -285,8 +324,10 @@ def build_release(logs: Sequence[str | os.PathLike], out: str | os.PathLike | No
     atomic_write_bytes(out, packed)
     atomic_write_json(out.with_name(MANIFEST_NAME), manifest)
     if max_bytes is not None and len(packed) > max_bytes:
-        raise ReleaseError(f"the release is {len(packed) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB "
-                           f"limit ({out}); sizes by part: {release_sizes(manifest)}")
+        raise ReleaseError(
+            f"the release is {len(packed) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB "
+            f"limit ({out}); sizes by part: {release_sizes(manifest)}"
+        )
     return manifest
 
 
@@ -308,8 +349,12 @@ def group_stats(entries: Iterable[dict], blobs: dict[str, bytes]) -> dict[str, d
         known = [e["seconds"] for e in es if e.get("seconds")]
         seconds = (sum(known) / len(known) * len(es)) if known else None
         packed = len(lzma.compress(b"".join(blobs[e["path"]] for e in es), preset=9 | lzma.PRESET_EXTREME))
-        out[g] = {"entries": len(es), "bytes": sum(e["bytes"] for e in es), "xz_bytes": packed,
-                  "extraction_s": round(seconds, 1) if seconds is not None else None}
+        out[g] = {
+            "entries": len(es),
+            "bytes": sum(e["bytes"] for e in es),
+            "xz_bytes": packed,
+            "extraction_s": round(seconds, 1) if seconds is not None else None,
+        }
     return out
 
 
@@ -345,10 +390,16 @@ def select_groups(parts: dict[str, dict], max_bytes: int, reserve: int = 0) -> l
         if total <= max_bytes:
             break
         total -= p["xz_bytes"]
-        out.append({"group": g, "entries": p["entries"], "xz_bytes": p["xz_bytes"],
-                    "extraction_s": p["extraction_s"],
-                    "reason": f"the release would exceed {max_bytes / 2**20:.0f} MiB; this group saves the least "
-                              "extraction time per byte (extracted by the book instead)"})
+        out.append(
+            {
+                "group": g,
+                "entries": p["entries"],
+                "xz_bytes": p["xz_bytes"],
+                "extraction_s": p["extraction_s"],
+                "reason": f"the release would exceed {max_bytes / 2**20:.0f} MiB; this group saves the least "
+                "extraction time per byte (extracted by the book instead)",
+            }
+        )
     return out
 
 
@@ -370,8 +421,10 @@ def _check_entry(e: dict, data: bytes) -> None:
         if Path(e["path"]).stem != obj.get("key") or "features" not in obj:
             raise ReleaseError(f"{where}: its key does not match its file name, or it holds no features")
         if obj.get("settings_hash") != e["settings_hash"]:
-            raise ReleaseError(f"{where}: made with settings {obj.get('settings_hash', '?')[:16]}, logged with "
-                               f"{e['settings_hash'][:16]}")
+            raise ReleaseError(
+                f"{where}: made with settings {obj.get('settings_hash', '?')[:16]}, logged with "
+                f"{e['settings_hash'][:16]}"
+            )
     elif e["kind"] == "deep":
         vec = _load_npy(data, where)
         if vec.ndim != 1 or vec.dtype.kind != "f":
@@ -388,6 +441,7 @@ def _load_npy(data: bytes, where: str) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- reading
+
 
 def _open(archive: str | os.PathLike) -> tarfile.TarFile:
     archive = Path(archive)
@@ -426,14 +480,17 @@ def iter_entries(archive: str | os.PathLike) -> Iterable[tuple[dict, bytes]]:
                 raise ReleaseError(f"{archive}: {member.name} is not in the manifest")
             data = tar.extractfile(member).read()
             if hashlib.sha256(data).hexdigest() != e["sha256"]:
-                raise ReleaseError(f"{archive}: {member.name} (case {e['case_id']}) does not match its sha256 "
-                                   "in the manifest: the archive is corrupt or was altered")
+                raise ReleaseError(
+                    f"{archive}: {member.name} (case {e['case_id']}) does not match its sha256 "
+                    "in the manifest: the archive is corrupt or was altered"
+                )
             seen.add(member.name)
             yield e, data
     missing = set(by_path) - seen
     if missing:
-        raise ReleaseError(f"{archive}: {len(missing)} manifest entries are not in the archive, "
-                           f"e.g. {sorted(missing)[:3]}")
+        raise ReleaseError(
+            f"{archive}: {len(missing)} manifest entries are not in the archive, e.g. {sorted(missing)[:3]}"
+        )
 
 
 def code_mismatches(manifest: dict) -> dict[str, str]:
@@ -441,8 +498,10 @@ def code_mismatches(manifest: dict) -> dict[str, str]:
     differ); empty when it can. Such entries would never be looked up, so they are not unpacked."""
     here, there = _code_versions(), manifest.get("code", {})
     out = {}
-    for kind, keys in (("radiomics", ("radiomics_cache_format", "pyradiomics-bhklab")),
-                       ("deep", ("deep_cache_format", "torch", "torchvision", "timm"))):
+    for kind, keys in (
+        ("radiomics", ("radiomics_cache_format", "pyradiomics-bhklab")),
+        ("deep", ("deep_cache_format", "torch", "torchvision", "timm")),
+    ):
         diff = [f"{k} {there.get(k)} (here {here.get(k)})" for k in keys if str(there.get(k)) != str(here.get(k))]
         if diff:
             out[kind] = "built with " + ", ".join(diff)
@@ -476,8 +535,14 @@ def unpack_release(archive: str | os.PathLike | None = None, cache_dir: str | os
             atomic_write_bytes(root / e["path"], data)
             bucket = "unpacked"
         counts[bucket][kind] = counts[bucket].get(kind, 0) + 1
-    return {**counts, "skipped_reasons": skip, "seconds": round(time.perf_counter() - t0, 2),
-            "archive": str(archive), "archive_sha256": sha256_file(archive), "made": manifest.get("made")}
+    return {
+        **counts,
+        "skipped_reasons": skip,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "archive": str(archive),
+        "archive_sha256": sha256_file(archive),
+        "made": manifest.get("made"),
+    }
 
 
 def release_sizes(manifest: dict) -> list[dict]:
@@ -488,15 +553,26 @@ def release_sizes(manifest: dict) -> list[dict]:
         kind, h = group.split("/")
         full = next((s for k, s in manifest.get("settings", {}).items() if k.startswith(f"{kind}/{h}")), {})
         st = full.get("settings", {})
-        what = (f"{st.get('backbone')} {st.get('layer')} {st.get('size')}px" if kind == "deep"
-                else f"PyRadiomics: {len(st.get('featureClass', {}))} feature classes on "
-                     f"{len(st.get('imageType', {}))} image types")
-        rows.append({"kind": kind, "settings": h, "what": what, "in_release": not part.get("left_out"),
-                     **{k: part.get(k) for k in ("entries", "bytes", "xz_bytes", "extraction_s")}})
+        what = (
+            f"{st.get('backbone')} {st.get('layer')} {st.get('size')}px"
+            if kind == "deep"
+            else f"PyRadiomics: {len(st.get('featureClass', {}))} feature classes on "
+            f"{len(st.get('imageType', {}))} image types"
+        )
+        rows.append(
+            {
+                "kind": kind,
+                "settings": h,
+                "what": what,
+                "in_release": not part.get("left_out"),
+                **{k: part.get(k) for k in ("entries", "bytes", "xz_bytes", "extraction_s")},
+            }
+        )
     return rows
 
 
 # ----------------------------------------------------------------------------- verification
+
 
 def _sample(entries: list[dict], n: int, seed: int) -> list[dict]:
     if len(entries) <= n:
@@ -510,14 +586,23 @@ def _available(e: dict) -> bool:
     from .radiomics import _file_hash
 
     try:
-        return (_file_hash(_resolve_data_path(e["image"])) == e["image_sha256"]
-                and _file_hash(_resolve_data_path(e["mask"])) == e["mask_sha256"])
+        return (
+            _file_hash(_resolve_data_path(e["image"])) == e["image_sha256"]
+            and _file_hash(_resolve_data_path(e["mask"])) == e["mask_sha256"]
+        )
     except OSError:
         return False
 
 
-def verify_release(archive: str | os.PathLike | None = None, *, per_group: int = 3, seed: int = 0,
-                   kinds: Sequence[str] = KINDS, deep_rtol: float = DEEP_RTOL, deep_atol: float = DEEP_ATOL) -> dict:
+def verify_release(
+    archive: str | os.PathLike | None = None,
+    *,
+    per_group: int = 3,
+    seed: int = 0,
+    kinds: Sequence[str] = KINDS,
+    deep_rtol: float = DEEP_RTOL,
+    deep_atol: float = DEEP_ATOL,
+) -> dict:
     """Extract a seeded sample of the release's cases again and compare with the release.
 
     ``per_group`` cases per settings group whose image and mask are on this machine (same sha256)
@@ -555,9 +640,15 @@ def verify_release(archive: str | os.PathLike | None = None, *, per_group: int =
             if problem:
                 mismatches.append({"group": group, "case_id": e["case_id"], "path": e["path"], "problem": problem})
         groups[group] = f"{len(es)} case(s) checked"
-    return {"ok": checked > 0 and not mismatches, "checked": checked, "unavailable": unavailable,
-            "mismatches": mismatches, "groups": groups, "skipped_kinds": skip,
-            "tolerance": {"radiomics": "identical", "deep": {"rtol": deep_rtol, "atol_of_max": deep_atol}}}
+    return {
+        "ok": checked > 0 and not mismatches,
+        "checked": checked,
+        "unavailable": unavailable,
+        "mismatches": mismatches,
+        "groups": groups,
+        "skipped_kinds": skip,
+        "tolerance": {"radiomics": "identical", "deep": {"rtol": deep_rtol, "atol_of_max": deep_atol}},
+    }
 
 
 def _cases(es: list[dict]):
@@ -570,11 +661,14 @@ def _reextract_radiomics(es: list[dict], settings: dict, group: str) -> dict[str
     from .radiomics import extract_radiomics
 
     label = settings.get("setting", {}).get("label", 1)
-    ft = extract_radiomics(_cases(es), settings, cache_dir=False, progress=False, label=label, nan_policy="keep",
-                           scheduler=False)
+    ft = extract_radiomics(
+        _cases(es), settings, cache_dir=False, progress=False, label=label, nan_policy="keep", scheduler=False
+    )
     if ft.info["settings_hash"] != group.split("/")[1]:
-        raise ReleaseError(f"{group}: the recorded settings give settings hash {ft.info['settings_hash'][:16]} "
-                           "here; this code cannot reproduce the group")
+        raise ReleaseError(
+            f"{group}: the recorded settings give settings hash {ft.info['settings_hash'][:16]} "
+            "here; this code cannot reproduce the group"
+        )
     out: dict[str, Any] = {cid: row for cid, row in ft.features.iterrows()}
     out.update({r.case_id: f"extraction failed: {r.reason}" for r in ft.failures.itertuples()})
     return out
@@ -595,13 +689,26 @@ def _reextract_deep(es: list[dict], settings: dict, group: str) -> dict[str, Any
 
     with warnings.catch_warnings():  # the untrained-network warning: the settings say so already
         warnings.simplefilter("ignore", UserWarning)
-        ft = extract_deep(_cases(es), settings["backbone"], layer=settings["layer"], size=settings["size"],
-                          crop_margin=settings["crop_margin"], slices=settings["slices"],
-                          in_channels=settings["in_channels"], weights=weights, seed=settings["seed"] or 0,
-                          label=settings["label"], cache_dir=False, progress=False, threads=1)
+        ft = extract_deep(
+            _cases(es),
+            settings["backbone"],
+            layer=settings["layer"],
+            size=settings["size"],
+            crop_margin=settings["crop_margin"],
+            slices=settings["slices"],
+            in_channels=settings["in_channels"],
+            weights=weights,
+            seed=settings["seed"] or 0,
+            label=settings["label"],
+            cache_dir=False,
+            progress=False,
+            threads=1,
+        )
     if ft.info["settings_hash"] != group.split("/")[1]:
-        raise ReleaseError(f"{group}: the recorded settings give settings hash {ft.info['settings_hash'][:16]} "
-                           "here; this code cannot reproduce the group")
+        raise ReleaseError(
+            f"{group}: the recorded settings give settings hash {ft.info['settings_hash'][:16]} "
+            "here; this code cannot reproduce the group"
+        )
     out: dict[str, Any] = {cid: row.to_numpy() for cid, row in ft.features.iterrows()}
     out.update({r.case_id: f"extraction failed: {r.reason}" for r in ft.failures.itertuples()})
     return out

@@ -1,4 +1,5 @@
 """A feature matrix with the cases that failed and how it was made."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,5 +19,5 @@ class FeatureTable:
     def n_features(self) -> int:
         return self.features.shape[1]
 
-    def prefixed(self, prefix: str) -> "FeatureTable":
+    def prefixed(self, prefix: str) -> FeatureTable:
         return FeatureTable(self.features.add_prefix(prefix), self.failures.copy(), dict(self.info))

@@ -7,6 +7,7 @@ clone-able, deterministic given ``random_state`` and safe inside
 need side information per patient (``ICCFilter``, ``ComBat``) take it at
 construction, indexed by patient id, and look up ``X.index``.
 """
+
 from ._base import FrameSelector, FrameTransformer, as_frame, as_series
 from .basic import DropConstant, Impute, ZScore
 from .combat import ComBat
@@ -16,10 +17,20 @@ from .lasso import LassoSelector, format_score_formula
 from .mrmr import MRMRSelector
 
 __all__ = [
-    "DropConstant", "ZScore", "Impute",
-    "ICCFilter", "ComBat", "MRMRSelector", "LassoSelector", "format_score_formula",
-    "TTestFilter", "FTestRFE",
-    "FrameTransformer", "FrameSelector", "as_frame", "as_series",
+    "DropConstant",
+    "ZScore",
+    "Impute",
+    "ICCFilter",
+    "ComBat",
+    "MRMRSelector",
+    "LassoSelector",
+    "format_score_formula",
+    "TTestFilter",
+    "FTestRFE",
+    "FrameTransformer",
+    "FrameSelector",
+    "as_frame",
+    "as_series",
 ]
 
 

@@ -13,6 +13,7 @@ Every transformer of :mod:`replicate.learn` follows the same rules:
   selectors also have ``support_`` (bool mask over the input columns),
   ``get_support()`` and ``selected_features_`` (list of names).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -84,13 +85,15 @@ class FrameTransformer(TransformerMixin, BaseEstimator):
                 return X, True
             missing = [c for c in self._columns if c not in X.columns]
             if missing:
-                raise ValueError(f"{type(self).__name__}: X lacks {len(missing)} column(s) seen at fit, "
-                                 f"e.g. {missing[:5]}")
+                raise ValueError(
+                    f"{type(self).__name__}: X lacks {len(missing)} column(s) seen at fit, e.g. {missing[:5]}"
+                )
             return X.loc[:, self._columns], True
         df, _ = as_frame(X, columns=None)
         if df.shape[1] != self.n_features_in_:
-            raise ValueError(f"{type(self).__name__}: X has {df.shape[1]} features, "
-                             f"{self.n_features_in_} were seen at fit")
+            raise ValueError(
+                f"{type(self).__name__}: X has {df.shape[1]} features, {self.n_features_in_} were seen at fit"
+            )
         df.columns = self._columns
         return df, False
 

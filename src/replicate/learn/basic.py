@@ -3,6 +3,7 @@
 All three learn their statistics from the rows passed to ``fit`` only (the
 training fold) and apply them unchanged to new rows.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -107,8 +108,12 @@ class Impute(FrameTransformer):
             elif self.strategy == "mean":
                 stat = np.nanmean(a, axis=0)
             elif self.strategy == "most_frequent":
-                stat = np.array([pd.Series(a[:, j]).mode(dropna=True).min() if (~np.isnan(a[:, j])).any()
-                                 else np.nan for j in range(a.shape[1])])
+                stat = np.array(
+                    [
+                        pd.Series(a[:, j]).mode(dropna=True).min() if (~np.isnan(a[:, j])).any() else np.nan
+                        for j in range(a.shape[1])
+                    ]
+                )
             elif self.strategy == "constant":
                 stat = np.full(a.shape[1], float(self.fill_value))
             else:

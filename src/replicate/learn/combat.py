@@ -30,6 +30,7 @@ Edge cases, handled explicitly:
 
 neuroCombat's console messages are silenced.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -52,8 +53,7 @@ def lookup(side: pd.Series | pd.DataFrame, index: pd.Index, what: str, owner: st
         hint = ""
         if isinstance(index, pd.RangeIndex) and not isinstance(side.index, pd.RangeIndex):
             hint = " (X looks like a numpy array: pass a DataFrame indexed by patient id)"
-        raise KeyError(f"{owner}: {len(missing)} patient(s) of X have no {what}, e.g. "
-                       f"{list(missing[:5])}{hint}")
+        raise KeyError(f"{owner}: {len(missing)} patient(s) of X have no {what}, e.g. {list(missing[:5])}{hint}")
     return side.loc[index]
 
 
@@ -119,22 +119,35 @@ class ComBat(FrameTransformer):
         self.harmonised_columns_ = [c for c, k in zip(self._columns, const) if not k]
         self._harm = ~const
         if len(levels) < 2:
-            warnings.warn(f"ComBat: the training rows all come from one batch ({levels[0]!r}); "
-                          "nothing to harmonise, the transform is the identity", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"ComBat: the training rows all come from one batch ({levels[0]!r}); "
+                "nothing to harmonise, the transform is the identity",
+                UserWarning,
+                stacklevel=2,
+            )
             self.identity_ = True
             return self
         small = [lv for lv, n in zip(levels, counts) if n < 2]
         if small:
-            raise ValueError(f"ComBat: batch(es) {small} have fewer than 2 training patients; "
-                             "ComBat cannot estimate their variance (merge or drop them)")
+            raise ValueError(
+                f"ComBat: batch(es) {small} have fewer than 2 training patients; "
+                "ComBat cannot estimate their variance (merge or drop them)"
+            )
         if not self._harm.any():
             self.identity_ = True
             return self
         from neuroCombat import neuroCombat
 
         covars = pd.DataFrame({"batch": b})
-        out = _quiet(neuroCombat, dat=a[:, self._harm].T.copy(), covars=covars, batch_col="batch",
-                     eb=self.eb, parametric=self.parametric, mean_only=self.mean_only)
+        out = _quiet(
+            neuroCombat,
+            dat=a[:, self._harm].T.copy(),
+            covars=covars,
+            batch_col="batch",
+            eb=self.eb,
+            parametric=self.parametric,
+            mean_only=self.mean_only,
+        )
         est = out["estimates"]
         g = np.asarray(est["gamma.star"], dtype=float)
         d = np.asarray(est["delta.star"], dtype=float)
@@ -146,9 +159,13 @@ class ComBat(FrameTransformer):
             d[bad] = np.asarray(est["delta_hat"], dtype=float)[bad]
             est = {**est, "gamma.star": g, "delta.star": d}
             cols = sorted({self.harmonised_columns_[j] for j in np.nonzero(bad)[1]})
-            warnings.warn(f"ComBat: neuroCombat's empirical-Bayes estimates are not finite for {int(bad.sum())} "
-                          f"batch x feature pair(s) (e.g. {cols[:3]}; the non-parametric prior underflows); "
-                          "the plain location/scale estimates are used there", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"ComBat: neuroCombat's empirical-Bayes estimates are not finite for {int(bad.sum())} "
+                f"batch x feature pair(s) (e.g. {cols[:3]}; the non-parametric prior underflows); "
+                "the plain location/scale estimates are used there",
+                UserWarning,
+                stacklevel=2,
+            )
         self.estimates_ = est
         self.fit_data_ = self.transform(df)
         return self
@@ -169,8 +186,10 @@ class ComBat(FrameTransformer):
         unseen = sorted(set(b) - set(self.batches_))
         if unseen:
             who = [str(i) for i, v in zip(df.index, b) if v in unseen][:5]
-            raise ValueError(f"ComBat: batch(es) {unseen} (patients {who}) were not among the training "
-                             f"batches {self.batches_}; ComBat cannot harmonise an unseen batch")
+            raise ValueError(
+                f"ComBat: batch(es) {unseen} (patients {who}) were not among the training "
+                f"batches {self.batches_}; ComBat cannot harmonise an unseen batch"
+            )
         from neuroCombat import neuroCombatFromTraining
 
         out = a.copy()

@@ -2,6 +2,7 @@
 
 Both are fitted on the training rows only (put them inside the pipeline).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -51,8 +52,9 @@ class TTestFilter(FrameSelector):
         a = df.to_numpy()
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            t, p = stats.ttest_ind(a[yv == classes[1]], a[yv == classes[0]], axis=0,
-                                   equal_var=self.equal_var, nan_policy="omit")
+            t, p = stats.ttest_ind(
+                a[yv == classes[1]], a[yv == classes[0]], axis=0, equal_var=self.equal_var, nan_policy="omit"
+            )
         p = np.where(np.isnan(np.asarray(p, dtype=float)), 1.0, np.asarray(p, dtype=float))
         self.pvalues_ = pd.Series(p, index=self._columns)
         self.statistics_ = pd.Series(np.asarray(t, dtype=float), index=self._columns)
@@ -83,8 +85,16 @@ class FTestRFE(FrameSelector):
     kept), ``rfe_`` (the fitted RFE/RFECV).
     """
 
-    def __init__(self, percentile: float = 20, n_features: int | None = None, estimator=None, step=0.1,
-                 cv: int = 5, scoring: str = "roc_auc", random_state: int = 0):
+    def __init__(
+        self,
+        percentile: float = 20,
+        n_features: int | None = None,
+        estimator=None,
+        step=0.1,
+        cv: int = 5,
+        scoring: str = "roc_auc",
+        random_state: int = 0,
+    ):
         self.percentile = percentile
         self.n_features = n_features
         self.estimator = estimator
@@ -120,9 +130,12 @@ class FTestRFE(FrameSelector):
             n_splits = int(min(int(self.cv), counts.min()))
             if n_splits < 2:
                 raise ValueError("FTestRFE: each class needs at least 2 training patients for RFECV")
-            rfe = RFECV(est, step=self.step, cv=StratifiedKFold(n_splits, shuffle=True,
-                                                                  random_state=self.random_state),
-                        scoring=self.scoring)
+            rfe = RFECV(
+                est,
+                step=self.step,
+                cv=StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state),
+                scoring=self.scoring,
+            )
         rfe.fit(ap, yv)
         self.rfe_ = rfe
         self.ranking_ = pd.Series(rfe.ranking_, index=self.prefiltered_features_)

@@ -9,6 +9,7 @@ training patients) and the rows of the *same* patients in each perturbed
 table, with :func:`replicate.features.icc.icc`, and keeps the columns whose
 ICC is above ``threshold``. ``transform`` only selects those columns.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -67,8 +68,9 @@ class ICCFilter(FrameSelector):
             if was_pandas:
                 missing = [c for c in df.columns if c not in t.columns]
                 if missing:
-                    raise KeyError(f"ICCFilter: perturbed table {k} lacks {len(missing)} column(s) of X, "
-                                   f"e.g. {missing[:5]}")
+                    raise KeyError(
+                        f"ICCFilter: perturbed table {k} lacks {len(missing)} column(s) of X, e.g. {missing[:5]}"
+                    )
                 t = t.loc[:, list(df.columns)]
             else:
                 if t.shape[1] != df.shape[1]:
@@ -95,8 +97,11 @@ class ICCFilter(FrameSelector):
             order = np.argsort(-values.fillna(-np.inf).to_numpy(), kind="stable")[:n_min]
             keep = np.zeros(len(values), dtype=bool)
             keep[order] = True
-            warnings.warn(f"ICCFilter: {int((values > self.threshold).sum())} feature(s) have {self.kind} > "
-                          f"{self.threshold}; keeping the {n_min} most reproducible one(s) instead",
-                          UserWarning, stacklevel=2)
+            warnings.warn(
+                f"ICCFilter: {int((values > self.threshold).sum())} feature(s) have {self.kind} > "
+                f"{self.threshold}; keeping the {n_min} most reproducible one(s) instead",
+                UserWarning,
+                stacklevel=2,
+            )
         self._set_support(keep)
         return self

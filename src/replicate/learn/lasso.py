@@ -35,6 +35,7 @@ on centred columns, refitted alone without penalty (``fallback_`` is True).
 With ``max_features``, only the ``max_features`` largest ``|coef|`` are kept
 (their coefficients are those of the CV-chosen fit; the others are set to 0).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -55,6 +56,7 @@ __all__ = ["LassoSelector", "format_score_formula"]
 
 def format_score_formula(intercept: float, coef: pd.Series, name: str = "score", decimals: int = 3) -> str:
     """``"score = b0 + b1 × feature1 − b2 × feature2 …"`` (Unicode × and −; zero coefficients left out)."""
+
     def num(v):
         return f"{abs(v):.{decimals}f}"
 
@@ -107,9 +109,19 @@ class LassoSelector(FrameSelector):
         Iterations of the solvers.
     """
 
-    def __init__(self, cv: int = 10, kind: str = "logistic", Cs=20, path_ratio: float = 100.0, alphas=100,
-                 scoring: str = "neg_log_loss", solver: str = "liblinear", random_state: int = 0,
-                 max_features: int | None = None, max_iter: int = 10000):
+    def __init__(
+        self,
+        cv: int = 10,
+        kind: str = "logistic",
+        Cs=20,
+        path_ratio: float = 100.0,
+        alphas=100,
+        scoring: str = "neg_log_loss",
+        solver: str = "liblinear",
+        random_state: int = 0,
+        max_features: int | None = None,
+        max_iter: int = 10000,
+    ):
         self.cv = cv
         self.kind = kind
         self.Cs = Cs
@@ -152,18 +164,28 @@ class LassoSelector(FrameSelector):
                     c0 = float(l1_min_c(a, ybin, loss="log"))
                     Cs = c0 * np.logspace(0, np.log10(float(self.path_ratio)), int(Cs))
                 self.Cs_ = np.asarray(Cs, dtype=float)
-                est = LogisticRegressionCV(Cs=Cs, l1_ratios=(1.0,), cv=splitter, solver=self.solver,
-                                           scoring=_neg_log_loss if self.scoring == "neg_log_loss" else self.scoring,
-                                           max_iter=self.max_iter,
-                                           random_state=self.random_state, use_legacy_attributes=False)
+                est = LogisticRegressionCV(
+                    Cs=Cs,
+                    l1_ratios=(1.0,),
+                    cv=splitter,
+                    solver=self.solver,
+                    scoring=_neg_log_loss if self.scoring == "neg_log_loss" else self.scoring,
+                    max_iter=self.max_iter,
+                    random_state=self.random_state,
+                    use_legacy_attributes=False,
+                )
                 est.fit(a, ybin)
                 coef = est.coef_.ravel().copy()
                 intercept = float(np.ravel(est.intercept_)[0])
                 self.C_ = float(np.ravel(est.C_)[0])
                 self.alpha_ = 1.0 / (self.C_ * a.shape[0])
             elif self.kind == "linear":
-                est = LassoCV(alphas=self.alphas, cv=list(splitter.split(a, yv)), max_iter=self.max_iter,
-                              random_state=self.random_state)
+                est = LassoCV(
+                    alphas=self.alphas,
+                    cv=list(splitter.split(a, yv)),
+                    max_iter=self.max_iter,
+                    random_state=self.random_state,
+                )
                 est.fit(a, ybin)
                 coef = est.coef_.ravel().copy()
                 intercept = float(est.intercept_)
@@ -176,9 +198,12 @@ class LassoSelector(FrameSelector):
         if not np.any(coef != 0):
             ac = a - a.mean(axis=0)
             j = int(np.argmax(np.abs(ac.T @ (ybin - ybin.mean()))))
-            warnings.warn(f"LassoSelector: no feature survived the CV-chosen penalty; keeping the first feature "
-                          f"to enter the LASSO path ({self._columns[j]!r}), refitted alone", UserWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"LassoSelector: no feature survived the CV-chosen penalty; keeping the first feature "
+                f"to enter the LASSO path ({self._columns[j]!r}), refitted alone",
+                UserWarning,
+                stacklevel=2,
+            )
             if self.kind == "logistic":
                 single = LogisticRegression(C=np.inf, max_iter=self.max_iter).fit(a[:, [j]], ybin)
                 b, b0 = float(single.coef_.ravel()[0]), float(single.intercept_[0])
@@ -191,7 +216,7 @@ class LassoSelector(FrameSelector):
             self.fallback_ = True
         if self.max_features is not None and np.count_nonzero(coef) > int(self.max_features):
             order = np.argsort(-np.abs(coef), kind="stable")
-            coef[order[int(self.max_features):]] = 0.0
+            coef[order[int(self.max_features) :]] = 0.0
         self.coef_ = pd.Series(coef, index=self._columns, dtype=float)
         self.intercept_ = intercept
         self._set_support(coef != 0)

@@ -21,6 +21,7 @@ package's ``argmax``).
 Importing ``mrmr`` runs ``warnings.filterwarnings("ignore")`` globally; the
 import here restores the warning filters afterwards.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -50,7 +51,7 @@ def _fast_relevance(X: pd.DataFrame, y: pd.Series) -> pd.Series:
 
 def _row_mean(s: pd.Series) -> float:
     v = s.to_numpy()
-    return v.sum() / v.size          # what pandas' mean computes for a complete float row
+    return v.sum() / v.size  # what pandas' mean computes for a complete float row
 
 
 def _row_max(s: pd.Series) -> float:
@@ -98,8 +99,9 @@ class MRMRSelector(FrameSelector):
     relevance_ : pandas.Series, the relevance of every input feature (0 where not positive)
     """
 
-    def __init__(self, k: int = 15, relevance="f", redundancy="c", denominator="mean",
-                 fast: bool = True, n_jobs: int = 1):
+    def __init__(
+        self, k: int = 15, relevance="f", redundancy="c", denominator="mean", fast: bool = True, n_jobs: int = 1
+    ):
         self.k = k
         self.relevance = relevance
         self.redundancy = redundancy
@@ -128,8 +130,16 @@ class MRMRSelector(FrameSelector):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             selected, rel, _ = mrmr.mrmr_classif(
-                X=df, y=ys, K=int(self.k), relevance=relevance, redundancy=redundancy,
-                denominator=denominator, return_scores=True, n_jobs=self.n_jobs, show_progress=False)
+                X=df,
+                y=ys,
+                K=int(self.k),
+                relevance=relevance,
+                redundancy=redundancy,
+                denominator=denominator,
+                return_scores=True,
+                n_jobs=self.n_jobs,
+                show_progress=False,
+            )
         if not selected:
             raise ValueError("MRMRSelector: no feature has a positive relevance on the training rows")
         self.ranking_ = list(selected)

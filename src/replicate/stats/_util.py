@@ -1,4 +1,5 @@
 """Small input checks shared by the statistics modules (private)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -28,6 +28,7 @@ which is exactly what pROC's ``var(method="delong")``, ``ci.auc`` and
 ``roc.test(method="delong")`` use; ``tests/test_stats_auc.py`` reproduces
 pROC's own test-suite values on the aSAH data to 1e-9.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -123,8 +124,9 @@ def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
     return float(np.sqrt(max(var, 0.0)))
 
 
-def auc_ci(y, score, level: float = 0.95, method: str = "delong", *, n_boot: int = 2000, seed: int = 0,
-           stratified: bool = True) -> tuple[float, float, float]:
+def auc_ci(
+    y, score, level: float = 0.95, method: str = "delong", *, n_boot: int = 2000, seed: int = 0, stratified: bool = True
+) -> tuple[float, float, float]:
     """Confidence interval of the AUC, returned as ``(low, auc, high)``.
 
     method
@@ -218,8 +220,17 @@ def delong_test(y, score_a, score_b, paired: bool = True, *, y_b=None, level: fl
     se = float(np.sqrt(max(var, 0.0)))
     diff = auc_a - auc_b
     z, p = _z_and_p(diff, se)
-    return DeLongResult(auc_a=auc_a, auc_b=auc_b, diff=float(diff), se=se, z=z, p_value=p,
-                        ci=(float(diff - zc * se), float(diff + zc * se)), paired=paired, level=level)
+    return DeLongResult(
+        auc_a=auc_a,
+        auc_b=auc_b,
+        diff=float(diff),
+        se=se,
+        z=z,
+        p_value=p,
+        ci=(float(diff - zc * se), float(diff + zc * se)),
+        paired=paired,
+        level=level,
+    )
 
 
 def delong_test_unpaired(y_a, score_a, y_b, score_b, level: float = 0.95) -> DeLongResult:

@@ -22,6 +22,7 @@ a few tens of milliseconds; see ``benchmarks/bench_stats.py``).
 Percentile intervals use ``numpy.nanquantile`` with linear interpolation
 (R's default quantile type 7, as in pROC).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -80,8 +81,14 @@ def bootstrap_indices(y, n_boot: int = 2000, seed: int | None = 0, stratified: b
             yield d[0]
 
 
-def _weighted_auc_chunk(pos_s: np.ndarray, neg_sorted: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                        w_pos: np.ndarray, w_neg_sorted: np.ndarray) -> np.ndarray:
+def _weighted_auc_chunk(
+    pos_s: np.ndarray,
+    neg_sorted: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    w_pos: np.ndarray,
+    w_neg_sorted: np.ndarray,
+) -> np.ndarray:
     b = w_pos.shape[0]
     cw = np.zeros((b, neg_sorted.size + 1), dtype=np.int64)
     np.cumsum(w_neg_sorted, axis=1, out=cw[:, 1:])
@@ -129,17 +136,19 @@ def bootstrap_auc(y, score, n_boot: int = 2000, seed: int | None = 0, stratified
             off = np.arange(k)[:, None] * y.size
             w = np.bincount((ad_ + off).ravel(), minlength=k * y.size).reshape(k, y.size)
             w_pos, w_neg = w[:, pos_idx], w[:, neg_idx]
-        out[done:done + k] = _weighted_auc_chunk(pos_s, neg_sorted, lo, hi, w_pos, w_neg[:, order])
+        out[done : done + k] = _weighted_auc_chunk(pos_s, neg_sorted, lo, hi, w_pos, w_neg[:, order])
         done += k
     n_nan = int(np.isnan(out).sum())
     if n_nan:
-        warnings.warn(f"{n_nan} of {n_boot} unstratified bootstrap resamples had a single class (AUC = nan)",
-                      stacklevel=2)
+        warnings.warn(
+            f"{n_nan} of {n_boot} unstratified bootstrap resamples had a single class (AUC = nan)", stacklevel=2
+        )
     return out
 
 
-def bootstrap_auc_ci(y, score, n_boot: int = 2000, stratified: bool = True, seed: int | None = 0,
-                     level: float = 0.95) -> tuple[float, float, float]:
+def bootstrap_auc_ci(
+    y, score, n_boot: int = 2000, stratified: bool = True, seed: int | None = 0, level: float = 0.95
+) -> tuple[float, float, float]:
     """Percentile bootstrap CI of the AUC as ``(low, auc, high)`` (auc = full-sample AUC)."""
     from .auc import auc_score
 
@@ -147,8 +156,9 @@ def bootstrap_auc_ci(y, score, n_boot: int = 2000, stratified: bool = True, seed
     return (lo, auc_score(y, score), hi)
 
 
-def bootstrap_values(y, score, fn: Callable, n_boot: int = 2000, seed: int | None = 0,
-                     stratified: bool = True) -> np.ndarray:
+def bootstrap_values(
+    y, score, fn: Callable, n_boot: int = 2000, seed: int | None = 0, stratified: bool = True
+) -> np.ndarray:
     """``fn(y[idx], score[idx])`` for every resample ``idx`` of :func:`bootstrap_indices`.
 
     ``score`` may be one array (N,) or a 2-D array (N, k) whose rows are
@@ -177,8 +187,9 @@ def bootstrap_values(y, score, fn: Callable, n_boot: int = 2000, seed: int | Non
     return out
 
 
-def bootstrap_ci(y, score, fn: Callable, n_boot: int = 2000, seed: int | None = 0, stratified: bool = True,
-                 level: float = 0.95) -> tuple[float, float, float]:
+def bootstrap_ci(
+    y, score, fn: Callable, n_boot: int = 2000, seed: int | None = 0, stratified: bool = True, level: float = 0.95
+) -> tuple[float, float, float]:
     """Generic percentile bootstrap CI of ``fn(y, score)``, returned as ``(low, estimate, high)``.
 
     ``estimate`` is ``fn`` on the full sample. ``fn`` is called once per

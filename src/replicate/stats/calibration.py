@@ -12,6 +12,7 @@ The expected counts of a group are ``sum(p)`` (events) and
 ``sum(1 - p)`` (non-events), i.e. the usual Hosmer & Lemeshow (1980)
 "deciles of risk" statistic.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -66,8 +67,9 @@ def hosmer_lemeshow_table(y, p, groups: int = 10) -> pd.DataFrame:
     o1 = np.bincount(idx, weights=y, minlength=k)
     e1 = np.bincount(idx, weights=p, minlength=k)
     lab = [f"{'[' if i == 0 else '('}{qq[i]:.4g}, {qq[i + 1]:.4g}]" for i in range(k)]
-    df = pd.DataFrame({"group": lab, "n": n, "observed_1": o1, "expected_1": e1,
-                       "observed_0": n - o1, "expected_0": n - e1})
+    df = pd.DataFrame(
+        {"group": lab, "n": n, "observed_1": o1, "expected_1": e1, "observed_0": n - o1, "expected_0": n - e1}
+    )
     return df[df["n"] > 0].reset_index(drop=True)
 
 
@@ -96,8 +98,9 @@ def brier_score(y, p) -> float:
     return float(np.mean((p - y) ** 2))
 
 
-def calibration_curve_with_bands(y, p, n_bins: int = 10, n_boot: int = 1000, seed: int | None = 0, *,
-                                 strategy: str = "quantile", level: float = 0.95) -> pd.DataFrame:
+def calibration_curve_with_bands(
+    y, p, n_bins: int = 10, n_boot: int = 1000, seed: int | None = 0, *, strategy: str = "quantile", level: float = 0.95
+) -> pd.DataFrame:
     """Binned calibration curve with percentile bootstrap bands of the observed event rate.
 
     Patients are binned once on the full sample (``strategy="quantile"``:
@@ -157,8 +160,9 @@ def calibration_curve_with_bands(y, p, n_bins: int = 10, n_boot: int = 1000, see
     else:
         for j in np.flatnonzero(keep):
             low[j], high[j] = proportion_ci(int(obs[j]), int(n[j]), "wilson", level)
-    out = pd.DataFrame({"bin": np.arange(k), "n": n, "mean_predicted": mean_pred, "observed": observed,
-                        "low": low, "high": high})
+    out = pd.DataFrame(
+        {"bin": np.arange(k), "n": n, "mean_predicted": mean_pred, "observed": observed, "low": low, "high": high}
+    )
     return out[keep].reset_index(drop=True)
 
 

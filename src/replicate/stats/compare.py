@@ -19,6 +19,7 @@ Two designs, two questions (``replicate.results`` picks one from the pair's decl
   90 % CI of d lies inside (-delta, delta), not reproduced when it does not touch [-delta, delta],
   inconclusive otherwise.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,17 @@ from scipy import stats
 from ._util import z_crit
 from .auc import hanley_mcneil_se
 
-__all__ = ["hanley_mcneil_se", "se_from_ci", "mover_difference", "resolution", "Equivalence", "tost",
-           "contrast_word", "method_se", "POWER_FACTOR"]
+__all__ = [
+    "hanley_mcneil_se",
+    "se_from_ci",
+    "mover_difference",
+    "resolution",
+    "Equivalence",
+    "tost",
+    "contrast_word",
+    "method_se",
+    "POWER_FACTOR",
+]
 
 #: z_{0.975} + z_{0.80}: a difference of POWER_FACTOR * SE is detected with 80 % power at two-sided 5 %.
 POWER_FACTOR = float(stats.norm.ppf(0.975) + stats.norm.ppf(0.80))
@@ -104,7 +114,7 @@ def method_se(seed_values) -> tuple[float, float, int]:
 class Equivalence:
     """Result of :func:`tost`: ``d`` with its ``level`` CI against the margin ``delta``."""
 
-    verdict: str      # "reproduced" | "not reproduced" | "inconclusive"
+    verdict: str  # "reproduced" | "not reproduced" | "inconclusive"
     d: float
     low: float
     high: float

@@ -9,6 +9,7 @@ Net benefit of treating patients whose predicted risk is ``>= t``:
 frame and tidies its output); ``tests/test_stats_decision.py`` checks the
 values against the formula by hand.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,7 +35,10 @@ def net_benefit(y, p, threshold: float) -> float:
     return float(tp / n - fp / n * threshold / (1 - threshold))
 
 
-def decision_curve(y, probs: dict, thresholds=np.arange(0.01, 0.99, 0.01)) -> pd.DataFrame:
+DEFAULT_THRESHOLDS = tuple(np.arange(0.01, 0.99, 0.01))
+
+
+def decision_curve(y, probs: dict, thresholds=DEFAULT_THRESHOLDS) -> pd.DataFrame:
     """Net benefit of each model in ``probs`` (name -> predicted probabilities) plus treat-all / treat-none.
 
     Returns a tidy DataFrame with columns ``model, threshold, net_benefit,
@@ -60,8 +64,17 @@ def decision_curve(y, probs: dict, thresholds=np.arange(0.01, 0.99, 0.01)) -> pd
     df = dcurves.dca(data=pd.DataFrame(data), outcome=_OUTCOME, modelnames=names, thresholds=thresholds)
     df = df.copy()
     df["model"] = df["model"].replace({"all": TREAT_ALL, "none": TREAT_NONE})
-    cols = ["model", "threshold", "net_benefit", "tp_rate", "fp_rate", "test_pos_rate",
-            "net_intervention_avoided", "n", "prevalence"]
+    cols = [
+        "model",
+        "threshold",
+        "net_benefit",
+        "tp_rate",
+        "fp_rate",
+        "test_pos_rate",
+        "net_intervention_avoided",
+        "n",
+        "prevalence",
+    ]
     order = {m: i for i, m in enumerate(names + [TREAT_ALL, TREAT_NONE])}
     df = df[cols].sort_values(["model", "threshold"], key=lambda s: s.map(order) if s.name == "model" else s)
     return df.reset_index(drop=True)

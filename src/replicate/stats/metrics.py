@@ -21,10 +21,10 @@ F1     2TP / (2TP + FP + FN)   CI: delta method on the multinomial
 
 A metric whose denominator is 0 is ``(nan, nan, nan)``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from typing import NamedTuple
 
 import numpy as np
@@ -99,7 +99,9 @@ def _f1(c: ConfusionCounts, level: float) -> tuple[float, float, float]:
     return (float(f1), float(max(f1 - h, 0.0)), float(min(f1 + h, 1.0)))
 
 
-def confusion_metrics(y, y_pred, ci_method: str = "wilson", level: float = 0.95) -> dict[str, tuple[float, float, float]]:
+def confusion_metrics(
+    y, y_pred, ci_method: str = "wilson", level: float = 0.95
+) -> dict[str, tuple[float, float, float]]:
     """``{metric: (value, low, high)}`` for ACC, ER, SEN, SPE, PPV, NPV, BCA, F1 (see module docstring).
 
     ``ci_method`` is any method of :func:`replicate.stats.proportions.proportion_ci`.
@@ -165,8 +167,16 @@ def threshold_for_sensitivity(y, score, sensitivity: float) -> float:
     return float(thr[ok[0]])
 
 
-def performance(y, score, threshold: float = 0.5, *, level: float = 0.95, ci_method: str = "wilson",
-                auc_method: str = "delong", extra: Sequence[str] = ()) -> dict[str, tuple[float, float, float]]:
+def performance(
+    y,
+    score,
+    threshold: float = 0.5,
+    *,
+    level: float = 0.95,
+    ci_method: str = "wilson",
+    auc_method: str = "delong",
+    extra: Sequence[str] = (),
+) -> dict[str, tuple[float, float, float]]:
     """The one performance function of the chapters: AUC with its CI (DeLong by default) and the confusion
     metrics (:func:`confusion_metrics`, ``ci_method`` intervals) of ``score >= threshold``.
 
@@ -207,7 +217,8 @@ def performance(y, score, threshold: float = 0.5, *, level: float = 0.95, ci_met
     return out
 
 
-def classification_report(y, score, threshold: float, *, level: float = 0.95, ci_method: str = "wilson",
-                          auc_method: str = "delong") -> dict[str, tuple[float, float, float]]:
+def classification_report(
+    y, score, threshold: float, *, level: float = 0.95, ci_method: str = "wilson", auc_method: str = "delong"
+) -> dict[str, tuple[float, float, float]]:
     """:func:`performance` without extras (kept for existing callers)."""
     return performance(y, score, threshold, level=level, ci_method=ci_method, auc_method=auc_method)

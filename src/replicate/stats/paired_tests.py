@@ -10,6 +10,7 @@ and the test uses the discordant cells ``b`` (A right, B wrong) and ``c``
 ``b + c < 25`` and the chi-square statistic with continuity correction
 otherwise (the usual rule; statsmodels ``mcnemar`` docs).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -22,10 +23,10 @@ __all__ = ["McNemarResult", "mcnemar"]
 
 
 class McNemarResult(NamedTuple):
-    statistic: float   # chi-square (asymptotic) or min(b, c) (exact), as statsmodels reports it
+    statistic: float  # chi-square (asymptotic) or min(b, c) (exact), as statsmodels reports it
     p_value: float
-    b: int             # A correct, B wrong
-    c: int             # A wrong, B correct
+    b: int  # A correct, B wrong
+    c: int  # A wrong, B correct
     exact: bool
     table: np.ndarray
 

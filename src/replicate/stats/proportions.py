@@ -23,6 +23,7 @@ All intervals are truncated to [0, 1] (as statsmodels does for wald,
 wilson and agresti-coull; the others never leave it). ``n = 0`` gives
 ``(nan, nan)``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,12 +36,20 @@ __all__ = ["proportion_ci", "proportion_ci_table", "PROPORTION_METHODS"]
 PROPORTION_METHODS = ("wald", "wilson", "wilson-cc", "clopper-pearson", "agresti-coull")
 
 _ALIASES = {
-    "normal": "wald", "wald": "wald",
-    "wilson": "wilson", "score": "wilson",
-    "wilson-cc": "wilson-cc", "wilson_cc": "wilson-cc", "wilsoncc": "wilson-cc", "newcombe": "wilson-cc",
-    "clopper-pearson": "clopper-pearson", "clopper_pearson": "clopper-pearson", "exact": "clopper-pearson",
+    "normal": "wald",
+    "wald": "wald",
+    "wilson": "wilson",
+    "score": "wilson",
+    "wilson-cc": "wilson-cc",
+    "wilson_cc": "wilson-cc",
+    "wilsoncc": "wilson-cc",
+    "newcombe": "wilson-cc",
+    "clopper-pearson": "clopper-pearson",
+    "clopper_pearson": "clopper-pearson",
+    "exact": "clopper-pearson",
     "beta": "clopper-pearson",
-    "agresti-coull": "agresti-coull", "agresti_coull": "agresti-coull",
+    "agresti-coull": "agresti-coull",
+    "agresti_coull": "agresti-coull",
 }
 
 

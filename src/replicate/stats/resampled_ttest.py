@@ -17,6 +17,7 @@ can exceed 1. By default (``clip=False``) the raw bound is returned so the
 caller can report it honestly (e.g. "0.92 [0.85, 1.02]" or "clipped to
 1.00"); ``clip=True`` truncates to [0, 1].
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -50,8 +51,9 @@ def corrected_se(values, n_train, n_test) -> float:
     return float(np.sqrt((1.0 / v.size + _ratio(n_train, n_test)) * np.var(v, ddof=1)))
 
 
-def corrected_resampled_ttest_ci(values, n_train, n_test, level: float = 0.95,
-                                 clip: bool = False) -> tuple[float, float, float]:
+def corrected_resampled_ttest_ci(
+    values, n_train, n_test, level: float = 0.95, clip: bool = False
+) -> tuple[float, float, float]:
     """``(mean, low, high)``: corrected resampled t-test CI of the mean over J splits.
 
     ``n_train`` / ``n_test`` are the training / test set sizes of one split
@@ -70,15 +72,16 @@ def corrected_resampled_ttest_ci(values, n_train, n_test, level: float = 0.95,
 
 
 class ResampledTTestResult(NamedTuple):
-    mean: float       # mean of values_a - values_b (or of values_a)
-    se: float         # corrected standard error
-    t: float          # (mean - mu) / se
-    df: int           # J - 1
+    mean: float  # mean of values_a - values_b (or of values_a)
+    se: float  # corrected standard error
+    t: float  # (mean - mu) / se
+    df: int  # J - 1
     p_value: float
 
 
-def corrected_resampled_ttest(values_a, values_b=None, *, n_train, n_test, mu: float = 0.0,
-                              alternative: str = "two-sided") -> ResampledTTestResult:
+def corrected_resampled_ttest(
+    values_a, values_b=None, *, n_train, n_test, mu: float = 0.0, alternative: str = "two-sided"
+) -> ResampledTTestResult:
     """Corrected resampled t-test of ``mean(values_a - values_b) == mu`` (or ``mean(values_a) == mu``).
 
     Pass two models' per-split values (same splits, same order) to compare

@@ -7,6 +7,7 @@ the opposite (higher = longer survival), so :func:`c_index` passes
 ``-score``. A C-index below 0.5 therefore means the score is inversely
 related to risk.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,8 +41,9 @@ def c_index(time, score, event) -> float:
     return float(concordance_index(t, -s, e))
 
 
-def c_index_ci(time, score, event, n_boot: int = 1000, seed: int | None = 0,
-               level: float = 0.95) -> tuple[float, float, float]:
+def c_index_ci(
+    time, score, event, n_boot: int = 1000, seed: int | None = 0, level: float = 0.95
+) -> tuple[float, float, float]:
     """``(low, c, high)``: C-index with a percentile bootstrap CI (patients resampled with replacement)."""
     from lifelines.utils import concordance_index
 

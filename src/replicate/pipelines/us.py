@@ -61,7 +61,7 @@ def load_cohort(data: str, counts, *, seed: int, n_patients=None, effect_size: f
         return load("busbra"), "malignant"
     from ..data.synthetic import make_cohort
 
-    n_twin = n_patients if n_patients is not None else counts.get("synthetic_n_patients")
+    n_twin = n_patients if n_patients is not None else counts["synthetic_n_patients"]
     cohort = make_cohort("us", seed=seed, effect_size=effect_size, n_patients=n_twin)
     return cohort, cohort.label
 

@@ -1,0 +1,1 @@
+"""Paper pipelines: one module per chapter, the step functions its notebook calls."""

@@ -52,7 +52,11 @@ def profile_count(value, counts: dict, key: str, default_key: str | None = None,
         return int(value)
     if key in counts:
         return int(counts[key])
-    return int(counts[default_key] if default_key is not None else default)
+    if default_key is not None:
+        return int(counts[default_key])
+    if default is None:
+        raise KeyError(f"the profile has no count {key!r} and no parameter overrides it")
+    return int(default)
 
 
 class AltRun:

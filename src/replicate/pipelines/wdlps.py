@@ -472,7 +472,7 @@ class WdlpsRun:
         )
         self.models[name] = {"X": X, "make": est, "meta": meta, "pert_hash": ds.frame_hash(pert)}
 
-    def build_models(self) -> list[str]:
+    def build_models(self) -> None:
         """The handcrafted and deep models of the protocol (paper: 2 + 5 per CNN + earlier ResNet50 layers)."""
         sets, fs, paper = self.design["modality_sets"], self.fs, self.protocol == "paper"
         self.icc_min_rows = max(3, min(5, self.n_reseg // 2))  # fewest re-segmented rows an ICC is computed from
@@ -489,7 +489,6 @@ class WdlpsRun:
             meta = {"features": f"ResNet50 {tag} ({layer})", "set": "Multimodality"}
             self._add_model(f"ResNet50-Multimodality [{tag}]", tables, sets["Multimodality"], meta)
         print(f"{len(self.models)} imaging models:", ", ".join(self.models))
-        return list(self.models)
 
     def evaluate_models(self) -> None:
         """Paper protocol: every imaging model by repeated CV on the training centre + the external centre."""

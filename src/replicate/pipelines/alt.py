@@ -369,29 +369,21 @@ class AltRun:
             if name == "Imaging model":
                 continue
             c = automl.compare_split_evaluations(self.cv[name], self.cv["Imaging model"])
-            self.results.add_comparison(
-                name,
-                "Imaging model",
-                "cv",
-                test="DeLong (per-patient mean score)",
-                diff=c["delong_diff"],
-                se=c["delong_se"],
-                z=c["delong_z"],
-                p_value=c["delong_p"],
-                ci=c["delong_ci"],
-                n=c["n_patients"],
-            )
-            self.results.add_comparison(
-                name,
-                "Imaging model",
-                "cv",
-                test="corrected resampled t-test (per-split AUC)",
-                diff=c["diff"],
-                se=c["ttest_se"],
-                t=c["ttest_t"],
-                p_value=c["ttest_p"],
-                n_splits=c["n_splits"],
-            )
+            tests = {
+                "DeLong (per-patient mean score)": dict(
+                    diff=c["delong_diff"],
+                    se=c["delong_se"],
+                    z=c["delong_z"],
+                    p_value=c["delong_p"],
+                    ci=c["delong_ci"],
+                    n=c["n_patients"],
+                ),
+                "corrected resampled t-test (per-split AUC)": dict(
+                    diff=c["diff"], se=c["ttest_se"], t=c["ttest_t"], p_value=c["ttest_p"], n_splits=c["n_splits"]
+                ),
+            }
+            for test, values in tests.items():
+                self.results.add_comparison(name, "Imaging model", "cv", test=test, **values)
             reported_p = next(
                 (p.get("p_value") for p in self.spec.comparisons if p["model_a"] == name and p["cohort"] == "cv"), None
             )

@@ -211,17 +211,6 @@ def test_chapter_pipeline_on_a_tiny_twin(tiny_twin, tmp_path, monkeypatch):
             assert 0 <= m["value"] <= 1
 
 
-def _notebook_constant(name: str) -> str:
-    """The string a top-level ``NAME = "..."`` line of the chapter notebook assigns."""
-    import re
-
-    from replicate.runner import notebook_path
-
-    m = re.search(rf'^{name} = "([^"]+)"$', notebook_path("wdlps").read_text(), flags=re.M)
-    assert m, f"notebooks/wdlps.md assigns no {name}"
-    return m.group(1)
-
-
 def test_real_patient_arm_is_shown_but_not_judged_against_the_paper():
     """The WORC Lipo T1 arm has its own model name: nothing pairs it with the paper's CT + T1WI + T2FS model."""
     try:
@@ -234,7 +223,8 @@ def test_real_patient_arm_is_shown_but_not_judged_against_the_paper():
         pytest.skip(f"worc_lipo not available: {e}")
     from sklearn.model_selection import train_test_split
 
-    name = _notebook_constant("REAL_MODEL")
+    from replicate.pipelines.wdlps import REAL_MODEL as name
+
     assert name not in {r["model"] for r in SPEC.reported}, (
         "the real-patient arm must not borrow a model name of the paper"
     )

@@ -33,6 +33,7 @@ def small():
     return summarise(calibrate(10, seed=5, n_planted=10, kinds=kinds))
 
 
+@pytest.mark.slow
 def test_consistent_papers_raise_no_error(small):
     fp = small["false_positives"]
     assert fp.attrs["papers"] == 10

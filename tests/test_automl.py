@@ -143,6 +143,7 @@ def test_legacy_qda_handles_more_features_than_patients():
 # ------------------------------------------------------------------------------------------- the estimator
 
 
+@pytest.mark.slow
 def test_prefix_cache_equals_full_pipelines():
     """The fast path (imputation + scaling + variance computed once per inner split) scores every
     workflow exactly as its full Pipeline does."""
@@ -155,6 +156,7 @@ def test_prefix_cache_equals_full_pipelines():
     np.testing.assert_allclose(fast.predict_proba(X), slow.predict_proba(X))
 
 
+@pytest.mark.slow
 def test_fit_predict_learns_and_is_deterministic_and_parallel_safe():
     X, y = _data(n=120, p=30, seed=2)
     tr, te = X.index[:90], X.index[90:]
@@ -186,6 +188,7 @@ def test_single_feature_model_runs():
 # ------------------------------------------------------------------------------------------- evaluation
 
 
+@pytest.mark.slow
 def test_random_splits_null_labels_give_chance_auc(tmp_path):
     """Leak-free: with permuted labels the mean AUC over random splits is ~0.5."""
     from replicate.validation import permute_labels, random_splits
@@ -533,6 +536,7 @@ def test_lr_solver_is_declared_against_worcs():
         assert make_classifier(clf).solver == ours
 
 
+@pytest.mark.slow
 def test_fallbacks_are_counted_and_travel_with_cached_predictions(tmp_path):
     X, y = _data(n=70, p=20, seed=4)
     m = WORCAutoML(n_workflows=40, n_top=6, inner_cv=2, seed=3).fit(X, y)
@@ -576,6 +580,7 @@ def test_a_member_that_fails_to_predict_is_left_out_and_counted():
         m.predict_proba(X)
 
 
+@pytest.mark.slow
 def test_seed_reruns_on_the_same_splits_pool_to_their_mean():
     X, y = _data(n=80, p=16, seed=12)
     from replicate.results import ChapterResults

@@ -215,6 +215,7 @@ def _make(tiny, heads="all", batch=None):
     )
 
 
+@pytest.mark.slow
 def test_image_features_of_the_twin(tiny):
     imf = tiny["imf"]
     assert len(imf.features) == 56 and imf.failures.empty
@@ -227,6 +228,7 @@ def test_image_features_of_the_twin(tiny):
     assert set(imf.perturbed[0].columns) == set(imf.sources["hcr"])
 
 
+@pytest.mark.slow
 def test_external_split_fits_every_model(tiny):
     t = tiny["t"]
     tr = list(t.index[t["split"] == "training"])
@@ -248,6 +250,7 @@ def test_external_split_fits_every_model(tiny):
     assert len(model.rad_score(tiny["X"].loc[te])) == len(te)
 
 
+@pytest.mark.slow
 def test_repeated_cv_gives_out_of_fold_scores(tiny):
     cv = dlrn.repeated_cv(_make(tiny, heads="chosen"), tiny["X"], tiny["y"], n_splits=3, n_repeats=2, seed=1)
     oof = cv.oof_frame()
@@ -257,6 +260,7 @@ def test_repeated_cv_gives_out_of_fold_scores(tiny):
     assert len(cv.fold_info) == 6
 
 
+@pytest.mark.slow
 def test_random_splits_with_in_fold_combat(tiny):
     df = dlrn.random_split_aucs(
         _make(tiny, heads="chosen", batch=tiny["t"]["centre"]), tiny["X"], tiny["y"], n_splits=3, test_size=0.25, seed=0
@@ -266,6 +270,7 @@ def test_random_splits_with_in_fold_combat(tiny):
     assert s["mean_AUC"].between(0, 1).all()
 
 
+@pytest.mark.slow
 def test_results_json_follows_the_contract(spec, tiny, tmp_path):
     t = tiny["t"]
     tr = list(t.index[t["split"] == "training"])

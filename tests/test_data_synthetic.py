@@ -425,6 +425,7 @@ def test_effect_zero_draws_do_not_depend_on_the_label(style):
         assert S.draw_survival(d, y, z, 7, e).equals(S.draw_survival(d, y2, z, 7, e)) is same
 
 
+@pytest.mark.slow
 def test_effect_zero_images_and_covariates_are_uninformative(tmp_path):
     c = S.make_cohort(us_design(n=240, n_pos=120), seed=11, effect_size=0.0, cache_dir=tmp_path)
     st = tumour_stats(c, "US")
@@ -451,6 +452,7 @@ def test_effect_zero_images_and_covariates_are_uninformative(tmp_path):
         assert abs(auc(v.y, v.table[name]) - 0.5) < 0.15, name
 
 
+@pytest.mark.slow
 def test_strong_effect_is_clearly_separable(tmp_path):
     v = S.make_cohort(
         volume_design(modalities=["T1"], cohorts=[{"split": "training", "centre": "A", "n": 60, "n_positive": 30}]),

@@ -183,6 +183,7 @@ def test_smote_resamples_training_rows_only(monkeypatch):
 # ----------------------------------------------------------------------------- determinism
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers():
     X, y, sig, pert = toy(n=60, effect=1.0, seed=4)
     a = dlrn.repeated_cv(maker(sig, pert, heads="chosen"), X, y, n_splits=3, n_repeats=1, seed=5)
@@ -199,6 +200,7 @@ def test_same_seed_same_numbers():
     pd.testing.assert_frame_equal(r1, r2)
 
 
+@pytest.mark.slow
 def test_parallel_cv_equals_serial_cv():
     X, y, sig, pert = toy(n=45, effect=1.0, seed=5)
     a = dlrn.repeated_cv(maker(sig, pert, heads="chosen"), X, y, n_splits=3, n_repeats=1, seed=0, n_jobs=1)
@@ -219,6 +221,7 @@ def _leaky_cv_auc(X, y, sig, pert, seed=0) -> float:
     return roc_auc_score(y, oof)
 
 
+@pytest.mark.slow
 def test_null_effect_gives_chance_auc_out_of_fold():
     """No signal anywhere: every leak-free model scores AUC ~ 0.5 out of fold (mean over 3 data sets x 2
     repeats), while selecting features on all rows first (a leak) is clearly optimistic on the same data."""
@@ -237,6 +240,7 @@ def test_null_effect_gives_chance_auc_out_of_fold():
     assert np.mean(leaky) - means["Radiomics"] > 0.15
 
 
+@pytest.mark.slow
 def test_strong_effect_gives_high_auc():
     X, y, sig, pert = toy(n=90, effect=2.0, seed=8)
     cv = dlrn.repeated_cv(maker(sig, pert, heads="chosen"), X, y, n_splits=5, n_repeats=2, seed=0)
@@ -432,6 +436,7 @@ def test_learned_cutoff_comes_from_inner_out_of_fold_training_scores(monkeypatch
     assert m2.cutoffs_ == pytest.approx(m.cutoffs_, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_cv_cutoffs_are_learned_in_each_training_fold(monkeypatch):
     calls = _spy_youden(monkeypatch)
     X, y, sig, pert = toy(n=60, effect=1.5, seed=22)

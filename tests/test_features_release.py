@@ -61,6 +61,7 @@ def run(tmp_path, monkeypatch):
     }
 
 
+@pytest.mark.slow
 def test_build_unpack_and_use(run, tmp_path):
     manifest = release.build_release([run["log"]], run["archive"])
     assert manifest["format"] == release.FORMAT

@@ -195,6 +195,7 @@ def test_post_fusion_errors():
         PostFusionClassifier([("a", LogisticRegression()), ("a", LogisticRegression())]).fit(X, y)
 
 
+@pytest.mark.slow
 def test_null_labels_give_chance_auc_for_pre_and_post_fusion():
     """Leakage probe: on pure noise with permuted labels, held-out AUC averages ~0.5 for both fusion kinds."""
     aucs = {"pre": [], "post": []}

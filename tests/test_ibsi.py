@@ -253,6 +253,7 @@ def test_digital_phantom_end_to_end(phantoms):
     pd.testing.assert_frame_equal(again.rows, rows)
 
 
+@pytest.mark.slow
 @pytest.mark.mirror
 @pytest.mark.xdist_group("ibsi_phantoms")
 @pytest.mark.skipif(not MIRROR, reason="needs REPLICATE_DATA_MIRROR")

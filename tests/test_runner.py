@@ -115,6 +115,7 @@ Some text between the cells.
 """
 
 
+@pytest.mark.slow
 def test_text_notebook_is_converted_and_executed(nbdir, tmp_path):
     """Chapters are MyST Markdown text notebooks: the runner converts them (nothing written beside them)."""
     (nbdir / "toy.md").write_text(TEXT_NOTEBOOK)
@@ -149,6 +150,7 @@ def test_shipped_chapters_are_text_notebooks():
     assert not (notebooks_dir() / "build").exists()
 
 
+@pytest.mark.slow
 def test_a_chapter_depends_only_on_the_modules_it_imports():
     from replicate.config import PACKAGE_DIR
     from replicate.runner import chapter_dependencies
@@ -168,6 +170,7 @@ def test_a_chapter_depends_only_on_the_modules_it_imports():
         assert not ({"specs/schema/sts.yaml", "specs/schema/alt.yaml"} - {f"specs/schema/{cid}.yaml"}) & files
 
 
+@pytest.mark.slow
 def test_editing_one_pipeline_module_reruns_only_its_chapters(monkeypatch):
     real = runner._file_digest
     before = {cid: runner.input_hash(cid, {}) for cid in ("sts", "rls", "alt", "us")}

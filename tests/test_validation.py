@@ -52,6 +52,7 @@ def _radiomics_pipeline():
 # ------------------------------------------------------------------------ the acceptance test
 
 
+@pytest.mark.slow
 def test_leak_free_pipeline_on_noise_is_at_chance_and_leaky_selection_is_not():
     X, y = _cohort(signal=0.0, seed=0)
     with warnings.catch_warnings():
@@ -74,6 +75,7 @@ def test_leak_free_pipeline_on_noise_is_at_chance_and_leaky_selection_is_not():
     assert leaky.auc_mean - cv.auc_mean > 0.2
 
 
+@pytest.mark.slow
 def test_leak_free_pipeline_finds_a_planted_signal():
     X, y = _cohort(signal=1.2, n_informative=10, seed=1)
     with warnings.catch_warnings():

@@ -1,0 +1,1 @@
+"""Paper pipelines: the step functions each chapter notebook calls (issue 14)."""

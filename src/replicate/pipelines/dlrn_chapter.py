@@ -533,6 +533,19 @@ class DLRNChapter:
         folds = [f["info"] for f in self.cv.fold_info] if self.cv is not None else []
         return folds + ([self.fitted.info_] if self.fitted is not None else [])
 
+    def cohort_deviations(self, public: list[str], twin: list[str], centres: str, external: str) -> None:
+        """The cohort's deviations (public proxy or twin; ``{repeats}``/``{folds}`` filled in) and, for the twin's
+        external protocol, ComBat on all patients across the paper's ``centres``."""
+        dev, counts = self.results.add_deviation, self.counts
+        for d in public if self.data == "public" else twin:
+            dev(d.format(folds=counts["cv_folds"], repeats=counts["cv_repeats"]))
+        if self.data == "synthetic" and self.protocol == "paper":
+            dev(
+                "ComBat (neuroCombat, no covariates) fitted on all patients' image features without labels, as the "
+                f"paper applied it across its {centres}; the training set is a single centre, so an in-fold ComBat "
+                f"could not harmonise the {external}."
+            )
+
     def finish_deviations(self) -> list[str]:
         """Add the model's method declarations and every fallback the fits actually took (none listed = none
         taken) to the deviations; returns them all, numbered on the page."""

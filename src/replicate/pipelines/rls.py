@@ -376,14 +376,7 @@ class RLSChapter(DLRNChapter):
     def deviations(self) -> list[str]:
         """Every departure from the paper this run made, numbered (see :meth:`finish_deviations` for the rest)."""
         dev, counts = self.results.add_deviation, self.counts
-        for d in PUBLIC_DEVIATIONS if self.data == "public" else TWIN_DEVIATIONS:
-            dev(d.format(folds=counts["cv_folds"], repeats=counts["cv_repeats"]))
-        if self.data == "synthetic" and self.protocol == "paper":
-            dev(
-                "ComBat (neuroCombat, no covariates) fitted on all patients' image features without labels, as the "
-                "paper applied it across its two centres; the training set is a single centre, so an in-fold ComBat "
-                "could not harmonise the external centre."
-            )
+        self.cohort_deviations(PUBLIC_DEVIATIONS, TWIN_DEVIATIONS, "two centres", "external centre")
         quick = counts["radiomics_image_types"] != "all"
         dev(
             "Hand-crafted features: 1,834 per phase as in the paper, but PyRadiomics' LBP-3D filter (which the paper "

@@ -142,31 +142,15 @@ class STSChapter(DLRNChapter):
         add = self.results.add_metric
         icc_col = [c for c in fc.columns if c.startswith("ICC")]
         for m in self.modalities:
-            name = MOD_NAMES[m]
-            if icc_col and ("HCR", m, "HCR") in fc.index:
-                add(
-                    "HCR features",
-                    "training",
-                    "n_features",
-                    fc.loc[("HCR", m, "HCR"), icc_col[0]],
-                    variable=f"{name} ICC > 0.75",
-                )
-            if ("DL", m, "DL") in fc.index:
-                add(
-                    "DL features",
-                    "training",
-                    "n_features",
-                    fc.loc[("DL", m, "DL"), "non-null"],
-                    variable=f"{name} after null elimination",
-                )
-            if ("HCR", m, "HCR") in fc.index:
-                add(
-                    "HCR features",
-                    "training",
-                    "n_features",
-                    fc.loc[("HCR", m, "HCR"), "extracted"],
-                    variable="extracted per ROI",
-                )
+            name, hcr = MOD_NAMES[m], ("HCR", m, "HCR")
+            rows = [(hcr, icc_col[0], "HCR features", f"{name} ICC > 0.75")] if icc_col else []
+            rows += [
+                (("DL", m, "DL"), "non-null", "DL features", f"{name} after null elimination"),
+                (hcr, "extracted", "HCR features", "extracted per ROI"),
+            ]
+            for key, column, model, variable in rows:
+                if key in fc.index:
+                    add(model, "training", "n_features", fc.loc[key, column], variable=variable)
         add(hd, "training", "n_features", sum(1 for c in lasso if "_hcr_" in c), variable="LASSO non-zero HCR")
         add(hd, "training", "n_features", sum(1 for c in lasso if "_dl_" in c), variable="LASSO non-zero DL")
         lam = self.fitted.selectors_[hd].named_steps["lasso"].alpha_
@@ -237,7 +221,9 @@ class STSChapter(DLRNChapter):
     def youden_table(self) -> pd.DataFrame:
         """The main models' metrics at a Youden cut-off learned inside each fit from its own training rows (never
         from the patients it is applied to); kept in ``results.extra``."""
-        print("At a Youden cut-off learned from each fit's own training rows (never from the patients it is applied to):")
+        print(
+            "At a Youden cut-off learned from each fit's own training rows (never from the patients it is applied to):"
+        )
         rows, other = [], dlrn.TABLE_METRICS[1:]
         for m in self.models:
             thr = self.fitted.cutoffs_[m]
@@ -348,14 +334,7 @@ class STSChapter(DLRNChapter):
     def deviations(self) -> list[str]:
         """Every departure from the paper this run made, numbered (see :meth:`finish_deviations` for the rest)."""
         dev, counts = self.results.add_deviation, self.counts
-        for d in PUBLIC_DEVIATIONS if self.data == "public" else TWIN_DEVIATIONS:
-            dev(d.format(folds=counts["cv_folds"], repeats=counts["cv_repeats"]))
-        if self.data == "synthetic" and self.protocol == "paper":
-            dev(
-                "ComBat (neuroCombat, no covariates) fitted on all patients' image features without labels, as the "
-                "paper applied it across its three centres; the training set is a single centre, so an in-fold "
-                "ComBat could not harmonise the external centres."
-            )
+        self.cohort_deviations(PUBLIC_DEVIATIONS, TWIN_DEVIATIONS, "three centres", "external centres")
         icc = counts.get("icc_subset")
         subset = f" that belong to a label-free reproducibility subset of {icc} patients" if icc else ""
         dev(

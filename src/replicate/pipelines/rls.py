@@ -162,8 +162,8 @@ class RLSChapter(DLRNChapter):
 
     # -- what the fit selected
     @paper_protocol
-    def score_formulas(self) -> pd.DataFrame:
-        """Print the fitted DLR-score and RS-score the way the paper prints its own; returns the feature counts."""
+    def score_formulas(self) -> None:
+        """Print the fitted DLR-score and RS-score the way the paper prints its own."""
         from ..learn import format_score_formula
 
         deep_cols = [c for c in self.sig_cols["DLRS"] if "_dl_" in c]
@@ -173,12 +173,11 @@ class RLSChapter(DLRNChapter):
             coef = las.coef_[las.support_].rename(lambda c: paper_name(c, deep_cols, prefix))
             print(format_score_formula(las.intercept_, coef, name=name, decimals=6))
             print(f"   ({len(coef)} features; lambda (glmnet scale) = {las.alpha_:.4f}, {las.n_splits_}-fold CV)\n")
-        return self.fitted.feature_counts(self.modalities)
 
     @paper_protocol
-    def selection(self) -> None:
+    def selection(self) -> pd.DataFrame:
         """Record the feature counts the paper states, draw the DLRS's LASSO coefficients, print the clinical
-        model and the DLRN."""
+        model and the DLRN; returns the feature counts after each step."""
         fc, info = self.fitted.feature_counts(self.modalities), self.fitted.info_
         self._record_counts(fc, info)
         deep_cols = [c for c in self.sig_cols["DLRS"] if "_dl_" in c]
@@ -195,6 +194,7 @@ class RLSChapter(DLRNChapter):
             " intercept",
             round(float(self.fitted.dlrn_.intercept_[0]), 3),
         )
+        return fc
 
     def _record_counts(self, fc: pd.DataFrame, info: dict) -> None:
         icc_col = next(c for c in fc.columns if c.startswith("ICC"))

@@ -83,7 +83,7 @@ class STSChapter(DLRNChapter):
     def features(self) -> pd.DataFrame:
         """Extract the features; the ICC's re-segmented patients are the spec's label-free subset (all when unset)."""
         by = "centre" if "centre" in self.table else None
-        ids = dlrn.reproducibility_subset(self.table, self.counts.get("icc_subset"), seed=self.seed, by=by)
+        ids = dlrn.reproducibility_subset(self.table, self.counts["icc_subset"], seed=self.seed, by=by)
         return self.extract_features(ids)
 
     def inputs(self) -> pd.DataFrame:
@@ -335,7 +335,7 @@ class STSChapter(DLRNChapter):
         """Every departure from the paper this run made, numbered (see :meth:`finish_deviations` for the rest)."""
         dev, counts = self.results.add_deviation, self.counts
         self.cohort_deviations(PUBLIC_DEVIATIONS, TWIN_DEVIATIONS, "three centres", "external centres")
-        icc = counts.get("icc_subset")
+        icc = counts["icc_subset"]
         subset = f" that belong to a label-free reproducibility subset of {icc} patients" if icc else ""
         dev(
             "Second segmentation: a perturbed mask (smooth random contour jitter of about one voxel, "

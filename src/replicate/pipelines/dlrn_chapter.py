@@ -133,6 +133,7 @@ class DLRNChapter:
     # -- data and features
     @property
     def table(self) -> pd.DataFrame:
+        """The cohort's patient table (clinical columns, outcome, split, centre, survival)."""
         return self.cohort.table
 
     def synthetic_cohort(self):

@@ -46,7 +46,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -55,9 +55,10 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, StratifiedShuffleSplit
+from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from sklearn.pipeline import Pipeline
 
+from . import validation
 from .learn import ComBat, DropConstant, Impute, LassoSelector, MRMRSelector, ZScore
 from .learn._base import FrameSelector, as_series
 from .models import display_name, make_classifier
@@ -821,87 +822,13 @@ def fit_external(make_model: Callable[[], DLRNModel], X: pd.DataFrame, y: pd.Ser
 
 
 @dataclass
-class CVResult:
-    """Out-of-fold scores of a repeated stratified K-fold CV, every model at once.
-
-    ``per_repeat[model]``: patients x repeats; ``oof(model)``: the mean over repeats (the
-    repeat-averaged out-of-fold prediction); ``fold_of``: patients x repeats, the test fold of each
-    patient in each repeat; ``fold_aucs``: one row per fold and model (``repeat``, ``fold``, ``model``,
-    ``AUC``, ``n_train``, ``n_test``); ``fold_cutoffs``: each fold model's learned cut-offs (empty
-    dicts without ``cutoff_folds``); ``fold_info``: each fold model's ``info_``.
+class CVResult(validation.CVResult):
+    """:class:`replicate.validation.CVResult` of a DLRN model (every head at once), plus the cut-offs each
+    fold model learned on its own training rows: ``fold_cutoffs`` (empty dicts without ``cutoff_folds``);
+    ``fold_info``: each fold model's ``info_`` (``{"repeat", "fold", "info"}``).
     """
 
-    y: pd.Series
-    per_repeat: dict
-    n_splits: int
-    n_repeats: int
-    seed: int
-    fold_info: list
-    seconds: float
-    fold_of: pd.DataFrame | None = None
-    fold_aucs: pd.DataFrame | None = None
     fold_cutoffs: list = field(default_factory=list)
-
-    @property
-    def models(self) -> list[str]:
-        return list(self.per_repeat)
-
-    def oof(self, model: str) -> pd.Series:
-        return self.per_repeat[model].mean(axis=1).rename(model)
-
-    def oof_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({m: self.oof(m) for m in self.per_repeat})
-
-    @property
-    def auc_per_repeat(self) -> pd.DataFrame:
-        """AUC of each repeat's pooled out-of-fold predictions (repeats x models)."""
-        yv = self.y.to_numpy()
-        return pd.DataFrame(
-            {m: [roc_auc_score(yv, df[r].to_numpy()) for r in df.columns] for m, df in self.per_repeat.items()}
-        )
-
-    def auc_summary(self, level: float = 0.95) -> pd.DataFrame:
-        """Per model: the mean test-fold AUC with the corrected resampled t-test CI, and the secondary
-        AUC of the repeat-averaged out-of-fold prediction (DeLong CI).
-
-        ``mean``: the mean of the R x K test-fold AUCs (= the mean over repeats of each repeat's mean
-        fold AUC); ``se``, ``low``, ``high``: Nadeau & Bengio's corrected standard error and t interval
-        over those R x K values (J = R x K, n_test / n_train of the folds; Bouckaert & Frank's corrected
-        repeated k-fold test). Each fold AUC is a test-set estimate, so their spread carries the
-        patient-sampling error that the correction needs; the AUC of a repeat's pooled predictions does
-        not (every repeat scores the same patients). ``per_repeat``: each repeat's mean fold AUC.
-        ``pooled``, ``pooled_low``, ``pooled_high``, ``pooled_se``: AUC of :meth:`oof` with its DeLong CI.
-        """
-        from .stats.auc import auc_ci, delong_variance
-        from .stats.resampled_ttest import corrected_resampled_ttest_ci, corrected_se
-
-        if self.fold_aucs is None or self.fold_aucs.empty:
-            raise ValueError("auc_summary needs the per-fold AUCs of repeated_cv")
-        rows = []
-        yv = self.y.to_numpy()
-        for m, g in self.fold_aucs.groupby("model", sort=False):
-            v = g["AUC"].to_numpy(dtype=float)
-            n_tr, n_te = float(g["n_train"].mean()), float(g["n_test"].mean())
-            mean, lo, hi = corrected_resampled_ttest_ci(v, n_tr, n_te, level)
-            p = self.oof(m).to_numpy()
-            plo, pauc, phi = auc_ci(yv, p, level=level)
-            rows.append(
-                {
-                    "model": m,
-                    "mean": mean,
-                    "low": lo,
-                    "high": hi,
-                    "se": corrected_se(v, n_tr, n_te),
-                    "sd_folds": float(np.std(v, ddof=1)),
-                    "n_folds": int(v.size),
-                    "per_repeat": g.groupby("repeat")["AUC"].mean().round(4).tolist(),
-                    "pooled": pauc,
-                    "pooled_low": plo,
-                    "pooled_high": phi,
-                    "pooled_se": float(np.sqrt(delong_variance(yv, p)[1])),
-                }
-            )
-        return pd.DataFrame(rows).set_index("model")
 
     def predictions_at_cutoff(self, model: str) -> pd.DataFrame:
         """0/1 out-of-fold calls (patients x repeats): each patient's score against the cut-off its own
@@ -929,9 +856,9 @@ class CVResult:
         return {k: float(np.nanmean([p[k][0] for p in per])) for k in metrics}
 
 
-def _fold(make_model, X, y, tr, te):
-    m = make_model().fit(X.iloc[tr], y.iloc[tr])
-    return m.predict_scores(X.iloc[te]), m.info_, dict(getattr(m, "cutoffs_", {}) or {})
+def _fold_state(fitted) -> tuple[dict, dict]:
+    """What :func:`repeated_cv` keeps of each fold model: its ``info_`` and its learned cut-offs."""
+    return fitted.info_, dict(getattr(fitted, "cutoffs_", {}) or {})
 
 
 def _parallel(fn, tasks, n_jobs):
@@ -949,59 +876,14 @@ def repeated_cv(
     seed: int = 0,
     n_jobs: int | None = 1,
 ) -> CVResult:
-    """Repeated stratified K-fold (``RepeatedStratifiedKFold(random_state=seed)``, as
-    :func:`replicate.validation.repeated_cv_predict`); the whole DLRN model is refitted in every fold,
-    and every fold's test AUC is kept (:meth:`CVResult.auc_summary`)."""
-    t0 = time.perf_counter()
+    """Repeated stratified K-fold of a DLRN model: :func:`replicate.validation.repeated_cv` (the whole model
+    refitted in every fold, every fold's test AUC kept for :meth:`CVResult.auc_summary`), keeping each fold
+    model's ``info_`` and learned cut-offs."""
     y = as_series(y, X.index).astype(int)
-    splits = list(
-        RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed).split(
-            np.zeros(len(y)), y.to_numpy()
-        )
-    )
-    res = _parallel(_fold, [(make_model, X, y, tr, te) for tr, te in splits], n_jobs)
-    per: dict[str, np.ndarray] = {}
-    fold_of = np.full((len(y), n_repeats), -1, dtype=int)
-    infos, cutoffs, aucs = [], [], []
-    yv = y.to_numpy()
-    for k, ((tr, te), (scores, info, cut)) in enumerate(zip(splits, res)):
-        r, f = divmod(k, n_splits)
-        fold_of[te, r] = f
-        if len(np.unique(yv[te])) < 2:
-            raise ValueError(
-                f"repeated_cv: test fold {f} of repeat {r} holds one class only; "
-                "stratified folds need at least n_splits patients of each class"
-            )
-        for mname in scores.columns:
-            s = scores[mname].to_numpy()
-            per.setdefault(mname, np.full((len(y), n_repeats), np.nan))[te, r] = s
-            aucs.append(
-                {
-                    "repeat": r,
-                    "fold": f,
-                    "model": mname,
-                    "AUC": float(roc_auc_score(yv[te], s)),
-                    "n_train": len(tr),
-                    "n_test": len(te),
-                }
-            )
-        infos.append({"repeat": r, "fold": f, "info": info})
-        cutoffs.append(cut)
-    per_df = {
-        m: pd.DataFrame(a, index=X.index, columns=pd.RangeIndex(n_repeats, name="repeat")) for m, a in per.items()
-    }
-    return CVResult(
-        y,
-        per_df,
-        n_splits,
-        n_repeats,
-        seed,
-        infos,
-        round(time.perf_counter() - t0, 1),
-        fold_of=pd.DataFrame(fold_of, index=X.index, columns=pd.RangeIndex(n_repeats, name="repeat")),
-        fold_aucs=pd.DataFrame(aucs),
-        fold_cutoffs=cutoffs,
-    )
+    res = validation.repeated_cv(make_model, X, y, n_splits, n_repeats, seed, n_jobs=n_jobs, inspect=_fold_state)
+    base = {f.name: getattr(res, f.name) for f in fields(validation.CVResult)}
+    base["fold_info"] = [{**d, "info": d["info"][0]} for d in res.fold_info]
+    return CVResult(**base, fold_cutoffs=[d["info"][1] for d in res.fold_info])
 
 
 def _split_auc(make_model, X, y, tr, te, k):

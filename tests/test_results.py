@@ -296,3 +296,18 @@ def test_the_results_schema_takes_the_papers_cohort_names_only_for_rows_we_did_n
     bad["metrics"][-1]["value"] = None
     with pytest.raises(jsonschema.ValidationError):
         validate_results(bad)
+
+
+def test_add_delong_records_both_aucs_the_difference_and_its_interval():
+    from replicate.stats.auc import delong_test
+
+    res = ChapterResults(load_spec_file(FIX / "spec_toy.yaml"), data="public", parameters={"seed": 0})
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(30), np.ones(30)].astype(int)
+    a, b = y + rng.normal(0, 1, 60), y + rng.normal(0, 3, 60)
+    d = delong_test(y, a, b)
+    res.add_delong("A", "B", "validation", d, reported_p_value=0.04)
+    c = res.comparisons[-1]
+    assert (c["model_a"], c["model_b"], c["cohort"], c["test"]) == ("A", "B", "validation", "DeLong")
+    assert c["auc_a"] == d.auc_a > c["auc_b"] == d.auc_b and c["diff"] == pytest.approx(d.auc_a - d.auc_b)
+    assert c["ci"][0] < c["diff"] < c["ci"][1] and 0 <= c["p_value"] <= 1 and c["reported_p_value"] == 0.04

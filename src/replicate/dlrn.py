@@ -51,11 +51,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from . import validation
@@ -861,12 +859,6 @@ def _fold_state(fitted) -> tuple[dict, dict]:
     return fitted.info_, dict(getattr(fitted, "cutoffs_", {}) or {})
 
 
-def _parallel(fn, tasks, n_jobs):
-    if n_jobs in (None, 1) or len(tasks) <= 1:
-        return [fn(*t) for t in tasks]
-    return Parallel(n_jobs=n_jobs)(delayed(fn)(*t) for t in tasks)
-
-
 def repeated_cv(
     make_model,
     X: pd.DataFrame,
@@ -886,20 +878,8 @@ def repeated_cv(
     return CVResult(**base, fold_cutoffs=[d["info"][1] for d in res.fold_info])
 
 
-def _split_auc(make_model, X, y, tr, te, k):
-    m = make_model().fit(X.iloc[tr], y.iloc[tr])
-    s = m.predict_scores(X.iloc[te])
-    yt = y.iloc[te].to_numpy()
-    return [
-        {
-            "split": k,
-            "model": c,
-            "AUC": float(roc_auc_score(yt, s[c].to_numpy())),
-            "n_train": len(tr),
-            "n_test": len(te),
-        }
-        for c in s.columns
-    ], m.info_
+def _fit_info(fitted) -> dict:
+    return fitted.info_
 
 
 def random_split_aucs(
@@ -911,16 +891,12 @@ def random_split_aucs(
     seed: int = 0,
     n_jobs: int | None = 1,
 ) -> pd.DataFrame:
-    """WORC's evaluation: ``n_splits`` stratified random train/test splits (as
-    :func:`replicate.validation.random_splits`); one row per split and model with the test AUC. Each split
-    model's ``info_`` is in ``attrs["fit_info"]``."""
+    """WORC's evaluation: ``n_splits`` stratified random train/test splits
+    (:func:`replicate.validation.random_splits`) scored by :func:`replicate.validation.split_scores`; one row
+    per split and model with the test AUC. Each split model's ``info_`` is in ``attrs["fit_info"]``."""
     y = as_series(y, X.index).astype(int)
-    sss = StratifiedShuffleSplit(n_splits=n_splits, test_size=test_size, random_state=seed)
-    splits = [(np.sort(tr), np.sort(te)) for tr, te in sss.split(np.zeros(len(y)), y.to_numpy())]
-    res = _parallel(_split_auc, [(make_model, X, y, tr, te, k) for k, (tr, te) in enumerate(splits)], n_jobs)
-    out = pd.DataFrame([r for part, _ in res for r in part])
-    out.attrs["fit_info"] = [info for _, info in res]  # each split model's info_ (fallbacks taken, ...)
-    return out
+    splits = validation.random_splits(y, n_splits=n_splits, test_size=test_size, seed=seed)
+    return validation.split_scores(make_model, X, y, splits, ("AUC",), n_jobs=n_jobs, inspect=_fit_info)
 
 
 def summarise_split_aucs(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:

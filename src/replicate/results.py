@@ -306,6 +306,14 @@ class ChapterResults:
     def add_comparison(self, model_a: str, model_b: str, cohort: str, **values) -> None:
         self.comparisons.append({"model_a": model_a, "model_b": model_b, "cohort": cohort, **values})
 
+    def add_delong(self, model_a: str, model_b: str, cohort: str, d, *, test: str = "DeLong", **extra) -> None:
+        """Record a DeLong test :class:`replicate.stats.auc.DeLongResult` ``d`` of ``model_a`` against ``model_b``
+        (both AUCs, their difference with its SE, z, P and CI); ``extra``: e.g. the paper's P or SE beside ours."""
+        self.add_comparison(
+            model_a, model_b, cohort, test=test, auc_a=d.auc_a, auc_b=d.auc_b, diff=d.diff, se=d.se, z=d.z,
+            p_value=d.p_value, ci=list(d.ci), **extra,
+        )  # fmt: skip
+
     def add_deviation(self, text: str) -> None:
         if text not in self.deviations:
             self.deviations.append(text)

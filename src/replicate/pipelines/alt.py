@@ -462,18 +462,7 @@ class AltRun:
         for name in self.models:
             if name != "Imaging model":
                 d = delong_test(ye.to_numpy(), self.ext_scores[(cname, name)][1].to_numpy(), imaging)
-                self.results.add_comparison(
-                    name,
-                    "Imaging model",
-                    cname,
-                    test="DeLong (paired)",
-                    diff=d.diff,
-                    se=d.se,
-                    z=d.z,
-                    p_value=d.p_value,
-                    ci=list(d.ci),
-                    n=len(ye),
-                )
+                self.results.add_delong(name, "Imaging model", cname, d, test="DeLong (paired)", n=len(ye))
 
     def _segmentation_quality(self) -> None:
         """Cohorts 2-4 pooled: the imaging model's AUC for Excellent vs Sufficient segmentations."""

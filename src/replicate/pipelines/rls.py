@@ -285,18 +285,11 @@ class RLSChapter(DLRNChapter):
         )
         flags = audit_flags.get(rep.get("id"), [])
         scores = "repeat-averaged out-of-fold" if (coh == "validation" and self.cross_validated) else coh
-        self.results.add_comparison(
+        self.results.add_delong(
             a,
             b,
             coh,
-            test="DeLong",
-            auc_a=d.auc_a,
-            auc_b=d.auc_b,
-            diff=d.diff,
-            se=d.se,
-            ci=list(d.ci),
-            z=d.z,
-            p_value=d.p_value,
+            d,
             reported_se=rep.get("se"),
             reported_ci=rep.get("ci"),
             reported_p_value=rep.get("p_value"),

@@ -202,19 +202,7 @@ class STSChapter(DLRNChapter):
             ),
             None,
         )
-        self.results.add_comparison(
-            "DLRN",
-            other,
-            coh,
-            test="DeLong",
-            auc_a=d.auc_a,
-            auc_b=d.auc_b,
-            diff=d.diff,
-            se=d.se,
-            z=d.z,
-            p_value=d.p_value,
-            reported_p_value=rep_p,
-        )
+        self.results.add_delong("DLRN", other, coh, d, reported_p_value=rep_p)
         return round(d.p_value, 3)
 
     @paper_protocol

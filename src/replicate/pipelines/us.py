@@ -404,14 +404,6 @@ def cutoff_table(results, pf: PaperFit | None, X_tr, model_names) -> pd.DataFram
     return table
 
 
-def add_delong(results, a: str, b: str, cohort: str, d, **extra) -> None:
-    """Record a paired DeLong test ``d`` of ``a`` against ``b`` on ``cohort`` (``extra``: e.g. the paper's P)."""
-    results.add_comparison(
-        a, b, cohort, test="DeLong", auc_a=d.auc_a, auc_b=d.auc_b, diff=d.diff, se=d.se, z=d.z, p_value=d.p_value,
-        ci=list(d.ci), **extra,
-    )  # fmt: skip
-
-
 def delong_table(ctx, pf: PaperFit | None, name: dict) -> pd.DataFrame | None:
     """The spec's DeLong comparisons (paired, both cohorts), recorded with the paper's P where it has one."""
     if pf is None:
@@ -425,7 +417,7 @@ def delong_table(ctx, pf: PaperFit | None, name: dict) -> pd.DataFrame | None:
                 (c for c in spec.comparisons if c["model_a"] == a and c["model_b"] == b and c["cohort"] == cohort), None
             )
             rep_p = None if rep is None else rep.get("p_value")
-            add_delong(ctx.results, a, b, cohort, d, reported_p=rep_p, reported_id=None if rep is None else rep["id"])
+            ctx.results.add_delong(a, b, cohort, d, reported_p=rep_p, reported_id=None if rep is None else rep["id"])
             rows.append(
                 {
                     "model A": a,
@@ -539,7 +531,7 @@ def radiologist(ctx, pf: PaperFit | None, table: pd.DataFrame, y: pd.Series, tr,
             )
         d = stats.delong_test(yy, P[crdl], birads)
         mc = stats.mcnemar(yy, pf.ev.calls[cname][crdl], call)
-        add_delong(results, crdl, reader, cname, d)
+        results.add_delong(crdl, reader, cname, d)
         results.add_comparison(
             crdl, reader, cname, test="McNemar", p_value=mc.p_value, statistic=mc.statistic, b=mc.b, c=mc.c,
             exact=mc.exact,

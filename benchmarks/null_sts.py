@@ -20,100 +20,18 @@ and commit ``benchmarks/results/null_sts.json``: the chapter page shows the stor
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import subprocess
-import warnings
-from pathlib import Path
+from null_dlrn import DLRNNull, main
 
-import pandas as pd
-
-from replicate import dlrn, null
-from replicate.data import load_cohort
-from replicate.spec import load_spec
-
-CHAPTER = "sts"
-MODELS = ("DLRN", "Radiomics", "Clinical")
-
-
-def prepare(counts: dict, spec, n_jobs: int):
-    """The chapter's public inputs in the quick profile (the notebook's feature and clinical cells)."""
-    cohort = load_cohort("ibsi_sts")
-    table = cohort.table
-    deep = spec.design["features"]["deep"]
-    imf = dlrn.extract_image_features(
-        cohort,
-        ["T1"],
-        params=spec.design["features"]["hcr"]["params"],
-        image_types=counts["radiomics_image_types"],
-        deep={
-            "backbone": deep["backbone"],
-            "layer": deep["layer"],
-            "size": counts["deep_input_size"],
-            "crop_margin": deep["crop_margin"],
-            "slices": deep["slices"],
-        },
-        perturb_ids=dlrn.reproducibility_subset(table, counts.get("icc_subset"), seed=0),
-        seed=0,
-        n_jobs=n_jobs,
-    )
-    dlrn.derive_public_columns(CHAPTER, table, imf.features)
-    ids = list(imf.features.index)
-    clin = pd.DataFrame(
-        {
-            k: pd.to_numeric(table.loc[ids, c], errors="coerce")
-            for k, c in spec.design["clinical"]["columns"]["public"].items()
-        }
-    )
-    cfg = dlrn.DLRNConfig.from_spec(spec, counts)
-    sig_cols = {s: imf.columns(src) for s, src in cfg.signatures.items()}
-
-    def make_model(seed):
-        return dlrn.DLRNModel(cfg, sig_cols, list(clin.columns), perturbed=imf.perturbed, heads="dlrn", seed=seed)
-
-    return pd.concat([imf.features, clin], axis=1), table.loc[ids, cohort.label].astype(int), make_model
-
-
-def main(argv=None) -> Path:
-    ap = argparse.ArgumentParser(description="null distribution of chapter sts's headline AUCs")
-    ap.add_argument("--seeds", type=int, default=100, help="number of seeds")
-    ap.add_argument("--first-seed", type=int, default=0)
-    ap.add_argument("--n-jobs", type=int, default=1, help="feature-extraction workers (the CV runs serially)")
-    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/null_sts.json)")
-    a = ap.parse_args(argv)
-    warnings.filterwarnings("ignore")
-    spec = load_spec(CHAPTER)
-    counts = spec.profile("quick")
-    X, y_true, make_model = prepare(counts, spec, a.n_jobs)
-    seeds = range(a.first_seed, a.first_seed + a.seeds)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    dist = null.run_null(
-        CHAPTER,
-        lambda s: dlrn.null_seed_aucs(CHAPTER, s, X, y_true, make_model, counts, MODELS),
-        seeds,
-        data="public",
-        profile="quick",
-        generated_by=f"benchmarks/null_{CHAPTER}.py on {datetime.date.today().isoformat()} (git {commit or 'unknown'})",
-    )
-    dist.notes = [
-        (
-            f"{len(y_true)} patients, {int(y_true.sum())} positive; repeated stratified CV {counts['cv_repeats']} x "
-            f"{counts['cv_folds']} folds (quick profile), the whole pipeline refitted in every fold."
-        ),
-        (
-            "Features extracted once (seed 0); per seed: the chapter's permutation of the outcome (null_labels=True), "
-            "its CV split seed and its model seed."
-        ),
-        (
-            "'<model>': mean test-fold AUC with the corrected resampled SE (the chapter's headline); '(pooled OOF)': "
-            "AUC of the repeat-averaged out-of-fold prediction with its DeLong SE (the secondary); "
-            "'(per-repeat pooled)': mean of the per-repeat pooled AUCs with a corrected SE from those R values."
-        ),
-    ]
-    return null.save(dist, a.out)
+JOB = DLRNNull(
+    chapter="sts",
+    modality="T1",
+    label=None,
+    models=("DLRN", "Radiomics", "Clinical"),
+    n_icc=lambda spec, counts, table: counts.get("icc_subset"),
+    heads="dlrn",
+    derive_from_features=True,
+)
 
 
 if __name__ == "__main__":
-    print(main())
+    print(main(JOB))
